@@ -1,0 +1,139 @@
+"""API Gateway (HTTP API, payload 2.0) -> check -> events queue."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import boto3
+import orjson
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sluice.catalog import Catalog
+from sluice.clock import SystemClock
+from sluice.config import IngestSettings
+from sluice.db import Database
+from sluice.errors import SluiceError
+from sluice.ingest import BatchOutcome, Ingestor, Outcome
+from sluice.keys import api_key_from_headers
+from sluice.observability import logger, metrics, tracer
+from sluice.queue import EventQueue
+
+app = APIGatewayHttpResolver()
+
+
+@cache
+def ingestor() -> Ingestor:
+    """Built on the first invocation and kept by the warm container."""
+    settings = IngestSettings.from_env()
+    clock = SystemClock()
+    return Ingestor(
+        settings,
+        Catalog(Database(settings.database), settings, clock),
+        EventQueue(boto3.client("sqs"), settings.events_queue_url),
+        clock,
+    )
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(status_code=status, content_type="application/json", body=orjson.dumps(body).decode())
+
+
+def _request_body() -> bytes:
+    event = app.current_event
+    return event.decoded_body.encode() if event.is_base64_encoded else (event.body or "").encode()
+
+
+@app.post("/api/logs/<app_id>")
+def post_event(app_id: str) -> Response:
+    outcome = ingestor().ingest_one(app_id, api_key_from_headers(app.current_event.headers), _request_body())
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=1)
+    if outcome.status == "invalid":
+        metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=1)
+        return _json(422, invalid_body(outcome))
+    return _json(202, accepted_body(outcome))
+
+
+@app.post("/api/logs/<app_id>/batch")
+def post_batch(app_id: str) -> Response:
+    batch = ingestor().ingest_batch(app_id, api_key_from_headers(app.current_event.headers), _request_body())
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=batch.queued)
+    metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=batch.count("invalid"))
+    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=batch.count("rejected"))
+    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=batch.count("failed"))
+    return batch_response(batch)
+
+
+@app.exception_handler(SluiceError)
+def sluice_error(error: SluiceError) -> Response:
+    if error.status >= 500:
+        logger.warning("request failed", error=error.code)
+    return _json(error.status, {"error": error.code, "message": error.message})
+
+
+@app.not_found
+def route_not_found(_: Exception) -> Response:
+    return _json(
+        404,
+        {"error": "route_not_found", "message": "Send events to POST /api/logs/{app_id}[/batch]."},
+    )
+
+
+def accepted_body(outcome: Outcome) -> dict:
+    return {
+        "event_id": str(outcome.event_id),
+        "task_id": str(outcome.event_id),  # the seed's name for it; kept for its clients
+        "event_name": outcome.event_name,
+        "status": "valid",
+        "message": "Event queued for processing",
+    }
+
+
+def invalid_body(outcome: Outcome) -> dict:
+    return {
+        "error": "validation_failed",
+        "message": "The event breaks its app's rule for this event name; it was stored as invalid.",
+        "event_id": str(outcome.event_id),
+        "event_name": outcome.event_name,
+        "status": "invalid",
+        "errors": outcome.errors,
+    }
+
+
+def batch_response(batch: BatchOutcome) -> Response:
+    results = []
+    for outcome in batch.outcomes:
+        result: dict = {
+            "index": outcome.index,
+            "event_id": str(outcome.event_id) if outcome.event_id else None,
+            "status": outcome.status,
+        }
+        if outcome.errors:
+            result["errors"] = outcome.errors
+        if outcome.error is not None:
+            result["error"] = outcome.error.code
+            result["message"] = outcome.error.message
+        if outcome.status == "failed":
+            result["retryable"] = True
+        results.append(result)
+    body = {
+        "accepted": batch.count("valid"),
+        "invalid": batch.count("invalid"),
+        "rejected": batch.count("rejected"),
+        "failed": batch.count("failed"),
+        "results": results,
+    }
+    if batch.queued:
+        return _json(202, body)
+    if batch.count("failed"):
+        body.update(error="queue_unavailable", message="No event could be queued. Retry the batch.")
+        return _json(503, body)
+    body.update(error="invalid_batch", message="Every event in the batch was rejected; see results.")
+    return _json(400, body)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

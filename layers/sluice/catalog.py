@@ -1,0 +1,75 @@
+"""What ingest needs to know about apps, keys and rules, cached per warm container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sluice.cache import TtlCache
+from sluice.clock import Clock
+from sluice.config import IngestSettings
+from sluice.db import Database
+from sluice.errors import AppNotFound, Unauthorized
+from sluice.keys import hash_api_key
+from sluice.observability import logger
+from sluice.storage import fetch_app, fetch_key_owner
+from sluice.validation import RuleSet
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    app_id: str
+    require_key: bool
+    rules: RuleSet
+
+
+def _unauthorized() -> Unauthorized:
+    # One answer for a missing, wrong, revoked or foreign key: which one it was
+    # would tell a prober what to try next.
+    return Unauthorized(
+        "A valid API key for this app is required, in X-Api-Key or Authorization: Bearer."
+    )
+
+
+class Catalog:
+    def __init__(self, database: Database, settings: IngestSettings, clock: Clock) -> None:
+        self._database = database
+        self._apps: TtlCache[App | None] = TtlCache(
+            clock,
+            lambda app: settings.rules_cache_ttl if app else settings.unknown_key_cache_ttl,
+            stale_for=settings.stale_cache_max_age,
+        )
+        self._key_owners: TtlCache[str | None] = TtlCache(
+            clock,
+            lambda owner: settings.keys_cache_ttl if owner else settings.unknown_key_cache_ttl,
+            stale_for=settings.stale_cache_max_age,
+        )
+
+    def authorize(self, app_id: str, api_key: str | None) -> App:
+        """The app events are sent to, once the caller has shown it may send them.
+
+        Raises AppNotFound, Unauthorized, or DatabaseUnavailable when Postgres is
+        down and nothing fresh enough is cached.
+        """
+        app = self._apps.get(app_id, lambda: self._load_app(app_id))
+        if app is None:
+            raise AppNotFound(f"No app has the id {app_id!r}; check the URL.")
+        if api_key is None:
+            if app.require_key:
+                raise _unauthorized()
+            return app
+        key_hash = hash_api_key(api_key)
+        owner = self._key_owners.get(
+            key_hash, lambda: self._database.run(lambda conn: fetch_key_owner(conn, key_hash))
+        )
+        if owner != app_id:
+            raise _unauthorized()
+        return app
+
+    def _load_app(self, app_id: str) -> App | None:
+        record = self._database.run(lambda conn: fetch_app(conn, app_id))
+        if record is None:
+            return None
+        rules = RuleSet(record.rules)
+        if rules.broken:
+            logger.error("rules skipped: invalid schema", app_id=app_id, event_names=rules.broken)
+        return App(app_id=app_id, require_key=record.require_key, rules=rules)

@@ -1,0 +1,56 @@
+"""Errors as types. Each knows its HTTP status and stable code; the ingest handler
+maps them to responses in one place."""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class EventRejected(SluiceError):
+    """The request or one event in it is malformed; nothing of it is stored."""
+
+    status = 400
+    code = "invalid_event"
+
+
+class Unauthorized(SluiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class AppNotFound(SluiceError):
+    status = 404
+    code = "app_not_found"
+
+
+class PayloadTooLarge(SluiceError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(SluiceError):
+    """A dependency (the queue, the database) cannot be reached; the client may retry."""
+
+    status = 503
+    code = "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code = "queue_unavailable"
+
+
+class ConfigurationError(Exception):
+    """The function's environment is incomplete or wrong: fail at cold start, loudly."""

@@ -1,0 +1,183 @@
+"""Accepting events: authorise, check, queue. What the ingest function does, without AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import orjson
+
+from uuid_utils.compat import uuid7
+
+from sluice.catalog import App, Catalog
+from sluice.clock import Clock
+from sluice.config import IngestSettings
+from sluice.errors import EventRejected, PayloadTooLarge, QueueUnavailable
+from sluice.events import may_contain_nul, occurred_at, parse_json, read_envelope
+from sluice.messages import QueuedEvent, ValidationIssue, pack, serialize_event
+from sluice.queue import EventQueue
+
+Status = Literal["valid", "invalid", "rejected", "failed"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one event."""
+
+    index: int
+    status: Status
+    event_id: UUID | None = None
+    event_name: str | None = None
+    errors: list[ValidationIssue] = field(default_factory=list)  # rule violations
+    error: EventRejected | QueueUnavailable | None = None  # why rejected or failed
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    outcomes: list[Outcome]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def queued(self) -> int:
+        return self.count("valid") + self.count("invalid")
+
+
+class Ingestor:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        catalog: Catalog,
+        queue: EventQueue,
+        clock: Clock,
+        new_event_id: Callable[[], UUID] = uuid7,
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._queue = queue
+        self._clock = clock
+        self._new_event_id = new_event_id
+
+    def ingest_one(self, app_id: str, api_key: str | None, body: bytes) -> Outcome:
+        """Queues one event; raises a SluiceError for anything that stops it.
+
+        An event that breaks its rule is still queued (to be stored as invalid):
+        the outcome says so.
+        """
+        if len(body) > self._settings.max_event_bytes:
+            raise PayloadTooLarge(
+                f"An event may be at most {self._settings.max_event_bytes} bytes;"
+                f" this one is {len(body)}."
+            )
+        app = self._catalog.authorize(app_id, api_key)
+        received_at = self._clock.now()
+        event = self._prepare(app, parse_json(body), received_at, may_contain_nul(body))
+        [(body, _)] = pack([serialize_event(event)])
+        if self._queue.send([body]):
+            raise QueueUnavailable(
+                "The event could not be queued. Retry; send a messageId to make retries safe."
+            )
+        return _outcome(0, event)
+
+    def ingest_batch(self, app_id: str, api_key: str | None, body: bytes) -> BatchOutcome:
+        """Queues every well-formed event of a batch; one bad item never fails the others."""
+        limits = self._settings
+        if len(body) > limits.max_batch_bytes:
+            raise PayloadTooLarge(
+                f"A batch may be at most {limits.max_batch_bytes} bytes; this one is {len(body)}."
+            )
+        app = self._catalog.authorize(app_id, api_key)
+        items = _batch_items(parse_json(body))
+        if not items:
+            raise EventRejected("The batch holds no events.", code="empty_batch")
+        if len(items) > limits.max_batch_events:
+            raise PayloadTooLarge(
+                f"A batch may hold at most {limits.max_batch_events} events;"
+                f" this one has {len(items)}. Split it.",
+                code="too_many_events",
+            )
+        received_at = self._clock.now()
+        check_nul = may_contain_nul(body)
+        outcomes: list[Outcome] = []
+        to_send: list[bytes] = []
+        sent_outcomes: list[Outcome] = []
+        for index, item in enumerate(items):
+            try:
+                event = self._prepare(app, item, received_at, check_nul)
+                data = serialize_event(event)
+                # The queued form only adds to the event, so it bounds the event's own
+                # size: measure that only when the bound is over the limit.
+                if len(data) > limits.max_event_bytes and _json_size(item) > limits.max_event_bytes:
+                    raise EventRejected(
+                        f"An event may be at most {limits.max_event_bytes} bytes.",
+                        code="event_too_large",
+                    )
+            except EventRejected as rejection:
+                outcomes.append(Outcome(index=index, status="rejected", error=rejection))
+                continue
+            outcome = _outcome(index, event)
+            outcomes.append(outcome)
+            to_send.append(data)
+            sent_outcomes.append(outcome)
+        self._send_packed(to_send, sent_outcomes)
+        return BatchOutcome(outcomes)
+
+    def _send_packed(self, serialized: list[bytes], outcomes: list[Outcome]) -> None:
+        messages = list(pack(serialized))
+        unsent = self._queue.send([body for body, _ in messages])
+        for message_index in unsent:
+            for position in messages[message_index][1]:
+                outcome = outcomes[position]
+                outcome.status = "failed"
+                outcome.error = QueueUnavailable(
+                    "The event could not be queued; resend it (with its messageId)."
+                )
+
+    def _prepare(
+        self, app: App, event: Any, received_at: datetime, check_nul: bool
+    ) -> QueuedEvent:
+        envelope = read_envelope(event, check_nul=check_nul)
+        issues = app.rules.check(envelope.event_name, event)
+        return QueuedEvent(
+            event_id=self._new_event_id(),
+            app_id=app.app_id,
+            event_name=envelope.event_name,
+            payload=event,
+            status="invalid" if issues else "valid",
+            validation_errors=issues or None,
+            message_id=envelope.message_id,
+            client_timestamp=envelope.client_timestamp,
+            sent_at=envelope.sent_at,
+            occurred_at=occurred_at(received_at, envelope.client_timestamp, envelope.sent_at),
+            received_at=received_at,
+        )
+
+
+def _outcome(index: int, event: QueuedEvent) -> Outcome:
+    return Outcome(
+        index=index,
+        status=event.status,
+        event_id=event.event_id,
+        event_name=event.event_name,
+        errors=event.validation_errors or [],
+    )
+
+
+def _json_size(value: Any) -> int:
+    return len(orjson.dumps(value))
+
+
+def _batch_items(document: Any) -> list[Any]:
+    """A batch is a JSON array of events, or an object holding one under "events"."""
+    if isinstance(document, dict) and isinstance(document.get("events"), list):
+        return document["events"]
+    if isinstance(document, list):
+        return document
+    raise EventRejected(
+        'A batch must be a JSON array of events, or an object {"events": [...]}.',
+        code="invalid_batch",
+    )

@@ -1,0 +1,95 @@
+"""The message that crosses the events queue: one model for producer and consumer.
+
+Ingest serialises QueuedEvent dataclasses with orjson (fast, and no pydantic
+import on its cold start); the store function validates the same dataclasses
+with pydantic, so a message that does not fit the model fails alone.
+Field names are the events table's column names: the store hands message
+bodies to Postgres as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, Literal
+from uuid import UUID
+
+import orjson
+
+MESSAGE_VERSION = 1
+# SQS bills each 64 KiB of a message as one request: pack events up to that.
+MAX_MESSAGE_BYTES = 64 * 1024
+# SendMessageBatch takes at most 10 entries and 256 KiB in all.
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 256 * 1024
+
+_HEAD = b'{"version":%d,"events":[' % MESSAGE_VERSION
+_TAIL = b"]}"
+
+
+@dataclass(slots=True)
+class ValidationIssue:
+    path: str  # JSON Pointer into the event
+    message: str
+    keyword: str
+
+
+@dataclass(slots=True)
+class QueuedEvent:
+    event_id: UUID
+    app_id: str
+    event_name: str
+    payload: dict[str, Any]
+    status: Literal["valid", "invalid"]
+    validation_errors: list[ValidationIssue] | None
+    message_id: str | None
+    client_timestamp: datetime | None
+    sent_at: datetime | None
+    occurred_at: datetime
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class EventsMessage:
+    version: Literal[1]
+    events: list[QueuedEvent]
+
+
+def serialize_event(event: QueuedEvent) -> bytes:
+    return orjson.dumps(event)
+
+
+def pack(serialized_events: Iterable[bytes]) -> Iterator[tuple[bytes, list[int]]]:
+    """Packs serialized events into message bodies of at most MAX_MESSAGE_BYTES.
+
+    Yields each body with the positions of the events it holds. An event larger
+    than the limit on its own still goes, alone in its message.
+    """
+    chunk: list[bytes] = []
+    positions: list[int] = []
+    size = len(_HEAD) + len(_TAIL)
+    for position, data in enumerate(serialized_events):
+        added = len(data) + (1 if chunk else 0)
+        if chunk and size + added > MAX_MESSAGE_BYTES:
+            yield _HEAD + b",".join(chunk) + _TAIL, positions
+            chunk, positions, size = [], [], len(_HEAD) + len(_TAIL)
+            added = len(data)
+        chunk.append(data)
+        positions.append(position)
+        size += added
+    if chunk:
+        yield _HEAD + b",".join(chunk) + _TAIL, positions
+
+
+@cache
+def _message_adapter():  # noqa: ANN202 - pydantic is imported only by consumers
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(EventsMessage)
+
+
+def parse_message(body: str | bytes) -> EventsMessage:
+    """Validates a message body; raises pydantic.ValidationError if it does not fit."""
+    return _message_adapter().validate_json(body, strict=True)

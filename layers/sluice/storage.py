@@ -1,0 +1,128 @@
+"""Every SQL statement Sluice runs, next to the code that runs it.
+
+Functions take a psycopg2 connection (or cursor) and leave transactions to the
+caller. All SQL is parameterised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg2.extras import Json
+
+from sluice.db import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class AppRecord:
+    app_id: str
+    require_key: bool
+    rules: dict[str, Any]  # event name -> JSON Schema
+
+
+def fetch_app(conn: Connection, app_id: str) -> AppRecord | None:
+    """The app with all its rules, in one round trip."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT a.require_key, r.event_name, r.schema"
+            " FROM apps a LEFT JOIN rules r ON r.app_id = a.app_id"
+            " WHERE a.app_id = %s",
+            (app_id,),
+        )
+        rows = cur.fetchall()
+    if not rows:
+        return None
+    rules = {name: schema for _, name, schema in rows if name is not None}
+    return AppRecord(app_id=app_id, require_key=rows[0][0], rules=rules)
+
+
+def fetch_key_owner(conn: Connection, key_hash: bytes) -> str | None:
+    """The app a live (unrevoked) key belongs to."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT app_id FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+            (key_hash,),
+        )
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+# Message bodies go to Postgres as they came off the queue: one jsonb array of
+# messages, unpacked server-side. No per-value adaptation in Python, and one
+# statement per batch; ON CONFLICT DO NOTHING covers both the event id and
+# (app_id, message_id), so redelivery and client retries add no row.
+_INSERT_MESSAGES = """
+INSERT INTO events (event_id, app_id, event_name, payload, status, validation_errors,
+                    message_id, client_timestamp, sent_at, occurred_at, received_at)
+SELECT e.event_id, e.app_id, e.event_name, e.payload, e.status, e.validation_errors,
+       e.message_id, e.client_timestamp, e.sent_at, e.occurred_at, e.received_at
+FROM jsonb_array_elements(%s::jsonb) AS m,
+     jsonb_to_recordset(m -> 'events') AS e(
+         event_id uuid, app_id text, event_name text, payload jsonb, status text,
+         validation_errors jsonb, message_id text, client_timestamp timestamptz,
+         sent_at timestamptz, occurred_at timestamptz, received_at timestamptz)
+ON CONFLICT DO NOTHING
+"""
+
+
+def insert_message_bodies(conn: Connection, bodies: list[str]) -> int:
+    """Stores the events of already-validated message bodies; returns rows added."""
+    with conn.cursor() as cur:
+        cur.execute(_INSERT_MESSAGES, ("[" + ",".join(bodies) + "]",))
+        return cur.rowcount
+
+
+# --- administration: apps, keys, rules -------------------------------------------
+
+
+def insert_app(conn: Connection, app_id: str, name: str, require_key: bool) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO apps (app_id, name, require_key) VALUES (%s, %s, %s)",
+            (app_id, name, require_key),
+        )
+
+
+def set_require_key(conn: Connection, app_id: str, require_key: bool) -> bool:
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE apps SET require_key = %s WHERE app_id = %s", (require_key, app_id)
+        )
+        return cur.rowcount == 1
+
+
+def insert_api_key(conn: Connection, app_id: str, prefix: str, key_hash: bytes) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO api_keys (app_id, prefix, key_hash) VALUES (%s, %s, %s)",
+            (app_id, prefix, key_hash),
+        )
+
+
+def revoke_api_key(conn: Connection, app_id: str, prefix: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE api_keys SET revoked_at = now()"
+            " WHERE app_id = %s AND prefix = %s AND revoked_at IS NULL",
+            (app_id, prefix),
+        )
+        return cur.rowcount > 0
+
+
+def upsert_rule(conn: Connection, app_id: str, event_name: str, schema: dict) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO rules (app_id, event_name, schema) VALUES (%s, %s, %s)"
+            " ON CONFLICT (app_id, event_name)"
+            " DO UPDATE SET schema = EXCLUDED.schema, updated_at = now()",
+            (app_id, event_name, Json(schema)),
+        )
+
+
+def delete_rule(conn: Connection, app_id: str, event_name: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM rules WHERE app_id = %s AND event_name = %s", (app_id, event_name)
+        )
+        return cur.rowcount == 1

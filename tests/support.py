@@ -1,0 +1,238 @@
+"""Builders and fakes the suites share."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sluice import admin
+
+
+def make_app(conn, *, require_key: bool = True, rules: dict | None = None) -> tuple[str, str]:
+    """An app with one live key and the given rules; returns (app_id, key)."""
+    with conn.cursor():
+        app_id = admin.create_app(conn, "test app", require_key=require_key)
+        key = admin.create_api_key(conn, app_id)
+        for name, schema in (rules or {}).items():
+            admin.put_rule(conn, app_id, name, schema)
+    return app_id, key
+
+
+def http_event(
+    path: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+    base64_body: bool = False,
+) -> dict:
+    """The event API Gateway's HTTP API (payload 2.0) sends for a request."""
+    if isinstance(body, bytes):
+        raw = body
+    elif isinstance(body, str):
+        raw = body.encode()
+    elif body is None:
+        raw = b""
+    else:
+        raw = json.dumps(body).encode()
+    path_parts = path.strip("/").split("/")
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "domainName": "id.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "id",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "tests",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "12/Mar/2020:19:03:58 +0000",
+            "timeEpoch": 1583348638390,
+        },
+        "pathParameters": {"app_id": path_parts[2]} if len(path_parts) > 2 else {},
+        "body": base64.b64encode(raw).decode() if base64_body else raw.decode(),
+        "isBase64Encoded": base64_body,
+    }
+
+
+def sqs_event(bodies: list[str], *, receive_count: int = 1) -> dict:
+    """The event Lambda's SQS trigger sends for these message bodies."""
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"handle-{index}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": "1545082649183",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1545082649185",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def drain(sqs, queue_url: str) -> list[str]:
+    """Receives (and deletes) every message on a queue; returns the bodies."""
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class RefusingSqs:
+    """An SQS client that passes calls to a real (moto) one, but refuses chosen entries.
+
+    `refuse(body_predicate, times)` makes SendMessageBatch report matching entries as
+    failed for their next `times` attempts (None: always). Records every call.
+    """
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._rules: list[list] = []
+        self.calls: list[list[dict]] = []
+        self.down = False
+
+    def refuse(self, predicate, times: int | None = None) -> None:
+        self._rules.append([predicate, times])
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
+        self.calls.append(Entries)
+        if self.down:
+            from botocore.exceptions import EndpointConnectionError
+
+            raise EndpointConnectionError(endpoint_url=QueueUrl)
+        passed, failed = [], []
+        for entry in Entries:
+            for rule in self._rules:
+                predicate, times = rule
+                if predicate(entry["MessageBody"]) and (times is None or times > 0):
+                    if times is not None:
+                        rule[1] -= 1
+                    failed.append(
+                        {"Id": entry["Id"], "SenderFault": False, "Code": "InternalError"}
+                    )
+                    break
+            else:
+                passed.append(entry)
+        response = (
+            self._client.send_message_batch(QueueUrl=QueueUrl, Entries=passed) if passed else {}
+        )
+        return {"Successful": response.get("Successful", []), "Failed": failed}
+
+
+class SwitchableProxy:
+    """A TCP port that forwards to PostgreSQL until switched off.
+
+    Off, it drops every open connection and refuses new ones: what a client sees when
+    the database goes away. Database settings point at it to test outages for real.
+    """
+
+    def __init__(self, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        query = parse_qs(parts.query)
+        if "host" in query and query["host"][0].startswith("/"):
+            socket_dir = query["host"][0]
+            port = parts.port or 5432
+            self._target = (socket.AF_UNIX, f"{socket_dir}/.s.PGSQL.{port}")
+        elif parts.hostname and parts.hostname.startswith("%2F"):
+            self._target = (socket.AF_UNIX, f"{unquote(parts.hostname)}/.s.PGSQL.{parts.port or 5432}")
+        else:
+            self._target = (socket.AF_INET, (parts.hostname or "127.0.0.1", parts.port or 5432))
+        self._user = parts.username or ""
+        self._password = parts.password or ""
+        self._dbname = parts.path.lstrip("/")
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        auth = self._user + (f":{self._password}" if self._password else "")
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{self._dbname}"
+
+    def on(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def off(self) -> None:
+        with self._lock:
+            if self._listener is not None:
+                # shutdown() wakes the thread blocked in accept(); close() alone would not.
+                try:
+                    self._listener.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self._listener.close()
+                self._listener = None
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            family, address = self._target
+            upstream = socket.socket(family, socket.SOCK_STREAM)
+            upstream.connect(address)
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
