@@ -1,0 +1,220 @@
+"""The store handler against the test database: what ingest queued ends up as rows, once."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+import functions.store.app as store_app
+from tests.handlers.test_ingest import LOGIN_RULE, post
+from tests.support import SwitchableProxy, drain, make_app, sqs_event
+
+
+def store(context, bodies: list[str]) -> tuple[dict, list[str]]:
+    """Invokes the handler; returns its response and the SQS ids of the records it got."""
+    event = sqs_event(bodies)
+    response = store_app.handler(event, context)
+    return response, [record["messageId"] for record in event["Records"]]
+
+
+def failed_ids(response: dict) -> list[str]:
+    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+def rows(db, *columns: str) -> list[tuple]:
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {', '.join(columns)} FROM events ORDER BY event_id")  # noqa: S608
+        return cur.fetchall()
+
+
+def ingested_bodies(context, sqs, queues, app_id, key, events) -> list[str]:
+    for event in events:
+        assert post(context, f"/api/logs/{app_id}", event, key)[0] in (202, 422)
+    return drain(sqs, queues["events"])
+
+
+@pytest.fixture
+def app_and_key(db):
+    return make_app(db, rules={"user_login": LOGIN_RULE})
+
+
+def test_queued_events_become_rows(ingestor, store_database, db, app_and_key, context, sqs, queues):
+    app_id, key = app_and_key
+    bodies = ingested_bodies(
+        context, sqs, queues, app_id, key,
+        [
+            {"eventName": "user_login", "userId": 1, "messageId": "m-1",
+             "timestamp": "2025-12-31T23:59:00Z", "sentAt": "2026-01-01T00:00:30Z"},
+            {"eventName": "user_login", "userId": "one"},
+        ],
+    )
+    response, _ = store(context, bodies)
+
+    assert failed_ids(response) == []
+    stored = rows(
+        db, "app_id", "event_name", "status", "validation_errors", "message_id",
+        "client_timestamp", "sent_at", "occurred_at", "received_at", "payload", "stored_at IS NOT NULL",
+    )
+    assert len(stored) == 2
+    valid, invalid = stored
+    assert valid[:5] == (app_id, "user_login", "valid", None, "m-1")
+    assert valid[5].isoformat() == "2025-12-31T23:59:00+00:00"
+    assert valid[6].isoformat() == "2026-01-01T00:00:30+00:00"
+    # Sent 90 s after it happened, by the client's clock: it happened 90 s before
+    # it arrived, by ours (the manual clock's 2026-01-01T00:00:00Z).
+    assert valid[7].isoformat() == "2025-12-31T23:58:30+00:00"
+    assert valid[8].isoformat() == "2026-01-01T00:00:00+00:00"
+    assert valid[9]["userId"] == 1
+    assert valid[10] is True
+    assert invalid[2] == "invalid"
+    assert invalid[3] == [{"path": "/userId", "message": '"one" is not of type "integer"', "keyword": "type"}]
+
+
+def test_repeated_message_id_makes_one_row(ingestor, store_database, db, app_and_key, context, sqs, queues):
+    app_id, key = app_and_key
+    event = {"eventName": "page_view", "messageId": "client-retry-1"}
+    first = ingested_bodies(context, sqs, queues, app_id, key, [event])
+    second = ingested_bodies(context, sqs, queues, app_id, key, [event])
+    store(context, first)
+    store(context, second)
+    store(context, first + second)  # and both in one batch
+    assert rows(db, "message_id") == [("client-retry-1",)]
+
+
+def test_same_message_id_in_two_apps_is_two_rows(ingestor, store_database, db, context, sqs, queues):
+    bodies = []
+    for _ in range(2):
+        app_id, key = make_app(db)
+        bodies += ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "x", "messageId": "m"}])
+    store(context, bodies)
+    assert len(rows(db, "event_id")) == 2
+
+
+def test_redelivered_message_makes_no_second_row(ingestor, store_database, db, app_and_key, context, sqs, queues):
+    app_id, key = app_and_key
+    bodies = ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}])
+    assert failed_ids(store(context, bodies)[0]) == []
+    assert failed_ids(store(context, bodies)[0]) == []
+    assert failed_ids(store(context, bodies + bodies)[0]) == []
+    assert sorted(name for (name,) in rows(db, "event_name")) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        "not json at all",
+        '{"version": 1, "events": [{"event_id": "not-a-uuid"}]}',
+        '{"version": 99, "events": []}',
+        "",
+    ],
+)
+def test_poison_message_fails_alone(ingestor, store_database, db, app_and_key, context, sqs, queues, poison):
+    app_id, key = app_and_key
+    good = ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}])
+    response, ids = store(context, [good[0], poison, good[1]])
+    assert failed_ids(response) == [ids[1]]
+    assert sorted(name for (name,) in rows(db, "event_name")) == ["a", "b"]
+
+
+def test_nul_character_never_reaches_the_store(ingestor, app_and_key, context, sqs, queues):
+    app_id, key = app_and_key
+    status, body = post(context, f"/api/logs/{app_id}", b'{"eventName": "a", "x": "\\u0000"}', key)
+    assert (status, body["error"]) == (400, "unstorable_value")
+    status, body = post(context, f"/api/logs/{app_id}/batch", b'[{"eventName": "a", "x": "\\u0000"}]', key)
+    assert body["results"][0]["error"] == "unstorable_value"
+    assert drain(sqs, queues["events"]) == []
+
+
+def forged(body: str, **changes) -> str:
+    """A message that fits the model but holds a value Postgres refuses."""
+    message = json.loads(body)
+    message["events"][0].update(changes)
+    return json.dumps(message)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"payload": {"eventName": "a", "x": "\u0000"}},  # jsonb refuses U+0000
+        {"status": "pending"},  # breaks the status check constraint
+    ],
+)
+def test_row_postgres_refuses_fails_alone(ingestor, store_database, db, app_and_key, context, sqs, queues, changes):
+    app_id, key = app_and_key
+    bodies = ingested_bodies(
+        context, sqs, queues, app_id, key, [{"eventName": n} for n in "abcdefg"]
+    )
+    bad = forged(bodies[3], **changes)
+    batch = bodies[:3] + [bad] + bodies[4:]
+    response, ids = store(context, batch)
+    assert failed_ids(response) == [ids[3]]
+    assert sorted(name for (name,) in rows(db, "event_name")) == ["a", "b", "c", "e", "f", "g"]
+
+
+def test_database_down_fails_the_whole_batch_until_it_is_back(
+    ingestor, db, database_url, app_and_key, context, sqs, queues, monkeypatch
+):
+    from sluice.config import DatabaseSettings
+    from sluice.db import Database
+
+    app_id, key = app_and_key
+    bodies = ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}])
+    proxy = SwitchableProxy(database_url)
+    proxy.on()
+    database = Database(DatabaseSettings(url=proxy.url))
+    monkeypatch.setattr(store_app, "database", lambda: database)
+    try:
+        assert failed_ids(store(context, [])[0]) == []  # warm: the connection is open
+        proxy.off()
+        response, ids = store(context, bodies)
+        assert failed_ids(response) == ids
+        assert rows(db, "event_name") == []
+
+        proxy.on()
+        response, _ = store(context, bodies)
+        assert failed_ids(response) == []
+        assert sorted(name for (name,) in rows(db, "event_name")) == ["a", "b"]
+    finally:
+        proxy.off()
+        database.close()
+
+
+def test_poison_message_reaches_the_dlq_after_its_retries(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
+    """What Lambda's SQS trigger does with the handler's answers, against moto's queues."""
+    app_id, key = app_and_key
+    assert post(context, f"/api/logs/{app_id}", {"eventName": "good"}, key)[0] == 202
+    sqs.send_message(QueueUrl=queues["events"], MessageBody="poison")
+
+    for _ in range(8):  # more receives than maxReceiveCount (5)
+        messages = sqs.receive_message(
+            QueueUrl=queues["events"], MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            break
+        event = {
+            "Records": [
+                {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+                for m in messages
+            ]
+        }
+        failed = set(failed_ids(store_app.handler(event, context)))
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queues["events"], ReceiptHandle=message["ReceiptHandle"])
+
+    assert drain(sqs, queues["dlq"]) == ["poison"]
+    assert drain(sqs, queues["events"]) == []
+    assert rows(db, "event_name") == [("good",)]
+
+
+def test_message_bodies_reach_postgres_unchanged(ingestor, store_database, db, app_and_key, context, sqs, queues):
+    """The store inserts message bodies as they came; the payload must survive exactly."""
+    app_id, key = app_and_key
+    payload = {"eventName": "x", "unicode": "héllo ✓ 𝄞", "nested": {"list": [1, 2.5, None, True]}, "quote": "\"'\\"}
+    [body] = ingested_bodies(context, sqs, queues, app_id, key, [payload])
+    store(context, [body])
+    assert rows(db, "payload") == [(orjson.loads(orjson.dumps(payload)),)]
