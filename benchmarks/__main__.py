@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import argparse
-
 import importlib
+
 from benchmarks.environment import bench_environment
 
 
@@ -20,7 +20,11 @@ def main() -> None:
     args = parser.parse_args()
     chosen = args.only or ["ingest", "store", "cold"]
     with bench_environment() as env:
-        for name, module in (("ingest", "ingest_cpu"), ("store", "store_throughput"), ("cold", "cold_start")):
+        for name, module in (
+            ("ingest", "ingest_cpu"),
+            ("store", "store_throughput"),
+            ("cold", "cold_start"),
+        ):
             if name in chosen:
                 importlib.import_module(f"benchmarks.{module}").run(env, quick=args.quick)
                 print()

@@ -15,11 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg2
-
-from benchmarks.environment import REPO_ROOT, TYPICAL_RULE, BenchEnvironment, typical_event
-from sluice import admin
 from sluice.messages import QueuedEvent, pack, serialize_event
+
+from benchmarks.environment import REPO_ROOT, BenchEnvironment, typical_event
 from tests.support import http_event, sqs_event
 
 FLOOR = (
@@ -47,9 +45,9 @@ def _time(command: list[str], env: dict) -> float:
 
 
 def run(env: BenchEnvironment, *, quick: bool = False) -> None:
-    from moto.server import ThreadedMotoServer
-
     import logging
+
+    from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -58,13 +56,10 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     try:
         import boto3
 
-        queue_url = boto3.client("sqs", endpoint_url=endpoint).create_queue(QueueName="events")["QueueUrl"]
-        conn = psycopg2.connect(env.database_url)
-        with conn:
-            app_id = admin.create_app(conn, "cold")
-            key = admin.create_api_key(conn, app_id)
-            admin.put_rule(conn, app_id, "user_login", TYPICAL_RULE)
-        conn.close()
+        queue_url = boto3.client("sqs", endpoint_url=endpoint).create_queue(QueueName="events")[
+            "QueueUrl"
+        ]
+        app_id, key = env.create_app("cold")
 
         from datetime import UTC, datetime
 
@@ -74,14 +69,24 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
         with tempfile.TemporaryDirectory() as folder:
             ingest_event = Path(folder, "ingest.json")
             ingest_event.write_text(
-                json.dumps(http_event(f"/api/logs/{app_id}", typical_event(0), headers={"x-api-key": key}))
+                json.dumps(
+                    http_event(f"/api/logs/{app_id}", typical_event(0), headers={"x-api-key": key})
+                )
             )
 
             def store_event() -> Path:
                 event = QueuedEvent(
-                    event_id=uuid7(), app_id=app_id, event_name="user_login", payload=typical_event(0),
-                    status="valid", validation_errors=None, message_id=None, client_timestamp=None,
-                    sent_at=None, occurred_at=now, received_at=now,
+                    event_id=uuid7(),
+                    app_id=app_id,
+                    event_name="user_login",
+                    payload=typical_event(0),
+                    status="valid",
+                    validation_errors=None,
+                    message_id=None,
+                    client_timestamp=None,
+                    sent_at=None,
+                    occurred_at=now,
+                    received_at=now,
                 )
                 [(body, _)] = pack([serialize_event(event)])
                 path = Path(folder, f"store-{event.event_id}.json")
@@ -101,8 +106,12 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
             for _ in range(3 if quick else 7):  # interleaved, so noise falls on all alike
                 figures["bare"].append(_time([python, "-c", "pass"], child_env))
                 figures["floor"].append(_time([python, "-c", FLOOR], child_env))
-                figures["ingest"].append(_time([python, "-c", ingest_code, str(ingest_event)], child_env))
-                figures["store"].append(_time([python, "-c", store_code, str(store_event())], child_env))
+                figures["ingest"].append(
+                    _time([python, "-c", ingest_code, str(ingest_event)], child_env)
+                )
+                figures["store"].append(
+                    _time([python, "-c", store_code, str(store_event())], child_env)
+                )
     finally:
         server.stop()
 
@@ -114,4 +123,6 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
         f"   ingest:                {median['ingest']:6.0f} ms = {median['ingest'] / median['floor']:.2f} x floor"
         " (target <= 1.15)"
     )
-    print(f"   store:                 {median['store']:6.0f} ms = {median['store'] / median['floor']:.2f} x floor")
+    print(
+        f"   store:                 {median['store']:6.0f} ms = {median['store'] / median['floor']:.2f} x floor"
+    )

@@ -48,6 +48,20 @@ def typical_event(i: int) -> dict:
 class BenchEnvironment:
     database_url: str
 
+    def create_app(self, name: str) -> tuple[str, str]:
+        """An app with a key and the typical rule for user_login; returns (app_id, key)."""
+        from sluice import admin
+
+        conn = psycopg2.connect(self.database_url)
+        try:
+            with conn:
+                app_id = admin.create_app(conn, name)
+                key = admin.create_api_key(conn, app_id)
+                admin.put_rule(conn, app_id, "user_login", TYPICAL_RULE)
+        finally:
+            conn.close()
+        return app_id, key
+
 
 @contextlib.contextmanager
 def bench_environment() -> Iterator[BenchEnvironment]:

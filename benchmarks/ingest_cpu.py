@@ -13,17 +13,15 @@ import os
 import statistics
 import time
 
-import psycopg2
-
-import functions.ingest.app as ingest_app
-from benchmarks.environment import TYPICAL_RULE, BenchEnvironment, typical_event
-from sluice import admin
 from sluice.catalog import Catalog
 from sluice.clock import SystemClock
 from sluice.config import IngestSettings
 from sluice.db import Database
 from sluice.ingest import Ingestor
 from sluice.queue import EventQueue
+
+import functions.ingest.app as ingest_app
+from benchmarks.environment import BenchEnvironment, typical_event
 from tests.support import http_event
 
 
@@ -35,7 +33,10 @@ class StubSqs:
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
         self.messages += len(Entries)
-        return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in Entries], "Failed": []}
+        return {
+            "Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in Entries],
+            "Failed": [],
+        }
 
 
 class Context:
@@ -46,17 +47,17 @@ class Context:
 
 
 def _install(env: BenchEnvironment) -> tuple[str, str, StubSqs]:
-    conn = psycopg2.connect(env.database_url)
-    with conn:
-        app_id = admin.create_app(conn, "bench")
-        key = admin.create_api_key(conn, app_id)
-        admin.put_rule(conn, app_id, "user_login", TYPICAL_RULE)
-    conn.close()
-    settings = IngestSettings.from_env({"EVENTS_QUEUE_URL": "stub", "DATABASE_URL": env.database_url})
+    app_id, key = env.create_app("bench")
+    settings = IngestSettings.from_env(
+        {"EVENTS_QUEUE_URL": "stub", "DATABASE_URL": env.database_url}
+    )
     sqs = StubSqs()
     clock = SystemClock()
     ingestor = Ingestor(
-        settings, Catalog(Database(settings.database), settings, clock), EventQueue(sqs, "stub"), clock
+        settings,
+        Catalog(Database(settings.database), settings, clock),
+        EventQueue(sqs, "stub"),
+        clock,
     )
     ingest_app.ingestor = lambda: ingestor
     return app_id, key, sqs

@@ -18,18 +18,27 @@ from datetime import UTC, datetime
 
 import orjson
 import psycopg2
-
-import functions.store.app as store_app
-from benchmarks.environment import BenchEnvironment, typical_event
 from sluice.config import DatabaseSettings
 from sluice.db import Database
 from sluice.messages import QueuedEvent, pack, serialize_event
-from tests.support import sqs_event
 from uuid_utils.compat import uuid7
 
+import functions.store.app as store_app
+from benchmarks.environment import BenchEnvironment, typical_event
+from tests.support import sqs_event
+
 COLUMNS = (
-    "event_id", "app_id", "event_name", "payload", "status", "validation_errors",
-    "message_id", "client_timestamp", "sent_at", "occurred_at", "received_at",
+    "event_id",
+    "app_id",
+    "event_name",
+    "payload",
+    "status",
+    "validation_errors",
+    "message_id",
+    "client_timestamp",
+    "sent_at",
+    "occurred_at",
+    "received_at",
 )
 
 
@@ -44,10 +53,17 @@ def _events(count: int) -> list[QueuedEvent]:
     now = datetime.now(UTC)
     return [
         QueuedEvent(
-            event_id=uuid7(), app_id="app_bench", event_name="user_login",
-            payload=typical_event(i), status="valid", validation_errors=None,
-            message_id=f"m-{uuid7()}", client_timestamp=now, sent_at=now,
-            occurred_at=now, received_at=now,
+            event_id=uuid7(),
+            app_id="app_bench",
+            event_name="user_login",
+            payload=typical_event(i),
+            status="valid",
+            validation_errors=None,
+            message_id=f"m-{uuid7()}",
+            client_timestamp=now,
+            sent_at=now,
+            occurred_at=now,
+            received_at=now,
         )
         for i in range(count)
     ]
@@ -57,9 +73,17 @@ def _copy_text(events: list[QueuedEvent]) -> str:
     lines = []
     for e in events:
         values = [
-            str(e.event_id), e.app_id, e.event_name, orjson.dumps(e.payload).decode(), e.status,
-            "\\N", e.message_id, e.client_timestamp.isoformat(), e.sent_at.isoformat(),
-            e.occurred_at.isoformat(), e.received_at.isoformat(),
+            str(e.event_id),
+            e.app_id,
+            e.event_name,
+            orjson.dumps(e.payload).decode(),
+            e.status,
+            "\\N",
+            e.message_id,
+            e.client_timestamp.isoformat(),
+            e.sent_at.isoformat(),
+            e.occurred_at.isoformat(),
+            e.received_at.isoformat(),
         ]
         lines.append("\t".join(v.replace("\\", "\\\\") if v != "\\N" else v for v in values))
     return "\n".join(lines) + "\n"
@@ -70,7 +94,9 @@ def _store_round(events_per_message: int, messages: int) -> tuple[dict, int]:
     bodies: list[str] = []
     serialized = [serialize_event(e) for e in events]
     for start in range(0, len(serialized), events_per_message):
-        bodies += [body.decode() for body, _ in pack(serialized[start : start + events_per_message])]
+        bodies += [
+            body.decode() for body, _ in pack(serialized[start : start + events_per_message])
+        ]
     return sqs_event(bodies), len(events)
 
 
@@ -94,7 +120,9 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
                 text = _copy_text(_events(count))
                 start = time.perf_counter()
                 with copy_conn, copy_conn.cursor() as cur:
-                    cur.copy_expert(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN", io.StringIO(text))
+                    cur.copy_expert(
+                        f"COPY events ({', '.join(COLUMNS)}) FROM STDIN", io.StringIO(text)
+                    )
                 copy_rates.append(count / (time.perf_counter() - start))
         store_rate, copy_rate = statistics.median(store_rates), statistics.median(copy_rates)
         print(

@@ -114,9 +114,9 @@ def sqs(aws):
 def queues(sqs) -> dict[str, str]:
     """The events queue and its DLQ, as the template declares them (maxReceiveCount 5)."""
     dlq_url = sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     import json
 
     url = sqs.create_queue(

@@ -46,7 +46,10 @@ def http_event(
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}},
+        "headers": {
+            "content-type": "application/json",
+            **{k.lower(): v for k, v in (headers or {}).items()},
+        },
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "api-id",
@@ -166,7 +169,10 @@ class SwitchableProxy:
             port = parts.port or 5432
             self._target = (socket.AF_UNIX, f"{socket_dir}/.s.PGSQL.{port}")
         elif parts.hostname and parts.hostname.startswith("%2F"):
-            self._target = (socket.AF_UNIX, f"{unquote(parts.hostname)}/.s.PGSQL.{parts.port or 5432}")
+            self._target = (
+                socket.AF_UNIX,
+                f"{unquote(parts.hostname)}/.s.PGSQL.{parts.port or 5432}",
+            )
         else:
             self._target = (socket.AF_INET, (parts.hostname or "127.0.0.1", parts.port or 5432))
         self._user = parts.username or ""

@@ -8,7 +8,6 @@ import boto3
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-
 from sluice.catalog import Catalog
 from sluice.clock import SystemClock
 from sluice.config import IngestSettings
@@ -36,7 +35,9 @@ def ingestor() -> Ingestor:
 
 
 def _json(status: int, body: dict) -> Response:
-    return Response(status_code=status, content_type="application/json", body=orjson.dumps(body).decode())
+    return Response(
+        status_code=status, content_type="application/json", body=orjson.dumps(body).decode()
+    )
 
 
 def _request_body() -> bytes:
@@ -46,7 +47,9 @@ def _request_body() -> bytes:
 
 @app.post("/api/logs/<app_id>")
 def post_event(app_id: str) -> Response:
-    outcome = ingestor().ingest_one(app_id, api_key_from_headers(app.current_event.headers), _request_body())
+    outcome = ingestor().ingest_one(
+        app_id, api_key_from_headers(app.current_event.headers), _request_body()
+    )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=1)
     if outcome.status == "invalid":
         metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=1)
@@ -56,7 +59,9 @@ def post_event(app_id: str) -> Response:
 
 @app.post("/api/logs/<app_id>/batch")
 def post_batch(app_id: str) -> Response:
-    batch = ingestor().ingest_batch(app_id, api_key_from_headers(app.current_event.headers), _request_body())
+    batch = ingestor().ingest_batch(
+        app_id, api_key_from_headers(app.current_event.headers), _request_body()
+    )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=batch.queued)
     metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=batch.count("invalid"))
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=batch.count("rejected"))
@@ -128,7 +133,9 @@ def batch_response(batch: BatchOutcome) -> Response:
     if batch.count("failed"):
         body.update(error="queue_unavailable", message="No event could be queued. Retry the batch.")
         return _json(503, body)
-    body.update(error="invalid_batch", message="Every event in the batch was rejected; see results.")
+    body.update(
+        error="invalid_batch", message="Every event in the batch was rejected; see results."
+    )
     return _json(400, body)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
-
 from sluice.config import StoreSettings
 from sluice.db import Database
 from sluice.errors import DatabaseUnavailable
@@ -31,7 +30,5 @@ def handler(event: dict, context: object) -> dict:
         logger.error("database unavailable; whole batch returned", messages=len(records))
         return {"batchItemFailures": [{"itemIdentifier": r.message_id} for r in records]}
     metrics.add_metric(name="EventsStored", unit=MetricUnit.Count, value=result.stored)
-    metrics.add_metric(
-        name="MessagesFailed", unit=MetricUnit.Count, value=len(result.failed)
-    )
+    metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=len(result.failed))
     return {"batchItemFailures": [{"itemIdentifier": m} for m in result.failed]}

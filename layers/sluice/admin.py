@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 from pathlib import Path
 
-from sluice.db import Connection
+from sluice.db import Connection, connect_from_env
 from sluice.keys import generate_api_key
 from sluice.storage import insert_api_key, insert_app, revoke_api_key, set_require_key, upsert_rule
 from sluice.validation import check_rule
@@ -48,8 +47,6 @@ def put_rule(conn: Connection, app_id: str, event_name: str, schema: dict) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    import psycopg2
-
     parser = argparse.ArgumentParser(prog="python -m sluice.admin")
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create-app")
@@ -68,11 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     require.add_argument("setting", choices=["on", "off"])
     args = parser.parse_args(argv)
 
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        print("DATABASE_URL is not set", file=sys.stderr)
-        return 2
-    conn = psycopg2.connect(url)
+    conn = connect_from_env()
     try:
         with conn:
             if args.command == "create-app":
@@ -84,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                     print("no live key with that prefix", file=sys.stderr)
                     return 1
             elif args.command == "put-rule":
-                put_rule(conn, args.app_id, args.event_name, json.loads(args.schema_file.read_text()))
+                put_rule(
+                    conn, args.app_id, args.event_name, json.loads(args.schema_file.read_text())
+                )
             elif args.command == "require-key":
                 if not set_require_key(conn, args.app_id, args.setting == "on"):
                     print("no such app", file=sys.stderr)

@@ -75,3 +75,14 @@ class Database:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+def connect_from_env() -> Connection:
+    """For command-line tools (make migrate, sluice.admin): DATABASE_URL, or exit with a hint."""
+    import os
+    import sys
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        sys.exit("DATABASE_URL is not set: point it at the PostgreSQL to use")
+    return psycopg2.connect(url)

@@ -28,9 +28,7 @@ def parse_json(body: bytes | str) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise EventRejected(
-            f"The body is not valid JSON: {exc}.", code="invalid_json"
-        ) from None
+        raise EventRejected(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
 
 
 def may_contain_nul(body: bytes) -> bool:

@@ -9,7 +9,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import orjson
-
 from uuid_utils.compat import uuid7
 
 from sluice.catalog import App, Catalog
@@ -137,9 +136,7 @@ class Ingestor:
                     "The event could not be queued; resend it (with its messageId)."
                 )
 
-    def _prepare(
-        self, app: App, event: Any, received_at: datetime, check_nul: bool
-    ) -> QueuedEvent:
+    def _prepare(self, app: App, event: Any, received_at: datetime, check_nul: bool) -> QueuedEvent:
         envelope = read_envelope(event, check_nul=check_nul)
         issues = app.rules.check(envelope.event_name, event)
         return QueuedEvent(

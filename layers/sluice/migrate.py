@@ -10,9 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-import psycopg2
-
-from sluice.db import Connection
+from sluice.db import Connection, connect_from_env
 
 # Any constant will do; it only has to be the same for every migrator.
 _MIGRATION_LOCK_ID = 0x51_1C_E0
@@ -53,11 +51,7 @@ def apply_migrations(conn: Connection, directory: Path) -> list[str]:
 
 
 def main() -> int:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        print("DATABASE_URL is not set", file=sys.stderr)
-        return 2
-    conn = psycopg2.connect(url)
+    conn = connect_from_env()
     try:
         names = apply_migrations(conn, default_directory())
     finally:

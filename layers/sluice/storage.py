@@ -150,9 +150,7 @@ def insert_app(conn: Connection, app_id: str, name: str, require_key: bool) -> N
 
 def set_require_key(conn: Connection, app_id: str, require_key: bool) -> bool:
     with conn.cursor() as cur:
-        cur.execute(
-            "UPDATE apps SET require_key = %s WHERE app_id = %s", (require_key, app_id)
-        )
+        cur.execute("UPDATE apps SET require_key = %s WHERE app_id = %s", (require_key, app_id))
         return cur.rowcount == 1
 
 
@@ -186,7 +184,5 @@ def upsert_rule(conn: Connection, app_id: str, event_name: str, schema: dict) ->
 
 def delete_rule(conn: Connection, app_id: str, event_name: str) -> bool:
     with conn.cursor() as cur:
-        cur.execute(
-            "DELETE FROM rules WHERE app_id = %s AND event_name = %s", (app_id, event_name)
-        )
+        cur.execute("DELETE FROM rules WHERE app_id = %s AND event_name = %s", (app_id, event_name))
         return cur.rowcount == 1

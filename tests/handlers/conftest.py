@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
-import functions.ingest.app as ingest_app
-import functions.store.app as store_app
 from sluice.catalog import Catalog
 from sluice.config import DatabaseSettings, IngestSettings
 from sluice.db import Database
 from sluice.ingest import Ingestor
 from sluice.queue import EventQueue
+
+import functions.ingest.app as ingest_app
+import functions.store.app as store_app
 from tests.support import RefusingSqs
 
 

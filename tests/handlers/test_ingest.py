@@ -6,10 +6,10 @@ import json
 import uuid
 
 import pytest
-
-import functions.ingest.app as ingest_app
 from sluice import admin
 from sluice.storage import revoke_api_key
+
+import functions.ingest.app as ingest_app
 from tests.support import SwitchableProxy, drain, http_event, make_app
 
 LOGIN_RULE = {
@@ -41,7 +41,9 @@ def app_and_key(db):
 
 def test_valid_event_is_queued_and_acknowledged(ingestor, app_and_key, context, sqs, queues):
     app_id, key = app_and_key
-    status, body = post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key)
+    status, body = post(
+        context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key
+    )
 
     assert status == 202
     assert body == {
@@ -61,13 +63,20 @@ def test_valid_event_is_queued_and_acknowledged(ingestor, app_and_key, context, 
 
 def test_event_ids_are_time_ordered(ingestor, app_and_key, context, clock):
     app_id, key = app_and_key
-    ids = [post(context, f"/api/logs/{app_id}", {"eventName": "tick"}, key)[1]["event_id"] for _ in range(20)]
+    ids = [
+        post(context, f"/api/logs/{app_id}", {"eventName": "tick"}, key)[1]["event_id"]
+        for _ in range(20)
+    ]
     assert ids == sorted(ids)
 
 
-def test_event_breaking_its_rule_is_422_and_still_queued(ingestor, app_and_key, context, sqs, queues):
+def test_event_breaking_its_rule_is_422_and_still_queued(
+    ingestor, app_and_key, context, sqs, queues
+):
     app_id, key = app_and_key
-    status, body = post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": "one"}, key)
+    status, body = post(
+        context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": "one"}, key
+    )
 
     assert status == 422
     assert body["error"] == "validation_failed"
@@ -97,7 +106,9 @@ def test_event_breaking_its_rule_is_422_and_still_queued(ingestor, app_and_key, 
         (b'{"eventName": "x", "timestamp": "last tuesday"}', "invalid_timestamp"),
     ],
 )
-def test_malformed_event_is_400_and_not_queued(ingestor, app_and_key, context, sqs, queues, raw, code):
+def test_malformed_event_is_400_and_not_queued(
+    ingestor, app_and_key, context, sqs, queues, raw, code
+):
     app_id, key = app_and_key
     status, body = post(context, f"/api/logs/{app_id}", raw, key)
     assert status == 400
@@ -108,7 +119,12 @@ def test_malformed_event_is_400_and_not_queued(ingestor, app_and_key, context, s
 
 def test_key_may_come_as_a_bearer_token(ingestor, app_and_key, context):
     app_id, key = app_and_key
-    status, _ = post(context, f"/api/logs/{app_id}", {"eventName": "x"}, headers={"Authorization": f"Bearer {key}"})
+    status, _ = post(
+        context,
+        f"/api/logs/{app_id}",
+        {"eventName": "x"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert status == 202
 
 
@@ -149,21 +165,32 @@ def test_keyless_app_accepts_events_without_a_key(ingestor, db, context):
 
 def test_event_over_the_size_limit_is_413(ingestor, app_and_key, context, sqs, queues):
     app_id, key = app_and_key
-    status, body = post(context, f"/api/logs/{app_id}", {"eventName": "x", "blob": "y" * 33_000}, key)
+    status, body = post(
+        context, f"/api/logs/{app_id}", {"eventName": "x", "blob": "y" * 33_000}, key
+    )
     assert (status, body["error"]) == (413, "payload_too_large")
-    assert post(context, f"/api/logs/{app_id}", {"eventName": "x", "blob": "y" * 32_000}, key)[0] == 202
+    assert (
+        post(context, f"/api/logs/{app_id}", {"eventName": "x", "blob": "y" * 32_000}, key)[0]
+        == 202
+    )
 
 
-def test_size_limit_is_configurable(make_ingestor, ingest_settings, app_and_key, context, monkeypatch):
+def test_size_limit_is_configurable(
+    make_ingestor, ingest_settings, app_and_key, context, monkeypatch
+):
     from dataclasses import replace
 
     app_id, key = app_and_key
     ingestor = make_ingestor()
     monkeypatch.setattr(ingestor, "_settings", replace(ingest_settings, max_event_bytes=512))
-    assert post(context, f"/api/logs/{app_id}", {"eventName": "x", "blob": "y" * 600}, key)[0] == 413
+    assert (
+        post(context, f"/api/logs/{app_id}", {"eventName": "x", "blob": "y" * 600}, key)[0] == 413
+    )
 
 
-def test_event_sqs_did_not_take_is_503_never_202(ingestor, events_sqs, app_and_key, context, sqs, queues):
+def test_event_sqs_did_not_take_is_503_never_202(
+    ingestor, events_sqs, app_and_key, context, sqs, queues
+):
     app_id, key = app_and_key
     events_sqs.refuse(lambda body: True)
     status, body = post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)
@@ -223,11 +250,17 @@ def test_cached_apps_are_served_while_postgres_is_down(make_ingestor, proxy, db,
     make_ingestor(proxy.url)
     app_id, key = make_app(db, rules={"user_login": LOGIN_RULE})
     other_app, other_key = make_app(db)
-    assert post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key)[0] == 202
+    assert (
+        post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key)[0]
+        == 202
+    )
 
     proxy.off()
     clock.advance(300)  # past the 60 s TTL: a reload is tried, fails, the cache answers
-    assert post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key)[0] == 202
+    assert (
+        post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key)[0]
+        == 202
+    )
     assert post(context, f"/api/logs/{app_id}", {"eventName": "user_login"}, key)[0] == 422
     status, body = post(context, f"/api/logs/{other_app}", {"eventName": "x"}, other_key)
     assert (status, body["error"]) == (503, "database_unavailable")
@@ -271,11 +304,18 @@ def test_batch_mixes_valid_invalid_and_malformed(ingestor, app_and_key, context,
     assert status == 202
     assert (body["accepted"], body["invalid"], body["rejected"], body["failed"]) == (2, 1, 3, 0)
     assert batch_results(body) == [
-        (0, "valid"), (1, "invalid"), (2, "rejected"), (3, "rejected"), (4, "rejected"), (5, "valid"),
+        (0, "valid"),
+        (1, "invalid"),
+        (2, "rejected"),
+        (3, "rejected"),
+        (4, "rejected"),
+        (5, "valid"),
     ]
     assert body["results"][1]["errors"][0]["path"] == "/userId"
     assert [body["results"][i]["error"] for i in (2, 3, 4)] == [
-        "invalid_event_name", "not_an_object", "unstorable_value",
+        "invalid_event_name",
+        "not_an_object",
+        "unstorable_value",
     ]
     assert body["results"][2]["event_id"] is None
     queued = queued_events(sqs, queues)
@@ -291,7 +331,9 @@ def test_batch_may_be_an_object_with_events(ingestor, app_and_key, context):
     assert (status, body["accepted"]) == (202, 1)
 
 
-def test_batch_events_are_packed_into_few_messages(ingestor, events_sqs, app_and_key, context, sqs, queues):
+def test_batch_events_are_packed_into_few_messages(
+    ingestor, events_sqs, app_and_key, context, sqs, queues
+):
     app_id, key = app_and_key
     events = [{"eventName": "page_view", "i": i, "pad": "p" * 200} for i in range(500)]
     status, body = post(context, f"/api/logs/{app_id}/batch", events, key)
@@ -308,7 +350,9 @@ def test_batch_events_are_packed_into_few_messages(ingestor, events_sqs, app_and
     assert sum(len(json.loads(b)["events"]) for b in bodies) == 500
 
 
-def test_unqueued_batch_entries_are_retried_then_failed(ingestor, events_sqs, app_and_key, context, sqs, queues):
+def test_unqueued_batch_entries_are_retried_then_failed(
+    ingestor, events_sqs, app_and_key, context, sqs, queues
+):
     app_id, key = app_and_key
     # Events of ~30 KB travel two to a message: (ok, ok), (stuck, stuck), (flaky, flaky).
     tags = ["ok", "ok", "stuck", "stuck", "flaky", "flaky"]
@@ -319,13 +363,21 @@ def test_unqueued_batch_entries_are_retried_then_failed(ingestor, events_sqs, ap
 
     assert status == 202
     assert [status for _, status in batch_results(body)] == [
-        "valid", "valid", "failed", "failed", "valid", "valid",
+        "valid",
+        "valid",
+        "failed",
+        "failed",
+        "valid",
+        "valid",
     ]
     assert body["results"][2]["retryable"] is True
     assert body["results"][2]["error"] == "queue_unavailable"
     assert (body["accepted"], body["failed"]) == (4, 2)
     assert sorted(e["payload"]["tag"] for e in queued_events(sqs, queues)) == [
-        "flaky", "flaky", "ok", "ok",
+        "flaky",
+        "flaky",
+        "ok",
+        "ok",
     ]
 
 

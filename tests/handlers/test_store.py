@@ -43,10 +43,19 @@ def app_and_key(db):
 def test_queued_events_become_rows(ingestor, store_database, db, app_and_key, context, sqs, queues):
     app_id, key = app_and_key
     bodies = ingested_bodies(
-        context, sqs, queues, app_id, key,
+        context,
+        sqs,
+        queues,
+        app_id,
+        key,
         [
-            {"eventName": "user_login", "userId": 1, "messageId": "m-1",
-             "timestamp": "2025-12-31T23:59:00Z", "sentAt": "2026-01-01T00:00:30Z"},
+            {
+                "eventName": "user_login",
+                "userId": 1,
+                "messageId": "m-1",
+                "timestamp": "2025-12-31T23:59:00Z",
+                "sentAt": "2026-01-01T00:00:30Z",
+            },
             {"eventName": "user_login", "userId": "one"},
         ],
     )
@@ -54,8 +63,18 @@ def test_queued_events_become_rows(ingestor, store_database, db, app_and_key, co
 
     assert failed_ids(response) == []
     stored = rows(
-        db, "app_id", "event_name", "status", "validation_errors", "message_id",
-        "client_timestamp", "sent_at", "occurred_at", "received_at", "payload", "stored_at IS NOT NULL",
+        db,
+        "app_id",
+        "event_name",
+        "status",
+        "validation_errors",
+        "message_id",
+        "client_timestamp",
+        "sent_at",
+        "occurred_at",
+        "received_at",
+        "payload",
+        "stored_at IS NOT NULL",
     )
     assert len(stored) == 2
     valid, invalid = stored
@@ -69,10 +88,14 @@ def test_queued_events_become_rows(ingestor, store_database, db, app_and_key, co
     assert valid[9]["userId"] == 1
     assert valid[10] is True
     assert invalid[2] == "invalid"
-    assert invalid[3] == [{"path": "/userId", "message": '"one" is not of type "integer"', "keyword": "type"}]
+    assert invalid[3] == [
+        {"path": "/userId", "message": '"one" is not of type "integer"', "keyword": "type"}
+    ]
 
 
-def test_repeated_message_id_makes_one_row(ingestor, store_database, db, app_and_key, context, sqs, queues):
+def test_repeated_message_id_makes_one_row(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
     app_id, key = app_and_key
     event = {"eventName": "page_view", "messageId": "client-retry-1"}
     first = ingested_bodies(context, sqs, queues, app_id, key, [event])
@@ -83,18 +106,26 @@ def test_repeated_message_id_makes_one_row(ingestor, store_database, db, app_and
     assert rows(db, "message_id") == [("client-retry-1",)]
 
 
-def test_same_message_id_in_two_apps_is_two_rows(ingestor, store_database, db, context, sqs, queues):
+def test_same_message_id_in_two_apps_is_two_rows(
+    ingestor, store_database, db, context, sqs, queues
+):
     bodies = []
     for _ in range(2):
         app_id, key = make_app(db)
-        bodies += ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "x", "messageId": "m"}])
+        bodies += ingested_bodies(
+            context, sqs, queues, app_id, key, [{"eventName": "x", "messageId": "m"}]
+        )
     store(context, bodies)
     assert len(rows(db, "event_id")) == 2
 
 
-def test_redelivered_message_makes_no_second_row(ingestor, store_database, db, app_and_key, context, sqs, queues):
+def test_redelivered_message_makes_no_second_row(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
     app_id, key = app_and_key
-    bodies = ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}])
+    bodies = ingested_bodies(
+        context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}]
+    )
     assert failed_ids(store(context, bodies)[0]) == []
     assert failed_ids(store(context, bodies)[0]) == []
     assert failed_ids(store(context, bodies + bodies)[0]) == []
@@ -110,9 +141,13 @@ def test_redelivered_message_makes_no_second_row(ingestor, store_database, db, a
         "",
     ],
 )
-def test_poison_message_fails_alone(ingestor, store_database, db, app_and_key, context, sqs, queues, poison):
+def test_poison_message_fails_alone(
+    ingestor, store_database, db, app_and_key, context, sqs, queues, poison
+):
     app_id, key = app_and_key
-    good = ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}])
+    good = ingested_bodies(
+        context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}]
+    )
     response, ids = store(context, [good[0], poison, good[1]])
     assert failed_ids(response) == [ids[1]]
     assert sorted(name for (name,) in rows(db, "event_name")) == ["a", "b"]
@@ -122,7 +157,9 @@ def test_nul_character_never_reaches_the_store(ingestor, app_and_key, context, s
     app_id, key = app_and_key
     status, body = post(context, f"/api/logs/{app_id}", b'{"eventName": "a", "x": "\\u0000"}', key)
     assert (status, body["error"]) == (400, "unstorable_value")
-    status, body = post(context, f"/api/logs/{app_id}/batch", b'[{"eventName": "a", "x": "\\u0000"}]', key)
+    status, body = post(
+        context, f"/api/logs/{app_id}/batch", b'[{"eventName": "a", "x": "\\u0000"}]', key
+    )
     assert body["results"][0]["error"] == "unstorable_value"
     assert drain(sqs, queues["events"]) == []
 
@@ -141,7 +178,9 @@ def forged(body: str, **changes) -> str:
         {"status": "pending"},  # breaks the status check constraint
     ],
 )
-def test_row_postgres_refuses_fails_alone(ingestor, store_database, db, app_and_key, context, sqs, queues, changes):
+def test_row_postgres_refuses_fails_alone(
+    ingestor, store_database, db, app_and_key, context, sqs, queues, changes
+):
     app_id, key = app_and_key
     bodies = ingested_bodies(
         context, sqs, queues, app_id, key, [{"eventName": n} for n in "abcdefg"]
@@ -160,7 +199,9 @@ def test_database_down_fails_the_whole_batch_until_it_is_back(
     from sluice.db import Database
 
     app_id, key = app_and_key
-    bodies = ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}])
+    bodies = ingested_bodies(
+        context, sqs, queues, app_id, key, [{"eventName": "a"}, {"eventName": "b"}]
+    )
     proxy = SwitchableProxy(database_url)
     proxy.on()
     database = Database(DatabaseSettings(url=proxy.url))
@@ -197,21 +238,29 @@ def test_poison_message_reaches_the_dlq_after_its_retries(
             break
         event = {
             "Records": [
-                {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                }
                 for m in messages
             ]
         }
         failed = set(failed_ids(store_app.handler(event, context)))
         for message in messages:
             if message["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=queues["events"], ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(
+                    QueueUrl=queues["events"], ReceiptHandle=message["ReceiptHandle"]
+                )
 
     assert drain(sqs, queues["dlq"]) == ["poison"]
     assert drain(sqs, queues["events"]) == []
     assert rows(db, "event_name") == [("good",)]
 
 
-def test_message_bodies_reach_postgres_unchanged(ingestor, store_database, db, app_and_key, context, sqs, queues):
+def test_message_bodies_reach_postgres_unchanged(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
     """The store inserts message bodies as they came; the payload must survive exactly."""
     app_id, key = app_and_key
     payload = {

@@ -1,5 +1,4 @@
 import pytest
-
 from sluice.cache import TtlCache
 from sluice.errors import DatabaseUnavailable
 

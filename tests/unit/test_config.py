@@ -1,5 +1,4 @@
 import pytest
-
 from sluice.config import IngestSettings, StoreSettings
 from sluice.errors import ConfigurationError
 
@@ -33,7 +32,12 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigurationError) as caught:
         IngestSettings.from_env({"MAX_EVENT_BYTES": "lots", "KEYS_CACHE_TTL_SECONDS": "-1"})
     message = str(caught.value)
-    for expected in ("EVENTS_QUEUE_URL", "MAX_EVENT_BYTES", "KEYS_CACHE_TTL_SECONDS", "DATABASE_URL"):
+    for expected in (
+        "EVENTS_QUEUE_URL",
+        "MAX_EVENT_BYTES",
+        "KEYS_CACHE_TTL_SECONDS",
+        "DATABASE_URL",
+    ):
         assert expected in message
 
 

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from sluice.config import DatabaseSettings
 from sluice.db import Database, _connect_kwargs
 from sluice.errors import DatabaseUnavailable
@@ -28,7 +27,9 @@ def test_locally_the_url_is_used_as_is():
 
 
 def test_unreachable_database_is_reported_as_unavailable():
-    database = Database(DatabaseSettings(url="postgresql://nobody@127.0.0.1:1/none", connect_timeout=1))
+    database = Database(
+        DatabaseSettings(url="postgresql://nobody@127.0.0.1:1/none", connect_timeout=1)
+    )
     with pytest.raises(DatabaseUnavailable):
         database.run(lambda conn: None)
 

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from sluice.errors import EventRejected
 from sluice.events import contains_nul, may_contain_nul, occurred_at, parse_json, read_envelope
 

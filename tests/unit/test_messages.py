@@ -3,7 +3,6 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from pydantic import ValidationError
-
 from sluice.messages import (
     MAX_MESSAGE_BYTES,
     QueuedEvent,

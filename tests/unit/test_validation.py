@@ -1,5 +1,4 @@
 import pytest
-
 from sluice.validation import InvalidRule, RuleSet, check_rule, json_pointer
 
 LOGIN_RULE = {
@@ -49,7 +48,10 @@ def test_every_error_is_reported_with_pointer_message_and_keyword():
 
 def test_rule_naming_an_older_draft_is_honoured():
     # Draft 7's tuple form of items; under 2020-12 an array here would be an error.
-    rule = {"$schema": "http://json-schema.org/draft-07/schema#", "properties": {"t": {"items": [{"type": "integer"}]}}}
+    rule = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "properties": {"t": {"items": [{"type": "integer"}]}},
+    }
     rules = RuleSet({"e": rule})
     assert rules.check("e", {"t": [1]}) == []
     assert [i.path for i in rules.check("e", {"t": ["x"]})] == ["/t/0"]
