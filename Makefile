@@ -4,10 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
+TOOLS := .venv-tools
+TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv test bench migrate lock clean
+.PHONY: venv tools test bench migrate lock clean build deploy redrive
 
 venv: $(VENV)/.installed
+
+# sam and checkov pin libraries below what the functions run with, so they get a
+# virtualenv of their own; the tests run them from there as commands.
+tools: $(TOOLS)/.installed
+
+$(TOOLS)/.installed: requirements-tools.lock
+	test -x $(TOOLS_BIN)/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS_BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(TOOLS_BIN)/uv pip install --quiet --python $(TOOLS_BIN)/python -r requirements-tools.lock
+	touch $@
 
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +28,7 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-test: venv
+test: venv tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv
@@ -33,3 +45,44 @@ lock: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# ---------------------------------------------------------------- AWS (SAM)
+# Nothing here needs Docker. `make deploy` needs AWS credentials; see README.
+ENV ?= dev
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_BIN)/sam
+
+build: tools
+	$(SAM) build --template template.yaml --parallel
+
+deploy: build
+	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod" >&2; exit 2;; esac
+	$(SAM) deploy --config-env $(ENV)
+
+# Moves the dead-letter queue's messages back to the events queue. The queue is
+# the stack's output, or DLQ_URL=... (AWS_ENDPOINT_URL points it at moto).
+redrive: venv
+	$(BIN)/python -m tools.redrive $(if $(DLQ_URL),--dlq-url $(DLQ_URL),--stack sluice-$(ENV))
+
+# `sam build` runs these (template.yaml: BuildMethod makefile, ContextPath and
+# WorkingDirectory the repository root) with ARTIFACTS_DIR set. Python 3.13 on
+# arm64 is not this machine's Python, so wheels are fetched for that platform:
+# the exact pins of requirements.lock, the lock the tests' virtualenv uses.
+# The python3.13 runtime is Amazon Linux 2023, glibc 2.34 (jsonschema-rs ships
+# manylinux_2_28 wheels only, so manylinux2014 is not enough).
+LAMBDA_WHEELS := --python-platform aarch64-manylinux_2_34 --python-version 3.13 --only-binary :all: --no-deps
+
+build-SluiceLayer: $(TOOLS)/.installed
+	$(TOOLS_BIN)/uv pip install --quiet --python $(TOOLS_BIN)/python --target "$(ARTIFACTS_DIR)/python" $(LAMBDA_WHEELS) -r requirements.lock
+	tar -C layers --exclude=__pycache__ -cf - sluice | tar -C "$(ARTIFACTS_DIR)/python" -xf -
+	rm -rf "$(ARTIFACTS_DIR)/python/bin" # console scripts (jmespath's jp.py): nothing runs them
+
+build-IngestFunction:
+	cp functions/ingest/app.py "$(ARTIFACTS_DIR)/"
+
+build-StoreFunction:
+	cp functions/store/app.py "$(ARTIFACTS_DIR)/"
+
+build-MigrateFunction:
+	cp functions/migrate/app.py "$(ARTIFACTS_DIR)/"
+	mkdir -p "$(ARTIFACTS_DIR)/migrations"
+	cp migrations/*.sql "$(ARTIFACTS_DIR)/migrations/"

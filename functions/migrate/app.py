@@ -1,0 +1,112 @@
+"""CloudFormation custom resource: applies migrations/*.sql when the stack is created or updated.
+
+Every path ends in an answer to CloudFormation's pre-signed S3 URL, even a failed
+import or a run that outlives the function: an unanswered custom resource holds
+the deploy until its ServiceTimeout. So only the standard library is imported at
+module level, and a timer answers FAILED shortly before Lambda's deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from typing import Any
+
+# One schema per stack: a constant id means an Update never looks like a replacement
+# (which would make CloudFormation send a Delete for the "old" resource).
+PHYSICAL_ID = "sluice-schema"
+DEADLINE_MARGIN_SECONDS = 10
+MAX_REASON_CHARS = 1000  # the whole response must stay under 4 KiB
+
+
+class Responder:
+    """Answers CloudFormation once; whoever answers first (the work or the timer) wins."""
+
+    def __init__(self, event: dict[str, Any], attempts: int = 3) -> None:
+        self.event = event
+        self.attempts = attempts
+        self._lock = threading.Lock()
+        self.answered: str | None = None
+
+    def send(self, status: str, reason: str = "", data: dict[str, str] | None = None) -> None:
+        with self._lock:
+            if self.answered:
+                return
+            self.answered = status
+            body = json.dumps(
+                {
+                    "Status": status,
+                    "Reason": reason[:MAX_REASON_CHARS] or status,
+                    "PhysicalResourceId": self.event.get("PhysicalResourceId", PHYSICAL_ID),
+                    "StackId": self.event["StackId"],
+                    "RequestId": self.event["RequestId"],
+                    "LogicalResourceId": self.event["LogicalResourceId"],
+                    "Data": data or {},
+                }
+            ).encode()
+            request = urllib.request.Request(  # noqa: S310 - CloudFormation's pre-signed URL
+                self.event["ResponseURL"],
+                data=body,
+                method="PUT",
+                # The URL is signed for an empty content type.
+                headers={"Content-Type": "", "Content-Length": str(len(body))},
+            )
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+                        return
+                except OSError as exc:
+                    _log("response not delivered", attempt=attempt, error=str(exc))
+                    time.sleep(attempt)
+
+
+def _log(message: str, **fields: Any) -> None:
+    # Plain JSON lines: Powertools lives in the layer, which may be what failed to load.
+    print(json.dumps({"level": "INFO", "message": message, **fields}))  # noqa: T201
+
+
+def migrate() -> dict[str, str]:
+    from sluice.config import StoreSettings  # the database settings, nothing else
+    from sluice.db import Database
+    from sluice.migrate import apply_migrations, default_directory, pending
+
+    # MIGRATIONS_DIR in Lambda (the .sql files are packed beside this module by
+    # `make build`); the repository's migrations/ when run from a checkout.
+    directory = default_directory()
+    names = [path.name for path in pending(directory, set())]
+    if not names:
+        # A packaging mistake must not pass for an up-to-date schema.
+        raise FileNotFoundError(f"no migrations in {directory}")
+    database = Database(StoreSettings.from_env().database)
+    try:
+        applied = apply_migrations(database.connection(), directory)
+    finally:
+        database.close()
+    _log("migrations applied", applied=applied, latest=names[-1])
+    return {"Applied": ", ".join(applied) or "none", "Latest": names[-1]}
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    responder = Responder(event)
+    seconds_left = context.get_remaining_time_in_millis() / 1000
+    timer = threading.Timer(
+        max(seconds_left - DEADLINE_MARGIN_SECONDS, 1.0),
+        responder.send,
+        args=("FAILED", "timed out before the migrations finished"),
+    )
+    timer.daemon = True
+    timer.start()
+    _log("custom resource request", request_type=event.get("RequestType"))
+    try:
+        if event.get("RequestType") == "Delete":
+            # The schema belongs to the database, which has its own deletion policy.
+            responder.send("SUCCESS", "nothing to undo")
+            return
+        responder.send("SUCCESS", "schema is up to date", migrate())
+    except Exception as exc:  # noqa: BLE001 - every failure must reach CloudFormation
+        _log("migration failed", error=type(exc).__name__, detail=str(exc))
+        responder.send("FAILED", f"{type(exc).__name__}: {exc}")
+    finally:
+        timer.cancel()

@@ -1,0 +1,96 @@
+"""The template as CloudFormation will see it, and the commands that check it.
+
+Helpers for the infra suite; conftest.py turns them into fixtures.
+
+Assertions run on the template translated by aws-sam-translator (what `sam deploy`
+submits), so they see the roles, event source mappings and API that the
+AWS::Serverless resources expand into, never the YAML text.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+
+# Policy templates and the VPC/X-Ray roles SAM attaches name AWS managed policies;
+# the translator only needs their ARNs, which are public and stable.
+MANAGED_POLICIES = {
+    name: f"arn:aws:iam::aws:policy/{path}{name}"
+    for name, path in {
+        "AWSLambdaBasicExecutionRole": "service-role/",
+        "AWSLambdaVPCAccessExecutionRole": "service-role/",
+        "AWSXrayWriteOnlyAccess": "",
+        "AWSXRayDaemonWriteAccess": "",
+    }.items()
+}
+
+
+class _PolicyLoader:
+    def load(self) -> dict[str, str]:
+        return MANAGED_POLICIES
+
+
+def tools_bin() -> Path:
+    """Where `make tools` put sam and checkov (SLUICE_TOOLS_BIN overrides)."""
+    return Path(os.environ.get("SLUICE_TOOLS_BIN") or REPO_ROOT / ".venv-tools" / "bin")
+
+
+def tool(name: str) -> str:
+    path = tools_bin() / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make tools` (make test does)")
+    return str(path)
+
+
+def run_tool(*args: str, cwd: Path = REPO_ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    # Tests point boto3 at moto; the commands must not inherit that.
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
+        env.pop(name, None)
+    return subprocess.run(  # noqa: S603 - fixed commands from the tools virtualenv
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _with_s3_code(template: dict[str, Any]) -> dict[str, Any]:
+    """Local CodeUri/ContentUri as `sam package` would rewrite them (the translator wants S3)."""
+    packaged = copy.deepcopy(template)
+    for name, resource in packaged["Resources"].items():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://sluice-artifacts/{name}.zip"
+    return packaged
+
+
+def translate(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation template `sam deploy` would submit with these parameters."""
+    return transform(_with_s3_code(template), parameters, _PolicyLoader())
+
+
+def load_template() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE.read_text())
+
+
+def of_type(resources: dict[str, dict[str, Any]], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources.items() if r["Type"] == type_}
+
+
+def referenced(value: Any) -> str:
+    """The logical id behind a Ref or a GetAtt."""
+    if isinstance(value, dict) and "Ref" in value:
+        return value["Ref"]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return target[0] if isinstance(target, list) else target.split(".")[0]
+    raise AssertionError(f"not a reference to a resource: {value!r}")

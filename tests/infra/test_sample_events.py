@@ -1,0 +1,386 @@
+"""The events/ files, as `sam local invoke -e` would pass them, drive the real handlers.
+
+Each handler starts cold, configured only through the environment variables the
+template gives it (DATABASE_URL standing in for the DB_* ones), against the test
+database and moto's SQS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+from sluice import admin
+from sluice.keys import hash_api_key
+
+import functions.ingest.app as ingest_app
+import functions.migrate.app as migrate_app
+import functions.store.app as store_app
+from tests.infra.stack import REPO_ROOT, run_tool, tool
+
+EVENTS = REPO_ROOT / "events"
+SAMPLE_APP = "app_sample"
+LOGIN_RULE = {
+    "type": "object",
+    "required": ["userId"],
+    "properties": {"userId": {"type": "integer"}},
+}
+
+
+def sample(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+class LambdaContext:
+    function_name = "sluice-dev-Function"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:sluice-dev-Function"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def __init__(self, seconds_left: float = 300) -> None:
+        self.seconds_left = seconds_left
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds_left * 1000)
+
+
+class ResponseCatcher:
+    """Stands in for CloudFormation's pre-signed S3 URL: records what is PUT to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.headers: list[dict] = []
+        self.received = threading.Event()
+        catcher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers["Content-Length"])
+                catcher.headers.append(dict(self.headers))
+                catcher.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+                catcher.received.set()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/stack-response?X-Amz-Signature=sample"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def cold(monkeypatch):
+    """Each handler builds its clients and connections again, as in a new container."""
+    for cached in (ingest_app.ingestor, store_app.database):
+        cached.cache_clear()
+    yield monkeypatch
+    for cached in (ingest_app.ingestor, store_app.database):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def sample_app(db) -> str:
+    """The app and key the sample ingest events carry."""
+    key = sample("ingest-event.json")["headers"]["x-api-key"]
+    with db.cursor() as cur:
+        cur.execute("INSERT INTO apps (app_id, name) VALUES (%s, 'sample app')", (SAMPLE_APP,))
+        cur.execute(
+            "INSERT INTO api_keys (app_id, prefix, key_hash) VALUES (%s, %s, %s)",
+            (SAMPLE_APP, key.rsplit("_", 1)[0], hash_api_key(key)),
+        )
+    admin.put_rule(db, SAMPLE_APP, "user_login", LOGIN_RULE)
+    return key
+
+
+@pytest.fixture
+def ingest_env(cold, database_url, queues):
+    cold.setenv("EVENTS_QUEUE_URL", queues["events"])
+    cold.setenv("DATABASE_URL", database_url)
+    cold.setenv("MAX_EVENT_BYTES", "32768")
+    cold.setenv("RULES_CACHE_TTL_SECONDS", "60")
+
+
+@pytest.fixture
+def store_env(cold, database_url):
+    cold.setenv("DATABASE_URL", database_url)
+
+
+@pytest.fixture
+def catcher() -> Iterator[ResponseCatcher]:
+    catcher = ResponseCatcher()
+    yield catcher
+    catcher.close()
+
+
+@pytest.fixture
+def empty_database_url(postgres_server_url) -> Iterator[str]:
+    """A database with no schema at all: what the migration function meets on a new stack."""
+    name = f"sluice_fresh_{uuid.uuid4().hex[:8]}"
+    admin_conn = psycopg2.connect(postgres_server_url)
+    admin_conn.autocommit = True
+    with admin_conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(postgres_server_url)._replace(path="/" + name))
+    with admin_conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_conn.close()
+
+
+def queued_events(sqs, queue_url: str) -> list[dict]:
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [event for m in messages for event in json.loads(m["Body"])["events"]]
+
+
+def tables(url: str) -> set[str]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        names = {name for (name,) in cur.fetchall()}
+    conn.close()
+    return names
+
+
+# --- ingest -------------------------------------------------------------------------
+
+
+def test_ingest_event_is_accepted_and_queued(ingest_env, sample_app, sqs, queues):
+    response = ingest_app.handler(sample("ingest-event.json"), LambdaContext())
+
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"])["status"] == "valid"
+    (event,) = queued_events(sqs, queues["events"])
+    assert (event["app_id"], event["event_name"], event["status"]) == (
+        SAMPLE_APP,
+        "user_login",
+        "valid",
+    )
+    assert event["message_id"] == "sample-login-1"
+
+
+def test_ingest_batch_queues_valid_and_invalid_and_rejects_the_malformed(
+    ingest_env, sample_app, sqs, queues
+):
+    response = ingest_app.handler(sample("ingest-batch.json"), LambdaContext())
+    results = json.loads(response["body"])["results"]
+
+    assert [r["status"] for r in results] == ["valid", "invalid", "valid", "rejected"]
+    queued = queued_events(sqs, queues["events"])
+    assert sorted(e["message_id"] for e in queued) == [
+        "sample-batch-1",
+        "sample-batch-2",
+        "sample-batch-3",
+    ]
+
+
+def test_ingest_without_the_key_is_refused(ingest_env, sample_app, sqs, queues):
+    event = sample("ingest-event.json")
+    del event["headers"]["x-api-key"]
+
+    assert ingest_app.handler(event, LambdaContext())["statusCode"] == 401
+    assert queued_events(sqs, queues["events"]) == []
+
+
+def test_store_sample_message_has_the_shape_ingest_sends(ingest_env, sample_app, sqs, queues):
+    """If the message format changes, events/store-batch.json must change with it."""
+    ingest_app.handler(sample("ingest-event.json"), LambdaContext())
+    (message,) = sqs.receive_message(QueueUrl=queues["events"])["Messages"]
+    sent = json.loads(message["Body"])
+    stored_sample = json.loads(sample("store-batch.json")["Records"][0]["body"])
+
+    assert sent.keys() == stored_sample.keys()
+    assert sent["version"] == stored_sample["version"]
+    for event in stored_sample["events"]:
+        assert event.keys() == sent["events"][0].keys()
+
+
+# --- store --------------------------------------------------------------------------
+
+
+def test_store_batch_stores_the_good_message_and_fails_only_the_poison_one(
+    store_env, sample_app, db
+):
+    event = sample("store-batch.json")
+    good, poison = (record["messageId"] for record in event["Records"])
+
+    response = store_app.handler(event, LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": poison}]}
+    with db.cursor() as cur:
+        cur.execute("SELECT event_name, status, message_id FROM events ORDER BY event_id")
+        assert cur.fetchall() == [
+            ("user_login", "valid", "sample-login-1"),
+            ("user_login", "invalid", None),
+        ]
+    assert good != poison
+
+
+def test_store_batch_delivered_twice_stores_once(store_env, sample_app, db):
+    event = sample("store-batch.json")
+    store_app.handler(event, LambdaContext())
+    store_app.handler(event, LambdaContext())
+
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events")
+        assert cur.fetchone() == (2,)
+
+
+# --- migrate (the deploy-time custom resource) -------------------------------------
+
+
+def invoke_migrate(event: dict, catcher: ResponseCatcher, seconds_left: float = 300) -> dict:
+    event = {**event, "ResponseURL": catcher.url}
+    migrate_app.handler(event, LambdaContext(seconds_left))
+    assert catcher.received.wait(5), "no response reached CloudFormation"
+    catcher.received.clear()
+    return catcher.bodies[-1]
+
+
+def test_migrate_create_builds_the_schema_and_answers_cloudformation(
+    cold, empty_database_url, catcher
+):
+    cold.setenv("DATABASE_URL", empty_database_url)
+    event = sample("migrate-create.json")
+    newest = sorted(p.name for p in (REPO_ROOT / "migrations").glob("*.sql"))[-1]
+
+    answer = invoke_migrate(event, catcher)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert {k: answer[k] for k in ("StackId", "RequestId", "LogicalResourceId")} == {
+        k: event[k] for k in ("StackId", "RequestId", "LogicalResourceId")
+    }
+    assert answer["PhysicalResourceId"] == migrate_app.PHYSICAL_ID
+    assert answer["Data"]["Latest"] == newest
+    assert newest in answer["Data"]["Applied"]
+    assert {"apps", "api_keys", "rules", "events", "schema_migrations"} <= tables(
+        empty_database_url
+    )
+    # The pre-signed URL is signed for an empty content type.
+    assert catcher.headers[-1].get("Content-Type", "") == ""
+
+
+def test_migrate_update_applies_only_what_is_new(cold, empty_database_url, catcher):
+    cold.setenv("DATABASE_URL", empty_database_url)
+    invoke_migrate(sample("migrate-create.json"), catcher)
+    update = {
+        **sample("migrate-create.json"),
+        "RequestType": "Update",
+        "PhysicalResourceId": migrate_app.PHYSICAL_ID,
+        "OldResourceProperties": {},
+    }
+
+    answer = invoke_migrate(update, catcher)
+
+    assert answer["Status"] == "SUCCESS"
+    assert answer["Data"]["Applied"] == "none"
+    assert answer["PhysicalResourceId"] == migrate_app.PHYSICAL_ID
+
+
+def test_migrate_delete_answers_without_touching_the_database(cold, empty_database_url, catcher):
+    cold.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")  # unreachable on purpose
+    delete = {
+        **sample("migrate-create.json"),
+        "RequestType": "Delete",
+        "PhysicalResourceId": migrate_app.PHYSICAL_ID,
+    }
+
+    assert invoke_migrate(delete, catcher)["Status"] == "SUCCESS"
+
+
+def test_migrate_failure_is_reported_not_left_hanging(cold, catcher):
+    cold.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+
+    answer = invoke_migrate(sample("migrate-create.json"), catcher)
+
+    assert answer["Status"] == "FAILED"
+    assert "DatabaseUnavailable" in answer["Reason"]
+
+
+def test_migrate_answers_failed_before_lambda_would_time_out(cold, catcher):
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow_migration() -> dict:
+        started.set()
+        release.wait(10)
+        return {"Applied": "none", "Latest": "none"}
+
+    cold.setattr(migrate_app, "migrate", slow_migration)
+    cold.setattr(migrate_app, "DEADLINE_MARGIN_SECONDS", 0)
+    event = {**sample("migrate-create.json"), "ResponseURL": catcher.url}
+    worker = threading.Thread(target=migrate_app.handler, args=(event, LambdaContext(1.0)))
+    worker.start()
+
+    assert catcher.received.wait(5)
+    release.set()
+    worker.join(5)
+    assert [body["Status"] for body in catcher.bodies] == ["FAILED"]  # answered once
+    assert "timed out" in catcher.bodies[0]["Reason"]
+
+
+# --- the files keep the shape AWS sends ---------------------------------------------
+
+
+def generated(*args: str) -> dict:
+    result = run_tool(tool("sam"), "local", "generate-event", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ingest-event.json", "ingest-batch.json"])
+def test_http_api_samples_match_sam_generate_event(name):
+    reference = generated("apigateway", "http-api-proxy")
+    event = sample(name)
+
+    # API Gateway leaves out cookies, query strings, stage variables and authorizer
+    # context when a request has none; everything else is always there.
+    assert set(event) <= set(reference)
+    assert set(reference) - set(event) <= {"cookies", "queryStringParameters", "stageVariables"}
+    assert set(reference["requestContext"]) - set(event["requestContext"]) <= {
+        "authentication",
+        "authorizer",
+    }
+    assert set(event["requestContext"]["http"]) == set(reference["requestContext"]["http"])
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == event["requestContext"]["routeKey"] != "$default"
+
+
+@pytest.mark.slow
+def test_sqs_sample_matches_sam_generate_event():
+    (reference,) = generated("sqs", "receive-message")["Records"]
+    for record in sample("store-batch.json")["Records"]:
+        assert set(record) == set(reference)
+        assert set(record["attributes"]) == set(reference["attributes"])
+
+
+@pytest.mark.slow
+def test_cloudformation_sample_matches_sam_generate_event():
+    reference = generated("cloudformation", "create-request")
+    event = sample("migrate-create.json")
+    assert set(reference) <= set(event)
+    assert event["ResourceType"] == "Custom::Migrations"
+
+
+def test_every_sample_event_is_exercised():
+    exercised = {
+        "ingest-event.json",
+        "ingest-batch.json",
+        "store-batch.json",
+        "migrate-create.json",
+    }
+    assert {p.name for p in Path(EVENTS).glob("*.json")} == exercised

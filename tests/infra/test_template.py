@@ -1,0 +1,346 @@
+"""What the deployed stack is made of, read from the template SAM translates for CloudFormation."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from tests.infra.stack import REPO_ROOT, of_type, referenced
+
+# Data services: a wildcard action here would hand out more than one queue or secret.
+DATA_SERVICES = ("sqs", "secretsmanager", "rds-data", "rds-db", "rds", "kms")
+
+
+def statements(resources: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Every inline IAM statement of every role and policy, with the resource it belongs to."""
+    found = []
+    for name, resource in resources.items():
+        properties = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [properties["PolicyDocument"]]
+        for document in documents:
+            body = document.get("Statement", [])
+            for statement in body if isinstance(body, list) else [body]:
+                found.append((name, statement))
+    return found
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def sqs_triggers(resources) -> dict[str, dict[str, Any]]:
+    return {
+        name: mapping
+        for name, mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").items()
+        if resources[referenced(mapping["Properties"]["EventSourceArn"])]["Type"]
+        == "AWS::SQS::Queue"
+    }
+
+
+def parameter_default(cfn, value: Any) -> Any:
+    """A literal, or the default of the parameter it refers to."""
+    if isinstance(value, dict) and "Ref" in value:
+        return cfn["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+# --- queues and their consumer ---------------------------------------------------
+
+
+def test_the_store_function_consumes_the_queue_ingest_writes_to(resources):
+    (mapping,) = sqs_triggers(resources).values()
+    ingest_env = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert referenced(mapping["Properties"]["FunctionName"]) == "StoreFunction"
+    assert referenced(mapping["Properties"]["EventSourceArn"]) == referenced(
+        ingest_env["EVENTS_QUEUE_URL"]
+    )
+
+
+def test_every_consumed_queue_has_a_dead_letter_queue(resources):
+    triggers = sqs_triggers(resources)
+    assert triggers, "no SQS trigger found"
+    for mapping in triggers.values():
+        queue = resources[referenced(mapping["Properties"]["EventSourceArn"])]["Properties"]
+        redrive = queue["RedrivePolicy"]
+        dlq = resources[referenced(redrive["deadLetterTargetArn"])]
+
+        assert dlq["Type"] == "AWS::SQS::Queue"
+        assert redrive["maxReceiveCount"] == 5
+        assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_visibility_timeout_is_at_least_six_times_the_consumers_timeout(resources):
+    for mapping in sqs_triggers(resources).values():
+        queue = resources[referenced(mapping["Properties"]["EventSourceArn"])]["Properties"]
+        function = resources[referenced(mapping["Properties"]["FunctionName"])]["Properties"]
+
+        assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
+def test_every_sqs_trigger_reports_item_failures_and_caps_its_concurrency(cfn, resources):
+    for mapping in sqs_triggers(resources).values():
+        properties = mapping["Properties"]
+
+        assert "ReportBatchItemFailures" in properties["FunctionResponseTypes"]
+        maximum = parameter_default(cfn, properties["ScalingConfig"]["MaximumConcurrency"])
+        assert 2 <= int(maximum) <= 20  # a handful of Postgres connections, not hundreds
+
+
+def test_trigger_batching_is_set_by_parameters(cfn, resources):
+    for mapping in sqs_triggers(resources).values():
+        properties = mapping["Properties"]
+        assert properties["BatchSize"] == {"Ref": "StoreBatchSize"}
+        assert properties["MaximumBatchingWindowInSeconds"] == {"Ref": "StoreBatchingWindowSeconds"}
+    # SQS refuses batches over 10 without a batching window of at least a second.
+    assert int(cfn["Parameters"]["StoreBatchSize"]["Default"]) <= 10 or (
+        int(cfn["Parameters"]["StoreBatchingWindowSeconds"]["Default"]) >= 1
+    )
+
+
+def test_queues_are_encrypted(resources):
+    for queue in of_type(resources, "AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+# --- functions --------------------------------------------------------------------
+
+
+def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
+    functions = of_type(resources, "AWS::Lambda::Function")
+    assert set(functions) == {"IngestFunction", "StoreFunction", "MigrateFunction"}
+    for function in functions.values():
+        properties = function["Properties"]
+        assert properties["Architectures"] == ["arm64"]
+        assert properties["Runtime"] == "python3.13"
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert len(properties["VpcConfig"]["SubnetIds"]) == 2
+
+
+def test_every_function_gets_powertools_settings_and_the_database(resources):
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Sluice"
+        assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"} <= env.keys()
+        assert {"DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME"} <= env.keys()
+
+
+def test_ingest_and_store_reach_postgres_through_the_proxy(resources):
+    for name in ("IngestFunction", "StoreFunction"):
+        env = resources[name]["Properties"]["Environment"]["Variables"]
+        assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
+
+
+def test_ingest_reads_its_documented_settings(resources):
+    env = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["MAX_EVENT_BYTES"] == "32768"
+    assert env["RULES_CACHE_TTL_SECONDS"] == "60"
+
+
+def test_every_function_writes_to_a_log_group_with_retention(resources):
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        group = resources[referenced(function["Properties"]["LoggingConfig"]["LogGroup"])]
+        assert group["Type"] == "AWS::Logs::LogGroup"
+        assert "RetentionInDays" in group["Properties"]
+
+
+def test_all_functions_share_the_one_layer(resources):
+    (layer,) = of_type(resources, "AWS::Lambda::LayerVersion")
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        assert function["Properties"]["Layers"] == [{"Ref": layer}]
+    properties = resources[layer]["Properties"]
+    assert properties["CompatibleRuntimes"] == ["python3.13"]
+    assert properties["CompatibleArchitectures"] == ["arm64"]
+
+
+# --- least privilege --------------------------------------------------------------
+
+
+def test_no_statement_grants_a_wildcard_action_on_data_services(resources):
+    for owner, statement in statements(resources):
+        if statement.get("Effect") != "Allow":
+            continue
+        for action in as_list(statement["Action"]):
+            assert action != "*", f"{owner} allows every action"
+            service, _, name = action.partition(":")
+            if service in DATA_SERVICES:
+                assert "*" not in name, f"{owner} allows {action}"
+                assert statement["Resource"] != "*", f"{owner} allows {action} on every resource"
+
+
+def test_each_function_may_read_only_the_database_secret(resources):
+    secret = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    for owner, statement in statements(resources):
+        if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
+            assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+            resource = statement["Resource"]
+            # SAM's policy template wraps the ARN in a Fn::Sub.
+            if "Fn::Sub" in resource:
+                resource = resource["Fn::Sub"][1]["secretArn"]
+            assert resource == secret, owner
+
+
+def test_only_ingest_may_send_to_the_events_queue(resources):
+    senders = [
+        owner
+        for owner, statement in statements(resources)
+        if "sqs:SendMessage" in as_list(statement["Action"])
+    ]
+    assert senders == ["IngestFunctionRole"]
+
+
+# --- database and network ---------------------------------------------------------
+
+
+def test_database_engine_is_pinned_encrypted_private_and_managed(resources):
+    database = resources["Database"]["Properties"]
+    assert database["Engine"] == "postgres"
+    assert re.fullmatch(r"1[67]\.\d+", database["EngineVersion"])
+    assert database["StorageEncrypted"] is True
+    assert database["PubliclyAccessible"] is False
+    assert database["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in database
+    assert database["DeletionProtection"] == {"Fn::If": ["IsProd", True, False]}
+    assert resources["Database"]["DeletionPolicy"] == "Snapshot"
+
+
+def test_prod_condition_is_the_environment_parameter(cfn):
+    assert cfn["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Environment"}, "prod"]}
+    assert cfn["Parameters"]["Environment"]["AllowedValues"] == ["dev", "prod"]
+
+
+def test_rds_proxy_fronts_the_database_with_tls_and_the_managed_secret(resources):
+    proxy = resources["DatabaseProxy"]["Properties"]
+    target = resources["DatabaseProxyTargetGroup"]["Properties"]
+    assert proxy["RequireTLS"] is True
+    assert proxy["EngineFamily"] == "POSTGRESQL"
+    assert proxy["Auth"][0]["SecretArn"] == {
+        "Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]
+    }
+    assert target["DBInstanceIdentifiers"] == [{"Ref": "Database"}]
+
+
+def test_functions_reach_aws_services_through_vpc_endpoints_not_the_internet(resources):
+    endpoints = {
+        resource["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]: resource["Properties"]
+        for resource in of_type(resources, "AWS::EC2::VPCEndpoint").values()
+    }
+    assert endpoints["sqs"]["PrivateDnsEnabled"] is True
+    assert endpoints["secretsmanager"]["PrivateDnsEnabled"] is True
+    assert endpoints["s3"]["VpcEndpointType"] == "Gateway"
+    assert not of_type(resources, "AWS::EC2::InternetGateway")
+    assert not of_type(resources, "AWS::EC2::NatGateway")
+
+
+def test_database_subnets_are_the_private_ones(resources):
+    subnets = resources["DatabaseSubnetGroup"]["Properties"]["SubnetIds"]
+    assert {referenced(s) for s in subnets} == {"PrivateSubnetA", "PrivateSubnetB"}
+    for name in ("PrivateSubnetA", "PrivateSubnetB"):
+        assert resources[name]["Properties"].get("MapPublicIpOnLaunch", False) is False
+
+
+# --- migrations on deploy ---------------------------------------------------------
+
+
+def test_a_custom_resource_runs_the_migrations_on_every_changed_deploy(resources):
+    (name, migrations) = next(
+        (n, r) for n, r in resources.items() if r["Type"] == "Custom::Migrations"
+    )
+    properties = migrations["Properties"]
+    function = resources[referenced(properties["ServiceToken"])]
+
+    assert function["Type"] == "AWS::Lambda::Function"
+    assert function["Properties"]["Handler"] == "app.handler"
+    # A new function version (new .sql files) changes a property, so CloudFormation
+    # sends an Update and the new migrations are applied.
+    assert resources[referenced(properties["CodeVersion"])]["Type"] == "AWS::Lambda::Version"
+    assert 0 < properties["ServiceTimeout"] <= 3600
+
+
+def test_the_migration_function_can_always_answer_cloudformation(resources):
+    migrations = resources["Migrations"]
+    function = resources[referenced(migrations["Properties"]["ServiceToken"])]["Properties"]
+    gateway = next(
+        name
+        for name, r in of_type(resources, "AWS::EC2::VPCEndpoint").items()
+        if r["Properties"]["VpcEndpointType"] == "Gateway"
+    )
+    route_tables = {referenced(t) for t in resources[gateway]["Properties"]["RouteTableIds"]}
+    associations = of_type(resources, "AWS::EC2::SubnetRouteTableAssociation")
+
+    # Every subnet the function runs in routes S3 (the response URL) through the gateway...
+    for subnet in function["VpcConfig"]["SubnetIds"]:
+        assert any(
+            referenced(a["Properties"]["SubnetId"]) == referenced(subnet)
+            and referenced(a["Properties"]["RouteTableId"]) in route_tables
+            for a in associations.values()
+        )
+    # ...and that route outlives the custom resource on delete, and exists before create.
+    assert gateway in migrations["DependsOn"]
+    assert set(migrations["DependsOn"]) >= set(associations)
+    # It answers before Lambda stops it, leaving time to deliver the response.
+    assert function["Timeout"] < migrations["Properties"]["ServiceTimeout"]
+
+
+def test_the_migration_function_finds_the_sql_where_the_build_puts_it(resources):
+    env = resources["MigrateFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["MIGRATIONS_DIR"] == "/var/task/migrations"
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert 'cp migrations/*.sql "$(ARTIFACTS_DIR)/migrations/"' in makefile
+
+
+# --- API ----------------------------------------------------------------------------
+
+
+def test_http_api_routes_send_payload_2_to_ingest(resources):
+    (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
+    paths = api["Properties"]["Body"]["paths"]
+
+    assert set(paths) == {"/api/logs/{app_id}", "/api/logs/{app_id}/batch"}
+    for operations in paths.values():
+        integration = operations["post"]["x-amazon-apigateway-integration"]
+        assert integration["payloadFormatVersion"] == "2.0"
+        assert "${IngestFunction.Arn}" in integration["uri"]["Fn::Sub"]
+
+
+def test_cors_origins_are_a_parameter(resources):
+    (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
+    condition, cors, otherwise = api["Properties"]["Body"]["x-amazon-apigateway-cors"]["Fn::If"]
+    assert condition == "HasCorsOrigins"
+    assert cors["allowOrigins"] == {"Fn::Split": [",", "*"]}  # the parameter, resolved by SAM
+    assert {"x-api-key", "authorization"} <= set(cors["allowHeaders"])
+    assert otherwise == {"Ref": "AWS::NoValue"}
+
+
+def test_default_route_throttling_comes_from_parameters(resources):
+    (stage,) = of_type(resources, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    assert "DestinationArn" in stage["Properties"]["AccessLogSettings"]
+
+
+# --- outputs and environments -----------------------------------------------------
+
+
+def test_outputs_name_what_operators_need(cfn):
+    assert {"ApiUrl", "EventsQueueUrl", "EventsDeadLetterQueueUrl", "DatabaseSecretArn"} <= set(
+        cfn["Outputs"]
+    )
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_samconfig_has_a_stack_per_environment(env):
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    deploy = config[env]["deploy"]["parameters"]
+
+    assert deploy["stack_name"] == f"sluice-{env}"
+    assert f"Environment={env}" in deploy["parameter_overrides"].split()
+    assert "CAPABILITY_IAM" in deploy["capabilities"]

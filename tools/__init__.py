@@ -1,0 +1,1 @@
+"""Operator commands run from the repository (never shipped to Lambda)."""
