@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools test bench migrate lock clean build deploy redrive
+.PHONY: venv tools dev test bench loadtest migrate lock clean build deploy redrive
 
 venv: $(VENV)/.installed
 
@@ -28,11 +28,21 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# The whole topology of template.yaml on this machine (local_runtime/, settings in
+# local-env.json): API on 127.0.0.1:3000, queues, schedules, embedded PostgreSQL.
+# Ctrl-C drains the queues and keeps what is left for the next start.
+dev: venv
+	$(BIN)/python -m local_runtime $(DEV_ARGS)
+
 test: venv tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# Drives a running `make dev`: make loadtest ARGS="--duration 60 --batch-size 100"
+loadtest: venv
+	$(BIN)/python -m loadtest $(ARGS)
 
 migrate: venv
 	$(BIN)/python -m sluice.migrate

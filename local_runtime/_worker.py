@@ -1,0 +1,96 @@
+"""One function's execution environment: what Lambda's Python runtime does, in a process.
+
+Run as `python -P _worker.py` (nothing of this folder on sys.path) with the
+function's environment, its code folder as the working directory and, on
+PYTHONPATH, that folder and its layers, as in Lambda (/var/task, /opt/python).
+It imports the handler once (the init phase), then answers invocations read as
+JSON lines on stdin. Answers go back on the original stdout; the handler's own
+prints and logs go to stderr, which the runtime passes through.
+
+Only the standard library is imported here, so the handler's modules are the
+first of their names the process sees: two functions with an `app.py` each never
+share a module, as in Lambda.
+"""
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+
+
+def _answer_channel():
+    """Keeps the real stdout for answers and points fd 1 (print) at stderr."""
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    return channel
+
+
+class LambdaContext:
+    def __init__(self, request_id: str, deadline: float) -> None:
+        env = os.environ
+        self.function_name = env["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.invoked_function_arn = env["LOCAL_FUNCTION_ARN"]
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.aws_request_id = request_id
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.time()) * 1000), 0)
+
+
+def _error(exc: BaseException, error_type: str | None = None) -> dict:
+    return {
+        "errorType": error_type or type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def main() -> None:
+    answers = _answer_channel()
+
+    def send(message: dict) -> None:
+        answers.write(json.dumps(message) + "\n")
+        answers.flush()
+
+    module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
+    started = time.monotonic()
+    handler = init_error = None
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+        handler = getattr(module, function_name)
+    except Exception as exc:  # noqa: BLE001 - reported on every invocation, as Lambda does
+        kind = "Runtime.HandlerNotFound" if isinstance(exc, AttributeError) else None
+        init_error = _error(exc, kind or "Runtime.ImportModuleError")
+        traceback.print_exc()
+    send({"ready": True, "init_ms": round((time.monotonic() - started) * 1000, 1)})
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        if init_error is not None:
+            send({"error": init_error})
+            continue
+        context = LambdaContext(request["request_id"], request["deadline"])
+        try:
+            result = handler(request["event"], context)
+        except Exception as exc:  # noqa: BLE001 - the runtime reports it, as Lambda does
+            print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
+            traceback.print_exc()
+            send({"error": _error(exc)})
+            continue
+        try:
+            send({"result": result})
+        except (TypeError, ValueError) as exc:
+            send({"error": _error(exc, "Runtime.MarshalError")})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""The template's APIs on one local port: requests in, API Gateway's Lambda events out, and back.
+
+Events follow API Gateway's Lambda proxy integration: payload 2.0 for HTTP APIs
+(lower-cased headers, repeated headers and query values comma-joined, `cookies`,
+base64 for bodies that are not text), payload 1.0 for REST APIs (or an HTTP API
+that asks for it). Responses are read back the way API Gateway reads them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local_runtime.template import ACCOUNT_ID, Route
+from local_runtime.workers import Outcome
+
+log = logging.getLogger("local_runtime")
+
+# Bodies API Gateway passes as text; anything else (forms and binaries too) arrives base64.
+_TEXT_TYPES = re.compile(
+    r"^(text/.*|application/(json|xml|javascript|.*\+json|.*\+xml))$", re.IGNORECASE
+)
+LOCAL_PREFIX = "/_local/"  # the runtime's own endpoints (fire a schedule, health)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: list[tuple[str, str]]  # as received, repeated names kept
+    body: bytes
+    source_ip: str
+    protocol: str
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class CompiledRoute:
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        if route.path == "$default":
+            self.pattern = None
+            self.rank = (2, 0, 0)
+            return
+        parts, literal = [], 0
+        greedy = False
+        for segment in route.path.strip("/").split("/"):
+            match = re.fullmatch(r"\{([^}+]+)(\+?)\}", segment)
+            if match and match.group(2):
+                parts.append(f"(?P<{_group(match.group(1))}>.+)")
+                greedy = True
+            elif match:
+                parts.append(f"(?P<{_group(match.group(1))}>[^/]+)")
+            else:
+                parts.append(re.escape(segment))
+                literal += 1
+        self.names = re.findall(r"\{([^}+]+)\+?\}", route.path)
+        self.pattern = re.compile("/" + "/".join(parts) if parts != [""] else "/")
+        # API Gateway prefers the most specific route: literal segments beat
+        # parameters, parameters beat a greedy {proxy+}, and ANY comes last.
+        self.rank = (1 if greedy else 0, -literal, 1 if route.method == "ANY" else 0)
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if self.route.method not in ("ANY", method):
+            return None
+        if self.pattern is None:
+            return {}
+        found = self.pattern.fullmatch(path)
+        if not found:
+            return None
+        return {name: unquote(found.group(_group(name))) for name in self.names}
+
+
+def _group(name: str) -> str:
+    return "p_" + re.sub(r"\W", "_", name)
+
+
+def _request_id() -> str:
+    # HTTP APIs use 16-character ids like "JKJaXmPLvHcESHA="
+    return base64.b64encode(secrets.token_bytes(11)).decode()
+
+
+def _trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+
+
+def _body_for_event(request: Request) -> tuple[str | None, bool]:
+    if not request.body:
+        return None, False
+    content_type = next((v for k, v in request.headers if k.lower() == "content-type"), "")
+    mime = content_type.split(";")[0].strip()
+    if _TEXT_TYPES.match(mime):
+        try:
+            return request.body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(request.body).decode(), True
+
+
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for key, value in pairs:
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        multi.setdefault(key, []).append(value)
+    return multi
+
+
+def http_api_event(
+    request: Request, route: Route, path_parameters: dict[str, str], port: int
+) -> dict[str, Any]:
+    """Payload format 2.0, as an HTTP API sends it to Lambda."""
+    now = datetime.now(UTC)
+    cookies: list[str] = []
+    headers: list[tuple[str, str]] = []
+    for name, value in request.headers:
+        if name.lower() == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+        else:
+            headers.append((name.lower(), value))
+    headers += [
+        ("x-forwarded-for", request.source_ip),
+        ("x-forwarded-port", str(port)),
+        ("x-forwarded-proto", "http"),
+        ("x-amzn-trace-id", _trace_id()),
+    ]
+    user_agent = next((v for k, v in headers if k == "user-agent"), "")
+    body, is_base64 = _body_for_event(request)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": request.raw_path,
+        "rawQueryString": request.raw_query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = _joined(headers)
+    query = parse_qsl(request.raw_query, keep_blank_values=True)
+    if query:
+        event["queryStringParameters"] = _joined(query)
+    event["requestContext"] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": route.api,
+        "domainName": f"127.0.0.1:{port}",
+        "domainPrefix": "127",
+        "http": {
+            "method": request.method,
+            "path": request.raw_path,
+            "protocol": request.protocol,
+            "sourceIp": request.source_ip,
+            "userAgent": user_agent,
+        },
+        "requestId": _request_id(),
+        "routeKey": route.route_key,
+        "stage": "$default",
+        "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(now.timestamp() * 1000),
+    }
+    if body is not None:
+        event["body"] = body
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    event["isBase64Encoded"] = is_base64
+    return event
+
+
+def rest_api_event(
+    request: Request, route: Route, path_parameters: dict[str, str], port: int
+) -> dict[str, Any]:
+    """Payload format 1.0, as a REST API (Lambda proxy integration) sends it."""
+    now = datetime.now(UTC)
+    headers = [*request.headers, ("X-Forwarded-For", request.source_ip)]
+    query = parse_qsl(request.raw_query, keep_blank_values=True)
+    body, is_base64 = _body_for_event(request)
+    user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
+    single_query = dict(query)  # the last value of each name, as API Gateway does
+    return {
+        "resource": route.path,
+        "path": request.raw_path,
+        "httpMethod": request.method,
+        "headers": dict(headers),
+        "multiValueHeaders": _multi(headers),
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": _multi(query) or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": route.api,
+            "resourcePath": route.path,
+            "httpMethod": request.method,
+            "path": request.raw_path,
+            "protocol": request.protocol,
+            "requestId": str(uuid.uuid4()),
+            "extendedRequestId": _request_id(),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "stage": "local",
+            "domainName": f"127.0.0.1:{port}",
+            "identity": {"sourceIp": request.source_ip, "userAgent": user_agent},
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def _error(status: int, message: str) -> Response:
+    body = json.dumps({"message": message}).encode()
+    return Response(status, [("Content-Type", "application/json")], body)
+
+
+def response_from_result(result: Any, payload_version: str) -> Response:
+    """What API Gateway returns for the handler's result; a malformed one is its error."""
+    bad = _error(502 if payload_version == "1.0" else 500, "Internal Server Error")
+    if payload_version == "2.0" and not (isinstance(result, dict) and "statusCode" in result):
+        # HTTP APIs accept any JSON and treat it as a 200 body.
+        text = result if isinstance(result, str) else json.dumps(result)
+        return Response(200, [("Content-Type", "application/json")], text.encode())
+    if not isinstance(result, dict):
+        return bad
+    try:
+        status = int(result.get("statusCode"))
+    except (TypeError, ValueError):
+        return bad
+    headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers += [(str(name), str(v)) for v in values]
+    for cookie in result.get("cookies") or []:
+        headers.append(("Set-Cookie", str(cookie)))
+    body = result.get("body") or ""
+    if not isinstance(body, str):
+        body = json.dumps(body) if payload_version == "2.0" else None
+        if body is None:
+            return bad
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    if payload_version == "2.0" and not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return Response(status, headers, raw)
+
+
+Invoker = Callable[[str, Any], Outcome]
+
+
+class ApiServer:
+    """Serves every route of the template on one address."""
+
+    def __init__(
+        self,
+        routes: list[Route],
+        invoke: Invoker,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        local_endpoints: dict[str, Callable[[Request, str], Response]] | None = None,
+    ) -> None:
+        self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
+        self.invoke = invoke
+        self.local_endpoints = local_endpoints or {}
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers at stop
+            server_version = "local_runtime"
+
+            def _handle(self) -> None:
+                api.handle(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # one line per request is logged by ApiServer.handle
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = False
+        self.server.block_on_close = True  # server_close() waits for requests in flight
+        self.port = self.server.server_address[1]
+        self.url = f"http://{host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def set_routes(self, routes: list[Route]) -> None:
+        self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops accepting connections, then waits for the requests being answered."""
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join()
+        self.server.server_close()
+
+    def _read(self, http: BaseHTTPRequestHandler) -> Request:
+        url = urlsplit(http.path)
+        length = int(http.headers.get("Content-Length") or 0)
+        body = http.rfile.read(length) if length else b""
+        return Request(
+            method=http.command,
+            raw_path=url.path,
+            raw_query=url.query,
+            headers=list(http.headers.items()),
+            body=body,
+            source_ip=http.client_address[0],
+            protocol=http.request_version,
+        )
+
+    def handle(self, http: BaseHTTPRequestHandler) -> None:
+        started = time.monotonic()
+        request = self._read(http)
+        target = "-"
+        if request.raw_path.startswith(LOCAL_PREFIX):
+            name, _, rest = request.raw_path[len(LOCAL_PREFIX) :].partition("/")
+            endpoint = self.local_endpoints.get(name)
+            response = endpoint(request, rest) if endpoint else _error(404, "Not Found")
+            target = "runtime"
+        else:
+            response, target = self._route(request)
+        self._write(http, response, request.method)
+        log.info(
+            "request  %s %s -> %s %s %.0f ms",
+            request.method,
+            request.raw_path,
+            response.status,
+            target,
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _route(self, request: Request) -> tuple[Response, str]:
+        for compiled in self.routes:
+            params = compiled.match(request.method, request.raw_path)
+            if params is None:
+                continue
+            route = compiled.route
+            build = http_api_event if route.payload_version == "2.0" else rest_api_event
+            event = build(request, route, params, self.port)
+            outcome = self.invoke(route.function, event)
+            if not outcome.ok:
+                # API Gateway hides the function's error from the client.
+                status = 502 if route.payload_version == "1.0" else 500
+                target = f"{route.function} {outcome.error['errorType']}"
+                return _error(status, "Internal Server Error"), target
+            response = response_from_result(outcome.result, route.payload_version)
+            target = route.function + (" (cold)" if outcome.cold else "")
+            if route.payload_version == "2.0":
+                request_id = event["requestContext"]["requestId"]
+                response.headers.append(("apigw-requestid", request_id))
+            return response, target
+        return _error(404, "Not Found"), "no route"
+
+    @staticmethod
+    def _write(http: BaseHTTPRequestHandler, response: Response, method: str) -> None:
+        try:
+            http.send_response(response.status)
+            for name, value in response.headers:
+                if name.lower() not in ("content-length", "connection"):
+                    http.send_header(name, value)
+            http.send_header("Content-Length", str(len(response.body)))
+            http.end_headers()
+            if method != "HEAD":
+                http.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away; the invocation has happened all the same

@@ -1,0 +1,68 @@
+"""What `make dev` adds for Sluice (the settings file's Setup hook): the schema and a demo app.
+
+The demo app and its key are kept in the state folder (git-ignored), so a restart
+shows the same id and key as long as the database still holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import psycopg2
+from sluice import admin
+from sluice.keys import hash_api_key
+from sluice.migrate import apply_migrations
+from sluice.storage import fetch_app, fetch_key_owner
+
+from local_runtime.runtime import SetupContext
+
+DEMO_FILE = "demo-app.json"
+# Events named user_login need an integer userId: `"userId": "42"` shows a 422.
+DEMO_RULES = {
+    "user_login": {
+        "type": "object",
+        "required": ["userId"],
+        "properties": {"userId": {"type": "integer"}},
+    }
+}
+
+
+def _demo_app(conn, path: Path) -> tuple[str, str]:
+    if path.exists():
+        saved = json.loads(path.read_text())
+        key_owner = fetch_key_owner(conn, hash_api_key(saved["key"]))
+        if fetch_app(conn, saved["app_id"]) is not None and key_owner == saved["app_id"]:
+            return saved["app_id"], saved["key"]
+    with conn:
+        app_id = admin.create_app(conn, "demo")
+        key = admin.create_api_key(conn, app_id)
+        for event_name, schema in DEMO_RULES.items():
+            admin.put_rule(conn, app_id, event_name, schema)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump({"app_id": app_id, "key": key}, file)
+    return app_id, key
+
+
+def setup(context: SetupContext) -> list[str]:
+    if not context.database_url:
+        raise RuntimeError("Sluice needs a database: the settings file's Postgres section")
+    conn = psycopg2.connect(context.database_url)
+    try:
+        applied = apply_migrations(conn, context.template_dir / "migrations")
+        app_id, key = _demo_app(conn, context.state_dir / DEMO_FILE)
+    finally:
+        conn.close()
+    body = '{"eventName": "user_login", "userId": 42}'
+    return [
+        f"  schema    {'applied ' + ', '.join(applied) if applied else 'up to date'}",
+        f"  demo app  {app_id}",
+        f"  demo key  {key}",
+        "Send an event (202; a text userId gets 422, stored as invalid):",
+        f"  curl -i {context.api_url}/api/logs/{app_id} -H 'X-Api-Key: {key}'"
+        f" -H 'Content-Type: application/json' -d '{body}'",
+        "Look at what is stored, or manage apps (python -m sluice.admin):",
+        f"  export DATABASE_URL='{context.database_url}'",
+    ]

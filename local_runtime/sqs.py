@@ -1,0 +1,348 @@
+"""SQS triggers run as Lambda's event source mapping runs them, over the SQS API (boto3).
+
+Everything here talks to SQS through a boto3 client pointed at the local endpoint,
+so the endpoint (moto's server today) can be swapped for anything that speaks
+the same API subset.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from local_runtime.template import Queue, QueueTrigger
+from local_runtime.workers import Outcome
+
+log = logging.getLogger("local_runtime")
+
+MAX_RECEIVE = 10  # SQS's limit per ReceiveMessage
+
+
+def sqs_client(endpoint_url: str, region: str):
+    """A client for the local endpoint only: fixed credentials, never the developer's AWS ones."""
+    return boto3.session.Session().client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts anything
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30),
+    )
+
+
+def create_queues(client, queues: dict[str, Queue]) -> dict[str, str]:
+    """Creates each queue (dead-letter targets first); returns logical id -> URL."""
+    urls = {}
+    for queue in queues.values():
+        urls[queue.logical_id] = client.create_queue(
+            QueueName=queue.name, Attributes=queue.attributes
+        )["QueueUrl"]
+    return urls
+
+
+def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One SQS message as Lambda's SQS trigger passes it (lower-camel message attributes)."""
+    attributes = {
+        key: value
+        for key, value in message.get("Attributes", {}).items()
+        if key
+        in (
+            "ApproximateReceiveCount",
+            "SentTimestamp",
+            "SenderId",
+            "ApproximateFirstReceiveTimestamp",
+            "AWSTraceHeader",
+            "SequenceNumber",
+            "MessageGroupId",
+            "MessageDeduplicationId",
+            "DeadLetterQueueSourceArn",
+        )
+    }
+    message_attributes = {}
+    for name, value in message.get("MessageAttributes", {}).items():
+        converted: dict[str, Any] = {
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        if "StringValue" in value:
+            converted["stringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            converted["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+        message_attributes[name] = converted
+    record = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.get("MD5OfBody", ""),
+    }
+    if "MD5OfMessageAttributes" in message:
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record.update(eventSource="aws:sqs", eventSourceARN=queue_arn, awsRegion=region)
+    return record
+
+
+def failed_ids(outcome: Outcome, batch_ids: set[str], report_item_failures: bool) -> set[str]:
+    """The messages that stay queued after an invocation, by Lambda's rules."""
+    if not outcome.ok:
+        return set(batch_ids)  # an error or a timeout: the whole batch comes back
+    if not report_item_failures:
+        return set()
+    result = outcome.result
+    if result is None:
+        return set()
+    if not isinstance(result, dict):
+        return set(batch_ids)
+    items = result.get("batchItemFailures")
+    if not items:
+        return set()  # null or an empty list: everything succeeded
+    failed = set()
+    for item in items:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not identifier or identifier not in batch_ids:
+            # Lambda treats a malformed response as a failure of the whole batch.
+            return set(batch_ids)
+        failed.add(identifier)
+    return failed
+
+
+class Poller:
+    """One SQS trigger: receives up to BatchSize within the window, invokes, deletes successes."""
+
+    def __init__(
+        self,
+        trigger: QueueTrigger,
+        queue: Queue,
+        queue_url: str,
+        client,
+        invoke: Callable[[str, Any], Outcome],
+        region: str,
+    ) -> None:
+        self.trigger = trigger
+        self.queue = queue
+        self.queue_url = queue_url
+        self.client = client
+        self.invoke = invoke
+        self.region = region
+        self._stop = threading.Event()
+        self._drain_until: float | None = None
+        self._thread: threading.Thread | None = None
+        # Received and not deleted: made visible again at stop, so the save sees them.
+        self.outstanding: dict[str, str] = {}  # message id -> receipt handle
+        self.idle = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"poller-{self.trigger.function}", daemon=True
+        )
+        self._thread.start()
+
+    def drain(self, deadline: float) -> None:
+        """Keeps invoking until a receive comes back empty or the deadline passes, then stops."""
+        self._drain_until = deadline
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _draining_done(self) -> bool:
+        return self._drain_until is not None and time.monotonic() >= self._drain_until
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and not self._draining_done():
+            try:
+                batch = self._gather()
+            except (BotoCoreError, ClientError) as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("poller %s: receive failed: %s", self.trigger.function, exc)
+                self._stop.wait(1)
+                continue
+            if not batch:
+                if self._drain_until is not None:
+                    return  # drained: nothing visible is left
+                continue
+            try:
+                self._process(batch)
+            except (BotoCoreError, ClientError) as exc:
+                # Not deleted: the messages come back after their visibility timeout.
+                log.warning("poller %s: delete failed: %s", self.trigger.function, exc)
+
+    def _gather(self) -> list[dict[str, Any]]:
+        """Up to BatchSize messages: the first receive waits for any, then the window fills it."""
+        batch: list[dict[str, Any]] = []
+        window_end = None
+        size = self.trigger.batch_size
+        while len(batch) < size and not self._stop.is_set():
+            if batch:
+                remaining = window_end - time.monotonic()
+                if remaining <= 0 or self.trigger.window_seconds == 0:
+                    break
+                wait = min(20, math.ceil(remaining))
+            else:
+                # Short long-polls while idle, so a stop or a drain is noticed quickly.
+                wait = 0 if self._drain_until is not None else 1
+            messages = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(MAX_RECEIVE, size - len(batch)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                if not batch:
+                    return batch
+                continue
+            if not batch:
+                window_end = time.monotonic() + self.trigger.window_seconds
+            for message in messages:
+                self.outstanding[message["MessageId"]] = message["ReceiptHandle"]
+            batch.extend(messages)
+        return batch
+
+    def _process(self, batch: list[dict[str, Any]]) -> None:
+        records = [lambda_record(m, self.queue.arn, self.region) for m in batch]
+        outcome = self.invoke(self.trigger.function, {"Records": records})
+        ids = {m["MessageId"] for m in batch}
+        failed = failed_ids(outcome, ids, self.trigger.report_item_failures)
+        done = [m for m in batch if m["MessageId"] not in failed]
+        for start in range(0, len(done), MAX_RECEIVE):
+            chunk = done[start : start + MAX_RECEIVE]
+            self.client.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+                ],
+            )
+        for message in done:
+            self.outstanding.pop(message["MessageId"], None)
+        log.info(
+            "invoke   %s %s %d messages, %d failed %.0f ms%s",
+            self.trigger.function,
+            "ok" if outcome.ok else outcome.error["errorType"],
+            len(batch),
+            len(failed),
+            outcome.duration_ms,
+            " (cold)" if outcome.cold else "",
+        )
+
+    def release_outstanding(self) -> int:
+        """Makes every message this poller holds visible again; returns how many."""
+        handles = list(self.outstanding.values())
+        for start in range(0, len(handles), MAX_RECEIVE):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[start : start + MAX_RECEIVE])
+            ]
+            try:
+                self.client.change_message_visibility_batch(
+                    QueueUrl=self.queue_url, Entries=entries
+                )
+            except (BotoCoreError, ClientError) as exc:
+                log.warning("could not release messages: %s", exc)
+        self.outstanding.clear()
+        return len(handles)
+
+
+# ---------------------------------------------------------------- save and restore
+def save_queues(client, queues: dict[str, Queue], urls: dict[str, str], path: Path) -> int:
+    """Writes every message of every queue to `path`; returns how many.
+
+    Redrive is switched off first, so reading a message that has used up its
+    receives does not move it. Source queues are read before their dead-letter
+    queues, and every message is read with a long visibility timeout, so none is
+    read twice. Messages still delayed (DelaySeconds) are not visible and not saved.
+    """
+    saved: dict[str, list[dict[str, Any]]] = {}
+    total = 0
+    for queue in reversed(list(queues.values())):  # dead-letter targets last
+        url = urls[queue.logical_id]
+        if queue.dead_letter_arn:
+            client.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": ""})
+        messages = []
+        while True:
+            received = client.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=MAX_RECEIVE,
+                VisibilityTimeout=3600,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                break
+            for message in received:
+                entry: dict[str, Any] = {"MessageBody": message["Body"]}
+                if message.get("MessageAttributes"):
+                    entry["MessageAttributes"] = {
+                        name: _sendable_attribute(value)
+                        for name, value in message["MessageAttributes"].items()
+                    }
+                attributes = message.get("Attributes", {})
+                for key in ("MessageGroupId", "MessageDeduplicationId"):
+                    if key in attributes:
+                        entry[key] = attributes[key]
+                messages.append(entry)
+        if messages:
+            saved[queue.logical_id] = messages
+            total += len(messages)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as file:
+        json.dump({"saved_at": time.time(), "queues": saved}, file)
+        file.flush()
+        os.fsync(file.fileno())
+    tmp.replace(path)
+    return total
+
+
+def _sendable_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    attribute: dict[str, Any] = {"DataType": value["DataType"]}
+    if "StringValue" in value:
+        attribute["StringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["BinaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
+
+
+def restore_queues(client, urls: dict[str, str], path: Path) -> int:
+    """Sends the messages saved at the last clean stop back to their queues, then forgets them."""
+    if not path.exists():
+        return 0
+    saved = json.loads(path.read_text())["queues"]
+    total = 0
+    for logical_id, messages in saved.items():
+        url = urls.get(logical_id)
+        if url is None:
+            log.warning("%d saved messages of %s: the queue is gone", len(messages), logical_id)
+            continue
+        for start in range(0, len(messages), MAX_RECEIVE):
+            entries = []
+            for i, message in enumerate(messages[start : start + MAX_RECEIVE]):
+                entry = {"Id": str(i), **message}
+                for attribute in entry.get("MessageAttributes", {}).values():
+                    if "BinaryValue" in attribute:
+                        attribute["BinaryValue"] = base64.b64decode(attribute["BinaryValue"])
+                entries.append(entry)
+            response = client.send_message_batch(QueueUrl=url, Entries=entries)
+            if response.get("Failed"):
+                raise RuntimeError(f"could not re-queue saved messages: {response['Failed']}")
+            total += len(entries)
+    # Kept until every message is back: a crash in between re-queues them again next time.
+    path.rename(path.with_suffix(".restored"))
+    return total

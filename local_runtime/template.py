@@ -1,0 +1,656 @@
+"""A SAM template, read with aws-sam-translator's loader, as what the local runtime runs.
+
+`load()` reads the template and the local settings file; `Template.topology(local)`
+resolves every intrinsic against the local stand-ins (queue URLs on moto, the API
+on loopback, the embedded database) and returns functions, routes, queue triggers,
+schedules and queues. References to resources with no local counterpart (an RDS
+proxy, a secret) resolve to a visible placeholder; the settings file can replace
+or remove the variables that hold them.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samtranslator.plugins.globals.globals import Globals
+from samtranslator.yaml_helper import yaml_parse
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+UNRESOLVED = "local-unresolved:"
+
+FUNCTION = "AWS::Serverless::Function"
+LAYER = "AWS::Serverless::LayerVersion"
+QUEUE = "AWS::SQS::Queue"
+HTTP_API = "AWS::Serverless::HttpApi"
+REST_API = "AWS::Serverless::Api"
+
+# SQS attributes a queue's Properties map to one for one (the rest are AWS-only).
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+
+
+class TemplateError(Exception):
+    """The template (or the local settings) asks for something this runtime cannot do."""
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE = _NoValue()
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    runtime: str
+    timeout: float
+    memory_mb: int
+    environment: dict[str, str]
+    layer_dirs: tuple[Path, ...]
+    arn: str
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper case, or ANY
+    path: str  # as in the template ("{param}", "{proxy+}"); "$default" for the catch-all
+    function: str
+    payload_version: str  # "2.0" (HTTP API) or "1.0" (REST API, or an HTTP API that asks for it)
+    api: str  # the API's logical id
+    kind: str  # HttpApi or Api
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    function: str
+    event: str
+    queue: str  # the queue's logical id
+    batch_size: int
+    window_seconds: float
+    report_item_failures: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    event: str
+    expression: str
+    input: str | None
+    enabled: bool
+    rule_arn: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    logical_id: str
+    name: str
+    arn: str
+    attributes: dict[str, str]  # for CreateQueue, RedrivePolicy as JSON
+    dead_letter_arn: str | None
+    max_receive_count: int | None
+
+
+@dataclass
+class Topology:
+    functions: dict[str, Function]
+    routes: list[Route]
+    triggers: list[QueueTrigger]
+    schedules: list[Schedule]
+    queues: dict[str, Queue]  # in creation order: dead-letter targets first
+    unresolved: dict[str, list[str]] = field(default_factory=dict)  # function -> variables
+
+    def queue_by_arn(self, arn: str) -> Queue | None:
+        return next((q for q in self.queues.values() if q.arn == arn), None)
+
+
+@dataclass(frozen=True)
+class LocalValues:
+    """What the local stand-ins are reachable at, known once they have started."""
+
+    region: str
+    api_url: str
+    aws_endpoint_url: str
+    database_url: str | None = None
+    state_dir: str = ""
+    sqs_endpoint_url: str | None = None  # when SQS is served apart from the other APIs
+
+    @property
+    def sqs_url(self) -> str:
+        return self.sqs_endpoint_url or self.aws_endpoint_url
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base.get(key), value) if key in base else value
+        return merged
+    return copy.deepcopy(override)
+
+
+class Template:
+    def __init__(self, path: Path, document: dict[str, Any], settings: dict[str, Any]) -> None:
+        self.path = path
+        self.base_dir = path.parent
+        self.settings = settings
+        self.stack_name = settings.get("StackName", "local")
+        self.document = document
+        if "Resources" not in document:
+            raise TemplateError(f"{path}: no Resources")
+        resources = copy.deepcopy(document["Resources"])
+        for logical_id, override in settings.get("Resources", {}).items():
+            if logical_id not in resources:
+                raise TemplateError(f"settings override {logical_id}, which the template lacks")
+            properties = resources[logical_id].setdefault("Properties", {})
+            resources[logical_id]["Properties"] = _deep_merge(properties, override)
+        self.resources: dict[str, dict[str, Any]] = resources
+        self.parameters = self._parameters(settings.get("Parameters", {}))
+
+    def _parameters(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        declared = self.document.get("Parameters", {})
+        unknown = set(overrides) - set(declared)
+        if unknown:
+            raise TemplateError(f"settings set parameters the template lacks: {sorted(unknown)}")
+        values = {}
+        for name, spec in declared.items():
+            if name in overrides:
+                value = overrides[name]
+            elif "Default" in spec:
+                value = spec["Default"]
+            else:
+                raise TemplateError(f"parameter {name} has no Default: set it in the settings file")
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+                value = value.split(",")
+            values[name] = value if isinstance(value, list) else str(value)
+        return values
+
+    def function_ids(self) -> list[str]:
+        return [name for name, r in self.resources.items() if r.get("Type") == FUNCTION]
+
+    # ------------------------------------------------------------------ topology
+    def topology(self, local: LocalValues) -> Topology:
+        resolver = _Resolver(self, local)
+        queues = self._queues(resolver, local)
+        resolver.queues = queues
+        globals_ = Globals(self.document)
+        functions: dict[str, Function] = {}
+        routes: list[Route] = []
+        triggers: list[QueueTrigger] = []
+        schedules: list[Schedule] = []
+        unresolved: dict[str, list[str]] = {}
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != FUNCTION or not resolver.included(resource):
+                continue
+            properties = globals_.merge(
+                FUNCTION,
+                copy.deepcopy(resource.get("Properties", {})),
+                logical_id,
+                resource.get("IgnoreGlobals"),
+            )
+            function, holes = self._function(logical_id, properties, resolver, local)
+            functions[logical_id] = function
+            if holes:
+                unresolved[logical_id] = holes
+            for event_name, event in (properties.get("Events") or {}).items():
+                kind = event.get("Type")
+                props = resolver.resolve(event.get("Properties", {}))
+                if kind in ("HttpApi", "Api"):
+                    routes.append(self._route(logical_id, kind, props, resource, resolver))
+                elif kind == "SQS":
+                    triggers.append(self._trigger(logical_id, event_name, props, queues))
+                elif kind in ("Schedule", "ScheduleV2"):
+                    schedules.append(self._schedule(logical_id, event_name, kind, props, local))
+                # Other event sources (S3, DynamoDB streams, ...) are not run locally.
+        self._check_routes(routes)
+        return Topology(functions, routes, triggers, schedules, queues, unresolved)
+
+    def _function(
+        self, logical_id: str, props: dict[str, Any], resolver: _Resolver, local: LocalValues
+    ) -> tuple[Function, list[str]]:
+        code_uri = props.get("CodeUri")
+        if isinstance(code_uri, dict) or not code_uri:
+            raise TemplateError(f"{logical_id}: CodeUri must be a local folder")
+        code_dir = (self.base_dir / code_uri).resolve()
+        if not code_dir.is_dir():
+            raise TemplateError(f"{logical_id}: CodeUri {code_uri} is not a folder")
+        handler = resolver.resolve(props.get("Handler"))
+        if not isinstance(handler, str) or "." not in handler:
+            raise TemplateError(f"{logical_id}: Handler must look like module.function")
+        name = resolver.resolve(props.get("FunctionName")) or f"{self.stack_name}-{logical_id}"
+        environment: dict[str, str] = {}
+        for key, value in (
+            resolver.resolve((props.get("Environment") or {}).get("Variables") or {})
+        ).items():
+            environment[key] = _text(value)
+        env_settings = self.settings.get("Environment", {})
+        for scope in ("Parameters", logical_id):
+            for key, value in (env_settings.get(scope) or {}).items():
+                value = resolver.resolve(value)
+                if value is None or value is NO_VALUE:
+                    environment.pop(key, None)
+                else:
+                    environment[key] = _text(value)
+        holes = sorted(k for k, v in environment.items() if UNRESOLVED in v)
+        function = Function(
+            logical_id=logical_id,
+            name=name,
+            code_dir=code_dir,
+            handler=handler,
+            runtime=str(resolver.resolve(props.get("Runtime")) or "python3"),
+            timeout=float(resolver.resolve(props.get("Timeout", 3))),
+            memory_mb=int(resolver.resolve(props.get("MemorySize", 128))),
+            environment=environment,
+            layer_dirs=tuple(self._layers(logical_id, props.get("Layers") or [], resolver)),
+            arn=f"arn:aws:lambda:{local.region}:{ACCOUNT_ID}:function:{name}",
+        )
+        return function, holes
+
+    def _layers(self, logical_id: str, layers: list[Any], resolver: _Resolver) -> list[Path]:
+        """A layer of this template is its ContentUri on the path (Lambda mounts it at /opt)."""
+        dirs = []
+        for layer in layers:
+            target = layer.get("Ref") if isinstance(layer, dict) else None
+            resource = self.resources.get(target) if target else None
+            if not resource or resource.get("Type") != LAYER:
+                raise TemplateError(
+                    f"{logical_id}: layer {layer!r} is not a LayerVersion in this template"
+                )
+            content = resolver.resolve(resource.get("Properties", {}).get("ContentUri"))
+            if not isinstance(content, str):
+                raise TemplateError(f"{target}: ContentUri must be a local folder")
+            root = (self.base_dir / content).resolve()
+            # A built layer keeps Python code under python/; a source layer (built by a
+            # makefile, as Sluice's is) is the package folder itself.
+            dirs.append(root / "python" if (root / "python").is_dir() else root)
+        return dirs
+
+    def _route(
+        self,
+        logical_id: str,
+        kind: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        resolver: _Resolver,
+    ) -> Route:
+        api_ref = props.get("ApiId" if kind == "HttpApi" else "RestApiId")
+        api = resolver.api_of.get(api_ref, api_ref) if isinstance(api_ref, str) else None
+        api = api or ("ServerlessHttpApi" if kind == "HttpApi" else "ServerlessRestApi")
+        default_version = "2.0" if kind == "HttpApi" else "1.0"
+        path = props.get("Path")
+        method = str(props.get("Method", "ANY")).upper()
+        if kind == "HttpApi" and not path:
+            path, method = "$default", "ANY"
+        if not path:
+            raise TemplateError(f"{logical_id}: an Api event needs a Path")
+        return Route(
+            method=method,
+            path=path,
+            function=logical_id,
+            payload_version=str(props.get("PayloadFormatVersion", default_version)),
+            api=api,
+            kind=kind,
+        )
+
+    @staticmethod
+    def _check_routes(routes: list[Route]) -> None:
+        seen: dict[tuple[str, str], str] = {}
+        for route in routes:
+            key = (route.method, route.path)
+            if key in seen:
+                raise TemplateError(
+                    f"{route.route_key} is routed to both {seen[key]} and {route.function}"
+                    " (several APIs share one local port)"
+                )
+            seen[key] = route.function
+
+    def _trigger(
+        self, logical_id: str, event: str, props: dict[str, Any], queues: dict[str, Queue]
+    ) -> QueueTrigger:
+        arn = props.get("Queue")
+        queue = next((q for q in queues.values() if q.arn == arn), None)
+        if queue is None:
+            raise TemplateError(f"{logical_id}.{event}: queue {arn!r} is not in this template")
+        return QueueTrigger(
+            function=logical_id,
+            event=event,
+            queue=queue.logical_id,
+            batch_size=int(props.get("BatchSize", 10)),
+            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            report_item_failures="ReportBatchItemFailures"
+            in (props.get("FunctionResponseTypes") or []),
+            enabled=_true(props.get("Enabled", True)),
+        )
+
+    def _schedule(
+        self, logical_id: str, event: str, kind: str, props: dict[str, Any], local: LocalValues
+    ) -> Schedule:
+        if kind == "Schedule":
+            expression = props.get("Schedule")
+            enabled = _true(props.get("Enabled", True)) and props.get("State", "ENABLED") != (
+                "DISABLED"
+            )
+            rule = f"arn:aws:events:{local.region}:{ACCOUNT_ID}:rule/{logical_id}{event}"
+        else:
+            expression = props.get("ScheduleExpression")
+            enabled = props.get("State", "ENABLED") != "DISABLED"
+            rule = (
+                f"arn:aws:scheduler:{local.region}:{ACCOUNT_ID}:schedule/default/"
+                f"{logical_id}{event}"
+            )
+        if not isinstance(expression, str):
+            raise TemplateError(f"{logical_id}.{event}: no schedule expression")
+        input_ = props.get("Input")
+        if input_ is not None and not isinstance(input_, str):
+            input_ = json.dumps(input_)
+        return Schedule(logical_id, event, expression, input_, enabled, rule)
+
+    def _queues(self, resolver: _Resolver, local: LocalValues) -> dict[str, Queue]:
+        queues: dict[str, Queue] = {}
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != QUEUE or not resolver.included(resource):
+                continue
+            props = resolver.resolve(resource.get("Properties", {}))
+            name = props.get("QueueName") or f"{self.stack_name}-{logical_id}"
+            if _true(props.get("FifoQueue", False)) and not name.endswith(".fifo"):
+                name += ".fifo"
+            attributes = {
+                key: _text(props[key]).lower()
+                if isinstance(props[key], bool)
+                else _text(props[key])
+                for key in _QUEUE_ATTRIBUTES
+                if key in props
+            }
+            redrive = props.get("RedrivePolicy")
+            dead_letter_arn = max_receive = None
+            if redrive:
+                redrive = json.loads(redrive) if isinstance(redrive, str) else redrive
+                dead_letter_arn = redrive["deadLetterTargetArn"]
+                max_receive = int(redrive["maxReceiveCount"])
+                attributes["RedrivePolicy"] = json.dumps(
+                    {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive}
+                )
+            queues[logical_id] = Queue(
+                logical_id=logical_id,
+                name=name,
+                arn=resolver.queue_arn(logical_id),
+                attributes=attributes,
+                dead_letter_arn=dead_letter_arn,
+                max_receive_count=max_receive,
+            )
+        return _dead_letters_first(queues)
+
+
+def _dead_letters_first(queues: dict[str, Queue]) -> dict[str, Queue]:
+    ordered: dict[str, Queue] = {}
+    by_arn = {q.arn: q for q in queues.values()}
+
+    def visit(queue: Queue, path: tuple[str, ...]) -> None:
+        if queue.logical_id in ordered:
+            return
+        if queue.logical_id in path:
+            raise TemplateError(f"dead-letter queues form a cycle: {' -> '.join(path)}")
+        if queue.dead_letter_arn:
+            target = by_arn.get(queue.dead_letter_arn)
+            if target is None:
+                raise TemplateError(
+                    f"{queue.logical_id}: dead-letter queue {queue.dead_letter_arn} is not local"
+                )
+            visit(target, (*path, queue.logical_id))
+        ordered[queue.logical_id] = queue
+
+    for queue in queues.values():
+        visit(queue, ())
+    return ordered
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+class _Resolver:
+    """CloudFormation's intrinsic functions, evaluated against the local stand-ins."""
+
+    def __init__(self, template: Template, local: LocalValues) -> None:
+        self.template = template
+        self.local = local
+        self.queues: dict[str, Queue] = {}
+        self._conditions: dict[str, bool] = {}
+        self.pseudo = {
+            "AWS::Region": local.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": template.stack_name,
+            "AWS::StackId": f"arn:aws:cloudformation:{local.region}:{ACCOUNT_ID}:stack/"
+            f"{template.stack_name}/local",
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NotificationARNs": [],
+            # The local stand-ins, for the settings file.
+            "Local::ApiUrl": local.api_url,
+            "Local::AwsEndpointUrl": local.aws_endpoint_url,
+            "Local::DatabaseUrl": local.database_url,
+            "Local::StateDir": local.state_dir,
+        }
+        # Refs to an API resource name the API (used to group routes).
+        self.api_of: dict[str, str] = {}
+
+    # -- resources
+    def queue_arn(self, logical_id: str) -> str:
+        name = self._queue_name(logical_id)
+        return f"arn:aws:sqs:{self.local.region}:{ACCOUNT_ID}:{name}"
+
+    def _queue_name(self, logical_id: str) -> str:
+        props = self.template.resources[logical_id].get("Properties", {})
+        name = props.get("QueueName")
+        name = self.resolve(name) if name is not None else None
+        name = name or f"{self.template.stack_name}-{logical_id}"
+        if _true(self.resolve(props.get("FifoQueue", False))) and not name.endswith(".fifo"):
+            name += ".fifo"
+        return name
+
+    def _function_name(self, logical_id: str) -> str:
+        props = self.template.resources[logical_id].get("Properties", {})
+        name = props.get("FunctionName")
+        return self.resolve(name) if name else f"{self.template.stack_name}-{logical_id}"
+
+    def ref(self, name: str) -> Any:
+        if name in self.template.parameters:
+            return self.template.parameters[name]
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            value = self.pseudo[name]
+            if value is None:
+                raise TemplateError(f"{name} has no local value")
+            return value
+        resource = self.template.resources.get(name)
+        if resource is None:
+            raise TemplateError(f"Ref to {name}, which the template does not declare")
+        kind = resource.get("Type")
+        if kind == QUEUE:
+            return f"{self.local.sqs_url}/{ACCOUNT_ID}/{self._queue_name(name)}"
+        if kind == FUNCTION:
+            return self._function_name(name)
+        if kind in (HTTP_API, REST_API):
+            self.api_of["local-" + name] = name
+            return "local-" + name
+        return UNRESOLVED + name
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        resource = self.template.resources.get(logical_id)
+        if resource is None:
+            raise TemplateError(f"GetAtt {logical_id}.{attribute}: no such resource")
+        kind = resource.get("Type")
+        if kind == QUEUE:
+            values = {
+                "Arn": self.queue_arn(logical_id),
+                "QueueName": self._queue_name(logical_id),
+                "QueueUrl": self.ref(logical_id),
+            }
+            if attribute in values:
+                return values[attribute]
+        if kind == FUNCTION and attribute == "Arn":
+            return (
+                f"arn:aws:lambda:{self.local.region}:{ACCOUNT_ID}:function:"
+                f"{self._function_name(logical_id)}"
+            )
+        if kind in (HTTP_API, REST_API) and attribute == "ApiEndpoint":
+            return self.local.api_url
+        return f"{UNRESOLVED}{logical_id}.{attribute}"
+
+    def included(self, resource: dict[str, Any]) -> bool:
+        condition = resource.get("Condition")
+        return condition is None or self.condition(condition)
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            conditions = self.template.document.get("Conditions", {})
+            if name not in conditions:
+                raise TemplateError(f"condition {name} is not declared")
+            self._conditions[name] = bool(self.resolve(conditions[name]))
+        return self._conditions[name]
+
+    # -- values
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            items = [self.resolve(item) for item in value]
+            return [item for item in items if item is not NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, argument),) = value.items()
+            handler = self._intrinsics.get(key)
+            if handler is not None:
+                return handler(self, argument)
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def _ref(self, argument: str) -> Any:
+        return self.ref(argument)
+
+    def _get_att(self, argument: Any) -> Any:
+        if isinstance(argument, str):
+            argument = argument.split(".", 1)
+        logical_id, attribute = self.resolve(argument)
+        return self.get_att(logical_id, attribute)
+
+    def _sub(self, argument: Any) -> str:
+        if isinstance(argument, list):
+            text, variables = argument[0], self.resolve(argument[1])
+        else:
+            text, variables = argument, {}
+
+        def replace(match: re.Match) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return _text(variables[name])
+            if "." in name and name.split(".", 1)[0] in self.template.resources:
+                return _text(self.get_att(*name.split(".", 1)))
+            return _text(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def _join(self, argument: list) -> str:
+        delimiter, items = argument
+        return delimiter.join(_text(item) for item in self.resolve(items))
+
+    def _select(self, argument: list) -> Any:
+        index, items = self.resolve(argument)
+        return items[int(index)]
+
+    def _split(self, argument: list) -> list[str]:
+        delimiter, text = self.resolve(argument)
+        return text.split(delimiter)
+
+    def _if(self, argument: list) -> Any:
+        name, when_true, when_false = argument
+        return self.resolve(when_true if self.condition(name) else when_false)
+
+    def _equals(self, argument: list) -> bool:
+        left, right = self.resolve(argument)
+        return _text(left) == _text(right)
+
+    def _not(self, argument: list) -> bool:
+        return not self.resolve(argument[0])
+
+    def _and(self, argument: list) -> bool:
+        return all(self.resolve(item) for item in argument)
+
+    def _or(self, argument: list) -> bool:
+        return any(self.resolve(item) for item in argument)
+
+    def _condition(self, argument: str) -> bool:
+        return self.condition(argument)
+
+    def _get_azs(self, argument: Any) -> list[str]:
+        return [f"{self.local.region}{zone}" for zone in "abc"]
+
+    def _base64(self, argument: Any) -> str:
+        return base64.b64encode(_text(self.resolve(argument)).encode()).decode()
+
+    def _find_in_map(self, argument: list) -> Any:
+        name, top, second = self.resolve(argument)
+        return self.template.document["Mappings"][name][top][second]
+
+    def _import_value(self, argument: Any) -> str:
+        return UNRESOLVED + "ImportValue:" + _text(self.resolve(argument))
+
+    _intrinsics = {
+        "Ref": _ref,
+        "Fn::GetAtt": _get_att,
+        "Fn::Sub": _sub,
+        "Fn::Join": _join,
+        "Fn::Select": _select,
+        "Fn::Split": _split,
+        "Fn::If": _if,
+        "Fn::Equals": _equals,
+        "Fn::Not": _not,
+        "Fn::And": _and,
+        "Fn::Or": _or,
+        "Condition": _condition,
+        "Fn::GetAZs": _get_azs,
+        "Fn::Base64": _base64,
+        "Fn::FindInMap": _find_in_map,
+        "Fn::ImportValue": _import_value,
+    }
+
+
+def load(template_path: Path, settings_path: Path | None = None) -> Template:
+    """The template and, like `sam local --env-vars`, a JSON file of local settings."""
+    document = yaml_parse(template_path.read_text())
+    if not isinstance(document, dict):
+        raise TemplateError(f"{template_path} is not a template")
+    settings = json.loads(settings_path.read_text()) if settings_path else {}
+    return Template(template_path.resolve(), document, settings)

@@ -1,0 +1,285 @@
+"""Invoking functions as Lambda does: one process per execution environment, a timeout that ends it.
+
+A function has a pool of workers (local_runtime/_worker.py), each running one
+invocation at a time and reused while warm. A worker whose invocation outlives
+the function's Timeout is killed, as Lambda discards a timed-out environment;
+the next invocation starts a fresh one (a cold start).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local_runtime.template import Function
+
+log = logging.getLogger("local_runtime")
+handler_log = logging.getLogger("local_runtime.handler")
+
+WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+INIT_TIMEOUT_SECONDS = 30.0  # Lambda allows 10 s; a busy 2-core laptop importing boto3 needs slack
+# What a worker inherits from the runtime's own environment; everything else is the function's.
+# Not HOME: boto3 would read the developer's ~/.aws files.
+INHERITED = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request_id: str
+    duration_ms: float
+    result: Any = None
+    error: dict | None = None  # errorType, errorMessage, stackTrace
+    cold: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def timed_out(self) -> bool:
+        return bool(self.error) and self.error.get("errorType") == "Sandbox.Timedout"
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class Worker:
+    def __init__(self, function: Function, environ: dict[str, str]) -> None:
+        self.function = function
+        self._answers: queue.Queue[dict | None] = queue.Queue()
+        self.process = subprocess.Popen(  # noqa: S603 - our own worker script
+            [sys.executable, "-P", "-u", str(WORKER_SCRIPT)],
+            cwd=function.code_dir,
+            env=environ,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",  # a handler printing bytes must not stop its log reader
+            # Its own session: Ctrl-C reaches the runtime, which stops workers when it is done.
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read_answers, daemon=True).start()
+        threading.Thread(target=self._pass_logs, daemon=True).start()
+        self.ready = False
+
+    def _read_answers(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._answers.put(json.loads(line))
+        self._answers.put(None)  # the process has gone
+
+    def _pass_logs(self) -> None:
+        assert self.process.stderr is not None
+        name = self.function.logical_id
+        for line in self.process.stderr:
+            handler_log.info("%s | %s", name, line.rstrip("\n"))
+
+    def _next(self, timeout: float) -> dict:
+        try:
+            answer = self._answers.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            raise TimeoutError from None
+        if answer is None:
+            raise WorkerDied(f"exited with status {self.process.wait()}")
+        return answer
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            self._next(INIT_TIMEOUT_SECONDS)
+            self.ready = True
+
+    def invoke(self, event: Any, request_id: str, deadline: float) -> dict:
+        assert self.process.stdin is not None
+        request = {"event": event, "request_id": request_id, "deadline": deadline}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._next(deadline - time.time())
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Closes stdin (the worker's loop ends) and waits; kills what lingers."""
+        try:
+            if self.process.stdin:
+                self.process.stdin.close()
+            self.process.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+
+class FunctionPool:
+    """The warm workers of one function; more start while all are busy, up to max_workers."""
+
+    def __init__(self, function: Function, environ: dict[str, str], max_workers: int = 4) -> None:
+        self.function = function
+        self.environ = self._environment(function, environ)
+        self.max_workers = max_workers
+        self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
+        self._count = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    @staticmethod
+    def _environment(function: Function, runtime_values: dict[str, str]) -> dict[str, str]:
+        """What Lambda sets, the template's variables on top, nothing else of this shell's."""
+        env = {k: os.environ[k] for k in INHERITED if k in os.environ}
+        python_path = [str(function.code_dir), *(str(d) for d in function.layer_dirs)]
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(function.timeout)),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
+                "LAMBDA_TASK_ROOT": str(function.code_dir),
+                "LOCAL_FUNCTION_ARN": function.arn,
+                "_HANDLER": function.handler,
+                "PYTHONPATH": os.pathsep.join(python_path),
+                "TZ": "UTC",
+                # Powertools (and others) treat this as `sam local`: no X-Ray daemon to reach.
+                "AWS_SAM_LOCAL": "true",
+                # Only the local endpoint and its placeholder credentials, never an AWS profile.
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                **runtime_values,
+                **function.environment,
+            }
+        )
+        return env
+
+    def prewarm(self) -> None:
+        """Starts one worker now, so the first request does not pay the cold start."""
+        with self._cond:
+            if self._count or self._closed:
+                return
+            self._count += 1
+        worker = self._start()
+        with self._cond:
+            if worker is not None:
+                self._idle.append(worker)
+            else:
+                self._count -= 1
+            self._cond.notify()
+
+    def _start(self) -> Worker | None:
+        worker = Worker(self.function, self.environ)
+        try:
+            worker.wait_ready()
+        except (TimeoutError, WorkerDied) as exc:
+            log.error("%s failed to start: %s", self.function.logical_id, exc)
+            worker.kill()
+            return None
+        return worker
+
+    def _acquire(self) -> tuple[Worker | None, bool]:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the runtime is stopping")
+                if self._idle:
+                    worker = self._idle.pop()
+                    self._busy.add(worker)
+                    return worker, False
+                if self._count < self.max_workers:
+                    self._count += 1
+                    return None, True
+                self._cond.wait()
+
+    def _release(self, worker: Worker | None, *, dead: bool = False) -> None:
+        with self._cond:
+            self._busy.discard(worker)  # type: ignore[arg-type]
+            if worker is None or dead:
+                self._count -= 1
+            elif self._closed:
+                self._count -= 1
+                worker.stop()
+            else:
+                self._idle.append(worker)
+            self._cond.notify()
+
+    def invoke(self, event: Any) -> Outcome:
+        request_id = str(uuid.uuid4())
+        try:
+            worker, cold = self._acquire()
+        except RuntimeError as exc:
+            error = {"errorType": "Runtime.Stopping", "errorMessage": str(exc)}
+            return Outcome(request_id, 0.0, error=error)
+        started = time.monotonic()
+        if worker is None:
+            worker = self._start()
+            if worker is None:
+                self._release(None)
+                return Outcome(
+                    request_id,
+                    _ms(started),
+                    error={
+                        "errorType": "Runtime.InitError",
+                        "errorMessage": "worker did not start",
+                    },
+                    cold=True,
+                )
+            with self._cond:
+                self._busy.add(worker)
+        # The timeout counts from the invocation, not from the init phase before it.
+        deadline = time.time() + self.function.timeout
+        invoked = time.monotonic()
+        try:
+            answer = worker.invoke(event, request_id, deadline)
+        except TimeoutError:
+            worker.kill()
+            self._release(worker, dead=True)
+            message = f"Task timed out after {self.function.timeout:.2f} seconds"
+            return Outcome(
+                request_id,
+                _ms(invoked),
+                error={"errorType": "Sandbox.Timedout", "errorMessage": message},
+                cold=cold,
+            )
+        except (WorkerDied, OSError) as exc:
+            worker.kill()
+            self._release(worker, dead=True)
+            return Outcome(
+                request_id,
+                _ms(invoked),
+                error={"errorType": "Runtime.ExitError", "errorMessage": str(exc)},
+                cold=cold,
+            )
+        self._release(worker)
+        if "error" in answer:
+            return Outcome(request_id, _ms(invoked), error=answer["error"], cold=cold)
+        return Outcome(request_id, _ms(invoked), result=answer.get("result"), cold=cold)
+
+    def close(self) -> None:
+        """Stops idle workers and kills busy ones (their invocations end as errors)."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            busy = list(self._busy)
+            self._cond.notify_all()
+        for worker in idle:
+            worker.stop()
+        for worker in busy:
+            worker.kill()
+
+
+def _ms(since: float) -> float:
+    return round((time.monotonic() - since) * 1000, 1)

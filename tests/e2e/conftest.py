@@ -1,0 +1,52 @@
+"""Sluice end to end: template.yaml on the local runtime, real HTTP, moto's SQS, PostgreSQL.
+
+The runtime uses the session's test database (DATABASE_URL) and local-env.json,
+with shorter retries than `make dev` so a poison message reaches the DLQ in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local_runtime.runtime import Runtime, RuntimeConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# On top of local-env.json: retries every second, two receives before the DLQ,
+# no batching window (each test waits for its own rows).
+TEST_SETTINGS = {
+    "Parameters": {"StoreBatchingWindowSeconds": 0},
+    "Resources": {"EventsQueue": {"VisibilityTimeout": 1, "RedrivePolicy": {"maxReceiveCount": 2}}},
+}
+
+
+def settings_file(folder: Path) -> Path:
+    settings = json.loads((REPO_ROOT / "local-env.json").read_text())
+    settings["Parameters"] = {**settings.get("Parameters", {}), **TEST_SETTINGS["Parameters"]}
+    for name, override in TEST_SETTINGS["Resources"].items():
+        settings["Resources"][name] = {**settings["Resources"].get(name, {}), **override}
+    path = folder / "local-env.json"
+    path.write_text(json.dumps(settings))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sluice(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    folder = tmp_path_factory.mktemp("sluice")
+    runtime = Runtime(
+        RuntimeConfig(
+            template=REPO_ROOT / "template.yaml",
+            settings=settings_file(folder),
+            state_dir=folder / "state",
+            port=0,
+            database_url=database_url,
+            drain_seconds=1,
+        )
+    )
+    runtime.start()
+    yield runtime
+    runtime.stop(save=False)

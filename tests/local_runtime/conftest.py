@@ -1,0 +1,90 @@
+"""The runtime's own suite: its template reading, and a second, small template run end to end."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_runtime.runtime import Runtime, RuntimeConfig
+
+SAMPLE = Path(__file__).parent / "sample"
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Polls `check` until it returns something truthy; fails at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout} s waiting for {check.__name__}")
+        time.sleep(interval)
+
+
+def lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, list[str]], bytes]:
+    request = urllib.request.Request(  # noqa: S310 - the runtime on loopback
+        url, data=body, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            status, raw_headers, data = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw_headers, data = error.code, error.headers, error.read()
+    collected: dict[str, list[str]] = {}
+    for name, value in raw_headers.items():
+        collected.setdefault(name.lower(), []).append(value)
+    return status, collected, data
+
+
+def sample_settings(tmp_path: Path, **changes: Any) -> Path:
+    """The sample's settings file, with top-level sections deep-merged from `changes`."""
+    settings = json.loads((SAMPLE / "settings.json").read_text())
+    for key, value in changes.items():
+        settings[key] = _merge(settings.get(key, {}), value)
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(settings))
+    return path
+
+
+def _merge(base: Any, change: Any) -> Any:
+    if isinstance(base, dict) and isinstance(change, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in change.items()}}
+    return change
+
+
+def sample_runtime(state_dir: Path, settings: Path, **config: Any) -> Runtime:
+    return Runtime(
+        RuntimeConfig(
+            template=SAMPLE / "template.yaml",
+            settings=settings,
+            state_dir=state_dir,
+            port=0,
+            **config,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """The sample template running, shared by a module's tests."""
+    tmp = tmp_path_factory.mktemp("sample")
+    runtime = sample_runtime(tmp / "state", sample_settings(tmp), drain_seconds=1)
+    runtime.start()
+    yield runtime
+    runtime.stop(save=False)

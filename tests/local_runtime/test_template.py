@@ -1,0 +1,106 @@
+"""Reading a SAM template into what runs locally: no processes, just the loader and resolver."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local_runtime.template import LocalValues, TemplateError, load
+from tests.local_runtime.conftest import SAMPLE
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL = LocalValues(
+    region="us-east-1",
+    api_url="http://127.0.0.1:3000",
+    aws_endpoint_url="http://127.0.0.1:5000",
+    database_url="postgresql://localhost/sluice",
+    state_dir="/state",
+)
+
+
+@pytest.fixture(scope="module")
+def sluice():
+    return load(REPO_ROOT / "template.yaml", REPO_ROOT / "local-env.json").topology(LOCAL)
+
+
+def test_sluices_routes_go_to_ingest_with_payload_2(sluice):
+    assert [(r.route_key, r.function, r.payload_version) for r in sluice.routes] == [
+        ("POST /api/logs/{app_id}", "IngestFunction", "2.0"),
+        ("POST /api/logs/{app_id}/batch", "IngestFunction", "2.0"),
+    ]
+
+
+def test_sluices_store_trigger_takes_the_templates_batch_and_the_local_window(sluice):
+    (trigger,) = sluice.triggers
+    assert (trigger.function, trigger.queue) == ("StoreFunction", "EventsQueue")
+    assert trigger.batch_size == 100  # the StoreBatchSize parameter's default
+    assert trigger.window_seconds == 1  # local-env.json sets StoreBatchingWindowSeconds
+    assert trigger.report_item_failures and trigger.enabled
+
+
+def test_sluices_queues_are_created_dead_letter_first_with_local_overrides(sluice):
+    assert list(sluice.queues) == ["EventsDeadLetterQueue", "EventsQueue"]
+    events = sluice.queues["EventsQueue"]
+    assert events.attributes["VisibilityTimeout"] == "15"  # 180 in the template
+    assert events.attributes["MessageRetentionPeriod"] == "345600"
+    assert events.dead_letter_arn == sluice.queues["EventsDeadLetterQueue"].arn
+    assert events.max_receive_count == 5
+
+
+def test_sluices_functions_get_local_values_for_their_references(sluice):
+    ingest = sluice.functions["IngestFunction"]
+    assert ingest.code_dir == REPO_ROOT / "functions" / "ingest"
+    assert ingest.handler == "app.handler"
+    assert ingest.layer_dirs == (REPO_ROOT / "layers",)
+    assert ingest.timeout == 10  # Globals
+    assert ingest.environment["EVENTS_QUEUE_URL"] == (
+        "http://127.0.0.1:5000/123456789012/sluice-local-EventsQueue"
+    )
+    assert ingest.environment["DATABASE_URL"] == "postgresql://localhost/sluice"
+    assert ingest.environment["POWERTOOLS_SERVICE_NAME"] == "sluice"  # Globals, merged
+    assert ingest.environment["POWERTOOLS_LOG_LEVEL"] == "INFO"  # !Ref LogLevel
+    assert ingest.environment["MAX_EVENT_BYTES"] == "32768"
+    assert "DB_HOST" not in ingest.environment  # the RDS proxy has no local counterpart
+    assert sluice.functions["StoreFunction"].timeout == 10  # 30 in the template
+    assert sluice.unresolved == {}
+
+
+def test_references_without_a_local_counterpart_are_reported():
+    topology = load(REPO_ROOT / "template.yaml").topology(LOCAL)
+
+    assert topology.unresolved["IngestFunction"] == ["DB_HOST", "DB_SECRET_ARN"]
+    assert topology.functions["IngestFunction"].environment["DB_HOST"] == (
+        "local-unresolved:DatabaseProxy.Endpoint"
+    )
+
+
+def test_the_sample_merges_globals_parameters_and_settings():
+    topology = load(SAMPLE / "template.yaml", SAMPLE / "settings.json").topology(LOCAL)
+
+    api = topology.functions["ApiFunction"]
+    assert api.environment["GREETING"] == "hi from settings"
+    assert (
+        api.environment["JOBS_QUEUE_ARN"] == "arn:aws:sqs:us-east-1:123456789012:sample-JobsQueue"
+    )
+    assert api.environment["OUTPUT_DIR"] == "/state"
+    assert api.timeout == 1
+    assert topology.queues["JobsDeadLetterQueue"].name == "sample-jobs-dlq"  # !Sub
+    assert json.loads(topology.queues["JobsQueue"].attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:sample-jobs-dlq",
+        "maxReceiveCount": 2,
+    }
+    assert {(s.event, s.expression, s.input) for s in topology.schedules} == {
+        ("Hourly", "rate(1 second)", None),
+        ("Nightly", "cron(0 3 * * ? *)", '{"job": "nightly"}'),
+    }
+    assert topology.triggers[0].batch_size == 5
+
+
+def test_settings_naming_a_parameter_the_template_lacks_are_refused(tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"Parameters": {"Nope": "1"}}))
+
+    with pytest.raises(TemplateError, match="Nope"):
+        load(SAMPLE / "template.yaml", settings)

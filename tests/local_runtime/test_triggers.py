@@ -1,0 +1,151 @@
+"""The SQS trigger's rules and the schedule expressions, with a fake queue and fixed times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from local_runtime.schedules import ScheduleError, next_fire
+from local_runtime.sqs import Poller, failed_ids
+from local_runtime.template import Queue, QueueTrigger
+from local_runtime.workers import Outcome
+
+
+class FakeSqs:
+    """Hands out prepared receives, one list per call; records what it was asked."""
+
+    def __init__(self, *receives: list[str]) -> None:
+        self.receives = [list(r) for r in receives]
+        self.asked: list[dict] = []
+        self.deleted: list[str] = []
+
+    def receive_message(self, **kwargs):
+        self.asked.append(kwargs)
+        bodies = self.receives.pop(0) if self.receives else []
+        return {"Messages": [_message(body) for body in bodies]}
+
+    def delete_message_batch(self, QueueUrl, Entries):  # noqa: N803 - boto3's names
+        self.deleted += [e["ReceiptHandle"] for e in Entries]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+
+def _message(body: str) -> dict:
+    return {
+        "MessageId": body,
+        "ReceiptHandle": "handle-" + body,
+        "Body": body,
+        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1"},
+    }
+
+
+def _poller(client, *, batch_size=5, window=0.0, report=True, result=None, error=None):
+    invoked: list[dict] = []
+
+    def invoke(function, event):
+        invoked.append(event)
+        return Outcome("id", 1.0, result=result, error=error)
+
+    trigger = QueueTrigger("Fn", "Queue", "Q", batch_size, window, report, True)
+    queue = Queue("Q", "q", "arn:aws:sqs:us-east-1:123456789012:q", {}, None, None)
+    poller = Poller(trigger, queue, "url", client, invoke, "us-east-1")
+    return poller, invoked
+
+
+def test_without_a_window_the_first_receive_is_the_batch():
+    client = FakeSqs(["a", "b"], ["c"])
+    poller, _ = _poller(client)
+
+    assert [m["Body"] for m in poller._gather()] == ["a", "b"]
+
+
+def test_a_window_gathers_up_to_the_batch_size_and_asks_only_for_what_fits():
+    client = FakeSqs(["a"], ["b", "c"], [], ["d", "e"], ["f"])
+    poller, _ = _poller(client, window=5)
+
+    batch = poller._gather()
+
+    assert [m["Body"] for m in batch] == ["a", "b", "c", "d", "e"]
+    assert [ask["MaxNumberOfMessages"] for ask in client.asked] == [5, 4, 2, 2]
+
+
+def test_a_window_ends_a_partial_batch():
+    client = FakeSqs(["a"])
+    poller, _ = _poller(client, window=0.01)
+
+    assert [m["Body"] for m in poller._gather()] == ["a"]
+
+
+def test_only_the_reported_failures_stay_queued():
+    client = FakeSqs()
+    poller, invoked = _poller(client, result={"batchItemFailures": [{"itemIdentifier": "b"}]})
+
+    poller._process([_message(b) for b in "abc"])
+
+    assert client.deleted == ["handle-a", "handle-c"]
+    assert poller.outstanding == {}  # nothing was received through _gather here
+    record = invoked[0]["Records"][0]
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:q"
+
+
+@pytest.mark.parametrize(
+    ("result", "error", "report", "failed"),
+    [
+        ({"batchItemFailures": [{"itemIdentifier": "a"}]}, None, True, {"a"}),
+        ({"batchItemFailures": []}, None, True, set()),
+        (None, None, True, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "zzz"}]}, None, True, {"a", "b"}),
+        ({"batchItemFailures": [{}]}, None, True, {"a", "b"}),
+        ("not an object", None, True, {"a", "b"}),
+        ({"batchItemFailures": [{"itemIdentifier": "a"}]}, None, False, set()),
+        (None, {"errorType": "RuntimeError"}, True, {"a", "b"}),
+        (None, {"errorType": "Sandbox.Timedout"}, False, {"a", "b"}),
+    ],
+    ids=[
+        "reported",
+        "empty-list",
+        "null",
+        "unknown-id",
+        "no-id",
+        "not-an-object",
+        "not-reporting",
+        "raised",
+        "timed-out",
+    ],
+)
+def test_lambdas_rules_for_what_stays_queued(result, error, report, failed):
+    outcome = Outcome("id", 1.0, result=result, error=error)
+
+    assert failed_ids(outcome, {"a", "b"}, report) == failed
+
+
+START = datetime(2026, 3, 2, 10, 0, 30, tzinfo=UTC)  # a Monday
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        ("rate(5 minutes)", START, datetime(2026, 3, 2, 10, 5, 30, tzinfo=UTC)),
+        (
+            "rate(1 hour)",
+            datetime(2026, 3, 2, 11, 0, 31, tzinfo=UTC),
+            datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC),
+        ),
+        ("cron(0 3 * * ? *)", START, datetime(2026, 3, 3, 3, 0, tzinfo=UTC)),
+        ("cron(0/15 * ? * MON-FRI *)", START, datetime(2026, 3, 2, 10, 15, tzinfo=UTC)),
+        ("cron(0 12 ? * SAT *)", START, datetime(2026, 3, 7, 12, 0, tzinfo=UTC)),
+        ("at(2026-03-02T11:00:00)", START, datetime(2026, 3, 2, 11, 0, tzinfo=UTC)),
+        ("at(2026-03-01T11:00:00)", START, None),
+    ],
+)
+def test_schedule_expressions(expression, after, expected):
+    assert next_fire(expression, after, START) == expected
+
+
+@pytest.mark.parametrize(
+    "expression", ["rate(0 minutes)", "cron(0 3 * *)", "cron(0 3 L * ? *)", "every day"]
+)
+def test_unsupported_schedule_expressions_are_refused(expression):
+    with pytest.raises((ScheduleError, ValueError)):
+        next_fire(expression, START, START)
