@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -33,6 +34,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="at Ctrl-C, how long queue triggers keep working before what is queued is saved",
     )
     parser.add_argument("--max-workers", type=int, default=4, help="per function")
+    parser.add_argument(
+        "--queues",
+        choices=["local", "moto"],
+        default="local",
+        help="local: SQS-compatible queues kept in PostgreSQL, which survive even kill -9"
+        " (default); moto: moto's in-memory queues, saved to a file at a clean stop",
+    )
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
     parser.add_argument("-v", "--verbose", action="store_true", help="show the helpers' logs")
     return parser.parse_args(argv)
@@ -45,6 +53,23 @@ def _logging(verbose: bool) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
+
+
+# Where tools that drive a running stack (make loadtest) find it.
+STATE_FILE = "runtime.json"
+
+
+def _write_state(path: Path, runtime: Runtime) -> None:
+    state = {
+        "pid": os.getpid(),
+        "api_url": runtime.api_url,
+        "database_url": runtime.database_url,
+        "aws_endpoint_url": runtime.aws_endpoint_url,
+        "sqs_endpoint_url": runtime.sqs_url,
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2))
+    temporary.replace(path)
 
 
 def banner(runtime: Runtime) -> str:
@@ -66,8 +91,9 @@ def banner(runtime: Runtime) -> str:
             f"{schedule.function}/{schedule.event})"
         )
     lines.append(f"  AWS APIs  {runtime.aws_endpoint_url} (moto)")
-    if runtime.config.sqs_endpoint_url:
-        lines.append(f"  SQS       {runtime.config.sqs_endpoint_url}")
+    if runtime.sqs_endpoint_url:
+        kind = " (local_queue: kept in PostgreSQL)" if runtime.durable_queues else ""
+        lines.append(f"  SQS       {runtime.sqs_endpoint_url}{kind}")
     if runtime.database_url:
         lines.append(f"  database  {runtime.database_url}")
     if runtime.restored:
@@ -94,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         sqs_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or None,
         drain_seconds=args.drain_seconds,
         max_workers=args.max_workers,
+        queue_backend=args.queues,
         region=args.region,
     )
     stopping = threading.Event()
@@ -112,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     print(banner(runtime), flush=True)
+    _write_state(args.state_dir / STATE_FILE, runtime)
     while not stopping.wait(1):
         pass
     print(
@@ -119,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     saved = runtime.stop()
-    print(f"stopped; {saved} queued messages saved for the next start", flush=True)
+    (args.state_dir / STATE_FILE).unlink(missing_ok=True)
+    if runtime.durable_queues:
+        print("stopped; queued messages stay in local_queue for the next start", flush=True)
+    else:
+        print(f"stopped; {saved} queued messages saved for the next start", flush=True)
     return 0
 
 

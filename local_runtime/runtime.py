@@ -28,13 +28,20 @@ from typing import Any
 from local_runtime import template as sam
 from local_runtime.api import ApiServer, Request, Response
 from local_runtime.schedules import Scheduler
-from local_runtime.services import HelperProcess, ensure_database, start_moto, start_postgres
+from local_runtime.services import (
+    HelperProcess,
+    ensure_database,
+    start_local_queue,
+    start_moto,
+    start_postgres,
+)
 from local_runtime.sqs import Poller, create_queues, restore_queues, save_queues, sqs_client
 from local_runtime.workers import FunctionPool, Outcome
 
 log = logging.getLogger("local_runtime")
 
 SAVED_QUEUES = "queues.json"
+QUEUE_DATABASE = "local_queues"
 
 
 @dataclass
@@ -48,6 +55,9 @@ class RuntimeConfig:
     # Another SQS endpoint (anything speaking SQS's API) instead of moto's: the queues,
     # the pollers and the functions (AWS_ENDPOINT_URL_SQS) all use it.
     sqs_endpoint_url: str | None = None
+    # "local": local_queue/, an SQS-compatible queue kept in PostgreSQL (durable, fast);
+    # "moto": moto's in-memory queues, saved to a file at a clean stop.
+    queue_backend: str = "local"
     drain_seconds: float = 10.0
     max_workers: int = 4  # per function, like a concurrency limit
     region: str = "us-east-1"
@@ -80,12 +90,20 @@ class Runtime:
         self.queue_urls: dict[str, str] = {}
         self.aws_endpoint_url = ""
         self.database_url: str | None = None
+        self.sqs_endpoint_url = config.sqs_endpoint_url
+        # True once local_queue serves the queues: they outlive the runtime, nothing to save.
+        self.durable_queues = False
         self.restored = 0
         self.setup_lines: list[str] = []
         self._sqs = None
         self._stopped = threading.Event()
 
     # ----------------------------------------------------------------- start
+    @property
+    def sqs_url(self) -> str:
+        """Where the queues are: local_queue's endpoint, another one given, or moto's."""
+        return self.sqs_endpoint_url or self.aws_endpoint_url
+
     @property
     def api_url(self) -> str:
         assert self.api is not None
@@ -130,13 +148,25 @@ class Runtime:
                 self.helpers.append(helper)
                 database_url = ensure_database(server_url, postgres.get("Database", "postgres"))
         self.database_url = database_url
+        if self.config.queue_backend == "local" and not self.sqs_endpoint_url:
+            if database_url:
+                # A database of its own, so the app's stays as its migrations make it.
+                helper, self.sqs_endpoint_url = start_local_queue(
+                    ensure_database(database_url, QUEUE_DATABASE) if embedded else database_url,
+                    self.config.host,
+                    sam.ACCOUNT_ID,
+                )
+                self.helpers.append(helper)
+                self.durable_queues = True
+            else:
+                log.warning("no database for durable queues: using moto's in-memory queues")
         local = sam.LocalValues(
             region=self.config.region,
             api_url=self.api_url,
             aws_endpoint_url=self.aws_endpoint_url,
             database_url=database_url,
             state_dir=str(self.state_dir),
-            sqs_endpoint_url=self.config.sqs_endpoint_url,
+            sqs_endpoint_url=self.sqs_endpoint_url,
         )
         self.topology = topology = self.template.topology(local)
         for function, names in topology.unresolved.items():
@@ -178,8 +208,8 @@ class Runtime:
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
         }
-        if self.config.sqs_endpoint_url:
-            runtime_values["AWS_ENDPOINT_URL_SQS"] = self.config.sqs_endpoint_url
+        if self.sqs_endpoint_url:
+            runtime_values["AWS_ENDPOINT_URL_SQS"] = self.sqs_endpoint_url
         for logical_id, function in topology.functions.items():
             self.pools[logical_id] = FunctionPool(function, runtime_values, self.config.max_workers)
         triggered = (
@@ -262,9 +292,11 @@ class Runtime:
         for poller in self.pollers:
             poller.join(30)
         saved = 0
-        if save and self._sqs is not None and self.topology is not None:
+        if self._sqs is not None:
             for poller in self.pollers:
                 poller.release_outstanding()
+        # Durable queues keep their messages themselves; moto's are saved to a file.
+        if save and not self.durable_queues and self._sqs is not None and self.topology is not None:
             saved = save_queues(
                 self._sqs, self.topology.queues, self.queue_urls, self.state_dir / SAVED_QUEUES
             )

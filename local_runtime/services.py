@@ -18,10 +18,18 @@ HERE = Path(__file__).parent
 
 
 class HelperProcess:
-    def __init__(self, script: str, *args: str, start_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        script: str,
+        *args: str,
+        start_timeout: float = 60.0,
+        command: list[str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = script
         self.process = subprocess.Popen(  # noqa: S603 - our own helper scripts
-            [sys.executable, "-P", str(HERE / script), *args],
+            command or [sys.executable, "-P", str(HERE / script), *args],
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -66,6 +74,19 @@ class HelperProcess:
 def start_moto(host: str = "127.0.0.1") -> tuple[HelperProcess, str]:
     helper = HelperProcess("_moto.py", host)
     return helper, f"http://{host}:{int(helper.value)}"
+
+
+def start_local_queue(database_url: str, host: str, account_id: str) -> tuple[HelperProcess, str]:
+    """The durable SQS-compatible queue (local_queue/), its messages in PostgreSQL."""
+    helper = HelperProcess(
+        "local_queue",
+        command=[
+            sys.executable, "-m", "local_queue", "--database-url", database_url, "--host", host,
+            "--port", "0", "--account-id", account_id, "--until-stdin-closes",
+        ],
+        cwd=HERE.parent,
+    )
+    return helper, helper.value
 
 
 def start_postgres(data_dir: Path) -> tuple[HelperProcess, str]:

@@ -90,7 +90,7 @@ def test_a_batch_request_stores_each_event_on_its_own(sluice, db):
 
 def test_a_poison_message_ends_in_the_dlq_while_good_events_are_stored(sluice, db):
     # Given a message on the events queue that is no Sluice message
-    client = sqs_client(sluice.aws_endpoint_url, "us-east-1")
+    client = sqs_client(sluice.sqs_url, "us-east-1")
     poison = json.dumps({"poison": str(uuid.uuid4())})
     client.send_message(QueueUrl=sluice.queue_urls["EventsQueue"], MessageBody=poison)
     # and good events sent through the API around it

@@ -1,0 +1,1 @@
+"""`make loadtest`: drives a running local Sluice and reports what it acknowledged and stored."""

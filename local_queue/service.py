@@ -1,0 +1,734 @@
+"""The SQS operations: request dicts in, response dicts out, SQS's rules in between.
+
+Queues are cached in memory (this process is their only writer); messages live
+only in PostgreSQL. Long polls wait on a per-queue counter that every commit adding
+visible messages bumps, and wake early when the next invisible message is due.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_queue import errors, store
+from local_queue.messages import (
+    attributes_md5,
+    body_md5,
+    check_attributes,
+    check_characters,
+    select_attributes,
+    stored_attributes,
+)
+
+ACCOUNT_ID = "000000000000"
+REGION = "us-east-1"
+SENDER_ID = "AIDALOCALQUEUE0000000"
+MAX_BATCH_ENTRIES = 10
+# SQS's limit for a message and for a whole SendMessageBatch since August 2025 (it was 256 KiB).
+MAX_PAYLOAD_BYTES = 1_048_576
+MAX_VISIBILITY_TIMEOUT = 43_200
+MAX_WAIT_SECONDS = 20
+
+# Settable attributes and their defaults (SQS's), as strings as the API carries them.
+DEFAULTS = {
+    "DelaySeconds": "0",
+    "MaximumMessageSize": str(MAX_PAYLOAD_BYTES),
+    "MessageRetentionPeriod": "345600",
+    "ReceiveMessageWaitTimeSeconds": "0",
+    "VisibilityTimeout": "30",
+}
+RANGES = {
+    "DelaySeconds": (0, 900),
+    "MaximumMessageSize": (1024, MAX_PAYLOAD_BYTES),
+    "MessageRetentionPeriod": (60, 1_209_600),
+    "ReceiveMessageWaitTimeSeconds": (0, MAX_WAIT_SECONDS),
+    "VisibilityTimeout": (0, MAX_VISIBILITY_TIMEOUT),
+}
+# Accepted and echoed back, with no effect here.
+PASSIVE = (
+    "Policy",
+    "RedriveAllowPolicy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+)
+COMPUTED = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+)
+SYSTEM_ATTRIBUTES = (
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
+)
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Queue:
+    id: int
+    name: str
+    attributes: dict[str, str]
+    created_at: int
+    modified_at: int
+
+    def number(self, name: str) -> int:
+        return int(self.attributes.get(name, DEFAULTS[name]))
+
+    @property
+    def redrive(self) -> tuple[str, int] | None:
+        """(dead-letter queue name, maxReceiveCount), if set."""
+        policy = self.attributes.get("RedrivePolicy")
+        if not policy:
+            return None
+        parsed = json.loads(policy)
+        return parsed["deadLetterTargetArn"].rsplit(":", 1)[-1], int(parsed["maxReceiveCount"])
+
+
+@dataclass
+class MoveTask:
+    handle: str
+    source_arn: str
+    destination_arn: str | None
+    started: int
+    moved: int
+    status: str = "COMPLETED"
+
+
+@dataclass
+class _Arrivals:
+    """Per-queue counters of commits that made messages visible, for long polls to wait on."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    counters: dict[int, int] = field(default_factory=dict)
+    stopping: bool = False
+
+    def seen(self, queue_id: int) -> int:
+        return self.counters.get(queue_id, 0)
+
+    def bump(self, queue_ids: set[int]) -> None:
+        if not queue_ids:
+            return
+        with self.cond:
+            for queue_id in queue_ids:
+                self.counters[queue_id] = self.counters.get(queue_id, 0) + 1
+            self.cond.notify_all()
+
+    def wait(self, queue_id: int, seen: int, timeout: float) -> None:
+        with self.cond:
+            self.cond.wait_for(
+                lambda: self.stopping or self.counters.get(queue_id, 0) != seen, timeout
+            )
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+
+
+def _int_param(request: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = request.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise errors.invalid_value(name, value, f"must be between {low} and {high}, if provided.")
+    return value
+
+
+def _required(request: dict[str, Any], name: str) -> Any:
+    value = request.get(name)
+    if value is None:
+        raise errors.missing_parameter(name)
+    return value
+
+
+def _encode_handle(queue_id: int, seq: int, receipt: str) -> str:
+    raw = f"{queue_id}:{seq}:{receipt}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_handle(queue: Queue, handle: Any) -> tuple[int, str]:
+    if not isinstance(handle, str) or not handle:
+        raise errors.missing_parameter("ReceiptHandle")
+    try:
+        raw = base64.urlsafe_b64decode(handle + "=" * (-len(handle) % 4)).decode()
+        queue_id, seq, receipt = raw.split(":")
+        if int(queue_id) != queue.id:
+            raise ValueError(queue_id)
+        return int(seq), receipt
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise errors.receipt_handle_invalid(handle) from None
+
+
+def _check_batch(entries: Any, action: str) -> list[dict[str, Any]]:
+    if not entries:
+        raise errors.empty_batch(action)
+    if len(entries) > MAX_BATCH_ENTRIES:
+        raise errors.too_many_entries(len(entries))
+    seen: set[str] = set()
+    for entry in entries:
+        entry_id = entry.get("Id")
+        if not isinstance(entry_id, str) or not _ENTRY_ID.match(entry_id):
+            raise errors.invalid_batch_entry_id()
+        if entry_id in seen:
+            raise errors.ids_not_distinct(entry_id)
+        seen.add(entry_id)
+    return entries
+
+
+class SqsService:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        account_id: str = ACCOUNT_ID,
+        region: str = REGION,
+        pool_size: int = 8,
+        writers: int = 2,
+    ) -> None:
+        self.account_id = account_id
+        self.region = region
+        store.ensure_schema(database_url)
+        self._pool = store.ConnectionPool(database_url, pool_size, durable=False)
+        self._arrivals = _Arrivals()
+        self._writer = store.SendWriter(database_url, self._arrivals.bump, writers=writers)
+        self._queues_lock = threading.Lock()
+        self._queues: dict[str, Queue] = {}
+        self._move_tasks: list[MoveTask] = []
+        with self._pool.connection() as conn:
+            for queue_id, name, attributes, created, modified in store.load_queues(conn):
+                self._queues[name] = Queue(queue_id, name, attributes, created, modified)
+        self._writer.start()
+        self.operations: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+            name: getattr(self, name)
+            for name in (
+                "CreateQueue",
+                "GetQueueUrl",
+                "ListQueues",
+                "GetQueueAttributes",
+                "SetQueueAttributes",
+                "DeleteQueue",
+                "PurgeQueue",
+                "SendMessage",
+                "SendMessageBatch",
+                "ReceiveMessage",
+                "DeleteMessage",
+                "DeleteMessageBatch",
+                "ChangeMessageVisibility",
+                "ChangeMessageVisibilityBatch",
+                "ListDeadLetterSourceQueues",
+                "StartMessageMoveTask",
+                "ListMessageMoveTasks",
+            )
+        }
+
+    def close(self) -> None:
+        self._arrivals.stop()
+        self._writer.stop()
+        self._pool.close()
+
+    # ------------------------------------------------------------ helpers
+    def arn(self, name: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{self.account_id}:{name}"
+
+    def _url(self, base: str, name: str) -> str:
+        return f"{base}/{self.account_id}/{name}"
+
+    def _queue(self, request: dict[str, Any]) -> Queue:
+        url = _required(request, "QueueUrl")
+        name = str(url).rstrip("/").rsplit("/", 1)[-1]  # a URL, or the bare name as SQS accepts
+        queue = self._queues.get(name)
+        if queue is None:
+            raise errors.queue_does_not_exist()
+        return queue
+
+    def _by_arn(self, arn: Any) -> Queue | None:
+        if not isinstance(arn, str) or not arn.startswith("arn:"):
+            return None
+        return self._queues.get(arn.rsplit(":", 1)[-1])
+
+    def _normalize(self, attributes: Any) -> dict[str, str]:
+        """Validated queue attributes as stored; RedrivePolicy "" or "{}" means none."""
+        if not isinstance(attributes, dict):
+            raise errors.invalid_parameter("Attributes must be a map.")
+        result: dict[str, str] = {}
+        for name, value in attributes.items():
+            if name == "FifoQueue":
+                if str(value).lower() == "true":
+                    raise errors.invalid_attribute_value(name, "local_queue has no FIFO queues.")
+                continue
+            if name in RANGES:
+                low, high = RANGES[name]
+                try:
+                    number = int(value)
+                except (TypeError, ValueError):
+                    raise errors.invalid_attribute_value(name) from None
+                if not low <= number <= high:
+                    raise errors.invalid_attribute_value(name)
+                result[name] = str(number)
+            elif name == "RedrivePolicy":
+                result[name] = self._redrive_policy(value)
+            elif name in PASSIVE:
+                result[name] = str(value)
+            else:
+                raise errors.invalid_attribute_name(name)
+        return result
+
+    def _redrive_policy(self, value: Any) -> str:
+        if value in ("", None):
+            return ""
+        try:
+            policy = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            raise errors.invalid_value("RedrivePolicy", value, "Invalid JSON.") from None
+        if policy == {}:
+            return ""
+        if not isinstance(policy, dict):
+            raise errors.invalid_value(
+                "RedrivePolicy", value, "Redrive policy is not a JSON object."
+            )
+        target = policy.get("deadLetterTargetArn")
+        try:
+            count = int(policy.get("maxReceiveCount"))
+        except (TypeError, ValueError):
+            count = 0
+        if not 1 <= count <= 1000:
+            raise errors.invalid_value(
+                "RedrivePolicy",
+                value,
+                "Invalid value for maxReceiveCount: must be between 1 and 1000.",
+            )
+        if self._by_arn(target) is None:
+            raise errors.invalid_value("RedrivePolicy", value, "Dead letter target does not exist.")
+        return json.dumps(
+            {"deadLetterTargetArn": target, "maxReceiveCount": count}, separators=(",", ":")
+        )
+
+    # ------------------------------------------------------------ queues
+    def CreateQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        name = _required(request, "QueueName")
+        if not isinstance(name, str) or not _QUEUE_NAME.match(name):
+            raise errors.invalid_parameter(
+                "Can only include alphanumeric characters, hyphens, or underscores. "
+                "1 to 80 in length"
+            )
+        attributes = {
+            k: v for k, v in self._normalize(request.get("Attributes") or {}).items() if v
+        }
+        with self._queues_lock:
+            existing = self._queues.get(name)
+            if existing is not None:
+                for key, value in attributes.items():
+                    if existing.attributes.get(key, DEFAULTS.get(key)) != value:
+                        raise errors.queue_name_exists(name)
+                return {"QueueUrl": self._url(base, name)}
+            now = int(time.time())
+            with self._pool.connection() as conn:
+                queue_id = store.insert_queue(conn, name, attributes, now)
+            if queue_id is None:  # another server made it: this process's cache is stale
+                raise errors.queue_name_exists(name)
+            self._queues[name] = Queue(queue_id, name, attributes, now, now)
+        return {"QueueUrl": self._url(base, name)}
+
+    def GetQueueUrl(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        name = _required(request, "QueueName")
+        if name not in self._queues:
+            raise errors.queue_does_not_exist()
+        return {"QueueUrl": self._url(base, name)}
+
+    def ListQueues(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        prefix = request.get("QueueNamePrefix") or ""
+        names = sorted(name for name in self._queues if name.startswith(prefix))
+        limit = request.get("MaxResults")
+        start = int(request.get("NextToken") or 0)
+        if limit:
+            page = names[start : start + int(limit)]
+            result: dict[str, Any] = {"QueueUrls": [self._url(base, n) for n in page]}
+            if start + int(limit) < len(names):
+                result["NextToken"] = str(start + int(limit))
+            return result
+        return {"QueueUrls": [self._url(base, n) for n in names[:1000]]} if names else {}
+
+    def GetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        names = request.get("AttributeNames") or []
+        known = set(DEFAULTS) | set(PASSIVE) | set(COMPUTED) | {"RedrivePolicy", "All"}
+        for name in names:
+            if name not in known:
+                raise errors.invalid_attribute_name(name)
+        wanted = set(known) if "All" in names else set(names)
+        attributes: dict[str, str] = {}
+        for name in DEFAULTS:
+            if name in wanted:
+                attributes[name] = queue.attributes.get(name, DEFAULTS[name])
+        for name in (*PASSIVE, "RedrivePolicy"):
+            if name in wanted and queue.attributes.get(name):
+                attributes[name] = queue.attributes[name]
+        if "QueueArn" in wanted:
+            attributes["QueueArn"] = self.arn(queue.name)
+        if "CreatedTimestamp" in wanted:
+            attributes["CreatedTimestamp"] = str(queue.created_at)
+        if "LastModifiedTimestamp" in wanted:
+            attributes["LastModifiedTimestamp"] = str(queue.modified_at)
+        if wanted & {
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        }:
+            with self._pool.connection() as conn:
+                visible, in_flight, delayed = store.counts(conn, queue.id, _now_ms())
+            for name, value in (
+                ("ApproximateNumberOfMessages", visible),
+                ("ApproximateNumberOfMessagesNotVisible", in_flight),
+                ("ApproximateNumberOfMessagesDelayed", delayed),
+            ):
+                if name in wanted:
+                    attributes[name] = str(value)
+        return {"Attributes": attributes} if attributes else {}
+
+    def SetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        changes = self._normalize(_required(request, "Attributes"))
+        with self._queues_lock:
+            attributes = {**queue.attributes, **changes}
+            attributes = {k: v for k, v in attributes.items() if v}
+            now = int(time.time())
+            with self._pool.connection() as conn:
+                store.update_queue(conn, queue.id, attributes, now)
+            queue.attributes = attributes
+            queue.modified_at = now
+        return {}
+
+    def DeleteQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        with self._queues_lock:
+            with self._pool.connection() as conn:
+                store.delete_queue(conn, queue.id)
+            self._queues.pop(queue.name, None)
+        return {}
+
+    def PurgeQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        with self._pool.connection() as conn:
+            store.purge(conn, queue.id)
+        return {}
+
+    def ListDeadLetterSourceQueues(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        dlq = self._queue(request)
+        sources = sorted(
+            q.name for q in list(self._queues.values()) if q.redrive and q.redrive[0] == dlq.name
+        )
+        return {"queueUrls": [self._url(base, name) for name in sources]}
+
+    # ------------------------------------------------------------ sending
+    def _message(self, queue: Queue, entry: dict[str, Any], now: int) -> store.NewMessage:
+        body = entry.get("MessageBody")
+        if not isinstance(body, str) or not body:
+            raise errors.missing_parameter("MessageBody")
+        check_characters(body)
+        attributes = entry.get("MessageAttributes") or {}
+        size = len(body.encode("utf-8", "surrogatepass")) + check_attributes(attributes)
+        limit = queue.number("MaximumMessageSize")
+        if size > limit:
+            raise errors.invalid_parameter(
+                "One or more parameters are invalid. "
+                f"Reason: Message must be shorter than {limit} bytes."
+            )
+        delay = _int_param(entry, "DelaySeconds", queue.number("DelaySeconds"), 0, 900)
+        return store.NewMessage(
+            queue_id=queue.id,
+            message_id=str(uuid.uuid4()),
+            body=body,
+            body_md5=body_md5(body),
+            attributes=stored_attributes(attributes) if attributes else None,
+            sent_at=now,
+            visible_at=now + delay * 1000,
+        )
+
+    def _sent(self, message: store.NewMessage) -> dict[str, Any]:
+        result = {"MessageId": message.message_id, "MD5OfMessageBody": message.body_md5}
+        if message.attributes:
+            result["MD5OfMessageAttributes"] = attributes_md5(message.attributes)
+        return result
+
+    def SendMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        message = self._message(queue, request, _now_ms())
+        self._writer.write([message])
+        return self._sent(message)
+
+    def SendMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        entries = _check_batch(request.get("Entries"), "SendMessage")
+        total = sum(
+            len(str(e.get("MessageBody") or "").encode("utf-8", "surrogatepass")) for e in entries
+        )
+        if total > MAX_PAYLOAD_BYTES:
+            raise errors.batch_too_long(MAX_PAYLOAD_BYTES, total)
+        now = _now_ms()
+        accepted: list[tuple[str, store.NewMessage]] = []
+        failed = []
+        for entry in entries:
+            try:
+                accepted.append((entry["Id"], self._message(queue, entry, now)))
+            except errors.SqsError as exc:
+                failed.append(exc.entry(entry["Id"]))
+        if accepted:
+            self._writer.write([message for _, message in accepted])
+        return {
+            "Successful": [{"Id": entry_id, **self._sent(m)} for entry_id, m in accepted],
+            "Failed": failed,
+        }
+
+    # ------------------------------------------------------------ receiving
+    def ReceiveMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        count = _int_param(request, "MaxNumberOfMessages", 1, 1, MAX_BATCH_ENTRIES)
+        visibility = _int_param(
+            request,
+            "VisibilityTimeout",
+            queue.number("VisibilityTimeout"),
+            0,
+            MAX_VISIBILITY_TIMEOUT,
+        )
+        wait = _int_param(
+            request,
+            "WaitTimeSeconds",
+            queue.number("ReceiveMessageWaitTimeSeconds"),
+            0,
+            MAX_WAIT_SECONDS,
+        )
+        system_names = set(request.get("AttributeNames") or []) | set(
+            request.get("MessageSystemAttributeNames") or []
+        )
+        attribute_names = request.get("MessageAttributeNames") or []
+        deadline = time.monotonic() + wait
+        while True:
+            seen = self._arrivals.seen(queue.id)
+            delivered, due = self._receive_once(queue, count, visibility, wait > 0)
+            remaining = deadline - time.monotonic()
+            if delivered or remaining <= 0 or self._arrivals.stopping:
+                break
+            if due is not None:
+                remaining = min(remaining, max(0.0, due / 1000 - time.time()) + 0.002)
+            self._arrivals.wait(queue.id, seen, remaining)
+        messages = [self._delivered(queue, m, system_names, attribute_names) for m in delivered]
+        return {"Messages": messages} if messages else {}
+
+    def _receive_once(
+        self, queue: Queue, count: int, visibility: int, want_due: bool
+    ) -> tuple[list[tuple[store.Delivered, str]], int | None]:
+        redrive = None
+        if queue.redrive:
+            dlq = self._queues.get(queue.redrive[0])
+            if dlq is not None:
+                redrive = (dlq.id, queue.redrive[1], self.arn(queue.name))
+        now = _now_ms()
+        receipt = secrets.token_hex(8)
+        due = None
+        with self._pool.connection() as conn:
+            delivered, touched = store.receive(
+                conn,
+                queue.id,
+                count,
+                now=now,
+                visible_at=now + visibility * 1000,
+                receipt=receipt,
+                redrive=redrive,
+            )
+            if not delivered and want_due:
+                due = store.next_visible(conn, queue.id, now)
+        self._arrivals.bump(touched)
+        return [(m, _encode_handle(queue.id, m.seq, receipt)) for m in delivered], due
+
+    def _delivered(
+        self,
+        queue: Queue,
+        delivered: tuple[store.Delivered, str],
+        system_names: set[str],
+        attribute_names: list[str],
+    ) -> dict[str, Any]:
+        message, handle = delivered
+        result: dict[str, Any] = {
+            "MessageId": message.message_id,
+            "ReceiptHandle": handle,
+            "MD5OfBody": message.body_md5,
+            "Body": message.body,
+        }
+        wanted = set(SYSTEM_ATTRIBUTES) if "All" in system_names else system_names
+        if wanted:
+            attributes = {
+                "SenderId": SENDER_ID,
+                "SentTimestamp": str(message.sent_at),
+                "ApproximateReceiveCount": str(message.receive_count),
+                "ApproximateFirstReceiveTimestamp": str(message.first_received_at),
+            }
+            if message.source_arn:
+                attributes["DeadLetterQueueSourceArn"] = message.source_arn
+            picked = {k: v for k, v in attributes.items() if k in wanted}
+            if picked:
+                result["Attributes"] = picked
+        chosen = select_attributes(message.attributes or {}, attribute_names)
+        if chosen:
+            result["MessageAttributes"] = chosen
+            result["MD5OfMessageAttributes"] = attributes_md5(chosen)
+        return result
+
+    # ------------------------------------------------------------ after receiving
+    def DeleteMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        handle = _decode_handle(queue, request.get("ReceiptHandle"))
+        with self._pool.connection() as conn:
+            store.delete(conn, queue.id, [handle])
+        return {}
+
+    def DeleteMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        entries = _check_batch(request.get("Entries"), "DeleteMessage")
+        handles, successful, failed = [], [], []
+        for entry in entries:
+            try:
+                handles.append(_decode_handle(queue, entry.get("ReceiptHandle")))
+                successful.append({"Id": entry["Id"]})
+            except errors.SqsError as exc:
+                failed.append(exc.entry(entry["Id"]))
+        if handles:
+            with self._pool.connection() as conn:
+                store.delete(conn, queue.id, handles)
+        return {"Successful": successful, "Failed": failed}
+
+    def _change_visibility(
+        self, queue: Queue, entries: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        now = _now_ms()
+        parsed, failed = [], []
+        for entry in entries:
+            try:
+                seq, receipt = _decode_handle(queue, entry.get("ReceiptHandle"))
+                timeout = _int_param(
+                    {"VisibilityTimeout": entry.get("VisibilityTimeout")},
+                    "VisibilityTimeout",
+                    -1,
+                    0,
+                    MAX_VISIBILITY_TIMEOUT,
+                )
+                if timeout < 0:
+                    raise errors.missing_parameter("VisibilityTimeout")
+                parsed.append((entry, seq, receipt, now + timeout * 1000))
+            except errors.SqsError as exc:
+                failed.append(exc.entry(entry["Id"]))
+        changed: set[int] = set()
+        if parsed:
+            with self._pool.connection() as conn:
+                changed = store.change_visibility(
+                    conn,
+                    queue.id,
+                    [(seq, receipt, visible) for _, seq, receipt, visible in parsed],
+                    now,
+                )
+        successful = []
+        for entry, seq, _, _ in parsed:
+            if seq in changed:
+                successful.append({"Id": entry["Id"]})
+            else:
+                failed.append(errors.not_in_flight(entry["ReceiptHandle"]).entry(entry["Id"]))
+        if any(visible <= now for _, seq, _, visible in parsed if seq in changed):
+            self._arrivals.bump({queue.id})
+        return successful, failed
+
+    def ChangeMessageVisibility(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        _required(request, "VisibilityTimeout")
+        entry = {"Id": "0", **request}
+        _, failed = self._change_visibility(queue, [entry])
+        if failed:
+            if failed[0]["Code"] == "ReceiptHandleIsInvalid":
+                raise errors.receipt_handle_invalid(request.get("ReceiptHandle"))
+            raise errors.SqsError(failed[0]["Code"], failed[0]["Message"])
+        return {}
+
+    def ChangeMessageVisibilityBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        queue = self._queue(request)
+        entries = _check_batch(request.get("Entries"), "ChangeMessageVisibility")
+        successful, failed = self._change_visibility(queue, entries)
+        return {"Successful": successful, "Failed": failed}
+
+    # ------------------------------------------------------------ dead-letter redrive
+    def StartMessageMoveTask(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        """Moves the whole dead-letter queue within the call; the task is COMPLETED at once."""
+        source_arn = _required(request, "SourceArn")
+        dlq = self._by_arn(source_arn)
+        if dlq is None:
+            raise errors.resource_not_found(
+                "The resource that you specified for the SourceArn parameter doesn't exist."
+            )
+        destination_arn = request.get("DestinationArn")
+        destination = None
+        if destination_arn:
+            target = self._by_arn(destination_arn)
+            if target is None:
+                raise errors.resource_not_found(
+                    "The resource that you specified for the DestinationArn parameter "
+                    "doesn't exist."
+                )
+            destination = target.id
+        sources = {
+            self.arn(q.name): q.id
+            for q in list(self._queues.values())
+            if q.redrive and q.redrive[0] == dlq.name
+        }
+        if destination is None and not sources:
+            raise errors.invalid_parameter(
+                "Source queue must be configured as a Dead Letter Queue."
+            )
+        with self._pool.connection() as conn:
+            moved = store.move_dead_letters(conn, dlq.id, destination, sources, _now_ms())
+        self._arrivals.bump(set(moved))
+        task = MoveTask(
+            handle=str(uuid.uuid4()),
+            source_arn=source_arn,
+            destination_arn=destination_arn,
+            started=_now_ms(),
+            moved=sum(moved.values()),
+        )
+        self._move_tasks.insert(0, task)
+        return {"TaskHandle": task.handle}
+
+    def ListMessageMoveTasks(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+        source_arn = _required(request, "SourceArn")
+        limit = int(request.get("MaxResults") or 1)
+        results = []
+        for task in self._move_tasks:
+            if task.source_arn != source_arn:
+                continue
+            item: dict[str, Any] = {
+                "Status": task.status,
+                "SourceArn": task.source_arn,
+                "ApproximateNumberOfMessagesMoved": task.moved,
+                "ApproximateNumberOfMessagesToMove": task.moved,
+                "StartedTimestamp": task.started,
+            }
+            if task.destination_arn:
+                item["DestinationArn"] = task.destination_arn
+            results.append(item)
+        return {"Results": results[:limit]}
