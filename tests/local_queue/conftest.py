@@ -9,29 +9,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
-import psycopg2
 import pytest
 from botocore.config import Config
 
 from local_queue import QueueServer
+from tests.support import scratch_database
 
 
 @pytest.fixture(scope="session")
 def queue_database_url(postgres_server_url: str) -> Iterator[str]:
-    name = f"local_queue_test_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(postgres_server_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(postgres_server_url)._replace(path="/" + name))
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database(postgres_server_url, "local_queue_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
