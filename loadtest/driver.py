@@ -135,6 +135,10 @@ class Driver:
             due += interval
         conn.close()
 
+    def stop(self) -> None:
+        """Ends the load early: no request starts after this."""
+        self.stop_at = time.time()
+
     def run(self, on_progress=None) -> None:
         self.start = time.time()
         self.stop_at = self.start + self.plan.duration
