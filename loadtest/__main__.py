@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -57,8 +58,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stack_location(args: argparse.Namespace) -> tuple[str, str]:
     state = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() else {}
+    if state and not _alive(state.get("pid")):
+        state = {}  # left behind by a make dev that was killed
     url = args.url or state.get("api_url")
     database_url = args.database_url or state.get("database_url")
     if not url or not database_url:
