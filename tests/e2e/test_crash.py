@@ -14,7 +14,7 @@ import uuid
 from loadtest.__main__ import create_load_app, stored_times
 from loadtest.driver import Driver, LoadPlan
 from tests.e2e.test_make_dev import Dev
-from tests.local_runtime.conftest import wait_for
+from tests.support import wait_for
 
 
 def test_kill_9_during_a_load_then_a_restart_loses_no_acknowledged_event(tmp_path):

@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 
 from tests.e2e.conftest import REPO_ROOT
-from tests.local_runtime.conftest import wait_for
+from tests.support import wait_for
 
 
 class Dev:

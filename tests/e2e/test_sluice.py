@@ -6,8 +6,8 @@ import json
 import uuid
 
 from local_runtime.sqs import sqs_client
-from tests.local_runtime.conftest import http, wait_for
-from tests.support import make_app
+from tests.local_runtime.conftest import http
+from tests.support import make_app, wait_for
 
 LOGIN_RULE = {
     "type": "object",

@@ -16,17 +16,7 @@ from collections.abc import Callable
 import pytest
 from botocore.exceptions import ClientError
 
-
-def wait_for(condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.05):
-    """Polls `condition` until it returns something truthy, or fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(interval)
+from tests.support import wait_for
 
 
 def md5(text: str) -> str:

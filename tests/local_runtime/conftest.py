@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,6 @@ import pytest
 from local_runtime.runtime import Runtime, RuntimeConfig
 
 SAMPLE = Path(__file__).parent / "sample"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Polls `check` until it returns something truthy; fails at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout} s waiting for {check.__name__}")
-        time.sleep(interval)
 
 
 def lines(path: Path) -> list[dict]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from local_runtime.sqs import sqs_client
-from tests.local_runtime.conftest import http, lines, sample_runtime, sample_settings, wait_for
+from tests.local_runtime.conftest import http, lines, sample_runtime, sample_settings
+from tests.support import wait_for
 
 
 def _folder(path):

@@ -19,7 +19,8 @@ import pytest
 
 from local_runtime.runtime import Runtime
 from local_runtime.sqs import sqs_client
-from tests.local_runtime.conftest import http, lines, wait_for
+from tests.local_runtime.conftest import http, lines
+from tests.support import wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
