@@ -53,8 +53,9 @@ lock: venv
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --universal --python-version 3.11 -c requirements.lock -o requirements-dev.lock
 	$(BIN)/uv pip compile --quiet requirements-tools.in --python-version 3.11 -o requirements-tools.lock
 
+# Keeps .local/ (make dev's database and queues); delete it by hand to start afresh.
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .aws-sam
 
 # ---------------------------------------------------------------- AWS (SAM)
 # Nothing here needs Docker. `make deploy` needs AWS credentials; see README.
