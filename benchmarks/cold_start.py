@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from sluice.messages import QueuedEvent, pack, serialize_event
+from sluice.messages import pack, serialize_event
 
-from benchmarks.environment import REPO_ROOT, BenchEnvironment, typical_event
+from benchmarks.environment import REPO_ROOT, BenchEnvironment, typical_event, typical_queued_event
 from tests.support import http_event, sqs_event
 
 FLOOR = (
@@ -63,8 +63,6 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
 
         from datetime import UTC, datetime
 
-        from uuid_utils.compat import uuid7
-
         now = datetime.now(UTC)
         with tempfile.TemporaryDirectory() as folder:
             ingest_event = Path(folder, "ingest.json")
@@ -75,19 +73,7 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
             )
 
             def store_event() -> Path:
-                event = QueuedEvent(
-                    event_id=uuid7(),
-                    app_id=app_id,
-                    event_name="user_login",
-                    payload=typical_event(0),
-                    status="valid",
-                    validation_errors=None,
-                    message_id=None,
-                    client_timestamp=None,
-                    sent_at=None,
-                    occurred_at=now,
-                    received_at=now,
-                )
+                event = typical_queued_event(app_id, 0, now)
                 [(body, _)] = pack([serialize_event(event)])
                 path = Path(folder, f"store-{event.event_id}.json")
                 path.write_text(json.dumps(sqs_event([body.decode()])))

@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import psycopg2
@@ -39,6 +40,26 @@ def typical_event(i: int) -> dict:
         "email": f"user{i}@example.com",
         "device": {"os": "ios", "version": "17.2"},
     }
+
+
+def typical_queued_event(app_id: str, i: int, now: datetime, message_id: str | None = None):
+    """The typical event as ingest queues it."""
+    from sluice.messages import QueuedEvent
+    from uuid_utils.compat import uuid7
+
+    return QueuedEvent(
+        event_id=uuid7(),
+        app_id=app_id,
+        event_name="user_login",
+        payload=typical_event(i),
+        status="valid",
+        validation_errors=None,
+        message_id=message_id,
+        client_timestamp=now,
+        sent_at=now,
+        occurred_at=now,
+        received_at=now,
+    )
 
 
 @dataclass

@@ -21,25 +21,12 @@ import psycopg2
 from sluice.config import DatabaseSettings
 from sluice.db import Database
 from sluice.messages import QueuedEvent, pack, serialize_event
+from sluice.storage import EVENT_COLUMNS
 from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app
-from benchmarks.environment import BenchEnvironment, typical_event
+from benchmarks.environment import BenchEnvironment, typical_queued_event
 from tests.support import sqs_event
-
-COLUMNS = (
-    "event_id",
-    "app_id",
-    "event_name",
-    "payload",
-    "status",
-    "validation_errors",
-    "message_id",
-    "client_timestamp",
-    "sent_at",
-    "occurred_at",
-    "received_at",
-)
 
 
 class Context:
@@ -52,20 +39,7 @@ class Context:
 def _events(count: int) -> list[QueuedEvent]:
     now = datetime.now(UTC)
     return [
-        QueuedEvent(
-            event_id=uuid7(),
-            app_id="app_bench",
-            event_name="user_login",
-            payload=typical_event(i),
-            status="valid",
-            validation_errors=None,
-            message_id=f"m-{uuid7()}",
-            client_timestamp=now,
-            sent_at=now,
-            occurred_at=now,
-            received_at=now,
-        )
-        for i in range(count)
+        typical_queued_event("app_bench", i, now, message_id=f"m-{uuid7()}") for i in range(count)
     ]
 
 
@@ -120,9 +94,7 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
                 text = _copy_text(_events(count))
                 start = time.perf_counter()
                 with copy_conn, copy_conn.cursor() as cur:
-                    cur.copy_expert(
-                        f"COPY events ({', '.join(COLUMNS)}) FROM STDIN", io.StringIO(text)
-                    )
+                    cur.copy_expert(f"COPY events ({EVENT_COLUMNS}) FROM STDIN", io.StringIO(text))
                 copy_rates.append(count / (time.perf_counter() - start))
         store_rate, copy_rate = statistics.median(store_rates), statistics.median(copy_rates)
         print(

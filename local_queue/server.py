@@ -127,25 +127,20 @@ class QueueServer:
             status, payload = 200, orjson.dumps(result)
             response_headers = {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": request_id}
         except errors.SqsError as exc:
-            status, payload = (
-                exc.status,
-                orjson.dumps({"__type": f"com.amazonaws.sqs#{exc.shape}", "message": exc.message}),
-            )
-            response_headers = {
-                "Content-Type": CONTENT_TYPE,
-                "x-amzn-RequestId": request_id,
-                "x-amzn-query-error": f"{exc.code};{exc.fault}",
-            }
+            return _error_response(exc, request_id)
         except Exception:
             log.exception("local_queue: %s failed", operation)
-            exc = errors.internal_error()
-            status, payload = (
-                exc.status,
-                orjson.dumps({"__type": f"com.amazonaws.sqs#{exc.shape}", "message": exc.message}),
-            )
-            response_headers = {
-                "Content-Type": CONTENT_TYPE,
-                "x-amzn-RequestId": request_id,
-                "x-amzn-query-error": f"{exc.code};{exc.fault}",
-            }
+            return _error_response(errors.internal_error(), request_id)
         return status, response_headers, payload
+
+
+def _error_response(exc: errors.SqsError, request_id: str) -> tuple[int, dict[str, str], bytes]:
+    """An error as SQS's JSON protocol sends it; the query-error header lets botocore
+    raise the same exception classes and codes as against real SQS."""
+    payload = orjson.dumps({"__type": f"com.amazonaws.sqs#{exc.shape}", "message": exc.message})
+    headers = {
+        "Content-Type": CONTENT_TYPE,
+        "x-amzn-RequestId": request_id,
+        "x-amzn-query-error": f"{exc.code};{exc.fault}",
+    }
+    return exc.status, headers, payload

@@ -76,7 +76,7 @@ def insert_message_bodies(conn: Connection, bodies: list[str]) -> int:
         return cur.rowcount
 
 
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "event_id, app_id, event_name, payload, status, validation_errors,"
     " message_id, client_timestamp, sent_at, occurred_at, received_at"
 )
@@ -132,7 +132,7 @@ def copy_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
         return 0
     with conn.cursor() as cur:
         cur.copy_expert(
-            f"COPY events ({_EVENT_COLUMNS}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
+            f"COPY events ({EVENT_COLUMNS}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
         )
         return cur.rowcount
 
