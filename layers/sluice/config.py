@@ -46,6 +46,12 @@ class _Reader:
             self.problems.append(f"{name} must be at least {minimum}, got {raw}")
         return value
 
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default)
+        if value not in allowed:
+            self.problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
     def integer(self, name: str, default: int, *, minimum: int) -> int:
         value = self.number(name, default, minimum=minimum)
         if value != int(value):
@@ -55,6 +61,10 @@ class _Reader:
     def check(self) -> None:
         if self.problems:
             raise ConfigurationError("; ".join(self.problems))
+
+
+# Modes that encrypt; libpq's weaker ones (disable, allow, prefer) are refused.
+SSL_MODES = ("require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,10 @@ class DatabaseSettings:
     port: int = 5432
     name: str = "sluice"
     connect_timeout: int = 3
+    # verify-full checks RDS Proxy's certificate and host name; only a connection
+    # whose server's CA is not in certifi (migrations, straight to the instance)
+    # may set less.
+    sslmode: str = "verify-full"
 
     @classmethod
     def read(cls, env: _Reader) -> DatabaseSettings:
@@ -77,6 +91,7 @@ class DatabaseSettings:
             port=env.integer("DB_PORT", 5432, minimum=1),
             name=env.text("DB_NAME", "sluice"),
             connect_timeout=env.integer("DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
+            sslmode=env.choice("DB_SSLMODE", "verify-full", SSL_MODES),
         )
         if not settings.url and not (settings.secret_arn and settings.host):
             env.problems.append("set DATABASE_URL, or DB_SECRET_ARN and DB_HOST")

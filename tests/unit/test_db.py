@@ -1,9 +1,13 @@
 import json
+from pathlib import Path
 
+import psycopg2
 import pytest
 from sluice.config import DatabaseSettings
 from sluice.db import Database, _connect_kwargs
 from sluice.errors import DatabaseUnavailable
+
+from tests.support import SwitchableProxy
 
 
 def test_in_aws_credentials_come_from_the_rds_managed_secret(aws):
@@ -18,7 +22,21 @@ def test_in_aws_credentials_come_from_the_rds_managed_secret(aws):
     assert kwargs["user"] == "sluice_admin"
     assert kwargs["password"] == "s3cret-from-rds"  # noqa: S105
     assert kwargs["host"] == "proxy.example.internal"
-    assert kwargs["sslmode"] == "require"
+    assert kwargs["sslmode"] == "verify-full"
+    assert Path(kwargs["sslrootcert"]).read_text().count("BEGIN CERTIFICATE") > 100
+
+
+def test_a_secrets_manager_failure_is_an_unavailable_database(aws):
+    # Given a secret that cannot be read (here: none by that ARN)
+    database = Database(
+        DatabaseSettings(
+            secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",
+            host="proxy.example.internal",
+        )
+    )
+    # Then callers see what they see of any unreachable database (stale cache, 503, batch back)
+    with pytest.raises(DatabaseUnavailable):
+        database.run(lambda conn: None)
 
 
 def test_locally_the_url_is_used_as_is():
@@ -41,4 +59,102 @@ def test_connection_is_reused_and_reopened_after_it_breaks(database_url):
     first.close()
     assert database.run(lambda conn: conn.cursor().execute("SELECT 1") or "ok") == "ok"
     assert database.connection() is not first
+    database.close()
+
+
+def _terminate_backend(database_url: str, pid: int) -> None:
+    """What a database restart, or RDS Proxy dropping an idle client, does to a kept connection."""
+    admin = psycopg2.connect(database_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    admin.close()
+
+
+def test_a_reused_connection_found_dead_is_replaced_and_the_work_runs_once(database_url):
+    database = Database(DatabaseSettings(url=database_url))
+    old_pid = database.run(lambda conn: _backend_pid(conn))
+    _terminate_backend(database_url, old_pid)
+    calls = []
+
+    def work(conn):
+        calls.append(conn)
+        return _backend_pid(conn)
+
+    new_pid = database.run(work)
+
+    assert new_pid != old_pid
+    assert len(calls) == 2  # once on the dead connection, once on the new one
+    assert calls[0] is not calls[1]
+    database.close()
+
+
+def test_a_fresh_connection_that_dies_is_not_retried(database_url):
+    database = Database(DatabaseSettings(url=database_url))
+    calls = []
+
+    def work(conn):
+        calls.append(conn)
+        _terminate_backend(database_url, _backend_pid(conn))
+        _backend_pid(conn)  # fails: the server is gone
+
+    with pytest.raises(DatabaseUnavailable):
+        database.run(work)
+    assert len(calls) == 1
+    # and the next call starts afresh
+    assert database.run(lambda conn: _backend_pid(conn)) > 0
+    database.close()
+
+
+def test_a_database_that_stays_down_after_the_retry_is_unavailable(database_url):
+    proxy = SwitchableProxy(database_url)
+    proxy.on()
+    database = Database(DatabaseSettings(url=proxy.url, connect_timeout=1))
+    database.run(lambda conn: _backend_pid(conn))
+    proxy.off()
+    with pytest.raises(DatabaseUnavailable):
+        database.run(lambda conn: _backend_pid(conn))
+    proxy.on()
+    assert database.run(lambda conn: _backend_pid(conn)) > 0
+    database.close()
+    proxy.off()
+
+
+def test_refused_statements_are_not_retried_and_roll_back(database_url):
+    database = Database(DatabaseSettings(url=database_url))
+    calls = []
+
+    def work(conn):
+        calls.append(1)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1/0")
+
+    with pytest.raises(psycopg2.errors.DivisionByZero):
+        database.run(work)
+    assert calls == [1]
+    assert database.run(lambda conn: _backend_pid(conn)) > 0  # the connection is usable
+    database.close()
+
+
+def _backend_pid(conn) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        return cur.fetchone()[0]
+
+
+def test_a_bare_database_error_without_sqlstate_counts_as_a_lost_connection(database_url):
+    # psycopg2 raises this, not OperationalError, when the server vanishes before
+    # libpq has marked the connection bad (seen after a database crash-restart).
+    database = Database(DatabaseSettings(url=database_url))
+    database.run(lambda conn: _backend_pid(conn))
+    calls = []
+
+    def work(conn):
+        calls.append(conn)
+        if len(calls) == 1:
+            raise psycopg2.DatabaseError("server closed the connection unexpectedly")
+        return _backend_pid(conn)
+
+    assert database.run(work) > 0
+    assert len(calls) == 2 and calls[0] is not calls[1]
     database.close()
