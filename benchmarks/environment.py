@@ -44,6 +44,7 @@ def typical_event(i: int) -> dict:
 
 def typical_queued_event(app_id: str, i: int, now: datetime, message_id: str | None = None):
     """The typical event as ingest queues it."""
+    import orjson
     from sluice.messages import QueuedEvent
     from uuid_utils.compat import uuid7
 
@@ -51,7 +52,7 @@ def typical_queued_event(app_id: str, i: int, now: datetime, message_id: str | N
         event_id=uuid7(),
         app_id=app_id,
         event_name="user_login",
-        payload=typical_event(i),
+        payload=orjson.dumps(typical_event(i)).decode(),  # the client's JSON text
         status="valid",
         validation_errors=None,
         message_id=message_id,

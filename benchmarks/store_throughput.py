@@ -16,7 +16,6 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-import orjson
 import psycopg2
 from sluice.config import DatabaseSettings
 from sluice.db import Database
@@ -50,7 +49,7 @@ def _copy_text(events: list[QueuedEvent]) -> str:
             str(e.event_id),
             e.app_id,
             e.event_name,
-            orjson.dumps(e.payload).decode(),
+            e.payload,
             e.status,
             "\\N",
             e.message_id,

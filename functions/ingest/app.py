@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from functools import cache
 
 import boto3
@@ -41,8 +42,16 @@ def _json(status: int, body: dict) -> Response:
 
 
 def _request_body() -> bytes:
+    """The body's bytes as the client sent them; whether they are UTF-8 is for the parser to say.
+
+    (Powertools' decoded_body decodes base64 and then UTF-8, failing on the second.)
+    """
     event = app.current_event
-    return event.decoded_body.encode() if event.is_base64_encoded else (event.body or "").encode()
+    if event.is_base64_encoded:
+        return base64.b64decode(event.body or "")
+    # surrogatepass: a lone surrogate that reached us in the event's text becomes
+    # bytes that orjson refuses with a 400, not an encoding error here.
+    return (event.body or "").encode("utf-8", "surrogatepass")
 
 
 @app.post("/api/logs/<app_id>")

@@ -1,9 +1,30 @@
-"""What an incoming event is: its envelope, the checks that make it storable, its time."""
+"""What an incoming event is: its envelope, the checks that make it storable, its time.
+
+This module is the one definition of what can be stored. Everything the store
+side would refuse is refused here, at the door, with a 400 and a stable code:
+once ingest answers 202, the store function can always write the event.
+
+- JSON that orjson reads: UTF-8 without lone surrogates, no NaN or Infinity,
+  every number within a double's range (about ±1.8e308) and with at most
+  16,383 digits after the decimal point (PostgreSQL's numeric).
+- At most MAX_DEPTH levels of arrays and objects (the queued forms are parsed
+  and written by libraries with recursion limits of their own, near 250).
+- No U+0000 in any string or key: PostgreSQL's jsonb and text refuse it.
+- Times that stay within 0001-01-01 and 9999-12-31 (UTC), before and after the
+  correction for the client's clock.
+- Numbers are kept exactly as sent: the payload travels as the client's own
+  JSON text (see exact_texts), never through a double.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -12,6 +33,7 @@ from sluice.errors import EventRejected
 
 MAX_EVENT_NAME_LENGTH = 128
 MAX_MESSAGE_ID_LENGTH = 256
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +50,90 @@ def parse_json(body: bytes | str) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise EventRejected(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
+        raise EventRejected(
+            f"The body is not valid JSON in UTF-8: {exc}.", code="invalid_json"
+        ) from None
+
+
+def may_be_too_deep(body: bytes) -> bool:
+    """False when the body cannot nest deeper than MAX_DEPTH: it has too few brackets."""
+    return body.count(b"[") + body.count(b"{") > MAX_DEPTH
+
+
+def _too_deep(value: Any, budget: int) -> bool:
+    """True if `value` nests containers more than `budget` levels deep (itself the first)."""
+    if isinstance(value, dict):
+        return budget == 0 or any(_too_deep(item, budget - 1) for item in value.values())
+    if isinstance(value, list):
+        return budget == 0 or any(_too_deep(item, budget - 1) for item in value)
+    return False
+
+
+# A number orjson may have turned into a double that is not what was sent: one
+# with more than 15 significant digits, or an exponent. Strings that look alike
+# only send a request down the slower, exact path.
+_MAY_LOSE_PRECISION = re.compile(rb"[0-9.]{16,}|[0-9][eE]")
+
+
+# PostgreSQL's numeric keeps at most 16,383 digits after the decimal point;
+# orjson reads a smaller number as 0.0 without complaint, jsonb refuses it.
+MAX_FRACTION_DIGITS = 16_383
+
+
+class _NumberOutOfRange(ValueError):
+    pass
+
+
+def _exact_fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -MAX_FRACTION_DIGITS:
+            raise _NumberOutOfRange
+        return orjson.Fragment(str(value))
+    raise TypeError(type(value).__name__)
+
+
+class EventTexts:
+    """The JSON text of each event of a request body, numbers exactly as the client wrote them.
+
+    orjson reads numbers into doubles, so writing a parsed event back is exact
+    unless the body holds a number a double cannot carry; only then is the body
+    read a second time, by the standard library with numbers kept as decimals.
+    """
+
+    def __init__(self, body: bytes, select: Callable[[Any], list[Any]]) -> None:
+        self._body = body
+        self._select = select
+        self._needs_exact = _MAY_LOSE_PRECISION.search(body) is not None
+        self._exact: list[Any] | None = None
+
+    def text(self, index: int, event: Any) -> bytes:
+        """`event` is the parsed `index`th event; call only for events read_envelope accepted."""
+        if not self._needs_exact:
+            return orjson.dumps(event)
+        if self._exact is None:
+            self._exact = self._select(_parse_exact(self._body))
+        try:
+            return orjson.dumps(self._exact[index], default=_exact_fragment)
+        except orjson.JSONEncodeError as exc:
+            if isinstance(exc.__cause__, _NumberOutOfRange):
+                raise EventRejected(
+                    f"A number has more than {MAX_FRACTION_DIGITS} digits after the decimal"
+                    " point, which cannot be stored.",
+                    code="number_out_of_range",
+                ) from None
+            raise
+
+
+def _parse_exact(body: bytes) -> Any:
+    # orjson took up to 1,024 levels; the standard library counts each level against
+    # the interpreter's recursion limit, so give it room for the same depth.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 1_100)
+    try:
+        return json.loads(body, parse_float=Decimal, parse_int=Decimal)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def may_contain_nul(body: bytes) -> bool:
@@ -40,7 +145,7 @@ def may_contain_nul(body: bytes) -> bool:
     return b"\\u0000" in body
 
 
-def read_envelope(event: Any, *, check_nul: bool = True) -> Envelope:
+def read_envelope(event: Any, *, check_nul: bool = True, check_depth: bool = True) -> Envelope:
     """Checks that `event` is an object Sluice can store and returns its envelope."""
     if not isinstance(event, dict):
         raise EventRejected(
@@ -63,6 +168,11 @@ def read_envelope(event: Any, *, check_nul: bool = True) -> Envelope:
         raise EventRejected(
             f"messageId must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters.",
             code="invalid_message_id",
+        )
+    if check_depth and _too_deep(event, MAX_DEPTH):
+        raise EventRejected(
+            f"The event nests arrays and objects more than {MAX_DEPTH} levels deep.",
+            code="too_deep",
         )
     if check_nul and contains_nul(event):
         raise EventRejected(
@@ -92,7 +202,13 @@ def _read_time(event: dict, field: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise EventRejected(
+            f"{field} is outside the years 0001 to 9999 once converted to UTC.",
+            code="invalid_timestamp",
+        ) from None
 
 
 def contains_nul(value: Any) -> bool:
@@ -118,4 +234,11 @@ def occurred_at(
         return received_at
     if sent_at is None:
         return client_timestamp
-    return received_at - (sent_at - client_timestamp)
+    try:
+        return received_at - (sent_at - client_timestamp)
+    except OverflowError:
+        raise EventRejected(
+            "Corrected by sentAt, the event's time falls outside the years 0001 to 9999;"
+            " check the client's clock.",
+            code="invalid_timestamp",
+        ) from None

@@ -8,14 +8,21 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-import orjson
 from uuid_utils.compat import uuid7
 
 from sluice.catalog import App, Catalog
 from sluice.clock import Clock
 from sluice.config import IngestSettings
 from sluice.errors import EventRejected, PayloadTooLarge, QueueUnavailable
-from sluice.events import may_contain_nul, occurred_at, parse_json, read_envelope
+from sluice.events import (
+    Envelope,
+    EventTexts,
+    may_be_too_deep,
+    may_contain_nul,
+    occurred_at,
+    parse_json,
+    read_envelope,
+)
 from sluice.messages import QueuedEvent, ValidationIssue, pack, serialize_event
 from sluice.queue import EventQueue
 
@@ -74,7 +81,12 @@ class Ingestor:
             )
         app = self._catalog.authorize(app_id, api_key)
         received_at = self._clock.now()
-        event = self._prepare(app, parse_json(body), received_at, may_contain_nul(body))
+        document = parse_json(body)
+        envelope = read_envelope(
+            document, check_nul=may_contain_nul(body), check_depth=may_be_too_deep(body)
+        )
+        text = EventTexts(body, lambda whole: [whole]).text(0, document)
+        event = self._prepare(app, envelope, document, text.decode(), received_at)
         [(body, _)] = pack([serialize_event(event)])
         if self._queue.send([body]):
             raise QueueUnavailable(
@@ -101,20 +113,23 @@ class Ingestor:
             )
         received_at = self._clock.now()
         check_nul = may_contain_nul(body)
+        check_depth = may_be_too_deep(body)
+        texts = EventTexts(body, _batch_items)
         outcomes: list[Outcome] = []
         to_send: list[bytes] = []
         sent_outcomes: list[Outcome] = []
         for index, item in enumerate(items):
             try:
-                event = self._prepare(app, item, received_at, check_nul)
-                data = serialize_event(event)
-                # The queued form only adds to the event, so it bounds the event's own
-                # size: measure that only when the bound is over the limit.
-                if len(data) > limits.max_event_bytes and _json_size(item) > limits.max_event_bytes:
+                envelope = read_envelope(item, check_nul=check_nul, check_depth=check_depth)
+                text = texts.text(index, item)
+                if len(text) > limits.max_event_bytes:
                     raise EventRejected(
-                        f"An event may be at most {limits.max_event_bytes} bytes.",
+                        f"An event may be at most {limits.max_event_bytes} bytes;"
+                        f" this one is {len(text)}.",
                         code="event_too_large",
                     )
+                event = self._prepare(app, envelope, item, text.decode(), received_at)
+                data = serialize_event(event)
             except EventRejected as rejection:
                 outcomes.append(Outcome(index=index, status="rejected", error=rejection))
                 continue
@@ -136,14 +151,15 @@ class Ingestor:
                     "The event could not be queued; resend it (with its messageId)."
                 )
 
-    def _prepare(self, app: App, event: Any, received_at: datetime, check_nul: bool) -> QueuedEvent:
-        envelope = read_envelope(event, check_nul=check_nul)
+    def _prepare(
+        self, app: App, envelope: Envelope, event: Any, payload: str, received_at: datetime
+    ) -> QueuedEvent:
         issues = app.rules.check(envelope.event_name, event)
         return QueuedEvent(
             event_id=self._new_event_id(),
             app_id=app.app_id,
             event_name=envelope.event_name,
-            payload=event,
+            payload=payload,
             status="invalid" if issues else "valid",
             validation_errors=issues or None,
             message_id=envelope.message_id,
@@ -162,10 +178,6 @@ def _outcome(index: int, event: QueuedEvent) -> Outcome:
         event_name=event.event_name,
         errors=event.validation_errors or [],
     )
-
-
-def _json_size(value: Any) -> int:
-    return len(orjson.dumps(value))
 
 
 def _batch_items(document: Any) -> list[Any]:

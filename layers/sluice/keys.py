@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sluice.errors import Unauthorized
+
 KEY_SCHEME = "sk_"
 _PREFIX_LENGTH = 8
 _SECRET_LENGTH = 32
@@ -41,12 +43,21 @@ def hash_api_key(key: str) -> bytes:
 
 
 def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
-    """The key from `X-Api-Key` or `Authorization: Bearer <key>`; header names lower-cased."""
-    key = headers.get("x-api-key")
-    if key:
-        return key.strip() or None
-    authorization = headers.get("authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
+    """The key from `X-Api-Key` or `Authorization: Bearer <key>`; header names lower-cased.
+
+    None only when neither header is sent. Credentials that are sent but cannot be
+    a key (a blank X-Api-Key, another Authorization scheme) are refused rather
+    than ignored, even by a keyless app: whoever sent them meant to authenticate,
+    and should learn that it did not work.
+    """
+    if "x-api-key" in headers:
+        key = headers["x-api-key"].strip()
+        if not key:
+            raise Unauthorized("X-Api-Key is empty; send the app's API key in it.")
+        return key
+    if "authorization" in headers:
+        scheme, _, credentials = headers["authorization"].strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise Unauthorized("Authorization must be 'Bearer <API key>'.")
         return credentials.strip()
     return None

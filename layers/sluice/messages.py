@@ -5,6 +5,11 @@ import on its cold start); the store function validates the same dataclasses
 with pydantic, so a message that does not fit the model fails alone.
 Field names are the events table's column names: the store hands message
 bodies to Postgres as they are.
+
+Version 2 carries each payload as the client's own JSON text (a string inside
+the message), so numbers reach jsonb exactly as they were sent and the store
+writes the text without parsing it. Version 1 carried the parsed object; the
+store still reads it (messages in flight or in the DLQ across a deploy).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from uuid import UUID
 
 import orjson
 
-MESSAGE_VERSION = 1
+MESSAGE_VERSION = 2
 # SQS bills each 64 KiB of a message as one request: pack events up to that.
 MAX_MESSAGE_BYTES = 64 * 1024
 # SendMessageBatch takes at most 10 entries and 256 KiB in all.
@@ -41,7 +46,7 @@ class QueuedEvent:
     event_id: UUID
     app_id: str
     event_name: str
-    payload: dict[str, Any]
+    payload: str | dict[str, Any]  # JSON text of the event as sent (version 1: the object)
     status: Literal["valid", "invalid"]
     validation_errors: list[ValidationIssue] | None
     message_id: str | None
@@ -53,7 +58,7 @@ class QueuedEvent:
 
 @dataclass(slots=True)
 class EventsMessage:
-    version: Literal[1]
+    version: Literal[1, 2]
     events: list[QueuedEvent]
 
 

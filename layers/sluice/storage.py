@@ -51,17 +51,20 @@ def fetch_key_owner(conn: Connection, key_hash: bytes) -> str | None:
     return row[0] if row else None
 
 
-# Message bodies go to Postgres as they came off the queue: one jsonb array of
-# messages, unpacked server-side. No per-value adaptation in Python, and one
-# statement per batch; ON CONFLICT DO NOTHING covers both the event id and
-# (app_id, message_id), so redelivery and client retries add no row.
-_INSERT_MESSAGES = """
+# Events go to Postgres as one jsonb array, unpacked server-side: no per-value
+# adaptation in Python, one statement per batch. ON CONFLICT DO NOTHING covers
+# both the event id and (app_id, message_id), so redelivery and client retries
+# add no row. A payload is the client's JSON text (a jsonb string, version 2
+# messages) or, from version 1 messages, the object itself.
+_INSERT_EVENTS = """
 INSERT INTO events (event_id, app_id, event_name, payload, status, validation_errors,
                     message_id, client_timestamp, sent_at, occurred_at, received_at)
-SELECT e.event_id, e.app_id, e.event_name, e.payload, e.status, e.validation_errors,
+SELECT e.event_id, e.app_id, e.event_name,
+       CASE jsonb_typeof(e.payload) WHEN 'string' THEN (e.payload #>> '{}')::jsonb
+            ELSE e.payload END,
+       e.status, e.validation_errors,
        e.message_id, e.client_timestamp, e.sent_at, e.occurred_at, e.received_at
-FROM jsonb_array_elements(%s::jsonb) AS m,
-     jsonb_to_recordset(m -> 'events') AS e(
+FROM jsonb_to_recordset(%s::jsonb) AS e(
          event_id uuid, app_id text, event_name text, payload jsonb, status text,
          validation_errors jsonb, message_id text, client_timestamp timestamptz,
          sent_at timestamptz, occurred_at timestamptz, received_at timestamptz)
@@ -69,10 +72,10 @@ ON CONFLICT DO NOTHING
 """
 
 
-def insert_message_bodies(conn: Connection, bodies: list[str]) -> int:
-    """Stores the events of already-validated message bodies; returns rows added."""
+def insert_events(conn: Connection, events: list[dict[str, Any]]) -> int:
+    """Stores events in their wire form (see copy_events), skipping any already stored."""
     with conn.cursor() as cur:
-        cur.execute(_INSERT_MESSAGES, ("[" + ",".join(bodies) + "]",))
+        cur.execute(_INSERT_EVENTS, (orjson.dumps(events).decode(),))
         return cur.rowcount
 
 
@@ -98,13 +101,18 @@ def _copy_json(value: Any) -> str:
     return _NULL if value is None else _copy_text(orjson.dumps(value).decode())
 
 
+def _copy_payload(payload: str | dict[str, Any]) -> str:
+    # Version 2 carries the client's JSON text: written as it is, every number exact.
+    return _copy_text(payload) if isinstance(payload, str) else _copy_json(payload)
+
+
 def copy_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
     """Writes events with COPY: the fastest way in, but with no ON CONFLICT.
 
     `events` are in their wire form: QueuedEvent fields as decoded from a message
     body that parse_message has accepted, times still ISO 8601 strings. Raises
     psycopg2.errors.UniqueViolation if any event is already stored; the caller then
-    falls back to insert_message_bodies. COPY holds no session state, so it does
+    falls back to insert_events. COPY holds no session state, so it does
     not pin an RDS Proxy connection.
     """
     text = _copy_text
@@ -116,7 +124,7 @@ def copy_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
                 event["event_id"],
                 text(event["app_id"]),
                 text(event["event_name"]),
-                _copy_json(event["payload"]),
+                _copy_payload(event["payload"]),
                 event["status"],
                 _copy_json(event["validation_errors"]),
                 text(event["message_id"]),

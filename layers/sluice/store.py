@@ -1,23 +1,28 @@
 """Storing queued events: what the store function does, without AWS.
 
-Redelivery is safe (inserts ignore rows already there), a message that does not
-parse fails alone, a message Postgres refuses is found by halving the batch and
-fails alone, and a database that is down fails the whole batch so SQS brings it
-back. A failed message goes back to the queue, and after its retries to the DLQ.
+Redelivery is safe (inserts ignore rows already there). The unit of failure is
+the event, not the message: an event that does not fit the model, or that
+Postgres refuses (found by halving the batch), fails alone, and its message is
+handed back while every other event, of that message too, is stored. A message
+handed back is retried, then kept in the DLQ; its stored events are skipped on
+every retry and redrive. A database that is down fails the whole batch so SQS
+brings it back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import orjson
 import psycopg2
 from pydantic import ValidationError
 
 from sluice.db import Database
-from sluice.messages import parse_message
+from sluice.messages import QueuedEvent, parse_message
 from sluice.observability import logger
-from sluice.storage import copy_events, insert_message_bodies
+from sluice.storage import copy_events, insert_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,64 +34,104 @@ class QueueRecord:
 @dataclass(slots=True)
 class StoreResult:
     failed: list[str]  # SQS message ids to hand back to the queue
-    events: int = 0  # events in the messages that parsed
+    events: int = 0  # events that fit the model
     stored: int = 0  # rows added (the rest were already there)
+
+
+# One event in its wire form (QueuedEvent fields as decoded from the message
+# body, times still ISO 8601 strings), with the SQS message that carried it.
+_Pending = tuple[str, dict[str, Any]]
 
 
 def store_records(database: Database, records: list[QueueRecord]) -> StoreResult:
     """Stores what it can; raises DatabaseUnavailable when Postgres cannot be reached."""
-    result = StoreResult(failed=[])
-    parsed: list[QueueRecord] = []
-    events: list[dict] = []
+    failed: dict[str, None] = {}  # ordered, without repeats
+    pending: list[_Pending] = []
     for record in records:
+        events, whole = _read_message(record)
+        if not whole:
+            failed[record.message_id] = None
+        pending.extend((record.message_id, event) for event in events)
+    result = StoreResult(failed=[], events=len(pending))
+    if pending:
         try:
-            parse_message(record.body)
-        except ValidationError as exc:
-            logger.error(
-                "message does not fit the events model",
-                message_id=record.message_id,
-                problems=exc.error_count(),
+            # The common case, fresh events only, goes in with COPY...
+            result.stored = database.run(
+                lambda conn: copy_events(conn, [event for _, event in pending])
             )
-            result.failed.append(record.message_id)
-            continue
-        parsed.append(record)
+        except _REFUSED:
+            # ...and a batch holding a redelivered event, or a value Postgres refuses,
+            # takes the INSERT path, which skips what is stored and isolates the rest.
+            result.stored = _insert(database, pending, failed)
+    result.failed = list(failed)
+    return result
+
+
+def _read_message(record: QueueRecord) -> tuple[list[dict[str, Any]], bool]:
+    """The events of a message that fit the model, and whether all of them did."""
+    try:
+        parse_message(record.body)
         # The model accepted it; COPY wants the wire form, which orjson gives faster
         # than turning the model's datetimes and UUIDs back into text.
-        events.extend(orjson.loads(record.body)["events"])
-    result.events = len(events)
-    if not parsed:
-        return result
+        return orjson.loads(record.body)["events"], True
+    except ValidationError as exc:
+        problems = exc.error_count()
+    # Salvage the events that fit, one by one: the others must not take them along.
     try:
-        # The common case, fresh events only, goes in with COPY...
-        result.stored = database.run(lambda conn: copy_events(conn, events))
-    except _REFUSED:
-        # ...and a batch holding a redelivered event, or a value Postgres refuses,
-        # takes the INSERT path, which skips what is stored and isolates the rest.
-        _insert(database, parsed, result)
-    return result
+        document = orjson.loads(record.body)
+    except orjson.JSONDecodeError:
+        document = None
+    events = document.get("events") if isinstance(document, dict) else None
+    if not isinstance(events, list) or document.get("version") not in (1, 2):
+        logger.error(
+            "message is not an events message", message_id=record.message_id, problems=problems
+        )
+        return [], False
+    fitting = [event for event in events if _fits(event)]
+    logger.error(
+        "events do not fit the events model",
+        message_id=record.message_id,
+        events=len(events),
+        unfit=len(events) - len(fitting),
+    )
+    return fitting, False
+
+
+def _fits(event: Any) -> bool:
+    try:
+        _event_adapter().validate_json(orjson.dumps(event), strict=True)
+    except (ValidationError, orjson.JSONEncodeError):
+        return False
+    return True
+
+
+@cache
+def _event_adapter():  # noqa: ANN202 - built on first use, like messages._message_adapter
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(QueuedEvent)
 
 
 # A value or a row the database refuses, as opposed to a database it cannot reach.
 _REFUSED = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError)
 
 
-def _insert(database: Database, records: list[QueueRecord], result: StoreResult) -> None:
-    if not records:
-        return
-    bodies = [record.body for record in records]
+def _insert(database: Database, pending: list[_Pending], failed: dict[str, None]) -> int:
+    """Inserts `pending`, halving around what Postgres refuses; returns rows added."""
+    if not pending:
+        return 0
     try:
-        result.stored += database.run(lambda conn: insert_message_bodies(conn, bodies))
-        return
+        return database.run(lambda conn: insert_events(conn, [event for _, event in pending]))
     except _REFUSED as exc:
-        # Halve until the message that holds the refused value stands alone.
-        if len(records) == 1:
+        if len(pending) == 1:
+            message_id, event = pending[0]
             logger.error(
-                "message refused by the database",
-                message_id=records[0].message_id,
+                "event refused by the database",
+                message_id=message_id,
+                event_id=event.get("event_id"),
                 sqlstate=exc.pgcode,
             )
-            result.failed.append(records[0].message_id)
-            return
-    middle = len(records) // 2
-    _insert(database, records[:middle], result)
-    _insert(database, records[middle:], result)
+            failed[message_id] = None
+            return 0
+    middle = len(pending) // 2
+    return _insert(database, pending[:middle], failed) + _insert(database, pending[middle:], failed)

@@ -27,8 +27,12 @@ def post(context, path: str, body, key: str | None = None, **kwargs) -> tuple[in
 
 
 def queued_events(sqs, queues) -> list[dict]:
+    """The queued events, each payload (the client's JSON text on the wire) parsed."""
     bodies = drain(sqs, queues["events"])
-    return [event for body in bodies for event in json.loads(body)["events"]]
+    events = [event for body in bodies for event in json.loads(body)["events"]]
+    for event in events:
+        event["payload"] = json.loads(event["payload"])
+    return events
 
 
 @pytest.fixture
@@ -161,6 +165,17 @@ def test_keyless_app_accepts_events_without_a_key(ingestor, db, context):
     assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 202
     # A key that is sent must still be right.
     assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, "sk_wrong")[0] == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"authorization": "Basic dXNlcjpwYXNz"}, {"authorization": "Bearer  "}, {"x-api-key": " "}],
+)
+def test_keyless_app_refuses_credentials_that_are_not_a_key(ingestor, db, context, headers):
+    app_id, _ = make_app(db, require_key=False)
+    for path in (f"/api/logs/{app_id}", f"/api/logs/{app_id}/batch"):
+        status, body = post(context, path, [{"eventName": "x"}], headers=headers)
+        assert (status, body["error"]) == (401, "unauthorized")
 
 
 def test_event_over_the_size_limit_is_413(ingestor, app_and_key, context, sqs, queues):
@@ -357,8 +372,8 @@ def test_unqueued_batch_entries_are_retried_then_failed(
     # Events of ~30 KB travel two to a message: (ok, ok), (stuck, stuck), (flaky, flaky).
     tags = ["ok", "ok", "stuck", "stuck", "flaky", "flaky"]
     events = [{"eventName": "e", "tag": tag, "pad": "p" * 30_000} for tag in tags]
-    events_sqs.refuse(lambda body: '"stuck"' in body)
-    events_sqs.refuse(lambda body: '"flaky"' in body, times=2)
+    events_sqs.refuse(lambda body: "stuck" in body)
+    events_sqs.refuse(lambda body: "flaky" in body, times=2)
     status, body = post(context, f"/api/logs/{app_id}/batch", events, key)
 
     assert status == 202

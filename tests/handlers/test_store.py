@@ -6,6 +6,7 @@ import json
 
 import orjson
 import pytest
+from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app
 from tests.handlers.test_ingest import LOGIN_RULE, post
@@ -274,4 +275,84 @@ def test_message_bodies_reach_postgres_unchanged(
     store(context, [body])
     assert rows(db, "payload", "event_name", "message_id") == [
         (orjson.loads(orjson.dumps(payload)), payload["eventName"], payload["messageId"])
+    ]
+
+
+def one_message(context, sqs, queues, app_id, key, names) -> str:
+    """Events sent as one batch travel packed in one message; returns its body."""
+    status, _ = post(context, f"/api/logs/{app_id}/batch", [{"eventName": n} for n in names], key)
+    assert status == 202
+    [body] = drain(sqs, queues["events"])
+    return body
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"payload": '{"eventName": "c", "broken": '},  # not JSON: jsonb refuses the text
+        {"payload": '{"eventName": "c", "x": "\\u0000"}'},  # jsonb refuses U+0000
+        {"status": "pending"},  # breaks the status check constraint
+    ],
+)
+def test_an_event_postgres_refuses_fails_alone_not_its_message_mates(
+    ingestor, store_database, db, app_and_key, context, sqs, queues, changes
+):
+    app_id, key = app_and_key
+    body = one_message(context, sqs, queues, app_id, key, "abcde")
+    message = json.loads(body)
+    message["events"][2].update(changes)
+    bad = json.dumps(message)
+
+    response, ids = store(context, [bad])
+    # The message goes back (and in the end to the DLQ, for its bad event)...
+    assert failed_ids(response) == ids
+    # ...while the events packed with it are stored, once, however often it returns.
+    assert sorted(name for (name,) in rows(db, "event_name")) == ["a", "b", "d", "e"]
+    response, ids = store(context, [bad])
+    assert failed_ids(response) == ids
+    assert len(rows(db, "event_name")) == 4
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"event_id": "not-a-uuid"},
+        {"status": 5},
+        {"occurred_at": 1_700_000_000},
+        {"payload": [1, 2]},
+    ],
+)
+def test_an_event_that_does_not_fit_the_model_fails_alone_in_its_message(
+    ingestor, store_database, db, app_and_key, context, sqs, queues, changes
+):
+    app_id, key = app_and_key
+    body = one_message(context, sqs, queues, app_id, key, "abc")
+    message = json.loads(body)
+    message["events"][1].update(changes)
+    good_neighbour = one_message(context, sqs, queues, app_id, key, "xy")
+
+    response, ids = store(context, [json.dumps(message), good_neighbour])
+
+    assert failed_ids(response) == [ids[0]]
+    assert sorted(name for (name,) in rows(db, "event_name")) == ["a", "c", "x", "y"]
+
+
+def test_version_1_messages_are_still_stored(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
+    # Queued before the payload travelled as text: in flight or in the DLQ across a deploy.
+    app_id, key = app_and_key
+    message = json.loads(one_message(context, sqs, queues, app_id, key, "ab"))
+    message["version"] = 1
+    for event in message["events"]:
+        event["payload"] = json.loads(event["payload"])
+    for path in ("copy", "insert"):  # COPY, and INSERT after a redelivery's conflict
+        if path == "insert":
+            message["events"].append({**message["events"][0], "event_id": str(uuid7())})
+        response, _ = store(context, [json.dumps(message)])
+        assert failed_ids(response) == []
+    assert rows(db, "payload") == [
+        ({"eventName": "a"},),
+        ({"eventName": "b"},),
+        ({"eventName": "a"},),
     ]

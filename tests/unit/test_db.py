@@ -30,7 +30,7 @@ def test_a_secrets_manager_failure_is_an_unavailable_database(aws):
     # Given a secret that cannot be read (here: none by that ARN)
     database = Database(
         DatabaseSettings(
-            secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",
+            secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",  # noqa: S106
             host="proxy.example.internal",
         )
     )

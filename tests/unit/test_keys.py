@@ -1,3 +1,5 @@
+import pytest
+from sluice.errors import Unauthorized
 from sluice.keys import api_key_from_headers, generate_api_key, hash_api_key
 
 
@@ -24,6 +26,20 @@ def test_key_comes_from_x_api_key_or_bearer():
 
 def test_no_key_when_headers_carry_none():
     assert api_key_from_headers({}) is None
-    assert api_key_from_headers({"authorization": "Basic dXNlcjpwYXNz"}) is None
-    assert api_key_from_headers({"authorization": "Bearer "}) is None
-    assert api_key_from_headers({"x-api-key": ""}) is None
+    assert api_key_from_headers({"content-type": "application/json"}) is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"authorization": "Basic dXNlcjpwYXNz"},
+        {"authorization": "Bearer "},
+        {"authorization": ""},
+        {"authorization": "sk_AbCdEfGh_no_scheme"},
+        {"x-api-key": ""},
+        {"x-api-key": "   "},
+    ],
+)
+def test_credentials_that_cannot_be_a_key_are_refused_not_ignored(headers):
+    with pytest.raises(Unauthorized):
+        api_key_from_headers(headers)

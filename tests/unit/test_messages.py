@@ -20,7 +20,7 @@ def queued_event(payload_size: int = 10, **overrides) -> QueuedEvent:
         event_id=uuid7(),
         app_id="app_1",
         event_name="user_login",
-        payload={"eventName": "user_login", "blob": "x" * payload_size},
+        payload=orjson.dumps({"eventName": "user_login", "blob": "x" * payload_size}).decode(),
         status="valid",
         validation_errors=None,
         message_id=None,
@@ -43,8 +43,16 @@ def test_message_round_trips_through_the_shared_model():
     [(body, positions)] = list(pack([serialize_event(event)]))
     message = parse_message(body)
     assert positions == [0]
-    assert message.version == 1
+    assert message.version == 2
     assert message.events == [event]
+
+
+def test_version_1_messages_with_the_payload_as_an_object_are_still_read():
+    # Messages queued before version 2 may be in flight or in the DLQ across a deploy.
+    data = orjson.loads(serialize_event(queued_event()))
+    data["payload"] = orjson.loads(data["payload"])
+    [event] = parse_message(orjson.dumps({"version": 1, "events": [data]})).events
+    assert event.payload == {"eventName": "user_login", "blob": "x" * 10}
 
 
 def test_packing_fills_messages_up_to_64_kib_and_never_over():
@@ -74,7 +82,7 @@ def test_an_event_larger_than_a_message_travels_alone():
         "not json",
         "{}",
         '{"version": 1}',
-        '{"version": 2, "events": []}',
+        '{"version": 3, "events": []}',
         '{"version": 1, "events": [{"event_id": "nope"}]}',
         '{"version": 1, "events": [{"event_id": 5}]}',
     ],
