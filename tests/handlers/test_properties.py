@@ -1,0 +1,171 @@
+"""Property-based: whatever events a client makes up, ingest never answers 5xx, and every
+event it accepts is stored by the store function as the same JSON value, numbers exact.
+
+Hypothesis generates the events (random JSON, deep and wide, odd strings and
+numbers, times at the edge of the range) with a fixed seed, so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import functions.ingest.app as ingest_app
+from tests.handlers.test_door import exact
+from tests.handlers.test_store import failed_ids, store
+from tests.support import drain, http_event, make_app
+
+PROPERTY_SETTINGS = settings(
+    derandomize=True,  # a fixed seed: CI and a developer see the same cases
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+CLIENT_ERRORS = {
+    "invalid_json",
+    "not_an_object",
+    "invalid_event_name",
+    "invalid_message_id",
+    "invalid_timestamp",
+    "unstorable_value",
+    "too_deep",
+    "number_out_of_range",
+    "event_too_large",
+}
+
+
+def to_json(value) -> str:
+    """JSON text for a value whose numbers may be Decimals or ints of any size."""
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + to_json(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(to_json(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value, allow_nan=False)
+
+
+strings = st.one_of(
+    st.text(max_size=20),
+    st.text(st.characters(codec="utf-8"), max_size=20),  # any code point, \x00 included
+    st.sampled_from(["", "\u2028", "é", "𝄞", "\\", '"', "12345678901234567890", "1e5"]),
+)
+numbers = st.one_of(
+    st.integers(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+        lambda d: abs(d.adjusted()) < 400
+    ),
+    st.sampled_from([Decimal("1e-400"), Decimal("1e-20000"), Decimal("1.7976931348623157e308")]),
+)
+leaves = st.one_of(st.none(), st.booleans(), numbers, strings)
+json_values = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(strings, children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@st.composite
+def deep_values(draw):
+    value = draw(leaves)
+    for _ in range(draw(st.integers(min_value=1, max_value=300))):
+        value = [value] if draw(st.booleans()) else {"k": value}
+    return value
+
+
+zones = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))])
+times = st.one_of(
+    st.datetimes(
+        min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59), timezones=zones
+    ).map(datetime.isoformat),
+    st.sampled_from(
+        ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-02-30T00:00:00Z"]
+    ),
+    strings,
+    numbers,
+)
+
+
+@st.composite
+def events(draw):
+    event = {"eventName": draw(st.one_of(st.text(min_size=1, max_size=20), strings))}
+    for field, values in (("timestamp", times), ("sentAt", times), ("messageId", strings)):
+        if draw(st.booleans()):
+            event[field] = draw(values)
+    event.update(draw(st.dictionaries(strings, st.one_of(json_values, deep_values()), max_size=5)))
+    if draw(st.integers(0, 9)) == 0:
+        return draw(json_values)  # not an event at all, now and then
+    return event
+
+
+def send(context, path: str, key: str, body: str):
+    event = http_event(
+        path, body.encode("utf-8", "surrogatepass"), headers={"x-api-key": key}, base64_body=True
+    )
+    response = ingest_app.handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def stored_by_event_id(db) -> dict[str, object]:
+    with db.cursor() as cur:
+        cur.execute("SELECT event_id::text, payload::text FROM events")
+        return {event_id: exact(text) for event_id, text in cur.fetchall()}
+
+
+@pytest.fixture
+def sending(ingestor, store_database, db, context, sqs, queues):
+    """Sends a body, stores whatever was queued, and gives back the answer and the rows."""
+    app_id, key = make_app(db, rules={"e": {"type": "object", "required": ["x"]}})
+
+    def run(route: str, body: str):
+        with db.cursor() as cur:
+            cur.execute("TRUNCATE events")
+        status, answer = send(context, f"/api/logs/{app_id}{route}", key, body)
+        assert status < 500, answer
+        response, _ = store(context, drain(sqs, queues["events"]))
+        assert failed_ids(response) == [], "an acknowledged event was not stored"
+        return status, answer, stored_by_event_id(db)
+
+    return run
+
+
+@PROPERTY_SETTINGS
+@given(event=events())
+def test_every_event_accepted_alone_is_stored_exactly_as_sent(sending, event):
+    body = to_json(event)
+    status, answer, stored = sending("", body)
+    if status in (202, 422):
+        assert stored == {answer["event_id"]: exact(body)}
+    else:
+        assert stored == {}
+        assert answer["error"] in CLIENT_ERRORS | {"payload_too_large"}, answer
+
+
+@PROPERTY_SETTINGS
+@given(batch=st.lists(events(), min_size=1, max_size=8))
+def test_every_event_accepted_in_a_batch_is_stored_exactly_as_sent(sending, batch):
+    body = "[" + ",".join(to_json(event) for event in batch) + "]"
+    status, answer, stored = sending("/batch", body)
+    if "results" not in answer:  # refused whole: the body is not an array of events
+        assert (status, answer["error"]) in {(400, "invalid_json"), (413, "payload_too_large")}
+        return
+    expected = {}
+    message_ids = set()
+    for result, event in zip(answer["results"], batch, strict=True):
+        if result["status"] not in ("valid", "invalid"):
+            assert result["error"] in CLIENT_ERRORS, result
+        elif event.get("messageId") not in message_ids:  # a repeated messageId adds no row
+            expected[result["event_id"]] = exact(to_json(event))
+            if event.get("messageId") is not None:
+                message_ids.add(event["messageId"])
+    assert stored == expected
