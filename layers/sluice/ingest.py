@@ -18,6 +18,7 @@ from sluice.errors import EventRejected, PayloadTooLarge, QueueUnavailable
 from sluice.events import may_contain_nul, occurred_at, parse_json, read_envelope
 from sluice.messages import QueuedEvent, ValidationIssue, pack, serialize_event
 from sluice.queue import EventQueue
+from sluice.validation import Verdict
 
 Status = Literal["valid", "invalid", "rejected", "failed"]
 
@@ -31,6 +32,7 @@ class Outcome:
     event_id: UUID | None = None
     event_name: str | None = None
     errors: list[ValidationIssue] = field(default_factory=list)  # rule violations
+    errors_omitted: int = 0  # violations found but not listed in errors
     error: EventRejected | QueueUnavailable | None = None  # why rejected or failed
 
 
@@ -74,13 +76,13 @@ class Ingestor:
             )
         app = self._catalog.authorize(app_id, api_key)
         received_at = self._clock.now()
-        event = self._prepare(app, parse_json(body), received_at, may_contain_nul(body))
+        event, verdict = self._prepare(app, parse_json(body), received_at, may_contain_nul(body))
         [(body, _)] = pack([serialize_event(event)])
         if self._queue.send([body]):
             raise QueueUnavailable(
                 "The event could not be queued. Retry; send a messageId to make retries safe."
             )
-        return _outcome(0, event)
+        return _outcome(0, event, verdict)
 
     def ingest_batch(self, app_id: str, api_key: str | None, body: bytes) -> BatchOutcome:
         """Queues every well-formed event of a batch; one bad item never fails the others."""
@@ -106,7 +108,7 @@ class Ingestor:
         sent_outcomes: list[Outcome] = []
         for index, item in enumerate(items):
             try:
-                event = self._prepare(app, item, received_at, check_nul)
+                event, verdict = self._prepare(app, item, received_at, check_nul)
                 data = serialize_event(event)
                 # The queued form only adds to the event, so it bounds the event's own
                 # size: measure that only when the bound is over the limit.
@@ -118,7 +120,7 @@ class Ingestor:
             except EventRejected as rejection:
                 outcomes.append(Outcome(index=index, status="rejected", error=rejection))
                 continue
-            outcome = _outcome(index, event)
+            outcome = _outcome(index, event, verdict)
             outcomes.append(outcome)
             to_send.append(data)
             sent_outcomes.append(outcome)
@@ -136,31 +138,35 @@ class Ingestor:
                     "The event could not be queued; resend it (with its messageId)."
                 )
 
-    def _prepare(self, app: App, event: Any, received_at: datetime, check_nul: bool) -> QueuedEvent:
+    def _prepare(
+        self, app: App, event: Any, received_at: datetime, check_nul: bool
+    ) -> tuple[QueuedEvent, Verdict]:
         envelope = read_envelope(event, check_nul=check_nul)
-        issues = app.rules.check(envelope.event_name, event)
-        return QueuedEvent(
+        verdict = app.rules.check(envelope.event_name, event)
+        queued = QueuedEvent(
             event_id=self._new_event_id(),
             app_id=app.app_id,
             event_name=envelope.event_name,
             payload=event,
-            status="invalid" if issues else "valid",
-            validation_errors=issues or None,
+            status="valid" if verdict.valid else "invalid",
+            validation_errors=verdict.stored(),
             message_id=envelope.message_id,
             client_timestamp=envelope.client_timestamp,
             sent_at=envelope.sent_at,
             occurred_at=occurred_at(received_at, envelope.client_timestamp, envelope.sent_at),
             received_at=received_at,
         )
+        return queued, verdict
 
 
-def _outcome(index: int, event: QueuedEvent) -> Outcome:
+def _outcome(index: int, event: QueuedEvent, verdict: Verdict) -> Outcome:
     return Outcome(
         index=index,
         status=event.status,
         event_id=event.event_id,
         event_name=event.event_name,
-        errors=event.validation_errors or [],
+        errors=list(verdict.issues),
+        errors_omitted=verdict.omitted,
     )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 
+import orjson
 import pytest
 from sluice import admin
-from sluice.storage import revoke_api_key
+from sluice.storage import revoke_api_key, upsert_rule
+from sluice.validation import MAX_ISSUES, OMITTED_KEYWORD, UNUSABLE_RULE_KEYWORD
 
 import functions.ingest.app as ingest_app
 from tests.support import SwitchableProxy, drain, http_event, make_app
@@ -19,10 +21,15 @@ LOGIN_RULE = {
 }
 
 
-def post(context, path: str, body, key: str | None = None, **kwargs) -> tuple[int, dict]:
+def respond(context, path: str, body, key: str | None = None, **kwargs) -> dict:
+    """The handler's whole response, as Lambda would return it to API Gateway."""
     headers = {"x-api-key": key} if key else {}
     headers.update(kwargs.pop("headers", {}))
-    response = ingest_app.handler(http_event(path, body, headers=headers, **kwargs), context)
+    return ingest_app.handler(http_event(path, body, headers=headers, **kwargs), context)
+
+
+def post(context, path: str, body, key: str | None = None, **kwargs) -> tuple[int, dict]:
+    response = respond(context, path, body, key, **kwargs)
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -86,6 +93,7 @@ def test_event_breaking_its_rule_is_422_and_still_queued(
     assert body["errors"] == [
         {"path": "/userId", "message": '"one" is not of type "integer"', "keyword": "type"}
     ]
+    assert body["errors_omitted"] == 0
     [queued] = queued_events(sqs, queues)
     assert queued["event_id"] == body["event_id"]
     assert queued["status"] == "invalid"
@@ -424,3 +432,57 @@ def test_oversized_event_in_a_batch_is_rejected_alone(ingestor, app_and_key, con
 def test_batch_needs_the_key_too(ingestor, app_and_key, context):
     app_id, _ = app_and_key
     assert post(context, f"/api/logs/{app_id}/batch", [{"eventName": "x"}])[0] == 401
+
+
+# --- what rules may cost, and what their verdicts may weigh ----------------------------
+
+
+def test_events_under_a_stored_rule_that_no_longer_compiles_are_invalid(
+    ingestor, db, context, sqs, queues, caplog
+):
+    # Written around sluice.admin (as before lookaround was refused): a rule that
+    # does not compile must not wave its events through.
+    app_id, key = make_app(db, rules={"user_login": LOGIN_RULE})
+    upsert_rule(db, app_id, "slug_set", {"items": {"pattern": "^(?:(?!-)[a-z0-9]+)+$"}})
+
+    status, body = post(context, f"/api/logs/{app_id}", {"eventName": "slug_set"}, key)
+    assert status == 422
+    [issue] = body["errors"]
+    assert (issue["path"], issue["keyword"]) == ("", UNUSABLE_RULE_KEYWORD)
+    assert "cannot be applied" in issue["message"]
+    [queued] = queued_events(sqs, queues)
+    assert queued["status"] == "invalid"
+    assert queued["validation_errors"] == body["errors"]
+    # The app's other rules still apply.
+    assert (
+        post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key)[0]
+        == 202
+    )
+    # Logged once per load of the app, not per event.
+    logged = [r for r in caplog.records if r.getMessage() == "rules unusable: invalid schema"]
+    assert len(logged) == 1
+    assert logged[0].event_names == ["slug_set"]
+
+
+def test_a_largest_event_with_thousands_of_errors_is_422_and_queued_small(
+    ingestor, db, context, sqs, queues, ingest_settings
+):
+    # Every error used to travel with the event: 16,000 of them made a message over
+    # SQS's 256 KiB, answered 503 -- a retry that could never succeed.
+    app_id, key = make_app(
+        db, rules={"counts": {"properties": {"n": {"items": {"type": "string"}}}}}
+    )
+    event = {"eventName": "counts", "n": [0] * 16_000}
+    event["n"] += [0] * ((ingest_settings.max_event_bytes - len(orjson.dumps(event))) // 2)
+    assert len(orjson.dumps(event)) <= ingest_settings.max_event_bytes
+
+    status, body = post(context, f"/api/logs/{app_id}", orjson.dumps(event), key)
+    assert status == 422
+    assert len(body["errors"]) == MAX_ISSUES
+    assert body["errors_omitted"] == len(event["n"]) - MAX_ISSUES
+    [message] = drain(sqs, queues["events"])
+    assert len(message.encode()) < 64 * 1024  # one SQS billing unit, a quarter of the limit
+    [queued] = json.loads(message)["events"]
+    assert queued["validation_errors"][:-1] == body["errors"]
+    assert queued["validation_errors"][-1]["keyword"] == OMITTED_KEYWORD
+    assert str(body["errors_omitted"]) in queued["validation_errors"][-1]["message"]
