@@ -22,6 +22,13 @@ from sluice.validation import Verdict
 
 Status = Literal["valid", "invalid", "rejected", "failed"]
 
+# A batch's answer lists at most this many rule violations in all; the rest are
+# only counted. A listed issue is at most ~3.3 KB once the answer is JSON inside
+# Lambda's response (464 capped characters, 6 bytes for an escaped control
+# character, 7 once escaped again), so 1,000 of them stay far under the 6 MB
+# Lambda can return, whatever 500 events bring.
+MAX_ANSWER_ISSUES = 1_000
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -125,6 +132,7 @@ class Ingestor:
             to_send.append(data)
             sent_outcomes.append(outcome)
         self._send_packed(to_send, sent_outcomes)
+        _share_answer_issues(sent_outcomes)
         return BatchOutcome(outcomes)
 
     def _send_packed(self, serialized: list[bytes], outcomes: list[Outcome]) -> None:
@@ -168,6 +176,19 @@ def _outcome(index: int, event: QueuedEvent, verdict: Verdict) -> Outcome:
         errors=list(verdict.issues),
         errors_omitted=verdict.omitted,
     )
+
+
+def _share_answer_issues(outcomes: list[Outcome]) -> None:
+    """Lists issues in the answer up to MAX_ANSWER_ISSUES, first events first.
+
+    Only the answer is cut: each event is queued with its own issues.
+    """
+    room = MAX_ANSWER_ISSUES
+    for outcome in outcomes:
+        if len(outcome.errors) > room:
+            outcome.errors_omitted += len(outcome.errors) - room
+            outcome.errors = outcome.errors[:room]
+        room -= len(outcome.errors)
 
 
 def _json_size(value: Any) -> int:

@@ -8,6 +8,7 @@ import uuid
 import orjson
 import pytest
 from sluice import admin
+from sluice.ingest import MAX_ANSWER_ISSUES
 from sluice.storage import revoke_api_key, upsert_rule
 from sluice.validation import MAX_ISSUES, OMITTED_KEYWORD, UNUSABLE_RULE_KEYWORD
 
@@ -486,3 +487,57 @@ def test_a_largest_event_with_thousands_of_errors_is_422_and_queued_small(
     assert queued["validation_errors"][:-1] == body["errors"]
     assert queued["validation_errors"][-1]["keyword"] == OMITTED_KEYWORD
     assert str(body["errors_omitted"]) in queued["validation_errors"][-1]["message"]
+
+
+# Each check quotes the value; the key makes the path. Control characters in a key
+# cost 6 bytes each once in JSON (7 once the body is escaped again in Lambda's
+# response), quotes in a value 2 (4): the most answer per byte of request.
+_HEAVY_RULE = {
+    "properties": {"eventName": {}},
+    "additionalProperties": {
+        "allOf": [
+            {"type": "integer"},
+            {"minLength": 10_000},
+            {"maxLength": 1},
+            {"pattern": "^a$"},
+            {"enum": [1]},
+            {"const": 1},
+            {"format": "email"},
+            {"format": "date"},
+            {"format": "ipv4"},
+            {"format": "uuid"},
+            {"not": {"type": "string"}},
+        ]
+    },
+}
+
+
+def test_the_largest_batch_of_the_most_invalid_events_answers_under_6_mb(
+    ingestor, db, context, sqs, queues, ingest_settings
+):
+    app_id, key = make_app(db, rules={"heavy": _HEAVY_RULE})
+    count = ingest_settings.max_batch_events
+    share = ingest_settings.max_batch_bytes // count - 10
+    events = [{"eventName": "heavy", "\u0001" * 200: '"' * 100} for _ in range(count)]
+    # Fill each event's share of the 1 MiB with more quotes.
+    events = [
+        {"eventName": "heavy", "\u0001" * 200: '"' * ((share - len(orjson.dumps(e)) + 200) // 2)}
+        for e in events
+    ]
+    body = orjson.dumps(events)
+    assert len(body) <= ingest_settings.max_batch_bytes
+
+    response = respond(context, f"/api/logs/{app_id}/batch", body, key)
+    assert response["statusCode"] == 202
+    answer = json.loads(response["body"])
+    assert answer["invalid"] == count
+    listed = sum(len(result["errors"]) for result in answer["results"])
+    omitted = sum(result["errors_omitted"] for result in answer["results"])
+    assert listed == MAX_ANSWER_ISSUES
+    assert listed + omitted == count * len(_HEAVY_RULE["additionalProperties"]["allOf"])
+    # What Lambda returns is the whole response object, the body escaped inside it.
+    assert len(orjson.dumps(response)) < 6_000_000
+    # Every event is still queued with its own capped issues, each within SQS's limit.
+    queued = queued_events(sqs, queues)
+    assert len(queued) == count
+    assert all(len(e["validation_errors"]) == MAX_ISSUES + 1 for e in queued)
