@@ -111,6 +111,7 @@ def invalid_body(outcome: Outcome) -> dict:
         "event_name": outcome.event_name,
         "status": "invalid",
         "errors": outcome.errors,
+        "errors_omitted": outcome.errors_omitted,
     }
 
 
@@ -122,8 +123,9 @@ def batch_response(batch: BatchOutcome) -> Response:
             "event_id": str(outcome.event_id) if outcome.event_id else None,
             "status": outcome.status,
         }
-        if outcome.errors:
+        if outcome.errors or outcome.errors_omitted:
             result["errors"] = outcome.errors
+            result["errors_omitted"] = outcome.errors_omitted
         if outcome.error is not None:
             result["error"] = outcome.error.code
             result["message"] = outcome.error.message

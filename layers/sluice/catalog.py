@@ -71,5 +71,6 @@ class Catalog:
             return None
         rules = RuleSet(record.rules)
         if rules.broken:
-            logger.error("rules skipped: invalid schema", app_id=app_id, event_names=rules.broken)
+            # Their events are stored as invalid (sluice.validation.UNUSABLE_RULE).
+            logger.error("rules unusable: invalid schema", app_id=app_id, event_names=rules.broken)
         return App(app_id=app_id, require_key=record.require_key, rules=rules)

@@ -25,8 +25,16 @@ from sluice.events import (
 )
 from sluice.messages import QueuedEvent, ValidationIssue, pack, serialize_event
 from sluice.queue import EventQueue
+from sluice.validation import Verdict
 
 Status = Literal["valid", "invalid", "rejected", "failed"]
+
+# A batch's answer lists at most this many rule violations in all; the rest are
+# only counted. A listed issue is at most ~3.3 KB once the answer is JSON inside
+# Lambda's response (464 capped characters, 6 bytes for an escaped control
+# character, 7 once escaped again), so 1,000 of them stay far under the 6 MB
+# Lambda can return, whatever 500 events bring.
+MAX_ANSWER_ISSUES = 1_000
 
 
 @dataclass(slots=True)
@@ -38,6 +46,7 @@ class Outcome:
     event_id: UUID | None = None
     event_name: str | None = None
     errors: list[ValidationIssue] = field(default_factory=list)  # rule violations
+    errors_omitted: int = 0  # violations found but not listed in errors
     error: EventRejected | QueueUnavailable | None = None  # why rejected or failed
 
 
@@ -86,13 +95,13 @@ class Ingestor:
             document, check_nul=may_contain_nul(body), check_depth=may_be_too_deep(body)
         )
         text = EventTexts(body, lambda whole: [whole]).text(0, document)
-        event = self._prepare(app, envelope, document, text.decode(), received_at)
+        event, verdict = self._prepare(app, envelope, document, text.decode(), received_at)
         [(body, _)] = pack([serialize_event(event)])
         if self._queue.send([body]):
             raise QueueUnavailable(
                 "The event could not be queued. Retry; send a messageId to make retries safe."
             )
-        return _outcome(0, event)
+        return _outcome(0, event, verdict)
 
     def ingest_batch(self, app_id: str, api_key: str | None, body: bytes) -> BatchOutcome:
         """Queues every well-formed event of a batch; one bad item never fails the others."""
@@ -128,16 +137,17 @@ class Ingestor:
                         f" this one is {len(text)}.",
                         code="event_too_large",
                     )
-                event = self._prepare(app, envelope, item, text.decode(), received_at)
+                event, verdict = self._prepare(app, envelope, item, text.decode(), received_at)
                 data = serialize_event(event)
             except EventRejected as rejection:
                 outcomes.append(Outcome(index=index, status="rejected", error=rejection))
                 continue
-            outcome = _outcome(index, event)
+            outcome = _outcome(index, event, verdict)
             outcomes.append(outcome)
             to_send.append(data)
             sent_outcomes.append(outcome)
         self._send_packed(to_send, sent_outcomes)
+        _share_answer_issues(sent_outcomes)
         return BatchOutcome(outcomes)
 
     def _send_packed(self, serialized: list[bytes], outcomes: list[Outcome]) -> None:
@@ -153,31 +163,46 @@ class Ingestor:
 
     def _prepare(
         self, app: App, envelope: Envelope, event: Any, payload: str, received_at: datetime
-    ) -> QueuedEvent:
-        issues = app.rules.check(envelope.event_name, event)
-        return QueuedEvent(
+    ) -> tuple[QueuedEvent, Verdict]:
+        verdict = app.rules.check(envelope.event_name, event)
+        queued = QueuedEvent(
             event_id=self._new_event_id(),
             app_id=app.app_id,
             event_name=envelope.event_name,
             payload=payload,
-            status="invalid" if issues else "valid",
-            validation_errors=issues or None,
+            status="valid" if verdict.valid else "invalid",
+            validation_errors=verdict.stored(),
             message_id=envelope.message_id,
             client_timestamp=envelope.client_timestamp,
             sent_at=envelope.sent_at,
             occurred_at=occurred_at(received_at, envelope.client_timestamp, envelope.sent_at),
             received_at=received_at,
         )
+        return queued, verdict
 
 
-def _outcome(index: int, event: QueuedEvent) -> Outcome:
+def _outcome(index: int, event: QueuedEvent, verdict: Verdict) -> Outcome:
     return Outcome(
         index=index,
         status=event.status,
         event_id=event.event_id,
         event_name=event.event_name,
-        errors=event.validation_errors or [],
+        errors=list(verdict.issues),
+        errors_omitted=verdict.omitted,
     )
+
+
+def _share_answer_issues(outcomes: list[Outcome]) -> None:
+    """Lists issues in the answer up to MAX_ANSWER_ISSUES, first events first.
+
+    Only the answer is cut: each event is queued with its own issues.
+    """
+    room = MAX_ANSWER_ISSUES
+    for outcome in outcomes:
+        if len(outcome.errors) > room:
+            outcome.errors_omitted += len(outcome.errors) - room
+            outcome.errors = outcome.errors[:room]
+        room -= len(outcome.errors)
 
 
 def _batch_items(document: Any) -> list[Any]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 
+import orjson
 import pytest
 from sluice import admin
-from sluice.storage import revoke_api_key
+from sluice.ingest import MAX_ANSWER_ISSUES
+from sluice.storage import revoke_api_key, upsert_rule
+from sluice.validation import MAX_ISSUES, OMITTED_KEYWORD, UNUSABLE_RULE_KEYWORD
 
 import functions.ingest.app as ingest_app
 from tests.support import SwitchableProxy, drain, http_event, make_app
@@ -19,10 +22,15 @@ LOGIN_RULE = {
 }
 
 
-def post(context, path: str, body, key: str | None = None, **kwargs) -> tuple[int, dict]:
+def respond(context, path: str, body, key: str | None = None, **kwargs) -> dict:
+    """The handler's whole response, as Lambda would return it to API Gateway."""
     headers = {"x-api-key": key} if key else {}
     headers.update(kwargs.pop("headers", {}))
-    response = ingest_app.handler(http_event(path, body, headers=headers, **kwargs), context)
+    return ingest_app.handler(http_event(path, body, headers=headers, **kwargs), context)
+
+
+def post(context, path: str, body, key: str | None = None, **kwargs) -> tuple[int, dict]:
+    response = respond(context, path, body, key, **kwargs)
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -90,6 +98,7 @@ def test_event_breaking_its_rule_is_422_and_still_queued(
     assert body["errors"] == [
         {"path": "/userId", "message": '"one" is not of type "integer"', "keyword": "type"}
     ]
+    assert body["errors_omitted"] == 0
     [queued] = queued_events(sqs, queues)
     assert queued["event_id"] == body["event_id"]
     assert queued["status"] == "invalid"
@@ -439,3 +448,111 @@ def test_oversized_event_in_a_batch_is_rejected_alone(ingestor, app_and_key, con
 def test_batch_needs_the_key_too(ingestor, app_and_key, context):
     app_id, _ = app_and_key
     assert post(context, f"/api/logs/{app_id}/batch", [{"eventName": "x"}])[0] == 401
+
+
+# --- what rules may cost, and what their verdicts may weigh ----------------------------
+
+
+def test_events_under_a_stored_rule_that_no_longer_compiles_are_invalid(
+    ingestor, db, context, sqs, queues, caplog
+):
+    # Written around sluice.admin (as before lookaround was refused): a rule that
+    # does not compile must not wave its events through.
+    app_id, key = make_app(db, rules={"user_login": LOGIN_RULE})
+    upsert_rule(db, app_id, "slug_set", {"items": {"pattern": "^(?:(?!-)[a-z0-9]+)+$"}})
+
+    status, body = post(context, f"/api/logs/{app_id}", {"eventName": "slug_set"}, key)
+    assert status == 422
+    [issue] = body["errors"]
+    assert (issue["path"], issue["keyword"]) == ("", UNUSABLE_RULE_KEYWORD)
+    assert "cannot be applied" in issue["message"]
+    [queued] = queued_events(sqs, queues)
+    assert queued["status"] == "invalid"
+    assert queued["validation_errors"] == body["errors"]
+    # The app's other rules still apply.
+    assert (
+        post(context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": 1}, key)[0]
+        == 202
+    )
+    # Logged once per load of the app, not per event.
+    logged = [r for r in caplog.records if r.getMessage() == "rules unusable: invalid schema"]
+    assert len(logged) == 1
+    assert logged[0].event_names == ["slug_set"]
+
+
+def test_a_largest_event_with_thousands_of_errors_is_422_and_queued_small(
+    ingestor, db, context, sqs, queues, ingest_settings
+):
+    # Every error used to travel with the event: 16,000 of them made a message over
+    # SQS's 256 KiB, answered 503 -- a retry that could never succeed.
+    app_id, key = make_app(
+        db, rules={"counts": {"properties": {"n": {"items": {"type": "string"}}}}}
+    )
+    event = {"eventName": "counts", "n": [0] * 16_000}
+    event["n"] += [0] * ((ingest_settings.max_event_bytes - len(orjson.dumps(event))) // 2)
+    assert len(orjson.dumps(event)) <= ingest_settings.max_event_bytes
+
+    status, body = post(context, f"/api/logs/{app_id}", orjson.dumps(event), key)
+    assert status == 422
+    assert len(body["errors"]) == MAX_ISSUES
+    assert body["errors_omitted"] == len(event["n"]) - MAX_ISSUES
+    [message] = drain(sqs, queues["events"])
+    assert len(message.encode()) < 64 * 1024  # one SQS billing unit, a quarter of the limit
+    [queued] = json.loads(message)["events"]
+    assert queued["validation_errors"][:-1] == body["errors"]
+    assert queued["validation_errors"][-1]["keyword"] == OMITTED_KEYWORD
+    assert str(body["errors_omitted"]) in queued["validation_errors"][-1]["message"]
+
+
+# Each check quotes the value; the key makes the path. Control characters in a key
+# cost 6 bytes each once in JSON (7 once the body is escaped again in Lambda's
+# response), quotes in a value 2 (4): the most answer per byte of request.
+_HEAVY_RULE = {
+    "properties": {"eventName": {}},
+    "additionalProperties": {
+        "allOf": [
+            {"type": "integer"},
+            {"minLength": 10_000},
+            {"maxLength": 1},
+            {"pattern": "^a$"},
+            {"enum": [1]},
+            {"const": 1},
+            {"format": "email"},
+            {"format": "date"},
+            {"format": "ipv4"},
+            {"format": "uuid"},
+            {"not": {"type": "string"}},
+        ]
+    },
+}
+
+
+def test_the_largest_batch_of_the_most_invalid_events_answers_under_6_mb(
+    ingestor, db, context, sqs, queues, ingest_settings
+):
+    app_id, key = make_app(db, rules={"heavy": _HEAVY_RULE})
+    count = ingest_settings.max_batch_events
+    share = ingest_settings.max_batch_bytes // count - 10
+    events = [{"eventName": "heavy", "\u0001" * 200: '"' * 100} for _ in range(count)]
+    # Fill each event's share of the 1 MiB with more quotes.
+    events = [
+        {"eventName": "heavy", "\u0001" * 200: '"' * ((share - len(orjson.dumps(e)) + 200) // 2)}
+        for e in events
+    ]
+    body = orjson.dumps(events)
+    assert len(body) <= ingest_settings.max_batch_bytes
+
+    response = respond(context, f"/api/logs/{app_id}/batch", body, key)
+    assert response["statusCode"] == 202
+    answer = json.loads(response["body"])
+    assert answer["invalid"] == count
+    listed = sum(len(result["errors"]) for result in answer["results"])
+    omitted = sum(result["errors_omitted"] for result in answer["results"])
+    assert listed == MAX_ANSWER_ISSUES
+    assert listed + omitted == count * len(_HEAVY_RULE["additionalProperties"]["allOf"])
+    # What Lambda returns is the whole response object, the body escaped inside it.
+    assert len(orjson.dumps(response)) < 6_000_000
+    # Every event is still queued with its own capped issues, each within SQS's limit.
+    queued = queued_events(sqs, queues)
+    assert len(queued) == count
+    assert all(len(e["validation_errors"]) == MAX_ISSUES + 1 for e in queued)
