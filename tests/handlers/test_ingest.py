@@ -296,6 +296,23 @@ def test_cached_apps_are_served_while_postgres_is_down(make_ingestor, proxy, db,
     assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 202
 
 
+def test_a_key_revoked_during_an_outage_works_until_the_stale_limit(
+    make_ingestor, proxy, db, context, clock
+):
+    """The documented choice: availability over revocation while the database is down."""
+    make_ingestor(proxy.url)
+    app_id, key = make_app(db)
+    assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 202
+    revoke_api_key(db, app_id, key.rsplit("_", 1)[0])
+    proxy.off()
+    clock.advance(60 + 599)  # TTL, then all but the last second of the stale limit
+    assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 202
+    clock.advance(2)
+    assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 503
+    proxy.on()  # and once the database answers, the revocation holds
+    assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 401
+
+
 def test_unknown_keys_are_remembered_briefly(make_ingestor, proxy, db, context, clock):
     make_ingestor(proxy.url)
     app_id, _ = make_app(db)
