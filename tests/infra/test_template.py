@@ -254,7 +254,7 @@ def test_a_custom_resource_runs_the_migrations_on_every_changed_deploy(resources
         (n, r) for n, r in resources.items() if r["Type"] == "Custom::Migrations"
     )
     properties = migrations["Properties"]
-    function = resources[referenced(properties["ServiceToken"])]
+    function = resources[migration_function(resources)]
 
     assert function["Type"] == "AWS::Lambda::Function"
     assert function["Properties"]["Handler"] == "app.handler"
@@ -264,9 +264,30 @@ def test_a_custom_resource_runs_the_migrations_on_every_changed_deploy(resources
     assert 0 < properties["ServiceTimeout"] <= 3600
 
 
+def migration_function(resources) -> str:
+    alias = resources[referenced(resources["Migrations"]["Properties"]["ServiceToken"])]
+    return referenced(alias["Properties"]["FunctionName"])
+
+
+def test_migrations_run_the_published_version_never_latest(resources):
+    """The service token is the alias: the code CodeVersion names, not $LATEST mid-update.
+
+    CloudFormation refuses to change a ServiceToken, so it must be the same ARN on
+    every deploy: the alias's, not a version's.
+    """
+    properties = resources["Migrations"]["Properties"]
+    alias = resources[referenced(properties["ServiceToken"])]
+
+    assert alias["Type"] == "AWS::Lambda::Alias"
+    assert properties["ServiceToken"] == {"Ref": "MigrateFunctionAliaslive"}  # a stable id
+    assert referenced(alias["Properties"]["FunctionVersion"]) == referenced(
+        properties["CodeVersion"]
+    )
+
+
 def test_the_migration_function_can_always_answer_cloudformation(resources):
     migrations = resources["Migrations"]
-    function = resources[referenced(migrations["Properties"]["ServiceToken"])]["Properties"]
+    function = resources[migration_function(resources)]["Properties"]
     gateway = next(
         name
         for name, r in of_type(resources, "AWS::EC2::VPCEndpoint").items()
