@@ -124,6 +124,29 @@ def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
         assert len(properties["VpcConfig"]["SubnetIds"]) == 2
 
 
+def test_no_function_traces_its_responses(resources):
+    """Responses quote payload values (a 422 lists them); X-Ray must not record them."""
+    for name, function in of_type(resources, "AWS::Lambda::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
+
+
+def test_only_the_migration_function_skips_certificate_verification(resources):
+    """verify-full (the default) checks RDS Proxy's certificate against certifi's roots.
+
+    Only `migrate` talks to the instance itself, whose RDS-CA certificate certifi
+    cannot verify; it still requires TLS.
+    """
+    for name, function in of_type(resources, "AWS::Lambda::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        if name == "MigrateFunction":
+            assert env["DB_SSLMODE"] == "require"
+            assert env["DB_HOST"] == {"Fn::GetAtt": ["Database", "Endpoint.Address"]}
+        else:
+            assert env.get("DB_SSLMODE", "verify-full") == "verify-full", name
+            assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}, name
+
+
 def test_every_function_gets_powertools_settings_and_the_database(resources):
     for function in of_type(resources, "AWS::Lambda::Function").values():
         env = function["Properties"]["Environment"]["Variables"]
