@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from typing import Any
 
 import pytest
 
-from tests.infra.stack import REPO_ROOT, of_type, referenced
+from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
 
 # Data services: a wildcard action here would hand out more than one queue or secret.
 DATA_SERVICES = ("sqs", "secretsmanager", "rds-data", "rds-db", "rds", "kms")
@@ -103,6 +104,22 @@ def test_trigger_batching_is_set_by_parameters(cfn, resources):
     assert int(cfn["Parameters"]["StoreBatchSize"]["Default"]) <= 10 or (
         int(cfn["Parameters"]["StoreBatchingWindowSeconds"]["Default"]) >= 1
     )
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "window", "allowed"),
+    [
+        (100, 0, False),  # Lambda refuses this pair; the rule stops it before any change
+        (11, 0, False),
+        (10, 0, True),
+        (1, 0, True),
+        (100, 1, True),
+        (10000, 300, True),
+    ],
+)
+def test_a_rule_refuses_big_batches_without_a_window(cfn, batch_size, window, allowed):
+    parameters = {"StoreBatchSize": batch_size, "StoreBatchingWindowSeconds": window}
+    assert rule_holds(cfn, "StoreBatchesOverTenNeedAWindow", parameters) is allowed
 
 
 def test_queues_are_encrypted(resources):
@@ -225,7 +242,9 @@ def test_only_ingest_may_send_to_the_events_queue(resources):
 def test_database_engine_is_pinned_encrypted_private_and_managed(resources):
     database = resources["Database"]["Properties"]
     assert database["Engine"] == "postgres"
-    assert re.fullmatch(r"1[67]\.\d+", database["EngineVersion"])
+    # The major only: RDS upgrades minors by itself, so a pinned minor would drift.
+    assert re.fullmatch(r"1[67]", database["EngineVersion"])
+    assert database["AutoMinorVersionUpgrade"] is True
     assert database["StorageEncrypted"] is True
     assert database["PubliclyAccessible"] is False
     assert database["ManageMasterUserPassword"] is True
@@ -260,6 +279,51 @@ def test_functions_reach_aws_services_through_vpc_endpoints_not_the_internet(res
     assert endpoints["s3"]["VpcEndpointType"] == "Gateway"
     assert not of_type(resources, "AWS::EC2::InternetGateway")
     assert not of_type(resources, "AWS::EC2::NatGateway")
+
+
+def test_the_deployer_chooses_the_two_zones(cfn, resources):
+    """RDS Proxy is missing from some zones (use1-az3), and zone names differ per account."""
+    zones = {}
+    for name in ("PrivateSubnetA", "PrivateSubnetB"):
+        properties = resources[name]["Properties"]
+        assert "AvailabilityZone" not in properties  # a name, picked by !GetAZs, was the bug
+        zones[name] = properties["AvailabilityZoneId"]["Ref"]
+    assert len(set(zones.values())) == 2
+    # Nothing chooses for the deployer: a deploy without both zones stops before any change.
+    assert not rule_holds(cfn, "ZonesChosen", {})
+    assert not rule_holds(cfn, "ZonesChosen", {zones["PrivateSubnetA"]: "use1-az1"})
+    both = {zones["PrivateSubnetA"]: "use1-az1", zones["PrivateSubnetB"]: "use1-az2"}
+    assert rule_holds(cfn, "ZonesChosen", both)
+    assert "Fn::GetAZs" not in json.dumps(cfn)
+
+
+@pytest.mark.parametrize(
+    ("zone_a", "zone_b", "allowed"),
+    [("use1-az1", "use1-az2", True), ("use1-az1", "use1-az1", False)],
+)
+def test_a_rule_refuses_the_same_zone_twice(cfn, zone_a, zone_b, allowed):
+    parameters = {"PrivateSubnetAZoneId": zone_a, "PrivateSubnetBZoneId": zone_b}
+    assert rule_holds(cfn, "TwoDifferentZones", parameters) is allowed
+
+
+@pytest.mark.parametrize("zone", ["use1-az1", "usw2-az4", "apne1-az2", "euc1-az3"])
+def test_zone_parameters_take_zone_ids(cfn, zone):
+    for name in ("PrivateSubnetAZoneId", "PrivateSubnetBZoneId"):
+        assert re.fullmatch(cfn["Parameters"][name]["AllowedPattern"], zone)
+        assert not re.fullmatch(cfn["Parameters"][name]["AllowedPattern"], "us-east-1a")
+
+
+def test_an_exhausted_proxy_pool_fails_before_any_function_times_out(resources):
+    pool = resources["DatabaseProxyTargetGroup"]["Properties"]["ConnectionPoolConfigurationInfo"]
+    timeouts = {
+        name: f["Properties"]["Timeout"]
+        for name, f in of_type(resources, "AWS::Lambda::Function").items()
+        if f["Properties"]["Environment"]["Variables"]["DB_HOST"]
+        == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
+    }
+    assert set(timeouts) == {"IngestFunction", "StoreFunction"}
+    # At most half the shortest timeout: the rest is left to answer 503 or return the batch.
+    assert 0 < pool["ConnectionBorrowTimeout"] * 2 <= min(timeouts.values())
 
 
 def test_database_subnets_are_the_private_ones(resources):
