@@ -11,31 +11,17 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-from sluice import admin
-from sluice.keys import hash_api_key
 
 import functions.ingest.app as ingest_app
 import functions.migrate.app as migrate_app
 import functions.store.app as store_app
 from tests.infra.stack import REPO_ROOT, run_tool, tool
-
-EVENTS = REPO_ROOT / "events"
-SAMPLE_APP = "app_sample"
-LOGIN_RULE = {
-    "type": "object",
-    "required": ["userId"],
-    "properties": {"userId": {"type": "integer"}},
-}
-
-
-def sample(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
+from tests.support import EVENTS, SAMPLE_APP, ResponseCatcher, add_sample_app, sample
 
 
 class LambdaContext:
@@ -51,39 +37,6 @@ class LambdaContext:
         return int(self.seconds_left * 1000)
 
 
-class ResponseCatcher:
-    """Stands in for CloudFormation's pre-signed S3 URL: records what is PUT to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-        self.headers: list[dict] = []
-        self.received = threading.Event()
-        catcher = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers["Content-Length"])
-                catcher.headers.append(dict(self.headers))
-                catcher.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-                catcher.received.set()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/stack-response?X-Amz-Signature=sample"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def cold(monkeypatch):
     """Each handler builds its clients and connections again, as in a new container."""
@@ -97,15 +50,7 @@ def cold(monkeypatch):
 @pytest.fixture
 def sample_app(db) -> str:
     """The app and key the sample ingest events carry."""
-    key = sample("ingest-event.json")["headers"]["x-api-key"]
-    with db.cursor() as cur:
-        cur.execute("INSERT INTO apps (app_id, name) VALUES (%s, 'sample app')", (SAMPLE_APP,))
-        cur.execute(
-            "INSERT INTO api_keys (app_id, prefix, key_hash) VALUES (%s, %s, %s)",
-            (SAMPLE_APP, key.rsplit("_", 1)[0], hash_api_key(key)),
-        )
-    admin.put_rule(db, SAMPLE_APP, "user_login", LOGIN_RULE)
-    return key
+    return add_sample_app(db)
 
 
 @pytest.fixture
