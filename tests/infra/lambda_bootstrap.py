@@ -1,6 +1,6 @@
 """Invokes one built function the way Lambda's Python runtime does, with nothing else on the path.
 
-Run by tests/infra/test_artifact.py as `python -I -S lambda_bootstrap.py REQUEST.json`:
+Run by tests/infra/test_artifact.py as `python -I -S -B lambda_bootstrap.py REQUEST.json`:
 -I ignores PYTHON* variables, the user's site-packages and this script's folder, -S
 skips site-packages altogether, so only the standard library is importable until the
 folders named in the request are put on sys.path, in Lambda's order (the function's

@@ -210,7 +210,8 @@ class Stack:
         }
         (calls / "request.json").write_text(json.dumps(request))
         process = subprocess.run(  # noqa: S603 - this interpreter, a file of this repository
-            [BASE_PYTHON, "-I", "-S", str(BOOTSTRAP), str(calls / "request.json")],
+            # -B: /var/task is read-only in Lambda, so nothing is compiled into it here either.
+            [BASE_PYTHON, "-I", "-S", "-B", str(BOOTSTRAP), str(calls / "request.json")],
             env=self.environment(function, task_root),
             cwd=task_root,
             capture_output=True,
@@ -238,6 +239,10 @@ def stack(
             SecretString=json.dumps({"username": user, "password": "unused"}),
         )
         queue = boto3.client("sqs", **aws).create_queue(QueueName=f"events-{os.urandom(4).hex()}")
+        # Copies, so the session's build (which other tests inspect) is never written to.
+        functions = tmp_path_factory.mktemp("functions")
+        for name in ("IngestFunction", "StoreFunction", "MigrateFunction"):
+            shutil.copytree(sam_build / name, functions / name)
         yield Stack(
             cfn=cfn,
             database_url=database_url,
@@ -245,7 +250,7 @@ def stack(
             queue_url=queue["QueueUrl"],
             moto_url=moto_url,
             xray=XrayDaemon(),
-            functions_dir=sam_build,
+            functions_dir=functions,
             layer=built_layer,
             dependencies=host_dependencies,
             work=tmp_path_factory.mktemp("invocations"),
