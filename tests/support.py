@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -18,6 +19,17 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 import psycopg2
 import pytest
 from sluice import admin
+from sluice.keys import hash_api_key
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS = REPO_ROOT / "events"
+# The app, key and rule the sample events in events/ were written for.
+SAMPLE_APP = "app_sample"
+LOGIN_RULE = {
+    "type": "object",
+    "required": ["userId"],
+    "properties": {"userId": {"type": "integer"}},
+}
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
@@ -290,3 +302,54 @@ class SwitchableProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+def sample(name: str) -> dict:
+    """One of the sample events in events/ (what `sam local invoke -e` would pass)."""
+    return json.loads((EVENTS / name).read_text())
+
+
+def add_sample_app(conn) -> str:
+    """The app and key the sample ingest events carry, with a rule for user_login; the key."""
+    key = sample("ingest-event.json")["headers"]["x-api-key"]
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO apps (app_id, name) VALUES (%s, 'sample app')", (SAMPLE_APP,))
+        cur.execute(
+            "INSERT INTO api_keys (app_id, prefix, key_hash) VALUES (%s, %s, %s)",
+            (SAMPLE_APP, key.rsplit("_", 1)[0], hash_api_key(key)),
+        )
+    admin.put_rule(conn, SAMPLE_APP, "user_login", LOGIN_RULE)
+    return key
+
+
+class ResponseCatcher:
+    """Stands in for CloudFormation's pre-signed S3 URL: records what is PUT to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.headers: list[dict] = []
+        self.received = threading.Event()
+        catcher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers["Content-Length"])
+                catcher.headers.append(dict(self.headers))
+                catcher.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+                catcher.received.set()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/stack-response?X-Amz-Signature=sample"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

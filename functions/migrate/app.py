@@ -19,6 +19,9 @@ from typing import Any
 PHYSICAL_ID = "sluice-schema"
 DEADLINE_MARGIN_SECONDS = 10
 MAX_REASON_CHARS = 1000  # the whole response must stay under 4 KiB
+# What a rollback answers: Latest feeds the stack's SchemaVersion output, and the
+# rollback does not read the database to learn it.
+ROLLBACK_DATA = {"Applied": "none (stack rollback)", "Latest": "unchanged by the rollback"}
 
 
 class Responder:
@@ -88,6 +91,35 @@ def migrate() -> dict[str, str]:
     return {"Applied": ", ".join(applied) or "none", "Latest": names[-1]}
 
 
+def _published_version(arn: Any) -> tuple[str, int] | None:
+    """(function ARN, version number) of a published version's ARN; None for anything else."""
+    if not isinstance(arn, str):
+        return None
+    function, _, version = arn.rpartition(":")
+    return (function, int(version)) if function and version.isdigit() else None
+
+
+def is_rollback(event: dict[str, Any]) -> bool:
+    """Whether CloudFormation is rolling an Update back rather than deploying forward.
+
+    When a deploy fails after this resource was updated, the rollback sends another
+    Update whose ResourceProperties are the *old* template's and whose
+    OldResourceProperties are the failed deploy's. CodeVersion is a published version
+    of the migrate function, and Lambda numbers versions upwards, so a request that
+    asks for an older version than the one it leaves is a rollback. It may reach new
+    code or old (CloudFormation restores the alias and this resource in an order we
+    do not control), so both must recognise it: re-running migrations here would
+    re-apply the very migration that failed and leave the stack in
+    UPDATE_ROLLBACK_FAILED. Versions of different functions (the function was
+    replaced) cannot be compared and count as a forward deploy.
+    """
+    if event.get("RequestType") != "Update":
+        return False
+    wanted = _published_version((event.get("ResourceProperties") or {}).get("CodeVersion"))
+    leaving = _published_version((event.get("OldResourceProperties") or {}).get("CodeVersion"))
+    return bool(wanted and leaving and wanted[0] == leaving[0] and wanted[1] < leaving[1])
+
+
 def handler(event: dict[str, Any], context: Any) -> None:
     responder = Responder(event)
     seconds_left = context.get_remaining_time_in_millis() / 1000
@@ -103,6 +135,13 @@ def handler(event: dict[str, Any], context: Any) -> None:
         if event.get("RequestType") == "Delete":
             # The schema belongs to the database, which has its own deletion policy.
             responder.send("SUCCESS", "nothing to undo")
+            return
+        if is_rollback(event):
+            # Migrations only go forward (README): the schema keeps whatever the failed
+            # deploy committed, and the database is not touched, so a rollback succeeds
+            # even when the database is why the deploy failed.
+            _log("stack rollback; migrations left as they are")
+            responder.send("SUCCESS", "stack rollback: schema left as it is", ROLLBACK_DATA)
             return
         responder.send("SUCCESS", "schema is up to date", migrate())
     except Exception as exc:  # noqa: BLE001 - every failure must reach CloudFormation

@@ -94,3 +94,41 @@ def referenced(value: Any) -> str:
         target = value["Fn::GetAtt"]
         return target[0] if isinstance(target, list) else target.split(".")[0]
     raise AssertionError(f"not a reference to a resource: {value!r}")
+
+
+def rule_holds(cfn: dict[str, Any], name: str, parameters: dict[str, Any]) -> bool:
+    """Whether the template's rule `name` lets a deploy with these parameters through.
+
+    CloudFormation compares parameter values as the strings the deployer typed; the
+    parameters' defaults fill in the rest. Only the functions Sluice's rules use are
+    known: anything else fails the test rather than guessing.
+    """
+    values = {
+        key: str(spec["Default"])
+        for key, spec in cfn.get("Parameters", {}).items()
+        if "Default" in spec
+    }
+    values.update({key: str(value) for key, value in parameters.items()})
+
+    def evaluate(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return [evaluate(n) for n in node] if isinstance(node, list) else node
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return values[argument]
+        if function == "Fn::Equals":
+            left, right = (evaluate(a) for a in argument)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not evaluate(argument[0])
+        if function == "Fn::And":
+            return all(evaluate(a) for a in argument)
+        if function == "Fn::Contains":
+            choices, value = (evaluate(a) for a in argument)
+            return str(value) in [str(c) for c in choices]
+        raise AssertionError(f"rule function {function} is not evaluated here")
+
+    rule = cfn["Rules"][name]
+    if "RuleCondition" in rule and not evaluate(rule["RuleCondition"]):
+        return True
+    return all(evaluate(a["Assert"]) for a in rule["Assertions"])

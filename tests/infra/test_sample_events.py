@@ -11,31 +11,17 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-from sluice import admin
-from sluice.keys import hash_api_key
 
 import functions.ingest.app as ingest_app
 import functions.migrate.app as migrate_app
 import functions.store.app as store_app
 from tests.infra.stack import REPO_ROOT, run_tool, tool
-
-EVENTS = REPO_ROOT / "events"
-SAMPLE_APP = "app_sample"
-LOGIN_RULE = {
-    "type": "object",
-    "required": ["userId"],
-    "properties": {"userId": {"type": "integer"}},
-}
-
-
-def sample(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
+from tests.support import EVENTS, SAMPLE_APP, ResponseCatcher, add_sample_app, sample
 
 
 class LambdaContext:
@@ -51,39 +37,6 @@ class LambdaContext:
         return int(self.seconds_left * 1000)
 
 
-class ResponseCatcher:
-    """Stands in for CloudFormation's pre-signed S3 URL: records what is PUT to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-        self.headers: list[dict] = []
-        self.received = threading.Event()
-        catcher = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers["Content-Length"])
-                catcher.headers.append(dict(self.headers))
-                catcher.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-                catcher.received.set()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/stack-response?X-Amz-Signature=sample"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def cold(monkeypatch):
     """Each handler builds its clients and connections again, as in a new container."""
@@ -97,15 +50,7 @@ def cold(monkeypatch):
 @pytest.fixture
 def sample_app(db) -> str:
     """The app and key the sample ingest events carry."""
-    key = sample("ingest-event.json")["headers"]["x-api-key"]
-    with db.cursor() as cur:
-        cur.execute("INSERT INTO apps (app_id, name) VALUES (%s, 'sample app')", (SAMPLE_APP,))
-        cur.execute(
-            "INSERT INTO api_keys (app_id, prefix, key_hash) VALUES (%s, %s, %s)",
-            (SAMPLE_APP, key.rsplit("_", 1)[0], hash_api_key(key)),
-        )
-    admin.put_rule(db, SAMPLE_APP, "user_login", LOGIN_RULE)
-    return key
+    return add_sample_app(db)
 
 
 @pytest.fixture
@@ -288,6 +233,103 @@ def test_migrate_update_applies_only_what_is_new(cold, empty_database_url, catch
     assert answer["Status"] == "SUCCESS"
     assert answer["Data"]["Applied"] == "none"
     assert answer["PhysicalResourceId"] == migrate_app.PHYSICAL_ID
+
+
+MIGRATE_ARN = sample("migrate-create.json")["ServiceToken"]
+
+
+def update_event(*, from_version: int, to_version: int) -> dict:
+    """The Update CloudFormation sends when Migrations' CodeVersion changes.
+
+    A deploy moves forward (to > from). Its rollback sends the same request the other
+    way round: ResourceProperties are the old template's, OldResourceProperties the
+    failed deploy's.
+    """
+    create = sample("migrate-create.json")
+    return {
+        **create,
+        "RequestType": "Update",
+        "PhysicalResourceId": migrate_app.PHYSICAL_ID,
+        "ResourceProperties": {
+            **create["ResourceProperties"],
+            "CodeVersion": f"{MIGRATE_ARN}:{to_version}",
+        },
+        "OldResourceProperties": {
+            **create["ResourceProperties"],
+            "CodeVersion": f"{MIGRATE_ARN}:{from_version}",
+        },
+    }
+
+
+@pytest.fixture
+def migrations_with_a_broken_one(tmp_path) -> Path:
+    """The repository's migrations plus a newer one PostgreSQL refuses."""
+    for path in (REPO_ROOT / "migrations").glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "9999_broken.sql").write_text("ALTER TABLE no_such_table ADD COLUMN x int;")
+    return tmp_path
+
+
+def applied_migrations(url: str) -> set[str]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT name FROM schema_migrations")
+        names = {name for (name,) in cur.fetchall()}
+    conn.close()
+    return names
+
+
+def test_a_failed_migration_fails_the_deploy_and_its_rollback_succeeds(
+    cold, empty_database_url, catcher, migrations_with_a_broken_one
+):
+    # Given a stack at version 1 whose next deploy (version 2) carries a broken migration
+    cold.setenv("DATABASE_URL", empty_database_url)
+    invoke_migrate(sample("migrate-create.json"), catcher)
+    before = applied_migrations(empty_database_url)
+    cold.setenv("MIGRATIONS_DIR", str(migrations_with_a_broken_one))
+
+    # When the deploy runs it, and CloudFormation rolls back with the request it sends then
+    deploy = invoke_migrate(update_event(from_version=1, to_version=2), catcher)
+    rollback = invoke_migrate(update_event(from_version=2, to_version=1), catcher)
+
+    # Then the deploy fails, the rollback succeeds without running the migration again,
+    # and the schema is what it was
+    assert deploy["Status"] == "FAILED"
+    assert "no_such_table" in deploy["Reason"]
+    assert rollback["Status"] == "SUCCESS", rollback["Reason"]
+    assert rollback["PhysicalResourceId"] == migrate_app.PHYSICAL_ID
+    assert set(rollback["Data"]) == {"Applied", "Latest"}  # SchemaVersion reads Latest
+    assert applied_migrations(empty_database_url) == before
+
+
+def test_a_rollback_never_touches_the_database(cold, catcher):
+    cold.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")  # unreachable on purpose
+
+    answer = invoke_migrate(update_event(from_version=7, to_version=6), catcher)
+
+    assert answer["Status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        update_event(from_version=6, to_version=7),
+        # The function was replaced: versions of two functions say nothing about direction.
+        {
+            **update_event(from_version=7, to_version=6),
+            "OldResourceProperties": {"CodeVersion": "arn:aws:lambda:us-east-1:1:function:other:7"},
+        },
+        # The first deploy of this handler onto a stack created before CodeVersion existed.
+        {**update_event(from_version=7, to_version=6), "OldResourceProperties": {}},
+    ],
+    ids=["forward", "replaced-function", "no-old-version"],
+)
+def test_every_other_update_applies_the_migrations(cold, empty_database_url, catcher, event):
+    cold.setenv("DATABASE_URL", empty_database_url)
+
+    answer = invoke_migrate(event, catcher)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert "schema_migrations" in tables(empty_database_url)
 
 
 def test_migrate_delete_answers_without_touching_the_database(cold, empty_database_url, catcher):

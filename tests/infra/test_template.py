@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from typing import Any
 
 import pytest
 
-from tests.infra.stack import REPO_ROOT, of_type, referenced
+from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
 
 # Data services: a wildcard action here would hand out more than one queue or secret.
 DATA_SERVICES = ("sqs", "secretsmanager", "rds-data", "rds-db", "rds", "kms")
@@ -105,6 +106,22 @@ def test_trigger_batching_is_set_by_parameters(cfn, resources):
     )
 
 
+@pytest.mark.parametrize(
+    ("batch_size", "window", "allowed"),
+    [
+        (100, 0, False),  # Lambda refuses this pair; the rule stops it before any change
+        (11, 0, False),
+        (10, 0, True),
+        (1, 0, True),
+        (100, 1, True),
+        (10000, 300, True),
+    ],
+)
+def test_a_rule_refuses_big_batches_without_a_window(cfn, batch_size, window, allowed):
+    parameters = {"StoreBatchSize": batch_size, "StoreBatchingWindowSeconds": window}
+    assert rule_holds(cfn, "StoreBatchesOverTenNeedAWindow", parameters) is allowed
+
+
 def test_queues_are_encrypted(resources):
     for queue in of_type(resources, "AWS::SQS::Queue").values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
@@ -122,6 +139,29 @@ def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
         assert properties["Runtime"] == "python3.13"
         assert properties["TracingConfig"] == {"Mode": "Active"}
         assert len(properties["VpcConfig"]["SubnetIds"]) == 2
+
+
+def test_no_function_traces_its_responses(resources):
+    """Responses quote payload values (a 422 lists them); X-Ray must not record them."""
+    for name, function in of_type(resources, "AWS::Lambda::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
+
+
+def test_only_the_migration_function_skips_certificate_verification(resources):
+    """verify-full (the default) checks RDS Proxy's certificate against certifi's roots.
+
+    Only `migrate` talks to the instance itself, whose RDS-CA certificate certifi
+    cannot verify; it still requires TLS.
+    """
+    for name, function in of_type(resources, "AWS::Lambda::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        if name == "MigrateFunction":
+            assert env["DB_SSLMODE"] == "require"
+            assert env["DB_HOST"] == {"Fn::GetAtt": ["Database", "Endpoint.Address"]}
+        else:
+            assert env.get("DB_SSLMODE", "verify-full") == "verify-full", name
+            assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}, name
 
 
 def test_every_function_gets_powertools_settings_and_the_database(resources):
@@ -202,7 +242,9 @@ def test_only_ingest_may_send_to_the_events_queue(resources):
 def test_database_engine_is_pinned_encrypted_private_and_managed(resources):
     database = resources["Database"]["Properties"]
     assert database["Engine"] == "postgres"
-    assert re.fullmatch(r"1[67]\.\d+", database["EngineVersion"])
+    # The major only: RDS upgrades minors by itself, so a pinned minor would drift.
+    assert re.fullmatch(r"1[67]", database["EngineVersion"])
+    assert database["AutoMinorVersionUpgrade"] is True
     assert database["StorageEncrypted"] is True
     assert database["PubliclyAccessible"] is False
     assert database["ManageMasterUserPassword"] is True
@@ -239,6 +281,51 @@ def test_functions_reach_aws_services_through_vpc_endpoints_not_the_internet(res
     assert not of_type(resources, "AWS::EC2::NatGateway")
 
 
+def test_the_deployer_chooses_the_two_zones(cfn, resources):
+    """RDS Proxy is missing from some zones (use1-az3), and zone names differ per account."""
+    zones = {}
+    for name in ("PrivateSubnetA", "PrivateSubnetB"):
+        properties = resources[name]["Properties"]
+        assert "AvailabilityZone" not in properties  # a name, picked by !GetAZs, was the bug
+        zones[name] = properties["AvailabilityZoneId"]["Ref"]
+    assert len(set(zones.values())) == 2
+    # Nothing chooses for the deployer: a deploy without both zones stops before any change.
+    assert not rule_holds(cfn, "ZonesChosen", {})
+    assert not rule_holds(cfn, "ZonesChosen", {zones["PrivateSubnetA"]: "use1-az1"})
+    both = {zones["PrivateSubnetA"]: "use1-az1", zones["PrivateSubnetB"]: "use1-az2"}
+    assert rule_holds(cfn, "ZonesChosen", both)
+    assert "Fn::GetAZs" not in json.dumps(cfn)
+
+
+@pytest.mark.parametrize(
+    ("zone_a", "zone_b", "allowed"),
+    [("use1-az1", "use1-az2", True), ("use1-az1", "use1-az1", False)],
+)
+def test_a_rule_refuses_the_same_zone_twice(cfn, zone_a, zone_b, allowed):
+    parameters = {"PrivateSubnetAZoneId": zone_a, "PrivateSubnetBZoneId": zone_b}
+    assert rule_holds(cfn, "TwoDifferentZones", parameters) is allowed
+
+
+@pytest.mark.parametrize("zone", ["use1-az1", "usw2-az4", "apne1-az2", "euc1-az3"])
+def test_zone_parameters_take_zone_ids(cfn, zone):
+    for name in ("PrivateSubnetAZoneId", "PrivateSubnetBZoneId"):
+        assert re.fullmatch(cfn["Parameters"][name]["AllowedPattern"], zone)
+        assert not re.fullmatch(cfn["Parameters"][name]["AllowedPattern"], "us-east-1a")
+
+
+def test_an_exhausted_proxy_pool_fails_before_any_function_times_out(resources):
+    pool = resources["DatabaseProxyTargetGroup"]["Properties"]["ConnectionPoolConfigurationInfo"]
+    timeouts = {
+        name: f["Properties"]["Timeout"]
+        for name, f in of_type(resources, "AWS::Lambda::Function").items()
+        if f["Properties"]["Environment"]["Variables"]["DB_HOST"]
+        == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
+    }
+    assert set(timeouts) == {"IngestFunction", "StoreFunction"}
+    # At most half the shortest timeout: the rest is left to answer 503 or return the batch.
+    assert 0 < pool["ConnectionBorrowTimeout"] * 2 <= min(timeouts.values())
+
+
 def test_database_subnets_are_the_private_ones(resources):
     subnets = resources["DatabaseSubnetGroup"]["Properties"]["SubnetIds"]
     assert {referenced(s) for s in subnets} == {"PrivateSubnetA", "PrivateSubnetB"}
@@ -254,7 +341,7 @@ def test_a_custom_resource_runs_the_migrations_on_every_changed_deploy(resources
         (n, r) for n, r in resources.items() if r["Type"] == "Custom::Migrations"
     )
     properties = migrations["Properties"]
-    function = resources[referenced(properties["ServiceToken"])]
+    function = resources[migration_function(resources)]
 
     assert function["Type"] == "AWS::Lambda::Function"
     assert function["Properties"]["Handler"] == "app.handler"
@@ -264,9 +351,30 @@ def test_a_custom_resource_runs_the_migrations_on_every_changed_deploy(resources
     assert 0 < properties["ServiceTimeout"] <= 3600
 
 
+def migration_function(resources) -> str:
+    alias = resources[referenced(resources["Migrations"]["Properties"]["ServiceToken"])]
+    return referenced(alias["Properties"]["FunctionName"])
+
+
+def test_migrations_run_the_published_version_never_latest(resources):
+    """The service token is the alias: the code CodeVersion names, not $LATEST mid-update.
+
+    CloudFormation refuses to change a ServiceToken, so it must be the same ARN on
+    every deploy: the alias's, not a version's.
+    """
+    properties = resources["Migrations"]["Properties"]
+    alias = resources[referenced(properties["ServiceToken"])]
+
+    assert alias["Type"] == "AWS::Lambda::Alias"
+    assert properties["ServiceToken"] == {"Ref": "MigrateFunctionAliaslive"}  # a stable id
+    assert referenced(alias["Properties"]["FunctionVersion"]) == referenced(
+        properties["CodeVersion"]
+    )
+
+
 def test_the_migration_function_can_always_answer_cloudformation(resources):
     migrations = resources["Migrations"]
-    function = resources[referenced(migrations["Properties"]["ServiceToken"])]["Properties"]
+    function = resources[migration_function(resources)]["Properties"]
     gateway = next(
         name
         for name, r in of_type(resources, "AWS::EC2::VPCEndpoint").items()

