@@ -146,6 +146,7 @@ def test_no_function_traces_its_responses(resources):
     for name, function in of_type(resources, "AWS::Lambda::Function").items():
         env = function["Properties"]["Environment"]["Variables"]
         assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
+        assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false", name
 
 
 def test_only_the_migration_function_skips_certificate_verification(resources):
