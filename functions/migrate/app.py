@@ -9,6 +9,7 @@ module level, and a timer answers FAILED shortly before Lambda's deadline.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.request
@@ -74,6 +75,7 @@ def migrate() -> dict[str, str]:
     from sluice.config import StoreSettings  # the database settings, nothing else
     from sluice.db import Database
     from sluice.migrate import apply_migrations, default_directory, pending
+    from sluice.roles import role_credentials, set_role_passwords
 
     # MIGRATIONS_DIR in Lambda (the .sql files are packed beside this module by
     # `make build`); the repository's migrations/ when run from a checkout.
@@ -85,9 +87,13 @@ def migrate() -> dict[str, str]:
     database = Database(StoreSettings.from_env().database)
     try:
         applied = apply_migrations(database.connection(), directory)
+        # The functions' roles exist now; give each the password its secret holds
+        # (every deploy: a secret replaced by CloudFormation takes effect at once).
+        secret_arns = [arn for arn in os.environ.get("DB_ROLE_SECRETS", "").split(",") if arn]
+        roles = set_role_passwords(database.connection(), role_credentials(secret_arns))
     finally:
         database.close()
-    _log("migrations applied", applied=applied, latest=names[-1])
+    _log("migrations applied", applied=applied, latest=names[-1], roles=roles)
     return {"Applied": ", ".join(applied) or "none", "Latest": names[-1]}
 
 

@@ -72,6 +72,9 @@ class DatabaseSettings:
     """Locally a DATABASE_URL; in AWS the RDS Proxy endpoint plus the RDS-managed secret."""
 
     url: str | None = None
+    # The function's own database role (migrations create them); in AWS its secret
+    # holds the same name and the password.
+    user: str | None = None
     secret_arn: str | None = None
     host: str | None = None
     port: int = 5432
@@ -86,6 +89,7 @@ class DatabaseSettings:
     def read(cls, env: _Reader) -> DatabaseSettings:
         settings = cls(
             url=env.optional("DATABASE_URL"),
+            user=env.optional("DB_USER"),
             secret_arn=env.optional("DB_SECRET_ARN"),
             host=env.optional("DB_HOST"),
             port=env.integer("DB_PORT", 5432, minimum=1),

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extensions
 
 from sluice.config import DatabaseSettings
-from sluice.errors import DatabaseUnavailable
+from sluice.errors import ConfigurationError, DatabaseUnavailable
 
 T = TypeVar("T")
 Connection = psycopg2.extensions.connection
@@ -25,7 +25,10 @@ CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 def _connect_kwargs(settings: DatabaseSettings, *, fresh_secret: bool = False) -> dict[str, Any]:
     if settings.url:
-        return {"dsn": settings.url, "connect_timeout": settings.connect_timeout}
+        kwargs: dict[str, Any] = {"dsn": settings.url, "connect_timeout": settings.connect_timeout}
+        if settings.user:
+            kwargs["user"] = settings.user  # overrides the URL's user
+        return kwargs
     from aws_lambda_powertools.utilities import parameters
 
     try:
@@ -36,6 +39,10 @@ def _connect_kwargs(settings: DatabaseSettings, *, fresh_secret: bool = False) -
         # Secrets Manager unreachable or refusing is, to a caller, the database
         # being unreachable: ingest serves its stale cache, store returns the batch.
         raise DatabaseUnavailable("the database credentials cannot be read") from exc
+    if settings.user and settings.user != secret["username"]:
+        raise ConfigurationError(
+            f"DB_USER is {settings.user!r} but the secret is for {secret['username']!r}"
+        )
     kwargs = {
         "host": settings.host,
         "port": settings.port,

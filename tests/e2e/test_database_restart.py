@@ -18,6 +18,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import psycopg2
+import pytest
 
 from loadtest.__main__ import create_load_app, stored_times
 from tests.e2e.test_make_dev import Dev
@@ -92,7 +93,11 @@ def test_a_database_crash_restart_under_load_answers_202_or_503_and_loses_nothin
         load = threading.Thread(target=send, args=(warm_app, warm_key, 60))
         load.start()
         _crash(database_url)
-        wait_for(lambda: _accepting(database_url), timeout=60)
+        try:
+            wait_for(lambda: _accepting(database_url), timeout=120)
+        except pytest.fail.Exception:
+            log = tmp_path / "state" / "pgdata" / "log"
+            pytest.fail("PostgreSQL did not come back:\n" + log.read_text()[-5_000:])
         load.join()
         # ...and an app no worker has cached makes every worker use its kept connection
         new_app, new_key = create_load_app(database_url, "new")

@@ -131,6 +131,7 @@ class Stack:
     dependencies: Path
     work: Path
     segments: dict[str, list[dict]] = field(default_factory=dict)
+    role_secrets: dict[str, str] = field(default_factory=dict)  # logical id -> ARN in moto
 
     def database(self) -> dict[str, str]:
         parts = urlsplit(self.database_url)
@@ -150,10 +151,34 @@ class Stack:
         }
         if isinstance(value, str):
             return value
+        if isinstance(value, dict) and "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(self.stand_in(name, part) for part in parts)
+        if isinstance(value, dict) and self._is_secret(value.get("Ref")):
+            return self._role_secret(value["Ref"])
         key = json.dumps(value)
         if key not in known:
             pytest.fail(f"{name}={key}: give it a local stand-in in test_artifact.Stack")
         return known[key]
+
+    def _is_secret(self, logical_id: Any) -> bool:
+        resource = self.cfn["Resources"].get(logical_id) if isinstance(logical_id, str) else None
+        return bool(resource) and resource["Type"] == "AWS::SecretsManager::Secret"
+
+    def _role_secret(self, logical_id: str) -> str:
+        """A function role's secret in moto, as CloudFormation would generate it."""
+        if logical_id not in self.role_secrets:
+            generate = self.cfn["Resources"][logical_id]["Properties"]["GenerateSecretString"]
+            value = {
+                **json.loads(generate["SecretStringTemplate"]),
+                generate["GenerateStringKey"]: os.urandom(16).hex(),
+            }
+            self.role_secrets[logical_id] = boto3.client(
+                "secretsmanager", endpoint_url=self.moto_url, region_name="us-east-1"
+            ).create_secret(
+                Name=f"artifact-{logical_id}-{os.urandom(4).hex()}", SecretString=json.dumps(value)
+            )["ARN"]
+        return self.role_secrets[logical_id]
 
     def environment(self, function: str, task_root: Path) -> dict[str, str]:
         properties = self.cfn["Resources"][function]["Properties"]
@@ -291,7 +316,15 @@ def test_migrate_builds_the_schema_and_answers_success(migrated, stack):
     with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT max(name) FROM schema_migrations")
         assert cur.fetchone() == (newest,)
+        # Each function role got a password, as a SCRAM verifier, never in clear.
+        cur.execute(
+            "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
+            (["sluice_ingest", "sluice_store"],),
+        )
+        passwords = dict(cur.fetchall())
     conn.close()
+    assert sorted(passwords) == ["sluice_ingest", "sluice_store"]
+    assert all(p.startswith("SCRAM-SHA-256$") for p in passwords.values()), passwords
 
 
 def test_ingest_accepts_the_sample_event_and_queues_it(migrated, stack):

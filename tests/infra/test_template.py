@@ -7,6 +7,7 @@ import re
 import tomllib
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
@@ -216,16 +217,68 @@ def test_no_statement_grants_a_wildcard_action_on_data_services(resources):
                 assert statement["Resource"] != "*", f"{owner} allows {action} on every resource"
 
 
-def test_each_function_may_read_only_the_database_secret(resources):
-    secret = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+MASTER_SECRET = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+
+
+def secrets_read(resources) -> dict[str, list]:
+    """Role (logical id) -> every secret its statements let it read."""
+    read: dict[str, list] = {}
     for owner, statement in statements(resources):
         if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
-            assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
-            resource = statement["Resource"]
-            # SAM's policy template wraps the ARN in a Fn::Sub.
-            if "Fn::Sub" in resource:
-                resource = resource["Fn::Sub"][1]["secretArn"]
-            assert resource == secret, owner
+            assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"], owner
+            for resource in as_list(statement["Resource"]):
+                # SAM's policy template wraps the ARN in a Fn::Sub.
+                if "Fn::Sub" in resource:
+                    resource = resource["Fn::Sub"][1]["secretArn"]
+                read.setdefault(owner, []).append(resource)
+    return read
+
+
+def database_functions(resources) -> dict[str, dict]:
+    """Every function that connects to the database: name -> its environment."""
+    return {
+        name: function["Properties"]["Environment"]["Variables"]
+        for name, function in of_type(resources, "AWS::Lambda::Function").items()
+        if "DB_SECRET_ARN" in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+
+
+def test_each_function_connects_as_its_own_role_and_reads_only_its_secret(resources):
+    read = secrets_read(resources)
+    functions = database_functions(resources)
+    assert {"IngestFunction", "StoreFunction", "MigrateFunction"} <= set(functions)
+    role_secrets = []
+    for name, env in functions.items():
+        if name == "MigrateFunction":
+            continue
+        secret = env["DB_SECRET_ARN"]
+        # Its own secret, made for the role it names, and no other.
+        assert read[f"{name}Role"] == [secret], name
+        template = orjson.loads(
+            resources[referenced(secret)]["Properties"]["GenerateSecretString"][
+                "SecretStringTemplate"
+            ]
+        )
+        assert template == {"username": env["DB_USER"]}, name
+        assert env["DB_USER"].startswith("sluice_"), name
+        role_secrets.append(secret)
+    assert len({referenced(s) for s in role_secrets}) == len(role_secrets), "roles share a secret"
+    # Only the migration function holds the master secret, and it sets every role's password.
+    migrate = functions["MigrateFunction"]
+    assert migrate["DB_SECRET_ARN"] == MASTER_SECRET
+    assert migrate["DB_ROLE_SECRETS"] == {"Fn::Join": [",", role_secrets]}
+    assert sorted(map(str, read["MigrateFunctionRole"])) == sorted(
+        map(str, [MASTER_SECRET, *role_secrets])
+    )
+    assert resources["Migrations"]["Properties"]["RoleSecrets"] == role_secrets
+    # The proxy lets in the functions' roles, and only those.
+    auth = resources["DatabaseProxy"]["Properties"]["Auth"]
+    assert [entry["SecretArn"] for entry in auth] == role_secrets
+    assert sorted(map(str, read["DatabaseProxyRole"])) == sorted(
+        map(str, [MASTER_SECRET, *role_secrets])
+    )
+    readers_of_master = [owner for owner, secrets in read.items() if MASTER_SECRET in secrets]
+    assert sorted(readers_of_master) == ["DatabaseProxyRole", "MigrateFunctionRole"]
 
 
 def test_only_ingest_may_send_to_the_events_queue(resources):
@@ -259,14 +312,14 @@ def test_prod_condition_is_the_environment_parameter(cfn):
     assert cfn["Parameters"]["Environment"]["AllowedValues"] == ["dev", "prod"]
 
 
-def test_rds_proxy_fronts_the_database_with_tls_and_the_managed_secret(resources):
+def test_rds_proxy_fronts_the_database_with_tls_and_scram(resources):
     proxy = resources["DatabaseProxy"]["Properties"]
     target = resources["DatabaseProxyTargetGroup"]["Properties"]
     assert proxy["RequireTLS"] is True
     assert proxy["EngineFamily"] == "POSTGRESQL"
-    assert proxy["Auth"][0]["SecretArn"] == {
-        "Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]
-    }
+    for entry in proxy["Auth"]:  # which secrets: test_each_function_connects_as_its_own_role...
+        assert (entry["AuthScheme"], entry["IAMAuth"]) == ("SECRETS", "DISABLED")
+        assert entry["ClientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
     assert target["DBInstanceIdentifiers"] == [{"Ref": "Database"}]
 
 

@@ -1,0 +1,74 @@
+"""Each function's database role can do what the function needs, and nothing else."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+from psycopg2 import errors
+from sluice.roles import UnknownRole, set_role_passwords
+
+from tests.support import make_app
+
+
+def as_role(database_url: str, role: str):
+    conn = psycopg2.connect(database_url, user=role)
+    conn.autocommit = True
+    return conn
+
+
+def run(conn, statement: str, *args):
+    with conn.cursor() as cur:
+        cur.execute(statement, args)
+        return cur.fetchall() if cur.description else None
+
+
+@pytest.fixture
+def app_id(db) -> str:
+    return make_app(db)[0]
+
+
+def test_ingest_reads_apps_keys_and_rules_and_nothing_else(database_url, app_id):
+    conn = as_role(database_url, "sluice_ingest")
+    for table in ("apps", "api_keys", "rules"):
+        run(conn, f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+    assert run(conn, "SELECT app_id FROM apps") == [(app_id,)]
+    with pytest.raises(errors.InsufficientPrivilege):
+        run(conn, "SELECT * FROM events")
+    with pytest.raises(errors.InsufficientPrivilege):
+        run(conn, "UPDATE api_keys SET revoked_at = now()")
+    with pytest.raises(errors.InsufficientPrivilege):
+        run(conn, "INSERT INTO apps (app_id, name) VALUES ('app_x', 'x')")
+    conn.close()
+
+
+def test_store_only_adds_events(database_url, app_id):
+    conn = as_role(database_url, "sluice_store")
+    run(
+        conn,
+        "INSERT INTO events (event_id, app_id, event_name, payload, status, occurred_at,"
+        " received_at) VALUES (gen_random_uuid(), %s, 'e', '{}', 'valid', now(), now())",
+        app_id,
+    )
+    for statement in (
+        "SELECT * FROM events",
+        "SELECT * FROM api_keys",
+        "DELETE FROM events",
+        "UPDATE events SET status = 'invalid'",
+    ):
+        with pytest.raises(errors.InsufficientPrivilege):
+            run(conn, statement)
+    conn.close()
+
+
+def test_passwords_are_set_as_scram_verifiers_and_only_for_function_roles(database_url, db):
+    conn = psycopg2.connect(database_url)
+    assert set_role_passwords(conn, [("sluice_store", "a-long-random-password")]) == [
+        "sluice_store"
+    ]
+    stored = run(db, "SELECT rolpassword FROM pg_authid WHERE rolname = 'sluice_store'")
+    assert stored[0][0].startswith("SCRAM-SHA-256$")
+    assert "a-long-random-password" not in stored[0][0]
+    for role in ("postgres", "sluice_store; DROP TABLE events", "Sluice_Ingest"):
+        with pytest.raises(UnknownRole):
+            set_role_passwords(conn, [(role, "x")])
+    conn.close()
