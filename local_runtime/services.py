@@ -72,7 +72,10 @@ class HelperProcess:
 
 
 def start_moto(host: str = "127.0.0.1") -> tuple[HelperProcess, str]:
-    helper = HelperProcess("_moto.py", host)
+    # As a module from the repository root: it imports local_runtime.forgery.
+    helper = HelperProcess(
+        "moto", command=[sys.executable, "-m", "local_runtime._moto", host], cwd=HERE.parent
+    )
     return helper, f"http://{host}:{int(helper.value)}"
 
 
