@@ -70,14 +70,14 @@ def send_jobs(runtime: Runtime, *jobs: dict) -> None:
     assert status == 202, body
 
 
-def processed(runtime: Runtime, *ids: str) -> list[dict]:
+def processed(runtime: Runtime, *ids: str, timeout: float = 30.0) -> list[dict]:
     """Waits until every id was processed; returns their entries."""
 
     def done() -> list[dict]:
         entries = [e for e in lines(runtime.state_dir / "processed.jsonl") if e["id"] in ids]
         return entries if {e["id"] for e in entries} == set(ids) else []
 
-    return wait_for(done)
+    return wait_for(done, timeout=timeout)
 
 
 def new_id(prefix: str) -> str:
@@ -180,9 +180,11 @@ def test_a_timeout_ends_the_invocation_and_the_next_one_starts_fresh(sample):
     # When a request asks it to work for 30 s
     status, _, body = http("GET", sample.api_url + "/sleep/30")
 
-    # Then API Gateway's 500 comes back once the timeout has ended the invocation
+    # Then API Gateway's 500 comes back once the timeout has ended the invocation: not
+    # before the timeout, and before the 30 s the handler would have taken (how long
+    # after 1 s depends only on how busy the machine is)
     assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
-    assert 1 <= time.monotonic() - started < 5
+    assert 1 <= time.monotonic() - started < 30
     # and the function answers the next request from a new worker
     assert echo(sample, "/echo/again", method="GET")["module"] == "api"
 
@@ -255,7 +257,7 @@ def test_a_poison_message_ends_in_the_dlq_while_the_others_are_processed(sample)
             )
         return [json.loads(m["Body"])["id"] for m in messages if bad in m["Body"]]
 
-    assert wait_for(in_dlq, timeout=20) == [bad]
+    assert wait_for(in_dlq) == [bad]
     assert len([e for e in lines(sample.state_dir / "processed.jsonl") if e["id"] == good]) == 1
 
 
@@ -272,8 +274,10 @@ def test_a_queue_invocation_past_its_timeout_is_ended_and_retried(sample):
     started = time.monotonic()
     send_jobs(sample, {"id": job, "do": "sleep-once"})  # sleeps 60 s, Timeout is 1 s
 
-    assert processed(sample, job)[0]["receive_count"] == "2"
-    assert time.monotonic() - started < 15
+    # Retried (the second receive) before the first invocation's 60 s could have ended:
+    # the timeout ended it. Timeout, visibility and a cold start take ~4 s when idle.
+    assert processed(sample, job, timeout=50)[0]["receive_count"] == "2"
+    assert time.monotonic() - started < 60
 
 
 # ------------------------------------------------------------- schedules
