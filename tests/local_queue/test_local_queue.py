@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.local_queue.conftest import local_client
+from tests.support import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -209,12 +209,16 @@ def test_acknowledged_sends_survive_kill_9(queue_database_url):
     try:
         client = local_client(endpoint)
         found: set[str] = set()
-        deadline = time.monotonic() + 10  # the 10 in flight return after their 1 s timeout
-        while len(found) < len(acknowledged) and time.monotonic() < deadline:
+
+        def all_found() -> bool:
+            # The 10 in flight come back once their 1 s visibility timeout has passed.
             messages = client.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
             ).get("Messages", [])
             found.update(m["MessageId"] for m in messages)
+            return len(found) >= len(acknowledged)
+
+        wait_for(all_found, timeout=60, interval=0)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
