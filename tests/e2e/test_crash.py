@@ -17,8 +17,8 @@ from tests.e2e.test_make_dev import Dev
 from tests.support import wait_for
 
 
-def test_kill_9_during_a_load_then_a_restart_loses_no_acknowledged_event(tmp_path):
-    state = tmp_path / "state"
+def test_kill_9_during_a_load_then_a_restart_loses_no_acknowledged_event(dev_state):
+    state = dev_state
     dev = Dev(state)
     dev.wait_for_line(r"^Ctrl-C stops")
     running = json.loads((state / "runtime.json").read_text())
