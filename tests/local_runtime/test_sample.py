@@ -321,8 +321,11 @@ EVIL = "https://evil.example"
 
 def worker_event(job: str) -> bytes:
     """An SQS event for WorkerFunction, as a page would forge it for /_local/invoke."""
-    record = {"messageId": job, "body": json.dumps({"id": job}), "attributes": {}}
-    record["attributes"]["ApproximateReceiveCount"] = "1"
+    record = {
+        "messageId": job,
+        "body": json.dumps({"id": job}),
+        "attributes": {"ApproximateReceiveCount": "1"},
+    }
     return json.dumps({"Records": [record]}).encode()
 
 
@@ -372,7 +375,10 @@ def test_local_endpoints_refuse_what_a_web_page_could_send(sample, headers):
 
 def test_a_forged_schedule_fire_is_refused_and_curl_and_the_runtimes_own_origin_are_not(sample):
     fire = sample.api_url + "/_local/schedules/TickFunction/Nightly"
-    nightly = lambda: [t for t in lines(sample.state_dir / "ticks.jsonl") if t["event"].get("job")]  # noqa: E731
+
+    def nightly() -> list[dict]:
+        return [t for t in lines(sample.state_dir / "ticks.jsonl") if t["event"].get("job")]
+
     before = len(nightly())
 
     forged, _, _ = http("POST", fire, b"x=1", {"Origin": EVIL, "Content-Type": "text/plain"})
