@@ -19,6 +19,7 @@ App = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], byt
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     413: "Payload Too Large",
     500: "Internal Server Error",

@@ -13,11 +13,13 @@ import orjson
 from local_queue import errors
 from local_queue.http import HttpServer
 from local_queue.service import ACCOUNT_ID, REGION, SqsService
+from local_runtime import forgery
 
 log = logging.getLogger("local_queue")
 
 TARGET_PREFIX = "AmazonSQS."
 CONTENT_TYPE = "application/x-amz-json-1.0"
+JSON_TYPES = frozenset({CONTENT_TYPE, "application/json"})
 
 
 def _loads(body: bytes) -> Any:
@@ -98,6 +100,17 @@ class QueueServer:
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         request_id = str(uuid.uuid4())
+        assert self._http is not None
+        host, port = self._http.server_address[:2]
+        # No credentials are checked here: a page in the developer's browser must not
+        # reach the queues either (local_runtime.forgery). botocore sends SQS's JSON type.
+        refused = forgery.refusal(
+            method, headers, len(body), forgery.own_hosts(host, port), JSON_TYPES
+        )
+        if refused is not None:
+            log.warning("local_queue: refused %s %s: %s", method, path, refused)
+            denied = errors.SqsError("AccessDenied", f"Refused: {refused}.", status=403)
+            return _error_response(denied, request_id)
         if method != "POST":
             return (
                 200,
@@ -106,7 +119,6 @@ class QueueServer:
             )
         target = headers.get("x-amz-target", "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
-        host, port = self._http.server_address[:2]
         base = "http://" + (headers.get("host") or f"{host}:{port}")
         assert self.service is not None
         try:

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local_runtime import forgery
 from local_runtime.template import ACCOUNT_ID, Route
 from local_runtime.workers import Outcome
 
@@ -303,6 +304,7 @@ class ApiServer:
         self.server.block_on_close = True  # server_close() waits for requests in flight
         self.port = self.server.server_address[1]
         self.url = f"http://{host}:{self.port}"
+        self.hosts = forgery.own_hosts(host, self.port)
         self._thread: threading.Thread | None = None
 
     def set_routes(self, routes: list[Route]) -> None:
@@ -340,10 +342,8 @@ class ApiServer:
         request = self._read(http)
         target = "-"
         if request.raw_path.startswith(LOCAL_PREFIX):
-            name, _, rest = request.raw_path[len(LOCAL_PREFIX) :].partition("/")
-            endpoint = self.local_endpoints.get(name)
-            response = endpoint(request, rest) if endpoint else _error(404, "Not Found")
             target = "runtime"
+            response = self._local(request)
         else:
             response, target = self._route(request)
         self._write(http, response, request.method)
@@ -355,6 +355,21 @@ class ApiServer:
             target,
             (time.monotonic() - started) * 1000,
         )
+
+    def _local(self, request: Request) -> Response:
+        # The runtime's own endpoints invoke functions with any event and fire schedules,
+        # so a page in the developer's browser must not reach them (local_runtime.forgery).
+        # The template's routes are the app's API: they answer as API Gateway would.
+        headers = {name.lower(): value for name, value in request.headers}
+        refused = forgery.refusal(
+            request.method, headers, len(request.body), self.hosts, forgery.JSON
+        )
+        if refused is not None:
+            log.warning("refused  %s %s: %s", request.method, request.raw_path, refused)
+            return _error(403, f"Refused: {refused}. Local endpoints take no browser requests.")
+        name, _, rest = request.raw_path[len(LOCAL_PREFIX) :].partition("/")
+        endpoint = self.local_endpoints.get(name)
+        return endpoint(request, rest) if endpoint else _error(404, "Not Found")
 
     def _route(self, request: Request) -> tuple[Response, str]:
         for compiled in self.routes:

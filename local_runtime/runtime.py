@@ -267,7 +267,10 @@ class Runtime:
     def _invoke_endpoint(self, request: Request, rest: str) -> Response:
         if request.method != "POST" or rest not in self.pools:
             return _json(404, {"message": "POST /_local/invoke/{Function} with the event"})
-        event = json.loads(request.body or b"{}")
+        try:
+            event = json.loads(request.body or b"{}")
+        except ValueError:
+            return _json(400, {"message": "the body must be the event, as JSON"})
         return _json(200, _outcome_body(self.invoke(rest, event)))
 
     # ----------------------------------------------------------------- stop

@@ -25,8 +25,10 @@ class HelperProcess:
         start_timeout: float = 60.0,
         command: list[str] | None = None,
         cwd: Path | None = None,
+        stop_timeout: float = 15.0,
     ) -> None:
         self.name = script
+        self.stop_timeout = stop_timeout
         self.process = subprocess.Popen(  # noqa: S603 - our own helper scripts
             command or [sys.executable, "-P", str(HERE / script), *args],
             cwd=cwd,
@@ -59,20 +61,23 @@ class HelperProcess:
         for line in self.process.stderr:
             log.debug("%s | %s", self.name, line.rstrip())
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self) -> None:
         if self.process.poll() is not None:
             return
         try:
             assert self.process.stdin is not None
             self.process.stdin.close()
-            self.process.wait(timeout)
+            self.process.wait(self.stop_timeout)
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
 
 
 def start_moto(host: str = "127.0.0.1") -> tuple[HelperProcess, str]:
-    helper = HelperProcess("_moto.py", host)
+    # As a module from the repository root: it imports local_runtime.forgery.
+    helper = HelperProcess(
+        "moto", command=[sys.executable, "-m", "local_runtime._moto", host], cwd=HERE.parent
+    )
     return helper, f"http://{host}:{int(helper.value)}"
 
 
@@ -91,7 +96,9 @@ def start_local_queue(database_url: str, host: str, account_id: str) -> tuple[He
 
 def start_postgres(data_dir: Path) -> tuple[HelperProcess, str]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    helper = HelperProcess("_postgres.py", str(data_dir))
+    # Killed while stopping, it would leave PostgreSQL running and the next start
+    # failing: give it what `pg_ctl -w stop` may take (60 s) on a busy machine.
+    helper = HelperProcess("_postgres.py", str(data_dir), stop_timeout=75.0)
     return helper, helper.value
 
 

@@ -32,8 +32,12 @@ LOGIN_RULE = {
 }
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Polls `check` until it returns something truthy; fails at the deadline."""
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Polls `check` until it returns something truthy; fails at the deadline.
+
+    The deadline only bounds a failure, so it is generous: a passing check returns as
+    soon as it holds, and a 2-core machine that is busy elsewhere can be slow.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -39,7 +39,7 @@ def stored(db, app_id: str, count: int) -> list[tuple]:
             found = cur.fetchall()
         return found if len(found) >= count else []
 
-    return wait_for(rows, timeout=20)
+    return wait_for(rows)
 
 
 def test_a_valid_event_is_accepted_and_stored(sluice, db):
@@ -112,7 +112,7 @@ def test_a_poison_message_ends_in_the_dlq_while_good_events_are_stored(sluice, d
             )
         return [m["Body"] for m in messages if m["Body"] == poison]
 
-    assert wait_for(dead_letters, timeout=20) == [poison]
+    assert wait_for(dead_letters) == [poison]
 
 
 def test_a_wrong_key_is_refused_by_the_real_handler(sluice, db):
@@ -121,3 +121,47 @@ def test_a_wrong_key_is_refused_by_the_real_handler(sluice, db):
     status, body = post(sluice, f"/api/logs/{app_id}", {"eventName": "x"}, "sk_wrong")
 
     assert (status, body["error"]) == (401, "unauthorized")
+
+
+def test_a_forged_store_invocation_from_a_web_page_stores_nothing(sluice, db):
+    # Given a queued-event message for an app, as a page could forge it for the store
+    # function, skipping the API key and the app's rules
+    from datetime import UTC, datetime
+
+    from sluice.messages import QueuedEvent, pack, serialize_event
+
+    from tests.support import sqs_event
+
+    app_id, _ = make_app(db)
+    now = datetime.now(UTC)
+    event = QueuedEvent(
+        event_id=uuid.uuid4(),
+        app_id=app_id,
+        event_name="forged",
+        payload={"eventName": "forged"},
+        status="valid",
+        validation_errors=None,
+        message_id=None,
+        client_timestamp=None,
+        sent_at=None,
+        occurred_at=now,
+        received_at=now,
+    )
+    [(body, _)] = pack([serialize_event(event)])
+    forged = json.dumps(sqs_event([body.decode()])).encode()
+    invoke = sluice.api_url + "/_local/invoke/StoreFunction"
+
+    # When a page posts it cross-site, as text/plain (no preflight needed)
+    status, _, _ = http(
+        "POST", invoke, forged, {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    )
+
+    # Then it is refused and nothing is stored: the endpoint answers only once the
+    # invocation is over, so a row would be there now, as the same call by curl shows
+    assert status == 403
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events WHERE app_id = %s", (app_id,))
+        assert cur.fetchone()[0] == 0
+    status, _, _ = http("POST", invoke, forged, {"Content-Type": "application/json"})
+    assert status == 200
+    assert [name for name, *_ in stored(db, app_id, 1)] == ["forged"]

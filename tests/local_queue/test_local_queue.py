@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.local_queue.conftest import local_client
+from tests.support import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -209,13 +209,58 @@ def test_acknowledged_sends_survive_kill_9(queue_database_url):
     try:
         client = local_client(endpoint)
         found: set[str] = set()
-        deadline = time.monotonic() + 10  # the 10 in flight return after their 1 s timeout
-        while len(found) < len(acknowledged) and time.monotonic() < deadline:
+
+        def all_found() -> bool:
+            # The 10 in flight come back once their 1 s visibility timeout has passed.
             messages = client.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
             ).get("Messages", [])
             found.update(m["MessageId"] for m in messages)
+            return len(found) >= len(acknowledged)
+
+        wait_for(all_found, timeout=60, interval=0)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
     assert found == acknowledged
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/plain", "Origin": "https://evil.example"},
+        {"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"},
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/x-amz-json-1.0", "Host": "evil.example"},  # DNS rebinding
+    ],
+    ids=["origin", "sec-fetch-site", "text-plain", "rebinding"],
+)
+def test_a_request_a_web_page_could_forge_is_refused(client, queue_server, headers):
+    from tests.local_runtime.conftest import http
+
+    url = new_queue(client, "forged")
+    endpoint = queue_server.endpoint_url
+    if "Host" in headers:
+        headers = {**headers, "Host": "evil.example:" + endpoint.rsplit(":", 1)[1]}
+    send = json.dumps({"QueueUrl": url, "MessageBody": "forged"}).encode()
+
+    status, answer_headers, _ = http(
+        "POST", endpoint + "/", send, {"X-Amz-Target": "AmazonSQS.SendMessage", **headers}
+    )
+    preflight, preflight_headers, _ = http(
+        "OPTIONS", endpoint + "/", None, {"Origin": "https://evil.example"}
+    )
+
+    assert (status, preflight) == (403, 403)
+    for answered in (answer_headers, preflight_headers):
+        assert not any(name.startswith("access-control-") for name in answered)
+    assert "Messages" not in client.receive_message(QueueUrl=url)
+    # The same call as botocore makes it (its JSON type, no Origin) is served.
+    status, _, _ = http(
+        "POST",
+        endpoint + "/",
+        send,
+        {"X-Amz-Target": "AmazonSQS.SendMessage", "Content-Type": "application/x-amz-json-1.0"},
+    )
+    assert status == 200
+    assert client.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "forged"

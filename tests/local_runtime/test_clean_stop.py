@@ -58,16 +58,19 @@ def test_messages_queued_at_a_clean_stop_are_processed_after_the_restart(tmp_pat
 
 def test_a_batch_still_running_when_the_drain_ends_is_saved_too(tmp_path):
     state = tmp_path / "state"
-    # Given an invocation that is still running when the drain's deadline passes
-    runtime = sample_runtime(state, sample_settings(tmp_path), drain_seconds=0.2).start()
-    _send_jobs(runtime, {"id": "in-flight", "do": "slow"})
-    poller = runtime.pollers[0]
-    wait_for(lambda: poller.outstanding)
+    # Given an invocation that is still running when the drain's deadline passes: it
+    # holds until the test releases it, and its timeout is far beyond the drain
+    settings = sample_settings(tmp_path, Resources={"WorkerFunction": {"Timeout": 60}})
+    runtime = sample_runtime(state, settings, drain_seconds=0.2).start()
+    _send_jobs(runtime, {"id": "in-flight", "do": "hold"})
+    wait_for(lambda: lines(state / "started.jsonl"))
 
     # When the runtime stops, it ends that invocation and saves its message
     assert runtime.stop() == 1
+    assert lines(state / "processed.jsonl") == []
 
     # Then the next start processes it
+    (state / "release").touch()
     running = sample_runtime(state, sample_settings(tmp_path)).start()
     try:
         entries = wait_for(lambda: lines(state / "processed.jsonl"))

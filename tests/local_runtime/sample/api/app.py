@@ -8,6 +8,9 @@ import time
 import boto3
 
 NAME = "api"  # the worker's app.py says "worker": each process must see its own
+# Made at cold start (the runtime prewarms the function), not in the 1 s a request has:
+# building a client loads botocore's service model, which a busy machine makes slow.
+SQS = boto3.client("sqs")
 
 
 def handler(event, context):
@@ -17,9 +20,8 @@ def handler(event, context):
         if event["isBase64Encoded"]:
             body = base64.b64decode(body).decode()
         jobs = json.loads(body)
-        sqs = boto3.client("sqs")
         for job in jobs:
-            sqs.send_message(QueueUrl=os.environ["JOBS_QUEUE_URL"], MessageBody=json.dumps(job))
+            SQS.send_message(QueueUrl=os.environ["JOBS_QUEUE_URL"], MessageBody=json.dumps(job))
         return {"statusCode": 202, "body": json.dumps({"queued": len(jobs)})}
     if route == "GET /sleep/{seconds}":
         time.sleep(float(event["pathParameters"]["seconds"]))

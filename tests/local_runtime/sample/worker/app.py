@@ -1,9 +1,11 @@
 """The sample's queue and schedule functions: record what they got, fail on request.
 
-Each job is JSON: {"id": ..., "do": "ok" | "fail" | "raise-once" | "sleep-once" | "slow"}.
+Each job is JSON: {"id": ..., "do": "ok" | "fail" | "raise-once" | "sleep-once" | "hold"}.
 "fail" is reported as a batch item failure every time (a poison message);
 "raise-once" raises on its first receive, failing the whole batch; "sleep-once"
-outlives the function's timeout on its first receive; "slow" takes 0.8 s.
+outlives the function's timeout on its first receive; "hold" notes in started.jsonl
+that it runs, then works until a file named `release` is in the output folder, so a
+test decides when it ends instead of racing a fixed duration.
 """
 
 import json
@@ -29,8 +31,10 @@ def handler(event, context):
             raise RuntimeError(f"job {job['id']} fails its first batch")
         if job.get("do") == "sleep-once" and first:
             time.sleep(60)
-        if job.get("do") == "slow":
-            time.sleep(0.8)
+        if job.get("do") == "hold":
+            _record("started.jsonl", {"id": job["id"]})
+            while not (Path(os.environ["OUTPUT_DIR"]) / "release").exists():
+                time.sleep(0.05)
     for record in records:
         job = json.loads(record["body"])
         if job.get("do") == "fail":
