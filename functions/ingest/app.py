@@ -112,7 +112,13 @@ def invalid_body(outcome: Outcome) -> dict:
         "status": "invalid",
         "errors": outcome.errors,
         "errors_omitted": outcome.errors_omitted,
+        **_uncounted(outcome),
     }
+
+
+def _uncounted(outcome: Outcome) -> dict:
+    # An event with very many values is checked up to its first error only.
+    return {} if outcome.errors_counted else {"errors_counted": False}
 
 
 def batch_response(batch: BatchOutcome) -> Response:
@@ -126,6 +132,7 @@ def batch_response(batch: BatchOutcome) -> Response:
         if outcome.errors or outcome.errors_omitted:
             result["errors"] = outcome.errors
             result["errors_omitted"] = outcome.errors_omitted
+            result.update(_uncounted(outcome))
         if outcome.error is not None:
             result["error"] = outcome.error.code
             result["message"] = outcome.error.message

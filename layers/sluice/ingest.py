@@ -25,7 +25,7 @@ from sluice.events import (
 )
 from sluice.messages import QueuedEvent, ValidationIssue, pack, serialize_event
 from sluice.queue import EventQueue
-from sluice.validation import Verdict
+from sluice.validation import ErrorBudget, Verdict
 
 Status = Literal["valid", "invalid", "rejected", "failed"]
 
@@ -47,6 +47,7 @@ class Outcome:
     event_name: str | None = None
     errors: list[ValidationIssue] = field(default_factory=list)  # rule violations
     errors_omitted: int = 0  # violations found but not listed in errors
+    errors_counted: bool = True  # False: only the first violation was looked for
     error: EventRejected | QueueUnavailable | None = None  # why rejected or failed
 
 
@@ -95,7 +96,9 @@ class Ingestor:
             document, check_nul=may_contain_nul(body), check_depth=may_be_too_deep(body)
         )
         text = EventTexts(body, lambda whole: [whole]).text(0, document)
-        event, verdict = self._prepare(app, envelope, document, text.decode(), received_at)
+        event, verdict = self._prepare(
+            app, envelope, document, text.decode(), received_at, ErrorBudget()
+        )
         [(body, _)] = pack([serialize_event(event)])
         if self._queue.send([body]):
             raise QueueUnavailable(
@@ -124,6 +127,7 @@ class Ingestor:
         check_nul = may_contain_nul(body)
         check_depth = may_be_too_deep(body)
         texts = EventTexts(body, _batch_items)
+        budget = ErrorBudget()
         outcomes: list[Outcome] = []
         to_send: list[bytes] = []
         sent_outcomes: list[Outcome] = []
@@ -137,7 +141,9 @@ class Ingestor:
                         f" this one is {len(text)}.",
                         code="event_too_large",
                     )
-                event, verdict = self._prepare(app, envelope, item, text.decode(), received_at)
+                event, verdict = self._prepare(
+                    app, envelope, item, text.decode(), received_at, budget
+                )
                 data = serialize_event(event)
             except EventRejected as rejection:
                 outcomes.append(Outcome(index=index, status="rejected", error=rejection))
@@ -162,9 +168,15 @@ class Ingestor:
                 )
 
     def _prepare(
-        self, app: App, envelope: Envelope, event: Any, payload: str, received_at: datetime
+        self,
+        app: App,
+        envelope: Envelope,
+        event: Any,
+        payload: str,
+        received_at: datetime,
+        budget: ErrorBudget,
     ) -> tuple[QueuedEvent, Verdict]:
-        verdict = app.rules.check(envelope.event_name, event)
+        verdict = app.rules.check(envelope.event_name, event, text=payload, budget=budget)
         queued = QueuedEvent(
             event_id=self._new_event_id(),
             app_id=app.app_id,
@@ -189,6 +201,7 @@ def _outcome(index: int, event: QueuedEvent, verdict: Verdict) -> Outcome:
         event_name=event.event_name,
         errors=list(verdict.issues),
         errors_omitted=verdict.omitted,
+        errors_counted=verdict.counted,
     )
 
 

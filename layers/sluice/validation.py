@@ -21,6 +21,29 @@ import jsonschema_rs
 from sluice.messages import ValidationIssue
 
 MAX_ISSUES = 10
+# How many values may have every error listed: in one event, and in one request.
+# Past either, events are checked up to their first error (RuleSet.check), which
+# bounds what listing errors can cost a request to about 40 ms.
+MAX_LISTED_VALUES_PER_EVENT = 1_000
+MAX_LISTED_VALUES_PER_REQUEST = 10_000
+
+
+class ErrorBudget:
+    """Which events of one request may have every error listed."""
+
+    def __init__(self) -> None:
+        self._left = MAX_LISTED_VALUES_PER_REQUEST
+
+    def list_all(self, event_text: str) -> bool:
+        # Every value but the first follows a comma: a bound (commas inside strings
+        # only raise it) that costs one pass in C.
+        values = event_text.count(",") + 1
+        if values > MAX_LISTED_VALUES_PER_EVENT or values > self._left:
+            return False
+        self._left -= values
+        return True
+
+
 # Messages quote the failing value, and paths are made of the event's own keys:
 # both are as long as the client likes until cut.
 MAX_MESSAGE_CHARS = 200
@@ -46,6 +69,9 @@ class Verdict:
 
     issues: tuple[ValidationIssue, ...] = ()
     omitted: int = 0
+    # False when only the first issue was looked for (see RuleSet.check): the
+    # event may have more, uncounted.
+    counted: bool = True
 
     @property
     def valid(self) -> bool:
@@ -55,6 +81,14 @@ class Verdict:
         """The issues as queued and stored; a last issue counts those not kept."""
         if not self.issues:
             return None
+        if not self.counted:
+            more = ValidationIssue(
+                path="",
+                message="the event has too many values for every error to be looked for;"
+                " only the first was",
+                keyword=OMITTED_KEYWORD,
+            )
+            return [*self.issues, more]
         if not self.omitted:
             return list(self.issues)
         more = ValidationIssue(
@@ -191,13 +225,27 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self._validators)
 
-    def check(self, event_name: str, event: Any) -> Verdict:
-        """How `event` fares against its rule; VALID when it has none or keeps it."""
+    def check(
+        self, event_name: str, event: Any, *, text: str = "", budget: ErrorBudget | None = None
+    ) -> Verdict:
+        """How `event` fares against its rule; VALID when it has none or keeps it.
+
+        Given the event's JSON `text` and its request's `budget`, an event the budget
+        does not cover is checked up to its first error only: the binding builds
+        every error before the first can be read, about 4 us each, and a 32 KiB event
+        can hold 16,000 failing values (65-190 ms to list them).
+        """
         if event_name not in self._validators:
             return VALID
         validator = self._validators[event_name]
         if validator is None:
             return UNUSABLE_RULE
+        if budget is not None and not budget.list_all(text):
+            try:
+                validator.validate(event)  # stops at the first error
+            except jsonschema_rs.ValidationError as error:
+                return Verdict((_issue(error),), counted=False)
+            return VALID
         # One pass, no is_valid first: on a valid event iter_errors costs about as
         # much (0.8 against 0.5 us), and an invalid event is not evaluated twice.
         # The binding gathers every error before the first is read, so stopping
