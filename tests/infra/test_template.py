@@ -302,7 +302,7 @@ def test_no_function_prints_codes_in_aws(resources):
 
 def test_the_accounts_function_hashes_passwords_with_owasps_scrypt_cost(resources):
     properties = resources["AccountsFunction"]["Properties"]
-    assert properties["Environment"]["Variables"]["PASSWORD_SCRYPT_N"] == "131072"
+    assert properties["Environment"]["Variables"]["PASSWORD_SCRYPT_N"] == "131072"  # noqa: S105
     # 128 MiB for the hash, and a full vCPU (1769 MB) to make it in about half a second.
     assert properties["MemorySize"] >= 1769
 
