@@ -1,4 +1,4 @@
-"""Sign-in CPU per request (the KDF dominates) and the email function's throughput against moto's SES.
+"""Sign-in CPU per request (the KDF dominates); the email function's throughput on moto's SES.
 
 Sign-in: the password step through the real accounts handler, at the template's scrypt
 parameters, with SQS stubbed at the client; rate limits lifted so every request hashes.
@@ -115,7 +115,8 @@ def _email_throughput(env: BenchEnvironment, count: int) -> tuple[float, float]:
             for i in range(count):
                 challenge_id = uuid.uuid4()
                 cur.execute(
-                    "INSERT INTO email_challenges (challenge_id, kind, email, created_at, expires_at)"
+                    "INSERT INTO email_challenges"
+                    " (challenge_id, kind, email, created_at, expires_at)"
                     " VALUES (%s, 'register', %s, %s, %s)",
                     (challenge_id, f"new{i}@example.com", now, now + timedelta(minutes=10)),
                 )
@@ -150,6 +151,6 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     sent, cpu, duplicates = _email_throughput(env, 50 if quick else 300)
     print("6. Email function against moto's SES server (batches of 10, one process)")
     print(
-        f"   sent:       {sent:6.0f} emails/s ({cpu * 1e3:.1f} ms CPU per email in the function's process)"
+        f"   sent:       {sent:6.0f} emails/s ({cpu * 1e3:.1f} ms CPU per email, function side)"
     )
     print(f"   duplicates: {duplicates:6.0f} requests/s (redelivered, nothing sent)")
