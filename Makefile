@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools dev test bench loadtest migrate lock clean build deploy redrive
+.PHONY: venv tools dev test bench loadtest migrate lock clean build deploy redrive mail
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ bench: venv
 # Drives a running `make dev`: make loadtest ARGS="--duration 60 --batch-size 100"
 loadtest: venv
 	$(BIN)/python -m loadtest $(ARGS)
+
+# The email a running `make dev` sent (moto's SES): make mail ARGS="--to you@example.com"
+mail: venv
+	$(BIN)/python -m tools.mail $(ARGS)
 
 migrate: venv
 	$(BIN)/python -m sluice.migrate
@@ -92,6 +96,12 @@ build-IngestFunction:
 
 build-StoreFunction:
 	cp functions/store/app.py "$(ARTIFACTS_DIR)/"
+
+build-AccountsFunction:
+	cp functions/accounts/app.py "$(ARTIFACTS_DIR)/"
+
+build-EmailFunction:
+	cp functions/email/app.py "$(ARTIFACTS_DIR)/"
 
 build-MigrateFunction:
 	cp functions/migrate/app.py "$(ARTIFACTS_DIR)/"

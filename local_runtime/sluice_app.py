@@ -19,6 +19,8 @@ from sluice.storage import fetch_app, fetch_key_owner
 from local_runtime.runtime import SetupContext
 
 DEMO_FILE = "demo-app.json"
+# Where `make mail` (tools.mail) finds moto's server, whose SES holds the sent mail.
+AWS_ENDPOINT_FILE = "aws-endpoint-url"
 # Events named user_login need an integer userId: `"userId": "42"` shows a 422.
 DEMO_RULES = {
     "user_login": {
@@ -46,6 +48,25 @@ def _demo_app(conn, path: Path) -> tuple[str, str]:
     return app_id, key
 
 
+def _verify_sender(context: SetupContext) -> str | None:
+    """SES sends only from a verified identity; moto's starts with none."""
+    email = context.topology.functions.get("EmailFunction")
+    sender = email.environment.get("EMAIL_SENDER_ADDRESS") if email else None
+    if not sender:
+        return None
+    import boto3
+
+    boto3.client(
+        "sesv2",
+        endpoint_url=context.aws_endpoint_url,
+        region_name=email.arn.split(":")[3],  # the runtime's region
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto's placeholder
+    ).create_email_identity(EmailIdentity=sender)
+    (context.state_dir / AWS_ENDPOINT_FILE).write_text(context.aws_endpoint_url + "\n")
+    return sender
+
+
 def setup(context: SetupContext) -> list[str]:
     if not context.database_url:
         raise RuntimeError("Sluice needs a database: the settings file's Postgres section")
@@ -55,6 +76,7 @@ def setup(context: SetupContext) -> list[str]:
         app_id, key = _demo_app(conn, context.state_dir / DEMO_FILE)
     finally:
         conn.close()
+    sender = _verify_sender(context)
     body = '{"eventName": "user_login", "userId": 42}'
     return [
         f"  schema    {'applied ' + ', '.join(applied) if applied else 'up to date'}",
@@ -65,4 +87,6 @@ def setup(context: SetupContext) -> list[str]:
         f" -H 'Content-Type: application/json' -d '{body}'",
         "Look at what is stored, or manage apps (python -m sluice.admin):",
         f"  export DATABASE_URL='{context.database_url}'",
+        f"Accounts: mail goes from {sender} to moto's SES; codes print below as [local mail]."
+        " Read the mail with `make mail` (README, Accounts).",
     ]

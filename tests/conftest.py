@@ -27,7 +27,17 @@ os.environ.update(
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TABLES = ("events", "rules", "api_keys", "apps")
+TABLES = (
+    "events",
+    "rules",
+    "api_keys",
+    "apps",
+    "email_deliveries",
+    "sessions",
+    "email_challenges",
+    "email_send_limits",
+    "accounts",
+)
 
 
 @pytest.fixture(scope="session")

@@ -143,3 +143,60 @@ class StoreSettings:
         settings = cls(database=DatabaseSettings.read(env))
         env.check()
         return settings
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsSettings:
+    email_queue_url: str
+    database: DatabaseSettings
+    # scrypt's cost: 2^17 x 8 x 128 bytes = 128 MiB per hash (OWASP's recommendation).
+    # Lower only in tests; a stored hash keeps the parameters it was made with.
+    scrypt_n: int = 2**17
+    scrypt_r: int = 8
+    scrypt_p: int = 1
+    max_body_bytes: int = 4096
+    # Mails per address: one a minute and five an hour, counted over every kind.
+    sends_per_minute: int = 1
+    sends_per_hour: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        settings = cls(
+            email_queue_url=env.text("EMAIL_QUEUE_URL"),
+            database=DatabaseSettings.read(env),
+            scrypt_n=env.integer("PASSWORD_SCRYPT_N", 2**17, minimum=2**10),
+            scrypt_r=env.integer("PASSWORD_SCRYPT_R", 8, minimum=1),
+            scrypt_p=env.integer("PASSWORD_SCRYPT_P", 1, minimum=1),
+            max_body_bytes=env.integer("MAX_ACCOUNTS_BODY_BYTES", 4096, minimum=256),
+            sends_per_minute=env.integer("EMAIL_SENDS_PER_MINUTE", 1, minimum=1),
+            sends_per_hour=env.integer("EMAIL_SENDS_PER_HOUR", 5, minimum=1),
+        )
+        if settings.scrypt_n & (settings.scrypt_n - 1):
+            env.problems.append("PASSWORD_SCRYPT_N must be a power of two")
+        env.check()
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    database: DatabaseSettings
+    sender: str
+    configuration_set: str | None = None
+    product_name: str = "Sluice"
+    # Prints each code and token to the function's log, for `make dev` only:
+    # local-env.json sets it, template.yaml never does (tests/infra checks).
+    local_echo: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EmailSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        settings = cls(
+            database=DatabaseSettings.read(env),
+            sender=env.text("EMAIL_SENDER_ADDRESS"),
+            configuration_set=env.optional("EMAIL_CONFIGURATION_SET"),
+            product_name=env.text("PRODUCT_NAME", "Sluice"),
+            local_echo=env.choice("LOCAL_MAIL_ECHO", "off", ("on", "off")) == "on",
+        )
+        env.check()
+        return settings

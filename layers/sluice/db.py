@@ -11,11 +11,14 @@ from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
+import psycopg2.extras
 
 from sluice.config import DatabaseSettings
 from sluice.errors import ConfigurationError, DatabaseUnavailable
 
 T = TypeVar("T")
+# uuid columns in and out as uuid.UUID (accounts, challenges, sessions); process-wide.
+psycopg2.extras.register_uuid()
 Connection = psycopg2.extensions.connection
 
 # Errors that say the server or the link to it is gone, as opposed to a statement

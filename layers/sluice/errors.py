@@ -1,4 +1,4 @@
-"""Errors as types. Each knows its HTTP status and stable code; the ingest handler
+"""Errors as types. Each knows its HTTP status and stable code; each HTTP handler
 maps them to responses in one place."""
 
 from __future__ import annotations
@@ -20,6 +20,42 @@ class EventRejected(SluiceError):
 
     status = 400
     code = "invalid_event"
+
+
+class RequestRejected(SluiceError):
+    """An accounts request that is malformed or breaks a rule (a weak password, a bad address)."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class ChallengeFailed(SluiceError):
+    """A mailed code or token that does not work: wrong, expired, used, or tried too often.
+
+    The code says which; none of them says whether an account is behind the challenge.
+    """
+
+    status = 400
+    code = "invalid_code"
+
+
+class AlreadyRegistered(SluiceError):
+    """A verified code for an address that meanwhile got an account (two registrations raced).
+
+    Only the holder of the mailbox can see this, so it reveals nothing to anyone else.
+    """
+
+    status = 409
+    code = "already_registered"
+
+
+class RateLimited(SluiceError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unauthorized(SluiceError):

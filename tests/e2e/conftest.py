@@ -18,10 +18,18 @@ from local_runtime.runtime import Runtime, RuntimeConfig
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # On top of local-env.json: retries every second, two receives before the DLQ,
-# no batching window (each test waits for its own rows).
+# no batching window (each test waits for its own rows); a cheap scrypt and a looser
+# mail limit so a whole flow fits in a minute (tests/e2e/test_accounts.py).
 TEST_SETTINGS = {
     "Parameters": {"StoreBatchingWindowSeconds": 0},
     "Resources": {"EventsQueue": {"VisibilityTimeout": 1, "RedrivePolicy": {"maxReceiveCount": 2}}},
+    "Environment": {
+        "AccountsFunction": {
+            "PASSWORD_SCRYPT_N": "1024",
+            "EMAIL_SENDS_PER_MINUTE": "5",
+            "EMAIL_SENDS_PER_HOUR": "50",
+        }
+    },
 }
 
 
@@ -30,6 +38,8 @@ def settings_file(folder: Path) -> Path:
     settings["Parameters"] = {**settings.get("Parameters", {}), **TEST_SETTINGS["Parameters"]}
     for name, override in TEST_SETTINGS["Resources"].items():
         settings["Resources"][name] = {**settings["Resources"].get(name, {}), **override}
+    for name, variables in TEST_SETTINGS["Environment"].items():
+        settings["Environment"][name] = {**settings["Environment"].get(name, {}), **variables}
     path = folder / "local-env.json"
     path.write_text(json.dumps(settings))
     return path

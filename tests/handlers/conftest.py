@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
+from sluice.accounts import Accounts
 from sluice.catalog import Catalog
-from sluice.config import DatabaseSettings, IngestSettings
+from sluice.config import AccountsSettings, DatabaseSettings, EmailSettings, IngestSettings
 from sluice.db import Database
+from sluice.email_queue import EmailQueue
 from sluice.ingest import Ingestor
+from sluice.mailer import Mailer
 from sluice.queue import EventQueue
 
+import functions.accounts.app as accounts_app
+import functions.email.app as email_app
 import functions.ingest.app as ingest_app
 import functions.store.app as store_app
 from tests.support import RefusingSqs
@@ -70,3 +76,68 @@ def store_database(database_url, monkeypatch):
     monkeypatch.setattr(store_app, "database", lambda: database)
     yield database
     database.close()
+
+
+# --- accounts and email -----------------------------------------------------------
+
+SENDER = "no-reply@sluice.test"
+# Cheap scrypt for tests (the hash records its parameters; production's are the default).
+TEST_SCRYPT_N = "1024"
+
+
+@pytest.fixture
+def email_queue(sqs) -> str:
+    return sqs.create_queue(QueueName="email", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+
+
+@pytest.fixture
+def accounts_settings(database_url, email_queue):
+    return AccountsSettings.from_env(
+        {
+            "EMAIL_QUEUE_URL": email_queue,
+            "DATABASE_URL": database_url,
+            "PASSWORD_SCRYPT_N": TEST_SCRYPT_N,
+        }
+    )
+
+
+@pytest.fixture
+def accounts(accounts_settings, sqs, clock, monkeypatch) -> Accounts:
+    """The accounts handler's service, on the test database, moto's SQS and the manual clock."""
+    service = Accounts(
+        accounts_settings,
+        Database(accounts_settings.database),
+        EmailQueue(sqs, accounts_settings.email_queue_url),
+        clock,
+    )
+    monkeypatch.setattr(accounts_app, "accounts", lambda: service)
+    yield service
+    service.database.close()
+
+
+@pytest.fixture
+def ses(aws):
+    """moto's SES (API v2) with the sender's identity verified, as SES requires."""
+    client = boto3.client("sesv2")
+    client.create_email_identity(EmailIdentity=SENDER)
+    return client
+
+
+@pytest.fixture
+def make_mailer(database_url, ses, clock, monkeypatch):
+    """Installs a Mailer into the email handler; `ses_client` wraps or replaces moto's."""
+
+    def install(ses_client=None, sender: str = SENDER, **settings) -> Mailer:
+        email_settings = EmailSettings(
+            database=DatabaseSettings(url=database_url), sender=sender, **settings
+        )
+        mailer = Mailer(email_settings, Database(email_settings.database), ses_client or ses, clock)
+        monkeypatch.setattr(email_app, "mailer", lambda: mailer)
+        return mailer
+
+    return install
+
+
+@pytest.fixture
+def mailer(make_mailer) -> Mailer:
+    return make_mailer()

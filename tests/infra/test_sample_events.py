@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 
+import functions.accounts.app as accounts_app
+import functions.email.app as email_app
 import functions.ingest.app as ingest_app
 import functions.migrate.app as migrate_app
 import functions.store.app as store_app
@@ -40,11 +42,12 @@ class LambdaContext:
 @pytest.fixture
 def cold(monkeypatch):
     """Each handler builds its clients and connections again, as in a new container."""
-    for cached in (ingest_app.ingestor, store_app.database):
-        cached.cache_clear()
+    cached = (ingest_app.ingestor, store_app.database, accounts_app.accounts, email_app.mailer)
+    for function in cached:
+        function.cache_clear()
     yield monkeypatch
-    for cached in (ingest_app.ingestor, store_app.database):
-        cached.cache_clear()
+    for function in cached:
+        function.cache_clear()
 
 
 @pytest.fixture
@@ -151,6 +154,61 @@ def test_store_sample_message_has_the_shape_ingest_sends(ingest_env, sample_app,
     assert sent["version"] == stored_sample["version"]
     for event in stored_sample["events"]:
         assert event.keys() == sent["events"][0].keys()
+
+
+# --- accounts and email -------------------------------------------------------------
+
+
+@pytest.fixture
+def email_queue(sqs) -> str:
+    return sqs.create_queue(QueueName="sluice-dev-EmailQueue")["QueueUrl"]
+
+
+@pytest.fixture
+def accounts_env(cold, database_url, email_queue, db):
+    cold.setenv("EMAIL_QUEUE_URL", email_queue)
+    cold.setenv("DATABASE_URL", database_url)
+    cold.setenv("PASSWORD_SCRYPT_N", "1024")  # the template's 2^17 is measured by make bench
+
+
+@pytest.fixture
+def email_env(cold, database_url, db, aws):
+    import boto3
+
+    boto3.client("sesv2").create_email_identity(EmailIdentity="no-reply@sluice.test")
+    cold.setenv("DATABASE_URL", database_url)
+    cold.setenv("EMAIL_SENDER_ADDRESS", "no-reply@sluice.test")
+    cold.setenv("PRODUCT_NAME", "Sluice")
+
+
+def test_accounts_register_sample_queues_one_email_request(accounts_env, sqs, email_queue):
+    response = accounts_app.handler(sample("accounts-register.json"), LambdaContext())
+
+    assert response["statusCode"] == 202, response
+    (message,) = sqs.receive_message(QueueUrl=email_queue)["Messages"]
+    assert json.loads(message["Body"])["kind"] == "register"
+
+
+def test_email_sample_message_has_the_shape_accounts_sends(accounts_env, sqs, email_queue):
+    """If the request's format changes, events/email-batch.json must change with it."""
+    accounts_app.handler(sample("accounts-register.json"), LambdaContext())
+    (message,) = sqs.receive_message(QueueUrl=email_queue)["Messages"]
+    sent = json.loads(message["Body"])
+    sample_body = json.loads(sample("email-batch.json")["Records"][0]["body"])
+
+    assert sent.keys() == sample_body.keys()
+    assert sent["v"] == sample_body["v"]
+
+
+def test_email_batch_for_a_challenge_that_is_not_there_sends_nothing_and_fails_nothing(
+    email_env,
+):
+    from moto.ses.models import ses_backends
+
+    response = email_app.handler(sample("email-batch.json"), LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert ses_backends["123456789012"]["us-east-1"].sent_messages == []
 
 
 # --- store --------------------------------------------------------------------------
@@ -384,15 +442,22 @@ def generated(*args: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ingest-event.json", "ingest-batch.json"])
+@pytest.mark.parametrize(
+    "name", ["ingest-event.json", "ingest-batch.json", "accounts-register.json"]
+)
 def test_http_api_samples_match_sam_generate_event(name):
     reference = generated("apigateway", "http-api-proxy")
     event = sample(name)
 
-    # API Gateway leaves out cookies, query strings, stage variables and authorizer
-    # context when a request has none; everything else is always there.
+    # API Gateway leaves out cookies, query strings, path parameters, stage variables and
+    # authorizer context when a request has none; everything else is always there.
     assert set(event) <= set(reference)
-    assert set(reference) - set(event) <= {"cookies", "queryStringParameters", "stageVariables"}
+    assert set(reference) - set(event) <= {
+        "cookies",
+        "queryStringParameters",
+        "pathParameters",
+        "stageVariables",
+    }
     assert set(reference["requestContext"]) - set(event["requestContext"]) <= {
         "authentication",
         "authorizer",
@@ -405,7 +470,7 @@ def test_http_api_samples_match_sam_generate_event(name):
 @pytest.mark.slow
 def test_sqs_sample_matches_sam_generate_event():
     (reference,) = generated("sqs", "receive-message")["Records"]
-    for record in sample("store-batch.json")["Records"]:
+    for record in sample("store-batch.json")["Records"] + sample("email-batch.json")["Records"]:
         assert set(record) == set(reference)
         assert set(record["attributes"]) == set(reference["attributes"])
 
@@ -424,5 +489,7 @@ def test_every_sample_event_is_exercised():
         "ingest-batch.json",
         "store-batch.json",
         "migrate-create.json",
+        "accounts-register.json",
+        "email-batch.json",
     }
     assert {p.name for p in Path(EVENTS).glob("*.json")} == exercised

@@ -56,14 +56,25 @@ def parameter_default(cfn, value: Any) -> Any:
 # --- queues and their consumer ---------------------------------------------------
 
 
+def consumers(resources) -> dict[str, str]:
+    """queue -> the function its SQS trigger invokes."""
+    return {
+        referenced(m["Properties"]["EventSourceArn"]): referenced(m["Properties"]["FunctionName"])
+        for m in sqs_triggers(resources).values()
+    }
+
+
 def test_the_store_function_consumes_the_queue_ingest_writes_to(resources):
-    (mapping,) = sqs_triggers(resources).values()
     ingest_env = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
 
-    assert referenced(mapping["Properties"]["FunctionName"]) == "StoreFunction"
-    assert referenced(mapping["Properties"]["EventSourceArn"]) == referenced(
-        ingest_env["EVENTS_QUEUE_URL"]
-    )
+    assert consumers(resources)[referenced(ingest_env["EVENTS_QUEUE_URL"])] == "StoreFunction"
+
+
+def test_the_email_function_consumes_the_queue_accounts_writes_to(resources):
+    accounts_env = resources["AccountsFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert consumers(resources)[referenced(accounts_env["EMAIL_QUEUE_URL"])] == "EmailFunction"
+    assert set(consumers(resources).values()) == {"StoreFunction", "EmailFunction"}
 
 
 def test_every_consumed_queue_has_a_dead_letter_queue(resources):
@@ -99,6 +110,11 @@ def test_every_sqs_trigger_reports_item_failures_and_caps_its_concurrency(cfn, r
 def test_trigger_batching_is_set_by_parameters(cfn, resources):
     for mapping in sqs_triggers(resources).values():
         properties = mapping["Properties"]
+        if referenced(properties["FunctionName"]) == "EmailFunction":
+            # Ten emails an invocation, no window: a code should not wait to be batched.
+            assert properties["BatchSize"] == 10
+            assert "MaximumBatchingWindowInSeconds" not in properties
+            continue
         assert properties["BatchSize"] == {"Ref": "StoreBatchSize"}
         assert properties["MaximumBatchingWindowInSeconds"] == {"Ref": "StoreBatchingWindowSeconds"}
     # SQS refuses batches over 10 without a batching window of at least a second.
@@ -133,7 +149,13 @@ def test_queues_are_encrypted(resources):
 
 def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
     functions = of_type(resources, "AWS::Lambda::Function")
-    assert set(functions) == {"IngestFunction", "StoreFunction", "MigrateFunction"}
+    assert set(functions) == {
+        "IngestFunction",
+        "StoreFunction",
+        "MigrateFunction",
+        "AccountsFunction",
+        "EmailFunction",
+    }
     for function in functions.values():
         properties = function["Properties"]
         assert properties["Architectures"] == ["arm64"]
@@ -281,13 +303,77 @@ def test_each_function_connects_as_its_own_role_and_reads_only_its_secret(resour
     assert sorted(readers_of_master) == ["DatabaseProxyRole", "MigrateFunctionRole"]
 
 
-def test_only_ingest_may_send_to_the_events_queue(resources):
-    senders = [
-        owner
+def test_each_producer_may_send_only_to_its_own_queue(resources):
+    senders = {
+        owner: referenced(statement["Resource"])
         for owner, statement in statements(resources)
         if "sqs:SendMessage" in as_list(statement["Action"])
+    }
+    assert senders == {"IngestFunctionRole": "EventsQueue", "AccountsFunctionRole": "EmailQueue"}
+
+
+def test_only_the_email_function_may_send_mail_and_only_as_the_sender_identity(resources):
+    sending = [
+        (owner, statement)
+        for owner, statement in statements(resources)
+        if any(a.startswith("ses:") for a in as_list(statement["Action"]))
     ]
-    assert senders == ["IngestFunctionRole"]
+    (owner, statement), *others = sending
+    identity, configuration_set = statement["Resource"]
+
+    assert others == []
+    assert owner == "EmailFunctionRole"
+    assert as_list(statement["Action"]) == ["ses:SendEmail"]
+    assert identity == {
+        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+        ":identity/${EmailSenderIdentity}"
+    }
+    # The configuration set only when one is named.
+    condition, arn, otherwise = configuration_set["Fn::If"]
+    assert condition == "HasEmailConfigurationSet"
+    assert arn["Fn::Sub"].endswith(":configuration-set/${EmailConfigurationSet}")
+    assert otherwise == {"Ref": "AWS::NoValue"}
+
+
+def test_the_sender_is_the_deployers_choice(cfn, resources):
+    env = resources["EmailFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["EMAIL_SENDER_ADDRESS"] == {"Ref": "EmailSenderAddress"}
+    assert env["EMAIL_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+    assert not rule_holds(cfn, "SenderChosen", {})
+    assert rule_holds(
+        cfn,
+        "SenderChosen",
+        {"EmailSenderAddress": "no-reply@example.com", "EmailSenderIdentity": "example.com"},
+    )
+
+
+def test_no_function_prints_codes_in_aws(resources):
+    """The local printout of codes is switched on by local-env.json only."""
+    for name, function in of_type(resources, "AWS::Lambda::Function").items():
+        assert "LOCAL_MAIL_ECHO" not in function["Properties"]["Environment"]["Variables"], name
+
+
+def test_the_accounts_function_hashes_passwords_with_owasps_scrypt_cost(resources):
+    properties = resources["AccountsFunction"]["Properties"]
+    assert properties["Environment"]["Variables"]["PASSWORD_SCRYPT_N"] == "131072"  # noqa: S105
+    # 128 MiB for the hash, and a full vCPU (1769 MB) to make it in about half a second.
+    assert properties["MemorySize"] >= 1769
+
+
+def test_only_the_email_function_reaches_the_ses_endpoint(resources):
+    (endpoint,) = [
+        r["Properties"]
+        for r in of_type(resources, "AWS::EC2::VPCEndpoint").values()
+        if r["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.email"}
+    ]
+    (group,) = endpoint["SecurityGroupIds"]
+    ingress = resources[referenced(group)]["Properties"]["SecurityGroupIngress"]
+    email_groups = resources["EmailFunction"]["Properties"]["VpcConfig"]["SecurityGroupIds"]
+
+    assert endpoint["PrivateDnsEnabled"] is True
+    assert [(r["FromPort"], referenced(r["SourceSecurityGroupId"])) for r in ingress] == [
+        (443, referenced(email_groups[0]))
+    ]
 
 
 # --- database and network ---------------------------------------------------------
@@ -375,7 +461,12 @@ def test_an_exhausted_proxy_pool_fails_before_any_function_times_out(resources):
         if f["Properties"]["Environment"]["Variables"]["DB_HOST"]
         == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
     }
-    assert set(timeouts) == {"IngestFunction", "StoreFunction"}
+    assert set(timeouts) == {
+        "IngestFunction",
+        "StoreFunction",
+        "AccountsFunction",
+        "EmailFunction",
+    }
     # At most half the shortest timeout: the rest is left to answer 503 or return the batch.
     assert 0 < pool["ConnectionBorrowTimeout"] * 2 <= min(timeouts.values())
 
@@ -461,15 +552,33 @@ def test_the_migration_function_finds_the_sql_where_the_build_puts_it(resources)
 # --- API ----------------------------------------------------------------------------
 
 
-def test_http_api_routes_send_payload_2_to_ingest(resources):
+ACCOUNT_ROUTES = {
+    ("post", "/api/accounts/register"),
+    ("post", "/api/accounts/verify"),
+    ("post", "/api/accounts/sign-in"),
+    ("post", "/api/accounts/sign-in/verify"),
+    ("post", "/api/accounts/sign-out"),
+    ("get", "/api/accounts/me"),
+    ("post", "/api/accounts/password-reset"),
+    ("post", "/api/accounts/password-reset/confirm"),
+}
+
+
+def test_http_api_routes_send_payload_2_to_ingest_and_accounts(resources):
     (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
     paths = api["Properties"]["Body"]["paths"]
+    routes = {
+        (method, path): operation["x-amazon-apigateway-integration"]
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+    }
 
-    assert set(paths) == {"/api/logs/{app_id}", "/api/logs/{app_id}/batch"}
-    for operations in paths.values():
-        integration = operations["post"]["x-amazon-apigateway-integration"]
+    ingest = {("post", "/api/logs/{app_id}"), ("post", "/api/logs/{app_id}/batch")}
+    assert set(routes) == ingest | ACCOUNT_ROUTES
+    for route, integration in routes.items():
+        function = "IngestFunction" if route in ingest else "AccountsFunction"
         assert integration["payloadFormatVersion"] == "2.0"
-        assert "${IngestFunction.Arn}" in integration["uri"]["Fn::Sub"]
+        assert f"${{{function}.Arn}}" in integration["uri"]["Fn::Sub"]
 
 
 def test_cors_origins_are_a_parameter(resources):
@@ -493,9 +602,15 @@ def test_default_route_throttling_comes_from_parameters(resources):
 
 
 def test_outputs_name_what_operators_need(cfn):
-    assert {"ApiUrl", "EventsQueueUrl", "EventsDeadLetterQueueUrl", "DatabaseSecretArn"} <= set(
-        cfn["Outputs"]
-    )
+    assert {
+        "ApiUrl",
+        "AccountsUrl",
+        "EventsQueueUrl",
+        "EventsDeadLetterQueueUrl",
+        "EmailQueueUrl",
+        "EmailDeadLetterQueueUrl",
+        "DatabaseSecretArn",
+    } <= set(cfn["Outputs"])
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -25,23 +25,49 @@ def sluice():
     return load(REPO_ROOT / "template.yaml", REPO_ROOT / "local-env.json").topology(LOCAL)
 
 
-def test_sluices_routes_go_to_ingest_with_payload_2(sluice):
-    assert [(r.route_key, r.function, r.payload_version) for r in sluice.routes] == [
+def test_sluices_routes_go_to_ingest_and_accounts_with_payload_2(sluice):
+    routes = [(r.route_key, r.function, r.payload_version) for r in sluice.routes]
+    assert routes[:2] == [
         ("POST /api/logs/{app_id}", "IngestFunction", "2.0"),
         ("POST /api/logs/{app_id}/batch", "IngestFunction", "2.0"),
+    ]
+    assert sorted(routes[2:]) == [
+        ("GET /api/accounts/me", "AccountsFunction", "2.0"),
+        ("POST /api/accounts/password-reset", "AccountsFunction", "2.0"),
+        ("POST /api/accounts/password-reset/confirm", "AccountsFunction", "2.0"),
+        ("POST /api/accounts/register", "AccountsFunction", "2.0"),
+        ("POST /api/accounts/sign-in", "AccountsFunction", "2.0"),
+        ("POST /api/accounts/sign-in/verify", "AccountsFunction", "2.0"),
+        ("POST /api/accounts/sign-out", "AccountsFunction", "2.0"),
+        ("POST /api/accounts/verify", "AccountsFunction", "2.0"),
     ]
 
 
 def test_sluices_store_trigger_takes_the_templates_batch_and_the_local_window(sluice):
-    (trigger,) = sluice.triggers
+    (trigger,) = [t for t in sluice.triggers if t.function == "StoreFunction"]
     assert (trigger.function, trigger.queue) == ("StoreFunction", "EventsQueue")
     assert trigger.batch_size == 100  # the StoreBatchSize parameter's default
     assert trigger.window_seconds == 1  # local-env.json sets StoreBatchingWindowSeconds
     assert trigger.report_item_failures and trigger.enabled
 
 
+def test_the_email_trigger_takes_ten_with_no_window(sluice):
+    (trigger,) = [t for t in sluice.triggers if t.function == "EmailFunction"]
+    assert (trigger.queue, trigger.batch_size, trigger.window_seconds) == ("EmailQueue", 10, 0)
+    assert trigger.report_item_failures and trigger.enabled
+
+
 def test_sluices_queues_are_created_dead_letter_first_with_local_overrides(sluice):
-    assert list(sluice.queues) == ["EventsDeadLetterQueue", "EventsQueue"]
+    order = list(sluice.queues)
+    assert sorted(order) == [
+        "EmailDeadLetterQueue",
+        "EmailQueue",
+        "EventsDeadLetterQueue",
+        "EventsQueue",
+    ]
+    assert order.index("EventsDeadLetterQueue") < order.index("EventsQueue")
+    assert order.index("EmailDeadLetterQueue") < order.index("EmailQueue")
+    assert sluice.queues["EmailQueue"].attributes["VisibilityTimeout"] == "15"  # 180 in AWS
     events = sluice.queues["EventsQueue"]
     assert events.attributes["VisibilityTimeout"] == "15"  # 180 in the template
     assert events.attributes["MessageRetentionPeriod"] == "345600"

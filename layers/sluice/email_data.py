@@ -1,0 +1,112 @@
+"""The email function's SQL: challenges (read, set the secret), accounts (read), deliveries.
+
+Tables: email_challenges (select, update), accounts (select), email_deliveries (read,
+write). Parameterised, no commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sluice.db import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChallenge:
+    challenge_id: uuid.UUID
+    kind: str
+    email: str
+    account_id: uuid.UUID | None
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    state: str
+    claimed_until: datetime | None
+
+
+def lock_challenge(conn: Connection, challenge_id: uuid.UUID) -> PendingChallenge | None:
+    """The challenge, locked: two deliveries of one request decide one after the other."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT challenge_id, kind, email, account_id, expires_at, used_at"
+            " FROM email_challenges WHERE challenge_id = %s FOR UPDATE",
+            (challenge_id,),
+        )
+        row = cur.fetchone()
+    return PendingChallenge(*row) if row else None
+
+
+def find_account(conn: Connection, email: str) -> uuid.UUID | None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT account_id FROM accounts WHERE email = %s", (email,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def account_email(conn: Connection, account_id: uuid.UUID) -> str | None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT email FROM accounts WHERE account_id = %s", (account_id,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def set_secret(
+    conn: Connection, challenge_id: uuid.UUID, secret_hash: bytes, account_id: uuid.UUID | None
+) -> None:
+    """Stores a new secret's hash (replacing one whose mail may never have gone out)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE email_challenges SET secret_hash = %s, account_id = coalesce(account_id, %s)"
+            " WHERE challenge_id = %s",
+            (secret_hash, account_id, challenge_id),
+        )
+
+
+def find_delivery(conn: Connection, challenge_id: uuid.UUID) -> Delivery | None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT state, claimed_until FROM email_deliveries WHERE challenge_id = %s",
+            (challenge_id,),
+        )
+        row = cur.fetchone()
+    return Delivery(*row) if row else None
+
+
+def record_delivery(
+    conn: Connection,
+    challenge_id: uuid.UUID,
+    *,
+    state: str,
+    now: datetime,
+    template: str | None = None,
+    claimed_until: datetime | None = None,
+    attempt: bool = False,
+    ses_message_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO email_deliveries (challenge_id, state, template, claimed_until, attempts,"
+            " ses_message_id, reason, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (challenge_id) DO UPDATE SET state = EXCLUDED.state,"
+            " template = coalesce(EXCLUDED.template, email_deliveries.template),"
+            " claimed_until = EXCLUDED.claimed_until,"
+            " attempts = email_deliveries.attempts + EXCLUDED.attempts,"
+            " ses_message_id = coalesce(EXCLUDED.ses_message_id, email_deliveries.ses_message_id),"
+            " reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at",
+            (
+                challenge_id,
+                state,
+                template,
+                claimed_until,
+                1 if attempt else 0,
+                ses_message_id,
+                reason,
+                now,
+            ),
+        )

@@ -1,0 +1,64 @@
+"""Prints the email `make dev` has sent: what moto's SES captured, newest last.
+
+Local only: it reads moto's server (`GET /moto-api/data.json`, its `ses` section), whose
+address the dev setup hook writes to .local/dev/aws-endpoint-url (or AWS_ENDPOINT_URL).
+In AWS, mail goes to real inboxes and nothing keeps a copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import re
+import sys
+import urllib.request
+from pathlib import Path
+
+ENDPOINT_FILE = Path(".local/dev/aws-endpoint-url")
+
+
+def endpoint() -> str:
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    if ENDPOINT_FILE.exists():
+        return ENDPOINT_FILE.read_text().strip()
+    sys.exit("no local AWS endpoint: start `make dev` first (or set AWS_ENDPOINT_URL)")
+
+
+def captured(url: str) -> list[dict]:
+    """Every message moto's SES holds, in the order sent."""
+    with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=5) as response:  # noqa: S310 - a local URL
+        data = json.load(response)
+    # moto lists each backend's objects by model name; SES v2's simple sends are "Message".
+    return list(data.get("ses", {}).get("Message", []))
+
+
+def as_text(body: str) -> str:
+    """The HTML part (the one moto keeps) as readable text."""
+    text = re.sub(r"</p>", "\n\n", body)
+    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--to", help="only mail to this address")
+    parser.add_argument("--last", type=int, default=10, help="how many to show (default 10)")
+    args = parser.parse_args(argv)
+    messages = captured(endpoint())
+    if args.to:
+        wanted = args.to.strip().lower()
+        messages = [m for m in messages if wanted in m["destinations"].get("ToAddresses", [])]
+    for message in messages[-args.last :]:
+        to = message.get("destinations", {}).get("ToAddresses", [])
+        print(f"--- to {', '.join(to)} from {message.get('source')}")
+        print(f"Subject: {message.get('subject')}\n")
+        print(as_text(message.get("body", "")) + "\n")
+    if not messages:
+        print("no mail yet")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
