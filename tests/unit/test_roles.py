@@ -72,3 +72,24 @@ def test_passwords_are_set_as_scram_verifiers_and_only_for_function_roles(databa
         with pytest.raises(UnknownRole):
             set_role_passwords(conn, [(role, "x")])
     conn.close()
+
+
+@pytest.mark.parametrize(
+    "role, table",
+    [
+        ("sluice_ingest", "accounts"),  # password hashes
+        ("sluice_ingest", "sessions"),  # session token hashes
+        ("sluice_ingest", "email_challenges"),
+        ("sluice_store", "accounts"),
+        ("sluice_store", "sessions"),
+        ("sluice_email", "sessions"),
+        ("sluice_email", "apps"),
+        ("sluice_accounts", "events"),
+        ("sluice_accounts", "api_keys"),
+    ],
+)
+def test_no_function_reads_what_is_not_its_own(database_url, role, table):
+    conn = as_role(database_url, role)
+    with pytest.raises(errors.InsufficientPrivilege):
+        run(conn, f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+    conn.close()
