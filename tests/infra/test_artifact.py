@@ -156,6 +156,10 @@ class Stack:
             return separator.join(self.stand_in(name, part) for part in parts)
         if isinstance(value, dict) and self._is_secret(value.get("Ref")):
             return self._role_secret(value["Ref"])
+        if isinstance(value, dict) and value.get("Ref") in self.cfn["Parameters"]:
+            # A template parameter (AggregateChunkSize...): its default, as a deploy
+            # that does not override it would pass.
+            return str(self.cfn["Parameters"][value["Ref"]]["Default"])
         key = json.dumps(value)
         if key not in known:
             pytest.fail(f"{name}={key}: give it a local stand-in in test_artifact.Stack")
@@ -266,7 +270,7 @@ def stack(
         queue = boto3.client("sqs", **aws).create_queue(QueueName=f"events-{os.urandom(4).hex()}")
         # Copies, so the session's build (which other tests inspect) is never written to.
         functions = tmp_path_factory.mktemp("functions")
-        for name in ("IngestFunction", "StoreFunction", "MigrateFunction"):
+        for name in ("IngestFunction", "StoreFunction", "MigrateFunction", "AggregateFunction"):
             shutil.copytree(sam_build / name, functions / name)
         yield Stack(
             cfn=cfn,
@@ -319,11 +323,11 @@ def test_migrate_builds_the_schema_and_answers_success(migrated, stack):
         # Each function role got a password, as a SCRAM verifier, never in clear.
         cur.execute(
             "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
-            (["sluice_ingest", "sluice_store"],),
+            (["sluice_ingest", "sluice_store", "sluice_aggregate"],),
         )
         passwords = dict(cur.fetchall())
     conn.close()
-    assert sorted(passwords) == ["sluice_ingest", "sluice_store"]
+    assert sorted(passwords) == ["sluice_aggregate", "sluice_ingest", "sluice_store"]
     assert all(p.startswith("SCRAM-SHA-256$") for p in passwords.values()), passwords
 
 
@@ -361,14 +365,39 @@ def test_store_stores_the_sample_batch_and_fails_only_the_poison_message(migrate
     conn.close()
 
 
-@pytest.mark.parametrize("function", ["IngestFunction", "StoreFunction"])
+SAMPLES = {
+    "IngestFunction": "ingest-event.json",
+    "StoreFunction": "store-batch.json",
+    "AggregateFunction": "aggregate-schedule.json",
+}
+
+
+@pytest.mark.parametrize("function", sorted(SAMPLES))
 def test_nothing_but_the_artifact_and_the_lock_was_importable(migrated, stack, function):
-    event = "ingest-event.json" if function == "IngestFunction" else "store-batch.json"
-    result = stack.invoke(function, sample(event))
+    result = stack.invoke(function, sample(SAMPLES[function]))
 
     assert result["importable"] == dict.fromkeys(TEST_ONLY_MODULES, False)
     assert result["foreign_modules"] == []
     assert not any(".venv" in entry for entry in result["sys_path"])
+
+
+def test_aggregate_counts_what_the_store_stored_as_its_own_role(migrated, stack):
+    handled(stack.invoke("StoreFunction", sample("store-batch.json")))
+
+    response = handled(stack.invoke("AggregateFunction", sample("aggregate-schedule.json")))
+
+    assert response["caught_up"] is True, response
+    with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events WHERE app_id = %s", (SAMPLE_APP,))
+        (stored,) = cur.fetchone()
+        cur.execute(
+            "SELECT coalesce(sum(events), 0) FROM event_counts_hourly WHERE app_id = %s",
+            (SAMPLE_APP,),
+        )
+        (counted,) = cur.fetchone()
+    conn.close()
+    assert stored > 0
+    assert counted == stored
 
 
 def test_traces_are_sent_but_never_hold_a_response(migrated, stack):
@@ -389,5 +418,6 @@ def test_every_sample_event_is_run_against_the_build():
         "ingest-batch.json",
         "store-batch.json",
         "migrate-create.json",
+        "aggregate-schedule.json",
     }
     assert {p.name for p in EVENTS.glob("*.json")} == exercised

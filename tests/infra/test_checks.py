@@ -11,7 +11,12 @@ import pytest
 
 from tests.infra.stack import REPO_ROOT, TEMPLATE, load_template, run_tool, translate
 
-FUNCTIONS = {"IngestFunction": "ingest", "StoreFunction": "store", "MigrateFunction": "migrate"}
+FUNCTIONS = {
+    "IngestFunction": "ingest",
+    "StoreFunction": "store",
+    "MigrateFunction": "migrate",
+    "AggregateFunction": "aggregate",
+}
 
 
 def locked_pins() -> dict[str, str]:
