@@ -20,7 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # On top of local-env.json: retries every second, two receives before the DLQ,
 # no batching window (each test waits for its own rows).
 TEST_SETTINGS = {
-    "Parameters": {"StoreBatchingWindowSeconds": 0},
+    # The aggregate schedule fires every few seconds, so a test sees it fire by itself.
+    "Parameters": {"StoreBatchingWindowSeconds": 0, "AggregateSchedule": "rate(3 seconds)"},
     "Resources": {"EventsQueue": {"VisibilityTimeout": 1, "RedrivePolicy": {"maxReceiveCount": 2}}},
 }
 
