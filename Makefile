@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools dev test bench loadtest migrate lock clean build deploy redrive mail
+.PHONY: venv tools dev test bench loadtest migrate aggregate rebuild-aggregates lock clean build deploy redrive mail
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,16 @@ mail: venv
 
 migrate: venv
 	$(BIN)/python -m sluice.migrate
+
+# What the scheduled aggregate function does, once, against DATABASE_URL.
+aggregate: venv
+	$(BIN)/python -m sluice.aggregate run
+
+# Recounts the rollups of every UTC day in a range from the stored events, safely
+# while scheduled runs go on: make rebuild-aggregates FROM=2026-03-01 TO=2026-03-08 [APP=app_...]
+rebuild-aggregates: venv
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make rebuild-aggregates FROM=... TO=... [APP=...]" >&2; exit 2; }
+	$(BIN)/python -m sluice.aggregate rebuild --from "$(FROM)" --to "$(TO)" $(if $(APP),--app "$(APP)")
 
 # Re-pin after changing dependencies in pyproject.toml or requirements-tools.in.
 lock: venv
@@ -102,6 +112,9 @@ build-AccountsFunction:
 
 build-EmailFunction:
 	cp functions/email/app.py "$(ARTIFACTS_DIR)/"
+
+build-AggregateFunction:
+	cp functions/aggregate/app.py "$(ARTIFACTS_DIR)/"
 
 build-MigrateFunction:
 	cp functions/migrate/app.py "$(ARTIFACTS_DIR)/"

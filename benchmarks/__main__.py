@@ -4,7 +4,8 @@
 2. Store throughput next to a raw COPY of the same rows, interleaved.
 3. Cold start of each function next to the floor of the libraries it stands on.
 4. Rule cost per event: a typical rule, issue 9's hostile pattern, the most errors.
-5-6. Accounts: sign-in CPU per request (scrypt); the email function's throughput on moto's SES.
+5. Aggregation: a first run over 1,000,000 events, 10,000 new ones, a stats query.
+6-7. Accounts: sign-in CPU per request (scrypt); the email function's throughput on moto's SES.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from benchmarks.environment import bench_environment
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--only", choices=["ingest", "store", "cold", "rules", "accounts"], action="append")
+    parts = ["ingest", "store", "cold", "rules", "aggregate", "accounts"]
+    parser.add_argument("--only", choices=parts, action="append")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, rougher figures")
     args = parser.parse_args()
-    chosen = args.only or ["ingest", "store", "cold", "rules", "accounts"]
+    chosen = args.only or parts
     with bench_environment() as env:
         for name, module in (
             ("ingest", "ingest_cpu"),
             ("store", "store_throughput"),
             ("cold", "cold_start"),
             ("rules", "rule_cost"),
+            ("aggregate", "aggregation"),
             ("accounts", "accounts"),
         ):
             if name in chosen:

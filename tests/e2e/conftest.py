@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # no batching window (each test waits for its own rows); a cheap scrypt and a looser
 # mail limit so a whole flow fits in a minute (tests/e2e/test_accounts.py).
 TEST_SETTINGS = {
-    "Parameters": {"StoreBatchingWindowSeconds": 0},
+    # The aggregate schedule fires every few seconds, so a test sees it fire by itself.
+    "Parameters": {"StoreBatchingWindowSeconds": 0, "AggregateSchedule": "rate(3 seconds)"},
     "Resources": {"EventsQueue": {"VisibilityTimeout": 1, "RedrivePolicy": {"maxReceiveCount": 2}}},
     "Environment": {
         "AccountsFunction": {

@@ -55,6 +55,7 @@ FUNCTIONS = (
     "MigrateFunction",
     "AccountsFunction",
     "EmailFunction",
+    "AggregateFunction",
 )
 SENDER = "no-reply@sluice.test"
 # The interpreter the virtualenv was made from: its own site-packages are skipped (-S).
@@ -173,6 +174,10 @@ class Stack:
             return separator.join(self.stand_in(name, part) for part in parts)
         if isinstance(value, dict) and self._is_secret(value.get("Ref")):
             return self._role_secret(value["Ref"])
+        if isinstance(value, dict) and value.get("Ref") in self.cfn["Parameters"]:
+            # A template parameter (AggregateChunkSize...): its default, as a deploy
+            # that does not override it would pass.
+            return str(self.cfn["Parameters"][value["Ref"]]["Default"])
         key = json.dumps(value)
         if key not in known:
             pytest.fail(f"{name}={key}: give it a local stand-in in test_artifact.Stack")
@@ -341,11 +346,11 @@ def test_migrate_builds_the_schema_and_answers_success(migrated, stack):
         # Each function role got a password, as a SCRAM verifier, never in clear.
         cur.execute(
             "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
-            (["sluice_ingest", "sluice_store"],),
+            (["sluice_ingest", "sluice_store", "sluice_aggregate"],),
         )
         passwords = dict(cur.fetchall())
     conn.close()
-    assert sorted(passwords) == ["sluice_ingest", "sluice_store"]
+    assert sorted(passwords) == ["sluice_aggregate", "sluice_ingest", "sluice_store"]
     assert all(p.startswith("SCRAM-SHA-256$") for p in passwords.values()), passwords
 
 
@@ -406,6 +411,7 @@ SAMPLE_FOR = {
     "StoreFunction": "store-batch.json",
     "AccountsFunction": "accounts-register.json",
     "EmailFunction": "email-batch.json",
+    "AggregateFunction": "aggregate-schedule.json",
 }
 
 
@@ -416,6 +422,25 @@ def test_nothing_but_the_artifact_and_the_lock_was_importable(migrated, stack, f
     assert result["importable"] == dict.fromkeys(TEST_ONLY_MODULES, False)
     assert result["foreign_modules"] == []
     assert not any(".venv" in entry for entry in result["sys_path"])
+
+
+def test_aggregate_counts_what_the_store_stored_as_its_own_role(migrated, stack):
+    handled(stack.invoke("StoreFunction", sample("store-batch.json")))
+
+    response = handled(stack.invoke("AggregateFunction", sample("aggregate-schedule.json")))
+
+    assert response["caught_up"] is True, response
+    with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events WHERE app_id = %s", (SAMPLE_APP,))
+        (stored,) = cur.fetchone()
+        cur.execute(
+            "SELECT coalesce(sum(events), 0) FROM event_counts_hourly WHERE app_id = %s",
+            (SAMPLE_APP,),
+        )
+        (counted,) = cur.fetchone()
+    conn.close()
+    assert stored > 0
+    assert counted == stored
 
 
 def test_traces_are_sent_but_never_hold_a_response(migrated, stack):
@@ -438,5 +463,6 @@ def test_every_sample_event_is_run_against_the_build():
         "migrate-create.json",
         "accounts-register.json",
         "email-batch.json",
+        "aggregate-schedule.json",
     }
     assert {p.name for p in EVENTS.glob("*.json")} == exercised

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 import functions.accounts.app as accounts_app
+import functions.aggregate.app as aggregate_app
 import functions.email.app as email_app
 import functions.ingest.app as ingest_app
 import functions.migrate.app as migrate_app
@@ -42,12 +43,19 @@ class LambdaContext:
 @pytest.fixture
 def cold(monkeypatch):
     """Each handler builds its clients and connections again, as in a new container."""
-    cached = (ingest_app.ingestor, store_app.database, accounts_app.accounts, email_app.mailer)
-    for function in cached:
-        function.cache_clear()
+    caches = (
+        ingest_app.ingestor,
+        store_app.database,
+        accounts_app.accounts,
+        email_app.mailer,
+        aggregate_app.settings,
+        aggregate_app.database,
+    )
+    for cached in caches:
+        cached.cache_clear()
     yield monkeypatch
-    for function in cached:
-        function.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
 
 
 @pytest.fixture
@@ -67,6 +75,12 @@ def ingest_env(cold, database_url, queues):
 @pytest.fixture
 def store_env(cold, database_url):
     cold.setenv("DATABASE_URL", database_url)
+
+
+@pytest.fixture
+def aggregate_env(cold, database_url):
+    cold.setenv("DATABASE_URL", database_url)
+    cold.setenv("AGGREGATE_CHUNK_SIZE", "20000")
 
 
 @pytest.fixture
@@ -483,8 +497,45 @@ def test_cloudformation_sample_matches_sam_generate_event():
     assert event["ResourceType"] == "Custom::Migrations"
 
 
+# --- aggregate ----------------------------------------------------------------------
+
+
+def test_aggregate_schedule_event_counts_the_stored_sample_batch(
+    store_env, aggregate_env, cold, sample_app, db
+):
+    with db.cursor() as cur:  # counts other tests left for the sample app
+        for table in ("event_counts_hourly", "event_counts_daily", "daily_users"):
+            cur.execute(f"DELETE FROM {table} WHERE app_id = %s", (SAMPLE_APP,))  # noqa: S608
+    store_app.handler(sample("store-batch.json"), LambdaContext())
+    cold.setenv("DB_USER", "sluice_aggregate")  # its own role, as the template sets it
+
+    response = aggregate_app.handler(sample("aggregate-schedule.json"), LambdaContext())
+
+    assert response["caught_up"] is True
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events WHERE app_id = %s", (SAMPLE_APP,))
+        (stored,) = cur.fetchone()
+        cur.execute(
+            "SELECT coalesce(sum(events), 0) FROM event_counts_daily WHERE app_id = %s",
+            (SAMPLE_APP,),
+        )
+        (counted,) = cur.fetchone()
+    assert stored > 0
+    assert counted == stored
+
+
+@pytest.mark.slow
+def test_schedule_sample_matches_sam_generate_event():
+    reference = generated("cloudwatch", "scheduled-event")
+    event = sample("aggregate-schedule.json")
+    # EventBridge's events carry "version" too; SAM's sample leaves it out.
+    assert set(reference) <= set(event) <= set(reference) | {"version"}
+    assert event["detail-type"] == reference["detail-type"] == "Scheduled Event"
+
+
 def test_every_sample_event_is_exercised():
     exercised = {
+        "aggregate-schedule.json",
         "ingest-event.json",
         "ingest-batch.json",
         "store-batch.json",

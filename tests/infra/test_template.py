@@ -155,6 +155,7 @@ def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
         "MigrateFunction",
         "AccountsFunction",
         "EmailFunction",
+        "AggregateFunction",
     }
     for function in functions.values():
         properties = function["Properties"]
@@ -196,8 +197,8 @@ def test_every_function_gets_powertools_settings_and_the_database(resources):
         assert {"DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME"} <= env.keys()
 
 
-def test_ingest_and_store_reach_postgres_through_the_proxy(resources):
-    for name in ("IngestFunction", "StoreFunction"):
+def test_ingest_store_and_aggregate_reach_postgres_through_the_proxy(resources):
+    for name in ("IngestFunction", "StoreFunction", "AggregateFunction"):
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert env["DB_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
 
@@ -268,7 +269,9 @@ def database_functions(resources) -> dict[str, dict]:
 def test_each_function_connects_as_its_own_role_and_reads_only_its_secret(resources):
     read = secrets_read(resources)
     functions = database_functions(resources)
-    assert {"IngestFunction", "StoreFunction", "MigrateFunction"} <= set(functions)
+    assert {"IngestFunction", "StoreFunction", "MigrateFunction", "AggregateFunction"} <= set(
+        functions
+    )
     role_secrets = []
     for name, env in functions.items():
         if name == "MigrateFunction":
@@ -466,6 +469,7 @@ def test_an_exhausted_proxy_pool_fails_before_any_function_times_out(resources):
         "StoreFunction",
         "AccountsFunction",
         "EmailFunction",
+        "AggregateFunction",
     }
     # At most half the shortest timeout: the rest is left to answer 503 or return the batch.
     assert 0 < pool["ConnectionBorrowTimeout"] * 2 <= min(timeouts.values())
@@ -621,3 +625,23 @@ def test_samconfig_has_a_stack_per_environment(env):
     assert deploy["stack_name"] == f"sluice-{env}"
     assert f"Environment={env}" in deploy["parameter_overrides"].split()
     assert "CAPABILITY_IAM" in deploy["capabilities"]
+
+
+# --- aggregations -------------------------------------------------------------------
+
+
+def test_the_aggregate_function_runs_on_the_schedule_parameter(cfn, resources):
+    rules = {
+        name: rule
+        for name, rule in of_type(resources, "AWS::Events::Rule").items()
+        if any(referenced(t["Arn"]) == "AggregateFunction" for t in rule["Properties"]["Targets"])
+    }
+    (rule,) = rules.values()
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "AggregateSchedule"}
+    assert cfn["Parameters"]["AggregateSchedule"]["Default"] == "rate(5 minutes)"
+    pattern = cfn["Parameters"]["AggregateSchedule"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "cron(0/5 * * * ? *)")
+    assert not re.fullmatch(pattern, "every 5 minutes")
+    env = resources["AggregateFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["AGGREGATE_CHUNK_SIZE"] == {"Ref": "AggregateChunkSize"}
+    assert int(cfn["Parameters"]["AggregateChunkSize"]["MaxValue"]) <= 100_000

@@ -1,0 +1,48 @@
+"""Schedule -> count the events stored since the last run into the rollups."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from aws_lambda_powertools.metrics import MetricUnit
+from sluice import aggregate
+from sluice.config import AggregateSettings
+from sluice.db import Database
+from sluice.observability import logger, metrics, tracer
+
+
+@cache
+def settings() -> AggregateSettings:
+    return AggregateSettings.from_env()
+
+
+@cache
+def database() -> Database:
+    """One connection per warm container, reopened when it breaks."""
+    return Database(settings().database)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    # Stop starting chunks while a chunk and the answer still fit before Lambda's
+    # deadline; whatever is left, the next run takes up from the recorded position.
+    seconds = context.get_remaining_time_in_millis() / 1000 - settings().stop_before_timeout
+    result = aggregate.run(database(), settings().chunk_size, seconds=max(seconds, 1.0))
+    metrics.add_metric(name="EventsAggregated", unit=MetricUnit.Count, value=result.counted)
+    logger.info(
+        "aggregated",
+        counted=result.counted,
+        scanned=result.scanned,
+        chunks=result.chunks,
+        caught_up=result.caught_up,
+        complete_through=str(result.complete_through),
+    )
+    return {
+        "counted": result.counted,
+        "caught_up": result.caught_up,
+        "complete_through": result.complete_through.isoformat()
+        if result.complete_through
+        else None,
+    }
