@@ -198,6 +198,11 @@ class EmailSettings:
             product_name=env.text("PRODUCT_NAME", "Sluice"),
             local_echo=env.choice("LOCAL_MAIL_ECHO", "off", ("on", "off")) == "on",
         )
+        env.check()
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
 class AggregateSettings:
     database: DatabaseSettings
     # Events read per transaction: bounds each statement's work and how long the position
