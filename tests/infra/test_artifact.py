@@ -174,11 +174,11 @@ class Stack:
             return separator.join(self.stand_in(name, part) for part in parts)
         if isinstance(value, dict) and self._is_secret(value.get("Ref")):
             return self._role_secret(value["Ref"])
-        if isinstance(value, dict) and value.get("Ref") in self.cfn["Parameters"]:
-            # A template parameter (AggregateChunkSize...): its default, as a deploy
-            # that does not override it would pass.
-            return str(self.cfn["Parameters"][value["Ref"]]["Default"])
         key = json.dumps(value)
+        if key not in known and value.get("Ref") in self.cfn["Parameters"]:
+            # Any other template parameter (AggregateChunkSize...): its default, as a
+            # deploy that does not override it would pass.
+            return str(self.cfn["Parameters"][value["Ref"]]["Default"])
         if key not in known:
             pytest.fail(f"{name}={key}: give it a local stand-in in test_artifact.Stack")
         return known[key]
