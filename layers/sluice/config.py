@@ -200,3 +200,20 @@ class EmailSettings:
         )
         env.check()
         return settings
+
+
+@dataclass(frozen=True, slots=True)
+class ManageSettings:
+    database: DatabaseSettings
+    # A rule is the biggest thing sent here; 64 KiB holds any reasonable JSON Schema.
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ManageSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        settings = cls(
+            database=DatabaseSettings.read(env),
+            max_body_bytes=env.integer("MAX_MANAGE_BODY_BYTES", 64 * 1024, minimum=1024),
+        )
+        env.check()
+        return settings

@@ -141,3 +141,19 @@ def make_mailer(database_url, ses, clock, monkeypatch):
 @pytest.fixture
 def mailer(make_mailer) -> Mailer:
     return make_mailer()
+
+
+# --- management -------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager(database_url, clock, monkeypatch):
+    """The manage handler's service, on the test database and the manual clock."""
+    from sluice.manage import Manager
+
+    import functions.manage.app as manage_app
+
+    service = Manager(Database(DatabaseSettings(url=database_url)), clock)
+    monkeypatch.setattr(manage_app, "manager", lambda: service)
+    yield service
+    service.database.close()

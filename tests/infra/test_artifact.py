@@ -55,6 +55,7 @@ FUNCTIONS = (
     "MigrateFunction",
     "AccountsFunction",
     "EmailFunction",
+    "ManageFunction",
 )
 SENDER = "no-reply@sluice.test"
 # The interpreter the virtualenv was made from: its own site-packages are skipped (-S).
@@ -406,6 +407,7 @@ SAMPLE_FOR = {
     "StoreFunction": "store-batch.json",
     "AccountsFunction": "accounts-register.json",
     "EmailFunction": "email-batch.json",
+    "ManageFunction": "manage-list-apps.json",
 }
 
 
@@ -438,5 +440,6 @@ def test_every_sample_event_is_run_against_the_build():
         "migrate-create.json",
         "accounts-register.json",
         "email-batch.json",
+        "manage-list-apps.json",
     }
     assert {p.name for p in EVENTS.glob("*.json")} == exercised

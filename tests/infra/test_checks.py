@@ -17,6 +17,7 @@ FUNCTIONS = {
     "MigrateFunction": "migrate",
     "AccountsFunction": "accounts",
     "EmailFunction": "email",
+    "ManageFunction": "manage",
 }
 
 
