@@ -14,6 +14,7 @@ from sluice.clock import SystemClock
 from sluice.config import IngestSettings
 from sluice.db import Database
 from sluice.errors import EventBlocked, EventRejected, SluiceError
+from sluice.event_ids import EventIds
 from sluice.ingest import BatchOutcome, Ingestor, Outcome
 from sluice.keys import api_key_from_headers
 from sluice.observability import logger, metrics, tracer
@@ -27,11 +28,13 @@ def ingestor() -> Ingestor:
     """Built on the first invocation and kept by the warm container."""
     settings = IngestSettings.from_env()
     clock = SystemClock()
+    database = Database(settings.database)
     return Ingestor(
         settings,
-        Catalog(Database(settings.database), settings, clock),
+        Catalog(database, settings, clock),
         EventQueue(boto3.client("sqs"), settings.events_queue_url),
         clock,
+        EventIds(database).new,
     )
 
 

@@ -156,6 +156,21 @@ def restore_rule(app_id: str, event_name: str) -> Response:
     return _json(200, manager().restore_rule(owner, app_id, unquote(event_name), version))
 
 
+# --- events
+
+
+@app.get("/api/apps/<app_id>/events")
+def list_events(app_id: str) -> Response:
+    owner = _session().account_id
+    query = dict(app.current_event.query_string_parameters or {})
+    return _json(200, manager().list_events(owner, app_id, query))
+
+
+@app.get("/api/apps/<app_id>/events/<event_id>")
+def get_event(app_id: str, event_id: str) -> Response:
+    return _json(200, manager().get_event(_session().account_id, app_id, event_id))
+
+
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
     if error.status >= 500:

@@ -70,7 +70,7 @@ class Ingestor:
         catalog: Catalog,
         queue: EventQueue,
         clock: Clock,
-        new_event_id: Callable[[], UUID] = uuid7,
+        new_event_id: Callable[[str], UUID] = lambda app_id: uuid7(),
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -206,7 +206,7 @@ class Ingestor:
                 errors=list(verdict.issues),
             )
         queued = QueuedEvent(
-            event_id=self._new_event_id(),
+            event_id=self._new_event_id(app.app_id),
             app_id=app.app_id,
             event_name=envelope.event_name,
             payload=payload,

@@ -7,11 +7,14 @@ nobody can learn which app ids are taken.
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sluice import event_ids
 from sluice.admin import new_app_id
 from sluice.clock import Clock
 from sluice.db import Connection, Database
@@ -24,8 +27,11 @@ from sluice.manage_data import (
     app_keys,
     app_rules,
     delete_app,
+    event_id_key,
+    find_event,
     insert_key,
     insert_owned_app,
+    list_events,
     owned_app,
     owned_apps,
     revoke_key,
@@ -268,6 +274,41 @@ class Manager:
                 f"That version is not usable any more: {exc}", code="invalid_rule"
             ) from None
 
+    # --- events
+    def list_events(self, owner: uuid.UUID, app_id: str, query: dict[str, str]) -> dict[str, Any]:
+        filters = event_filters(query)
+        limit = filters.pop("limit")
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            self._app(conn, owner, app_id)
+            return list_events(conn, app_id, limit=limit + 1, **filters)
+
+        rows = self.database.run(work)
+        page = rows[:limit]
+        return {
+            "events": [_event_view(row) for row in page],
+            "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
+        }
+
+    def get_event(self, owner: uuid.UUID, app_id: str, event_id: str) -> dict[str, Any]:
+        """Stored (the row), queued (an id ingest issued, not stored yet), or 404."""
+        try:
+            parsed = uuid.UUID(event_id)
+        except ValueError:
+            raise _event_not_found(event_id) from None
+
+        def work(conn: Connection) -> tuple[dict[str, Any] | None, bytes]:
+            self._app(conn, owner, app_id)
+            return find_event(conn, app_id, parsed), event_id_key(conn)
+
+        row, key = self.database.run(work)
+        if row is not None:
+            return _event_view(row)
+        young = self.clock.now() - event_ids.issued_at(parsed) < event_ids.QUEUED_HORIZON
+        if young and event_ids.issued(key, app_id, parsed):
+            return {"event_id": str(parsed), "status": "queued"}
+        raise _event_not_found(event_id)
+
     def _save(
         self, owner: uuid.UUID, app_id: str, event_name: str, schema: dict | None
     ) -> RuleVersion:
@@ -276,6 +317,72 @@ class Manager:
             return save_rule(conn, app_id, event_name, schema, self.clock.now())
 
         return self.database.run(work)
+
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+
+def _event_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in {**row, "event_id": str(row["event_id"])}.items()
+    }
+
+
+def _event_not_found(event_id: str) -> NotFound:
+    return NotFound(f"This app has no event {event_id!r}.", code="event_not_found")
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    text = f"{row['occurred_at'].isoformat()}|{row['event_id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        when, _, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(when), uuid.UUID(event_id)
+    except (ValueError, UnicodeError):
+        raise RequestRejected(
+            "'cursor' is not one this API gave out.", code="invalid_cursor"
+        ) from None
+
+
+def _time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestRejected(f"'{name}' must be an ISO 8601 time.") from None
+    if parsed.tzinfo is None:
+        raise RequestRejected(f"'{name}' must name its time zone (Z or +hh:mm).")
+    return parsed
+
+
+def event_filters(query: dict[str, str]) -> dict[str, Any]:
+    """The list's filters from the query string; 400 for anything unknown or malformed."""
+    unknown = set(query) - {"status", "event_name", "since", "until", "limit", "cursor"}
+    if unknown:
+        raise RequestRejected(f"Unknown query parameters: {', '.join(sorted(unknown))}.")
+    status = query.get("status")
+    if status not in (None, "valid", "invalid"):
+        raise RequestRejected("'status' must be valid or invalid.")
+    try:
+        limit = int(query.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise RequestRejected(f"'limit' must be a whole number from 1 to {MAX_PAGE}.")
+    return {
+        "status": status,
+        "event_name": query.get("event_name"),
+        "since": _time("since", query.get("since")),
+        "until": _time("until", query.get("until")),
+        "limit": limit,
+        "after": _read_cursor(query["cursor"]) if "cursor" in query else None,
+    }
 
 
 def _rule_not_found(event_name: str) -> NotFound:

@@ -238,3 +238,73 @@ def save_rule(
             ),
         )
         return RuleVersion(*cur.fetchone())
+
+
+# --- events -------------------------------------------------------------------------
+
+_EVENT_COLUMNS = (
+    "event_id, event_name, status, payload, validation_errors, message_id,"
+    " client_timestamp, sent_at, occurred_at, received_at, stored_at"
+)
+EVENT_FIELDS = tuple(_EVENT_COLUMNS.replace(" ", "").split(","))
+
+
+def find_event(conn: Connection, app_id: str, event_id: uuid.UUID) -> dict[str, Any] | None:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s AND app_id = %s",  # noqa: S608
+            (event_id, app_id),
+        )
+        row = cur.fetchone()
+    return dict(zip(EVENT_FIELDS, row, strict=True)) if row else None
+
+
+def list_events(
+    conn: Connection,
+    app_id: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    event_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first by (occurred_at, event_id); `after` is the last row of the previous page.
+
+    Walks events_app_newest (or events_app_name_newest with a name) from the newest
+    end of the app's range: the time bounds and the cursor narrow the index range,
+    and the scan stops after `limit` rows (benchmarks/events_list.py shows the plan).
+    """
+    conditions = ["app_id = %s"]
+    params: list[Any] = [app_id]
+    if event_name is not None:
+        conditions.append("event_name = %s")
+        params.append(event_name)
+    if status is not None:
+        conditions.append("status = %s")
+        params.append(status)
+    if since is not None:
+        conditions.append("occurred_at >= %s")
+        params.append(since)
+    if until is not None:
+        conditions.append("occurred_at < %s")
+        params.append(until)
+    if after is not None:
+        # The first condition lets the index range stop at the cursor; the second
+        # breaks ties between events of the same instant.
+        conditions.append("occurred_at <= %s AND (occurred_at, event_id) < (%s, %s)")
+        params.extend([after[0], after[0], after[1]])
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(conditions)}"  # noqa: S608
+            " ORDER BY occurred_at DESC, event_id DESC LIMIT %s",
+            (*params, limit),
+        )
+        return [dict(zip(EVENT_FIELDS, row, strict=True)) for row in cur.fetchall()]
+
+
+def event_id_key(conn: Connection) -> bytes:
+    from sluice.event_ids import read_key
+
+    return read_key(conn)

@@ -50,8 +50,21 @@ def test_an_owner_goes_from_sign_up_to_stored_events_and_back_to_an_old_rule(slu
     invalid = wait_for(refused, timeout=20)
     status, valid = send(sluice, app_id, key, {"eventName": "checkout", "total": 3})
     assert status == 202
-    assert wait_for(lambda: stored(db, valid["event_id"]), timeout=20) == ("valid",)
+    # The id ingest returned is queued until the store function has written it, then stored
+    path = f"/api/apps/{app_id}/events/{valid['event_id']}"
+    status, first, _ = call(sluice, path, method="GET", token=token)
+    assert status == 200 and first["status"] in ("queued", "valid")
+
+    def stored_via_api() -> dict | None:
+        status, event, _ = call(sluice, path, method="GET", token=token)
+        return event if status == 200 and event["status"] != "queued" else None
+
+    assert wait_for(stored_via_api, timeout=20)["payload"] == {"eventName": "checkout", "total": 3}
     assert wait_for(lambda: stored(db, invalid["event_id"]), timeout=20) == ("invalid",)
+    status, listed, _ = call(
+        sluice, f"/api/apps/{app_id}/events?status=invalid", method="GET", token=token
+    )
+    assert [e["event_id"] for e in listed["events"]] == [invalid["event_id"]]
 
     # Restoring version 1 (accept anything) becomes version 3, and ingest follows it
     status, restored, _ = call(sluice, f"{rule}/restore", {"version": 1}, token=token)

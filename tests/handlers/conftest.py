@@ -9,6 +9,7 @@ from sluice.catalog import Catalog
 from sluice.config import AccountsSettings, DatabaseSettings, EmailSettings, IngestSettings
 from sluice.db import Database
 from sluice.email_queue import EmailQueue
+from sluice.event_ids import EventIds
 from sluice.ingest import Ingestor
 from sluice.mailer import Mailer
 from sluice.queue import EventQueue
@@ -57,6 +58,7 @@ def make_ingestor(ingest_settings, events_sqs, clock, monkeypatch):
             Catalog(database, settings, clock),
             EventQueue(events_sqs, settings.events_queue_url),
             clock,
+            EventIds(database).new,
         )
         monkeypatch.setattr(ingest_app, "ingestor", lambda: ingestor)
         return ingestor

@@ -8,6 +8,7 @@ follows what was saved.
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
 import psycopg2
 import pytest
@@ -23,7 +24,11 @@ def call(context, method: str, path: str, body=None, *, token: str | None = None
     headers = {"authorization": f"Bearer {token}"} if token else {}
     # Bytes that are not UTF-8 reach a function base64-encoded, as API Gateway sends them.
     binary = isinstance(body, bytes)
+    path, _, query = path.partition("?")
     event = http_event(path, body, method=method, headers=headers, base64_body=binary)
+    if query:
+        event["rawQueryString"] = query
+        event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
     response = manage_app.handler(event, context)
     data = json.loads(response["body"]) if response.get("body") else None
     return response["statusCode"], data
@@ -267,3 +272,91 @@ def test_the_manage_role_can_do_what_the_routes_need(database_url, db, clock, co
         conn = psycopg2.connect(database_url, user="sluice_manage")
         with conn.cursor() as cur:
             cur.execute("SELECT password_hash FROM accounts")
+
+
+def test_an_event_is_queued_then_stored_and_a_never_issued_id_is_404(
+    context, owner, created, ingestor, store_database, sqs, queues, clock
+):
+    import uuid
+
+    import functions.store.app as store_app
+    from tests.support import drain, sqs_event
+
+    app_id, key = created["app_id"], created["api_key"]["key"]
+    status, sent = send(context, app_id, key, {"eventName": "page_view"})
+    assert status == 202
+    path = f"/api/apps/{app_id}/events/{sent['event_id']}"
+    # Given an id ingest issued, not stored yet: queued
+    assert call(context, "GET", path, token=owner[1]) == (
+        200,
+        {"event_id": sent["event_id"], "status": "queued"},
+    )
+    # Never issued (a random UUIDv4, a UUIDv7 with no MAC, not a UUID): 404
+    for other in (str(uuid.uuid4()), "0190c9e2-1234-7abc-8def-0123456789ab", "nope"):
+        status, body = call(context, "GET", f"/api/apps/{app_id}/events/{other}", token=owner[1])
+        assert (status, body["error"]) == (404, "event_not_found"), other
+    # The same id asked about under another app of the owner's: 404
+    other_app = call(context, "POST", "/api/apps", {"name": "Other"}, token=owner[1])[1]
+    assert (
+        call(
+            context,
+            "GET",
+            f"/api/apps/{other_app['app_id']}/events/{sent['event_id']}",
+            token=owner[1],
+        )[0]
+        == 404
+    )
+    # Once stored: the row
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
+        "batchItemFailures": []
+    }
+    status, stored = call(context, "GET", path, token=owner[1])
+    assert (status, stored["status"], stored["event_name"]) == (200, "valid", "page_view")
+
+
+def test_events_are_listed_newest_first_with_filters_and_a_cursor(
+    context, owner, created, ingestor, store_database, sqs, queues, clock
+):
+    import functions.store.app as store_app
+    from tests.support import drain, sqs_event
+
+    app_id, key = created["app_id"], created["api_key"]["key"]
+    call(
+        context,
+        "PUT",
+        f"/api/apps/{app_id}/rules/b",
+        {"schema": {"required": ["x"]}},
+        token=owner[1],
+    )
+    for i in range(7):
+        clock.advance(1)
+        send(context, app_id, key, {"eventName": "a" if i % 2 else "b", "i": i})
+    store_app.handler(sqs_event(drain(sqs, queues["events"])), context)
+    base = f"/api/apps/{app_id}/events"
+
+    pages, cursor = [], None
+    while True:
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        status, page = call(context, "GET", base + query, token=owner[1])
+        assert status == 200, page
+        pages.append([e["payload"]["i"] for e in page["events"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [[6, 5, 4], [3, 2, 1], [0]]
+    status, invalid = call(context, "GET", base + "?status=invalid", token=owner[1])
+    assert [e["payload"]["i"] for e in invalid["events"]] == [6, 4, 2, 0]
+    status, named = call(context, "GET", base + "?event_name=a&limit=2", token=owner[1])
+    assert [e["payload"]["i"] for e in named["events"]] == [5, 3]
+    for bad in (
+        "?limit=0",
+        "?limit=101",
+        "?limit=x",
+        "?status=odd",
+        "?since=yesterday",
+        "?cursor=%%%",
+        "?colour=red",
+        "?since=2026-01-01T00:00:00",
+    ):
+        status, body = call(context, "GET", base + bad, token=owner[1])
+        assert status == 400 and set(body) == {"error", "message"}, bad

@@ -581,6 +581,8 @@ MANAGE_ROUTES = {
     ("delete", "/api/apps/{app_id}/rules/{event_name}"),
     ("get", "/api/apps/{app_id}/rules/{event_name}/versions"),
     ("post", "/api/apps/{app_id}/rules/{event_name}/restore"),
+    ("get", "/api/apps/{app_id}/events"),
+    ("get", "/api/apps/{app_id}/events/{event_id}"),
 }
 
 
