@@ -120,3 +120,6 @@ build-MigrateFunction:
 	cp functions/migrate/app.py "$(ARTIFACTS_DIR)/"
 	mkdir -p "$(ARTIFACTS_DIR)/migrations"
 	cp migrations/*.sql "$(ARTIFACTS_DIR)/migrations/"
+
+build-ManageFunction:
+	cp functions/manage/app.py "$(ARTIFACTS_DIR)/"

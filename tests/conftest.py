@@ -29,6 +29,7 @@ os.environ.update(
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES = (
     "events",
+    "rule_versions",
     "rules",
     "api_keys",
     "apps",

@@ -357,3 +357,23 @@ class ResponseCatcher:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def make_owner(conn, clock, email: str = "owner@sluice.test") -> tuple[str, str]:
+    """An account with a live session, made straight in the database: (account_id, token).
+
+    The accounts flow that makes them for real is tested in tests/handlers/test_accounts.py.
+    """
+    import uuid
+
+    from sluice.sessions import open_session
+
+    account_id = uuid.uuid4()
+    now = clock.now()
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO accounts (account_id, email, password_hash, created_at,"
+            " password_changed_at) VALUES (%s, %s, 'scrypt$unused', %s, %s)",
+            (account_id, email, now, now),
+        )
+    return str(account_id), open_session(conn, account_id, now).token

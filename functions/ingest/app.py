@@ -13,7 +13,8 @@ from sluice.catalog import Catalog
 from sluice.clock import SystemClock
 from sluice.config import IngestSettings
 from sluice.db import Database
-from sluice.errors import SluiceError
+from sluice.errors import EventBlocked, EventRejected, SluiceError
+from sluice.event_ids import EventIds
 from sluice.ingest import BatchOutcome, Ingestor, Outcome
 from sluice.keys import api_key_from_headers
 from sluice.observability import logger, metrics, tracer
@@ -27,11 +28,13 @@ def ingestor() -> Ingestor:
     """Built on the first invocation and kept by the warm container."""
     settings = IngestSettings.from_env()
     clock = SystemClock()
+    database = Database(settings.database)
     return Ingestor(
         settings,
-        Catalog(Database(settings.database), settings, clock),
+        Catalog(database, settings, clock),
         EventQueue(boto3.client("sqs"), settings.events_queue_url),
         clock,
+        EventIds(database).new,
     )
 
 
@@ -54,11 +57,26 @@ def _request_body() -> bytes:
     return (event.body or "").encode("utf-8", "surrogatepass")
 
 
+def _dry_run() -> bool:
+    """`?dry_run=true`: the verdict a real send would get, with nothing queued or stored."""
+    value = app.current_event.get_query_string_value("dry_run", "false") or "false"
+    if value.lower() not in ("true", "1", "false", "0"):
+        raise EventRejected("dry_run must be true or false.", code="invalid_request")
+    return value.lower() in ("true", "1")
+
+
 @app.post("/api/logs/<app_id>")
 def post_event(app_id: str) -> Response:
+    dry_run = _dry_run()
     outcome = ingestor().ingest_one(
-        app_id, api_key_from_headers(app.current_event.headers), _request_body()
+        app_id, api_key_from_headers(app.current_event.headers), _request_body(), dry_run=dry_run
     )
+    if dry_run:
+        if outcome.status == "invalid":
+            message = "Dry run: a real send would store this event as invalid (its rule fails)."
+            return _json(422, {**invalid_body(outcome), "message": message, "dry_run": True})
+        message = "Dry run: a real send would queue this event; nothing was queued."
+        return _json(200, {**accepted_body(outcome), "message": message, "dry_run": True})
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=1)
     if outcome.status == "invalid":
         metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=1)
@@ -68,9 +86,12 @@ def post_event(app_id: str) -> Response:
 
 @app.post("/api/logs/<app_id>/batch")
 def post_batch(app_id: str) -> Response:
+    dry_run = _dry_run()
     batch = ingestor().ingest_batch(
-        app_id, api_key_from_headers(app.current_event.headers), _request_body()
+        app_id, api_key_from_headers(app.current_event.headers), _request_body(), dry_run=dry_run
     )
+    if dry_run:
+        return batch_response(batch, dry_run=True)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=batch.queued)
     metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=batch.count("invalid"))
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=batch.count("rejected"))
@@ -82,7 +103,10 @@ def post_batch(app_id: str) -> Response:
 def sluice_error(error: SluiceError) -> Response:
     if error.status >= 500:
         logger.warning("request failed", error=error.code)
-    return _json(error.status, {"error": error.code, "message": error.message})
+    body: dict = {"error": error.code, "message": error.message}
+    if isinstance(error, EventBlocked) and error.errors:
+        body["errors"] = error.errors
+    return _json(error.status, body)
 
 
 @app.not_found
@@ -94,9 +118,10 @@ def route_not_found(_: Exception) -> Response:
 
 
 def accepted_body(outcome: Outcome) -> dict:
+    event_id = str(outcome.event_id) if outcome.event_id else None  # None: a dry run
     return {
-        "event_id": str(outcome.event_id),
-        "task_id": str(outcome.event_id),  # the seed's name for it; kept for its clients
+        "event_id": event_id,
+        "task_id": event_id,  # the seed's name for it; kept for its clients
         "event_name": outcome.event_name,
         "status": "valid",
         "message": "Event queued for processing",
@@ -107,7 +132,7 @@ def invalid_body(outcome: Outcome) -> dict:
     return {
         "error": "validation_failed",
         "message": "The event breaks its app's rule for this event name; it was stored as invalid.",
-        "event_id": str(outcome.event_id),
+        "event_id": str(outcome.event_id) if outcome.event_id else None,
         "event_name": outcome.event_name,
         "status": "invalid",
         "errors": outcome.errors,
@@ -121,7 +146,7 @@ def _uncounted(outcome: Outcome) -> dict:
     return {} if outcome.errors_counted else {"errors_counted": False}
 
 
-def batch_response(batch: BatchOutcome) -> Response:
+def batch_response(batch: BatchOutcome, *, dry_run: bool = False) -> Response:
     results = []
     for outcome in batch.outcomes:
         result: dict = {
@@ -146,6 +171,9 @@ def batch_response(batch: BatchOutcome) -> Response:
         "failed": batch.count("failed"),
         "results": results,
     }
+    if dry_run:
+        # The same counts and per-item results; 200 because nothing was accepted for real.
+        return _json(200, {**body, "dry_run": True})
     if batch.queued:
         return _json(202, body)
     if batch.count("failed"):

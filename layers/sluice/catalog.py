@@ -20,6 +20,8 @@ class App:
     app_id: str
     require_key: bool
     rules: RuleSet
+    invalid_events: str = "store"  # or "block": refused with 422, not stored
+    unplanned_events: str = "allow"  # or "block": an event name with no rule is refused
 
 
 def _unauthorized() -> Unauthorized:
@@ -73,4 +75,10 @@ class Catalog:
         if rules.broken:
             # Their events are stored as invalid (sluice.validation.UNUSABLE_RULE).
             logger.error("rules unusable: invalid schema", app_id=app_id, event_names=rules.broken)
-        return App(app_id=app_id, require_key=record.require_key, rules=rules)
+        return App(
+            app_id=app_id,
+            require_key=record.require_key,
+            rules=rules,
+            invalid_events=record.invalid_events,
+            unplanned_events=record.unplanned_events,
+        )

@@ -225,3 +225,20 @@ class AggregateSettings:
             env.problems.append("AGGREGATE_CHUNK_SIZE must be at most 100000")
         env.check()
         return settings
+
+
+@dataclass(frozen=True, slots=True)
+class ManageSettings:
+    database: DatabaseSettings
+    # A rule is the biggest thing sent here; 64 KiB holds any reasonable JSON Schema.
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ManageSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        settings = cls(
+            database=DatabaseSettings.read(env),
+            max_body_bytes=env.integer("MAX_MANAGE_BODY_BYTES", 64 * 1024, minimum=1024),
+        )
+        env.check()
+        return settings

@@ -22,6 +22,16 @@ class EventRejected(SluiceError):
     code = "invalid_event"
 
 
+class EventBlocked(EventRejected):
+    """An event its app's policies refuse (a broken rule, an unplanned name): not stored."""
+
+    status = 422
+
+    def __init__(self, message: str, *, code: str, errors: list | None = None) -> None:
+        super().__init__(message, code=code)
+        self.errors = errors or []
+
+
 class RequestRejected(SluiceError):
     """An accounts request that is malformed or breaks a rule (a weak password, a bad address)."""
 
@@ -66,6 +76,13 @@ class Unauthorized(SluiceError):
 class AppNotFound(SluiceError):
     status = 404
     code = "app_not_found"
+
+
+class NotFound(SluiceError):
+    """An id the caller cannot see: unknown, deleted, or another account's (never a 403)."""
+
+    status = 404
+    code = "not_found"
 
 
 class PayloadTooLarge(SluiceError):

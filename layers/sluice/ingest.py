@@ -13,7 +13,7 @@ from uuid_utils.compat import uuid7
 from sluice.catalog import App, Catalog
 from sluice.clock import Clock
 from sluice.config import IngestSettings
-from sluice.errors import EventRejected, PayloadTooLarge, QueueUnavailable
+from sluice.errors import EventBlocked, EventRejected, PayloadTooLarge, QueueUnavailable
 from sluice.events import (
     Envelope,
     EventTexts,
@@ -70,7 +70,7 @@ class Ingestor:
         catalog: Catalog,
         queue: EventQueue,
         clock: Clock,
-        new_event_id: Callable[[], UUID] = uuid7,
+        new_event_id: Callable[[str], UUID] = lambda app_id: uuid7(),
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -78,11 +78,14 @@ class Ingestor:
         self._clock = clock
         self._new_event_id = new_event_id
 
-    def ingest_one(self, app_id: str, api_key: str | None, body: bytes) -> Outcome:
+    def ingest_one(
+        self, app_id: str, api_key: str | None, body: bytes, *, dry_run: bool = False
+    ) -> Outcome:
         """Queues one event; raises a SluiceError for anything that stops it.
 
-        An event that breaks its rule is still queued (to be stored as invalid):
-        the outcome says so.
+        An event that breaks its rule is still queued (to be stored as invalid),
+        unless its app's policy blocks it: the outcome says so. A dry run answers
+        the same verdict and queues nothing (and issues no event id).
         """
         if len(body) > self._settings.max_event_bytes:
             raise PayloadTooLarge(
@@ -99,6 +102,8 @@ class Ingestor:
         event, verdict = self._prepare(
             app, envelope, document, text.decode(), received_at, ErrorBudget()
         )
+        if dry_run:
+            return _dry(_outcome(0, event, verdict))
         [(body, _)] = pack([serialize_event(event)])
         if self._queue.send([body]):
             raise QueueUnavailable(
@@ -106,7 +111,9 @@ class Ingestor:
             )
         return _outcome(0, event, verdict)
 
-    def ingest_batch(self, app_id: str, api_key: str | None, body: bytes) -> BatchOutcome:
+    def ingest_batch(
+        self, app_id: str, api_key: str | None, body: bytes, *, dry_run: bool = False
+    ) -> BatchOutcome:
         """Queues every well-formed event of a batch; one bad item never fails the others."""
         limits = self._settings
         if len(body) > limits.max_batch_bytes:
@@ -145,6 +152,11 @@ class Ingestor:
                     app, envelope, item, text.decode(), received_at, budget
                 )
                 data = serialize_event(event)
+            except EventBlocked as blocked:
+                outcomes.append(
+                    Outcome(index=index, status="rejected", error=blocked, errors=blocked.errors)
+                )
+                continue
             except EventRejected as rejection:
                 outcomes.append(Outcome(index=index, status="rejected", error=rejection))
                 continue
@@ -152,7 +164,10 @@ class Ingestor:
             outcomes.append(outcome)
             to_send.append(data)
             sent_outcomes.append(outcome)
-        self._send_packed(to_send, sent_outcomes)
+        if dry_run:
+            outcomes = [_dry(outcome) for outcome in outcomes]
+        else:
+            self._send_packed(to_send, sent_outcomes)
         _share_answer_issues(sent_outcomes)
         return BatchOutcome(outcomes)
 
@@ -176,9 +191,22 @@ class Ingestor:
         received_at: datetime,
         budget: ErrorBudget,
     ) -> tuple[QueuedEvent, Verdict]:
+        if app.unplanned_events == "block" and envelope.event_name not in app.rules:
+            raise EventBlocked(
+                f"The app takes only event names it has a rule for; {envelope.event_name!r}"
+                " has none. Add a rule, or set the app's unplanned_events policy to allow.",
+                code="unplanned_event",
+            )
         verdict = app.rules.check(envelope.event_name, event, text=payload, budget=budget)
+        if not verdict.valid and app.invalid_events == "block":
+            raise EventBlocked(
+                "The event breaks its app's rule for this event name; the app's policy"
+                " blocks such events, so it was not stored.",
+                code="validation_failed",
+                errors=list(verdict.issues),
+            )
         queued = QueuedEvent(
-            event_id=self._new_event_id(),
+            event_id=self._new_event_id(app.app_id),
             app_id=app.app_id,
             event_name=envelope.event_name,
             payload=payload,
@@ -203,6 +231,12 @@ def _outcome(index: int, event: QueuedEvent, verdict: Verdict) -> Outcome:
         errors_omitted=verdict.omitted,
         errors_counted=verdict.counted,
     )
+
+
+def _dry(outcome: Outcome) -> Outcome:
+    # No id: nothing was issued, so nothing can be looked up by it later.
+    outcome.event_id = None
+    return outcome
 
 
 def _share_answer_issues(outcomes: list[Outcome]) -> None:

@@ -225,6 +225,9 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self._validators)
 
+    def __contains__(self, event_name: object) -> bool:
+        return event_name in self._validators
+
     def check(
         self, event_name: str, event: Any, *, text: str = "", budget: ErrorBudget | None = None
     ) -> Verdict:

@@ -25,6 +25,8 @@ TEST_SETTINGS = {
     "Parameters": {"StoreBatchingWindowSeconds": 0, "AggregateSchedule": "rate(3 seconds)"},
     "Resources": {"EventsQueue": {"VisibilityTimeout": 1, "RedrivePolicy": {"maxReceiveCount": 2}}},
     "Environment": {
+        # Ingest follows a rule change within this; tests/e2e/test_manage.py waits for it.
+        "IngestFunction": {"RULES_CACHE_TTL_SECONDS": "1"},
         "AccountsFunction": {
             "PASSWORD_SCRYPT_N": "1024",
             "EMAIL_SENDS_PER_MINUTE": "5",

@@ -9,6 +9,7 @@ from sluice.catalog import Catalog
 from sluice.config import AccountsSettings, DatabaseSettings, EmailSettings, IngestSettings
 from sluice.db import Database
 from sluice.email_queue import EmailQueue
+from sluice.event_ids import EventIds
 from sluice.ingest import Ingestor
 from sluice.mailer import Mailer
 from sluice.queue import EventQueue
@@ -57,6 +58,7 @@ def make_ingestor(ingest_settings, events_sqs, clock, monkeypatch):
             Catalog(database, settings, clock),
             EventQueue(events_sqs, settings.events_queue_url),
             clock,
+            EventIds(database).new,
         )
         monkeypatch.setattr(ingest_app, "ingestor", lambda: ingestor)
         return ingestor
@@ -141,3 +143,19 @@ def make_mailer(database_url, ses, clock, monkeypatch):
 @pytest.fixture
 def mailer(make_mailer) -> Mailer:
     return make_mailer()
+
+
+# --- management -------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager(database_url, clock, monkeypatch):
+    """The manage handler's service, on the test database and the manual clock."""
+    from sluice.manage import Manager
+
+    import functions.manage.app as manage_app
+
+    service = Manager(Database(DatabaseSettings(url=database_url)), clock)
+    monkeypatch.setattr(manage_app, "manager", lambda: service)
+    yield service
+    service.database.close()

@@ -56,6 +56,7 @@ FUNCTIONS = (
     "AccountsFunction",
     "EmailFunction",
     "AggregateFunction",
+    "ManageFunction",
 )
 SENDER = "no-reply@sluice.test"
 # The interpreter the virtualenv was made from: its own site-packages are skipped (-S).
@@ -412,6 +413,7 @@ SAMPLE_FOR = {
     "AccountsFunction": "accounts-register.json",
     "EmailFunction": "email-batch.json",
     "AggregateFunction": "aggregate-schedule.json",
+    "ManageFunction": "manage-list-apps.json",
 }
 
 
@@ -464,5 +466,6 @@ def test_every_sample_event_is_run_against_the_build():
         "accounts-register.json",
         "email-batch.json",
         "aggregate-schedule.json",
+        "manage-list-apps.json",
     }
     assert {p.name for p in EVENTS.glob("*.json")} == exercised

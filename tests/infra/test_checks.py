@@ -18,6 +18,7 @@ FUNCTIONS = {
     "AccountsFunction": "accounts",
     "EmailFunction": "email",
     "AggregateFunction": "aggregate",
+    "ManageFunction": "manage",
 }
 
 

@@ -156,6 +156,7 @@ def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
         "AccountsFunction",
         "EmailFunction",
         "AggregateFunction",
+        "ManageFunction",
     }
     for function in functions.values():
         properties = function["Properties"]
@@ -470,6 +471,7 @@ def test_an_exhausted_proxy_pool_fails_before_any_function_times_out(resources):
         "AccountsFunction",
         "EmailFunction",
         "AggregateFunction",
+        "ManageFunction",
     }
     # At most half the shortest timeout: the rest is left to answer 503 or return the batch.
     assert 0 < pool["ConnectionBorrowTimeout"] * 2 <= min(timeouts.values())
@@ -568,7 +570,27 @@ ACCOUNT_ROUTES = {
 }
 
 
-def test_http_api_routes_send_payload_2_to_ingest_and_accounts(resources):
+MANAGE_ROUTES = {
+    ("post", "/api/apps"),
+    ("get", "/api/apps"),
+    ("get", "/api/apps/{app_id}"),
+    ("patch", "/api/apps/{app_id}"),
+    ("delete", "/api/apps/{app_id}"),
+    ("get", "/api/apps/{app_id}/keys"),
+    ("post", "/api/apps/{app_id}/keys"),
+    ("delete", "/api/apps/{app_id}/keys/{key_id}"),
+    ("get", "/api/apps/{app_id}/rules"),
+    ("get", "/api/apps/{app_id}/rules/{event_name}"),
+    ("put", "/api/apps/{app_id}/rules/{event_name}"),
+    ("delete", "/api/apps/{app_id}/rules/{event_name}"),
+    ("get", "/api/apps/{app_id}/rules/{event_name}/versions"),
+    ("post", "/api/apps/{app_id}/rules/{event_name}/restore"),
+    ("get", "/api/apps/{app_id}/events"),
+    ("get", "/api/apps/{app_id}/events/{event_id}"),
+}
+
+
+def test_http_api_routes_send_payload_2_to_ingest_accounts_and_manage(resources):
     (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
     paths = api["Properties"]["Body"]["paths"]
     routes = {
@@ -578,9 +600,15 @@ def test_http_api_routes_send_payload_2_to_ingest_and_accounts(resources):
     }
 
     ingest = {("post", "/api/logs/{app_id}"), ("post", "/api/logs/{app_id}/batch")}
-    assert set(routes) == ingest | ACCOUNT_ROUTES
+    assert set(routes) == ingest | ACCOUNT_ROUTES | MANAGE_ROUTES
     for route, integration in routes.items():
-        function = "IngestFunction" if route in ingest else "AccountsFunction"
+        function = (
+            "IngestFunction"
+            if route in ingest
+            else "ManageFunction"
+            if route in MANAGE_ROUTES
+            else "AccountsFunction"
+        )
         assert integration["payloadFormatVersion"] == "2.0"
         assert f"${{{function}.Arn}}" in integration["uri"]["Fn::Sub"]
 

@@ -25,22 +25,40 @@ def sluice():
     return load(REPO_ROOT / "template.yaml", REPO_ROOT / "local-env.json").topology(LOCAL)
 
 
-def test_sluices_routes_go_to_ingest_and_accounts_with_payload_2(sluice):
+def test_sluices_routes_go_to_ingest_accounts_and_manage_with_payload_2(sluice):
     routes = [(r.route_key, r.function, r.payload_version) for r in sluice.routes]
     assert routes[:2] == [
         ("POST /api/logs/{app_id}", "IngestFunction", "2.0"),
         ("POST /api/logs/{app_id}/batch", "IngestFunction", "2.0"),
     ]
-    assert sorted(routes[2:]) == [
-        ("GET /api/accounts/me", "AccountsFunction", "2.0"),
-        ("POST /api/accounts/password-reset", "AccountsFunction", "2.0"),
-        ("POST /api/accounts/password-reset/confirm", "AccountsFunction", "2.0"),
-        ("POST /api/accounts/register", "AccountsFunction", "2.0"),
-        ("POST /api/accounts/sign-in", "AccountsFunction", "2.0"),
-        ("POST /api/accounts/sign-in/verify", "AccountsFunction", "2.0"),
-        ("POST /api/accounts/sign-out", "AccountsFunction", "2.0"),
-        ("POST /api/accounts/verify", "AccountsFunction", "2.0"),
-    ]
+    assert sorted(routes[2:]) == sorted(
+        [
+            ("GET /api/accounts/me", "AccountsFunction", "2.0"),
+            ("POST /api/accounts/password-reset", "AccountsFunction", "2.0"),
+            ("POST /api/accounts/password-reset/confirm", "AccountsFunction", "2.0"),
+            ("POST /api/accounts/register", "AccountsFunction", "2.0"),
+            ("POST /api/accounts/sign-in", "AccountsFunction", "2.0"),
+            ("POST /api/accounts/sign-in/verify", "AccountsFunction", "2.0"),
+            ("POST /api/accounts/sign-out", "AccountsFunction", "2.0"),
+            ("POST /api/accounts/verify", "AccountsFunction", "2.0"),
+            ("DELETE /api/apps/{app_id}", "ManageFunction", "2.0"),
+            ("DELETE /api/apps/{app_id}/keys/{key_id}", "ManageFunction", "2.0"),
+            ("DELETE /api/apps/{app_id}/rules/{event_name}", "ManageFunction", "2.0"),
+            ("GET /api/apps", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}/keys", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}/events", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}/events/{event_id}", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}/rules", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}/rules/{event_name}", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}/rules/{event_name}/versions", "ManageFunction", "2.0"),
+            ("PATCH /api/apps/{app_id}", "ManageFunction", "2.0"),
+            ("POST /api/apps", "ManageFunction", "2.0"),
+            ("POST /api/apps/{app_id}/keys", "ManageFunction", "2.0"),
+            ("POST /api/apps/{app_id}/rules/{event_name}/restore", "ManageFunction", "2.0"),
+            ("PUT /api/apps/{app_id}/rules/{event_name}", "ManageFunction", "2.0"),
+        ]
+    )
 
 
 def test_sluices_store_trigger_takes_the_templates_batch_and_the_local_window(sluice):

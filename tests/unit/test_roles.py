@@ -86,10 +86,35 @@ def test_passwords_are_set_as_scram_verifiers_and_only_for_function_roles(databa
         ("sluice_email", "apps"),
         ("sluice_accounts", "events"),
         ("sluice_accounts", "api_keys"),
+        ("sluice_accounts", "rule_versions"),
+        ("sluice_manage", "accounts"),  # password hashes
+        ("sluice_manage", "email_challenges"),
+        ("sluice_ingest", "rule_versions"),
+        ("sluice_store", "event_id_keys"),
+        ("sluice_accounts", "event_id_keys"),
     ],
 )
 def test_no_function_reads_what_is_not_its_own(database_url, role, table):
     conn = as_role(database_url, role)
     with pytest.raises(errors.InsufficientPrivilege):
         run(conn, f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+    conn.close()
+
+
+def test_manage_changes_apps_keys_and_rules_but_only_reads_sessions(database_url, app_id):
+    conn = as_role(database_url, "sluice_manage")
+    run(conn, "UPDATE apps SET name = 'renamed' WHERE app_id = %s", app_id)
+    run(conn, "UPDATE api_keys SET revoked_at = now() WHERE app_id = %s", app_id)
+    run(conn, "SELECT * FROM events WHERE app_id = %s", app_id)
+    run(conn, "SELECT * FROM event_id_keys")
+    for statement in (
+        "UPDATE sessions SET ended_at = now()",
+        "DELETE FROM api_keys",
+        "DELETE FROM rule_versions",
+        "UPDATE rule_versions SET schema = NULL",
+        "INSERT INTO events (event_id, app_id, event_name, payload, status, occurred_at,"
+        " received_at) VALUES (gen_random_uuid(), 'a', 'e', '{}', 'valid', now(), now())",
+    ):
+        with pytest.raises(errors.InsufficientPrivilege):
+            run(conn, statement)
     conn.close()

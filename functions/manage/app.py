@@ -1,0 +1,190 @@
+"""API Gateway (HTTP API, payload 2.0) -> an owner's apps, keys, rules and events."""
+
+from __future__ import annotations
+
+import base64
+from functools import cache
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from sluice.clock import SystemClock
+from sluice.config import ManageSettings
+from sluice.db import Database
+from sluice.errors import PayloadTooLarge, RequestRejected, SluiceError
+from sluice.manage import Manager
+from sluice.observability import logger, metrics, tracer
+from sluice.sessions import Session, authenticate
+
+app = APIGatewayHttpResolver()
+
+
+@cache
+def manager() -> Manager:
+    """Built on the first invocation and kept by the warm container."""
+    settings = ManageSettings.from_env()
+    return Manager(Database(settings.database), SystemClock(), settings.max_body_bytes)
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=orjson.dumps(body).decode() if body is not None else "",
+    )
+
+
+def _session() -> Session:
+    service = manager()
+    return authenticate(service.database, app.current_event.headers, service.clock)
+
+
+def _body() -> dict[str, Any]:
+    """The JSON object in the body; 400/413 otherwise."""
+    event = app.current_event
+    raw = (
+        base64.b64decode(event.body or "")
+        if event.is_base64_encoded
+        else (event.body or "").encode("utf-8", "surrogatepass")
+    )
+    limit = manager().max_body_bytes
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RequestRejected("The body is not JSON in UTF-8.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise RequestRejected("The body must be a JSON object.")
+    return body
+
+
+def _only(body: dict[str, Any], *names: str) -> list[Any]:
+    unknown = set(body) - set(names)
+    if unknown:
+        raise RequestRejected(
+            f"Unknown fields: {', '.join(sorted(unknown))}; this route takes {', '.join(names)}."
+        )
+    return [body.get(name) for name in names]
+
+
+# --- apps
+
+
+@app.post("/api/apps")
+def create_app() -> Response:
+    (name,) = _only(_body(), "name")
+    return _json(201, manager().create_app(_session().account_id, name))
+
+
+@app.get("/api/apps")
+def list_apps() -> Response:
+    return _json(200, {"apps": manager().list_apps(_session().account_id)})
+
+
+@app.get("/api/apps/<app_id>")
+def get_app(app_id: str) -> Response:
+    return _json(200, manager().get_app(_session().account_id, app_id))
+
+
+@app.patch("/api/apps/<app_id>")
+def change_app(app_id: str) -> Response:
+    owner = _session().account_id
+    return _json(200, manager().change_app(owner, app_id, _body()))
+
+
+@app.delete("/api/apps/<app_id>")
+def delete_app(app_id: str) -> Response:
+    manager().delete_app(_session().account_id, app_id)
+    return _json(204, None)
+
+
+# --- keys
+
+
+@app.get("/api/apps/<app_id>/keys")
+def list_keys(app_id: str) -> Response:
+    return _json(200, {"keys": manager().list_keys(_session().account_id, app_id)})
+
+
+@app.post("/api/apps/<app_id>/keys")
+def create_key(app_id: str) -> Response:
+    return _json(201, manager().create_key(_session().account_id, app_id))
+
+
+@app.delete("/api/apps/<app_id>/keys/<key_id>")
+def revoke_key(app_id: str, key_id: str) -> Response:
+    return _json(200, manager().revoke_key(_session().account_id, app_id, key_id))
+
+
+# --- rules (event names arrive percent-encoded in the path)
+
+
+@app.get("/api/apps/<app_id>/rules")
+def list_rules(app_id: str) -> Response:
+    return _json(200, {"rules": manager().list_rules(_session().account_id, app_id)})
+
+
+@app.get("/api/apps/<app_id>/rules/<event_name>")
+def get_rule(app_id: str, event_name: str) -> Response:
+    return _json(200, manager().get_rule(_session().account_id, app_id, unquote(event_name)))
+
+
+@app.put("/api/apps/<app_id>/rules/<event_name>")
+def put_rule(app_id: str, event_name: str) -> Response:
+    owner = _session().account_id
+    (schema,) = _only(_body(), "schema")
+    return _json(200, manager().put_rule(owner, app_id, unquote(event_name), schema))
+
+
+@app.delete("/api/apps/<app_id>/rules/<event_name>")
+def delete_rule(app_id: str, event_name: str) -> Response:
+    return _json(200, manager().delete_rule(_session().account_id, app_id, unquote(event_name)))
+
+
+@app.get("/api/apps/<app_id>/rules/<event_name>/versions")
+def rule_history(app_id: str, event_name: str) -> Response:
+    owner = _session().account_id
+    return _json(200, {"versions": manager().rule_history(owner, app_id, unquote(event_name))})
+
+
+@app.post("/api/apps/<app_id>/rules/<event_name>/restore")
+def restore_rule(app_id: str, event_name: str) -> Response:
+    owner = _session().account_id
+    (version,) = _only(_body(), "version")
+    return _json(200, manager().restore_rule(owner, app_id, unquote(event_name), version))
+
+
+# --- events
+
+
+@app.get("/api/apps/<app_id>/events")
+def list_events(app_id: str) -> Response:
+    owner = _session().account_id
+    query = dict(app.current_event.query_string_parameters or {})
+    return _json(200, manager().list_events(owner, app_id, query))
+
+
+@app.get("/api/apps/<app_id>/events/<event_id>")
+def get_event(app_id: str, event_id: str) -> Response:
+    return _json(200, manager().get_event(_session().account_id, app_id, event_id))
+
+
+@app.exception_handler(SluiceError)
+def sluice_error(error: SluiceError) -> Response:
+    if error.status >= 500:
+        logger.warning("request failed", error=error.code)
+    return _json(error.status, {"error": error.code, "message": error.message})
+
+
+@app.not_found
+def route_not_found(_: Exception) -> Response:
+    return _json(404, {"error": "route_not_found", "message": "No such management route."})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,405 @@
+"""Owners manage their apps, keys and rules: what the manage function does, without AWS.
+
+Every operation takes the session's account and sees only the apps it owns: an
+app of another account answers exactly as an app that does not exist (404), so
+nobody can learn which app ids are taken.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sluice import event_ids
+from sluice.admin import new_app_id
+from sluice.clock import Clock
+from sluice.db import Connection, Database
+from sluice.errors import AppNotFound, NotFound, RequestRejected
+from sluice.keys import generate_api_key
+from sluice.manage_data import (
+    AppRow,
+    KeyRow,
+    RuleVersion,
+    app_keys,
+    app_rules,
+    delete_app,
+    event_id_key,
+    find_event,
+    insert_key,
+    insert_owned_app,
+    list_events,
+    owned_app,
+    owned_apps,
+    revoke_key,
+    rule_schema,
+    rule_version,
+    rule_versions,
+    save_rule,
+    update_app,
+)
+from sluice.validation import InvalidRule, check_rule
+
+MAX_NAME_CHARS = 200
+# Event names travel in URLs and in the envelope; the same limit as ingest's envelope.
+EVENT_NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
+POLICIES = {"invalid_events": ("store", "block"), "unplanned_events": ("allow", "block")}
+
+
+def _app_not_found(app_id: str) -> AppNotFound:
+    return AppNotFound(f"You have no app with the id {app_id!r}.")
+
+
+def app_view(app: AppRow) -> dict[str, Any]:
+    return {
+        "app_id": app.app_id,
+        "name": app.name,
+        "require_key": app.require_key,
+        "policies": {
+            "invalid_events": app.invalid_events,
+            "unplanned_events": app.unplanned_events,
+        },
+        "created_at": app.created_at.isoformat(),
+    }
+
+
+def key_view(key: KeyRow) -> dict[str, Any]:
+    return {
+        "key_id": str(key.key_id),
+        "prefix": key.prefix,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+
+
+def version_view(version: RuleVersion) -> dict[str, Any]:
+    return {
+        "event_name": version.event_name,
+        "version": version.version,
+        "schema": version.schema,
+        "deleted": version.schema is None,
+        "created_at": version.created_at.isoformat(),
+    }
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise RequestRejected(
+            f"'name' must be a non-empty string of at most {MAX_NAME_CHARS} characters."
+        )
+    if "\x00" in name:
+        raise RequestRejected("'name' may not contain NUL.")
+    return name.strip()
+
+
+def check_event_name(event_name: str) -> str:
+    if not EVENT_NAME.match(event_name):
+        raise RequestRejected(
+            "An event name is 1 to 200 characters, none of them control characters."
+        )
+    return event_name
+
+
+def parse_key_id(key_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(key_id)
+    except ValueError:
+        raise NotFound(f"This app has no key {key_id!r}.", code="key_not_found") from None
+
+
+@dataclass(slots=True)
+class Manager:
+    database: Database
+    clock: Clock
+    max_body_bytes: int = 64 * 1024
+
+    def _app(
+        self, conn: Connection, owner: uuid.UUID, app_id: str, *, lock: bool = False
+    ) -> AppRow:
+        app = owned_app(conn, owner, app_id, lock=lock)
+        if app is None:
+            raise _app_not_found(app_id)
+        return app
+
+    # --- apps
+    def create_app(self, owner: uuid.UUID, name: Any) -> dict[str, Any]:
+        """The app and its first key, in plain text: the only time anyone sees it."""
+        name = check_name(name)
+        key = generate_api_key()
+
+        def work(conn: Connection) -> tuple[AppRow, KeyRow]:
+            now = self.clock.now()
+            app = insert_owned_app(conn, new_app_id(), name, owner, now)
+            return app, insert_key(conn, app.app_id, key.prefix, key.key_hash, now)
+
+        app, key_row = self.database.run(work)
+        return {**app_view(app), "api_key": {**key_view(key_row), "key": key.plaintext}}
+
+    def list_apps(self, owner: uuid.UUID) -> list[dict[str, Any]]:
+        return [app_view(app) for app in self.database.run(lambda conn: owned_apps(conn, owner))]
+
+    def get_app(self, owner: uuid.UUID, app_id: str) -> dict[str, Any]:
+        return app_view(self.database.run(lambda conn: self._app(conn, owner, app_id)))
+
+    def change_app(self, owner: uuid.UUID, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Renames the app and/or sets its policies; unknown fields are refused."""
+        unknown = set(body) - {"name", "policies"}
+        if unknown:
+            raise RequestRejected(
+                f"Unknown fields: {', '.join(sorted(map(str, unknown)))};"
+                " send name and/or policies."
+            )
+        changes: dict[str, Any] = {}
+        if "name" in body:
+            changes["name"] = check_name(body["name"])
+        if "policies" in body:
+            changes.update(check_policies(body["policies"]))
+        if not changes:
+            raise RequestRejected("Send name and/or policies to change.")
+        app = self.database.run(lambda conn: update_app(conn, owner, app_id, changes))
+        if app is None:
+            raise _app_not_found(app_id)
+        return app_view(app)
+
+    def delete_app(self, owner: uuid.UUID, app_id: str) -> None:
+        if not self.database.run(lambda conn: delete_app(conn, owner, app_id)):
+            raise _app_not_found(app_id)
+
+    # --- keys
+    def list_keys(self, owner: uuid.UUID, app_id: str) -> list[dict[str, Any]]:
+        def work(conn: Connection) -> list[KeyRow]:
+            self._app(conn, owner, app_id)
+            return app_keys(conn, app_id)
+
+        return [key_view(key) for key in self.database.run(work)]
+
+    def create_key(self, owner: uuid.UUID, app_id: str) -> dict[str, Any]:
+        key = generate_api_key()
+
+        def work(conn: Connection) -> KeyRow:
+            self._app(conn, owner, app_id)
+            return insert_key(conn, app_id, key.prefix, key.key_hash, self.clock.now())
+
+        return {**key_view(self.database.run(work)), "key": key.plaintext}
+
+    def revoke_key(self, owner: uuid.UUID, app_id: str, key_id: str) -> dict[str, Any]:
+        parsed = parse_key_id(key_id)
+
+        def work(conn: Connection) -> KeyRow | None:
+            self._app(conn, owner, app_id)
+            return revoke_key(conn, app_id, parsed, self.clock.now())
+
+        key = self.database.run(work)
+        if key is None:
+            raise NotFound(f"This app has no key {key_id!r}.", code="key_not_found")
+        return key_view(key)
+
+    # --- rules
+    def list_rules(self, owner: uuid.UUID, app_id: str) -> list[dict[str, Any]]:
+        def work(conn: Connection) -> list:
+            self._app(conn, owner, app_id)
+            return app_rules(conn, app_id)
+
+        return [
+            {"event_name": name, "schema": schema, "updated_at": updated.isoformat()}
+            for name, schema, updated in self.database.run(work)
+        ]
+
+    def get_rule(self, owner: uuid.UUID, app_id: str, event_name: str) -> dict[str, Any]:
+        def work(conn: Connection) -> tuple | None:
+            self._app(conn, owner, app_id)
+            return rule_schema(conn, app_id, event_name)
+
+        found = self.database.run(work)
+        if found is None:
+            raise _rule_not_found(event_name)
+        schema, updated_at = found
+        return {"event_name": event_name, "schema": schema, "updated_at": updated_at.isoformat()}
+
+    def put_rule(
+        self, owner: uuid.UUID, app_id: str, event_name: str, schema: Any
+    ) -> dict[str, Any]:
+        """Checked before it is saved: a rule that does not compile never reaches ingest."""
+        check_event_name(event_name)
+        try:
+            check_rule(schema)
+        except InvalidRule as exc:
+            raise RequestRejected(f"The rule is not usable: {exc}", code="invalid_rule") from None
+        return version_view(self._save(owner, app_id, event_name, schema))
+
+    def delete_rule(self, owner: uuid.UUID, app_id: str, event_name: str) -> dict[str, Any]:
+        def work(conn: Connection) -> RuleVersion:
+            self._app(conn, owner, app_id, lock=True)
+            if rule_schema(conn, app_id, event_name) is None:
+                raise _rule_not_found(event_name)
+            return save_rule(conn, app_id, event_name, None, self.clock.now())
+
+        return version_view(self.database.run(work))
+
+    def rule_history(self, owner: uuid.UUID, app_id: str, event_name: str) -> list[dict[str, Any]]:
+        def work(conn: Connection) -> list[RuleVersion]:
+            self._app(conn, owner, app_id)
+            return rule_versions(conn, app_id, event_name)
+
+        versions = self.database.run(work)
+        if not versions:
+            raise NotFound(f"The rule {event_name!r} has no saved versions.", code="rule_not_found")
+        return [version_view(v) for v in versions]
+
+    def restore_rule(
+        self, owner: uuid.UUID, app_id: str, event_name: str, version: Any
+    ) -> dict[str, Any]:
+        """Saves an old version again, as the newest: one transaction, history kept."""
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 < version < 2**31:
+            raise RequestRejected("'version' must be a positive whole number.")
+
+        def work(conn: Connection) -> RuleVersion:
+            self._app(conn, owner, app_id, lock=True)
+            old = rule_version(conn, app_id, event_name, version)
+            if old is None:
+                raise NotFound(
+                    f"The rule {event_name!r} has no version {version}.", code="version_not_found"
+                )
+            if old.schema is not None:
+                check_rule(old.schema)  # saved by an older validator, perhaps
+            return save_rule(conn, app_id, event_name, old.schema, self.clock.now())
+
+        try:
+            return version_view(self.database.run(work))
+        except InvalidRule as exc:
+            raise RequestRejected(
+                f"That version is not usable any more: {exc}", code="invalid_rule"
+            ) from None
+
+    # --- events
+    def list_events(self, owner: uuid.UUID, app_id: str, query: dict[str, str]) -> dict[str, Any]:
+        filters = event_filters(query)
+        limit = filters.pop("limit")
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            self._app(conn, owner, app_id)
+            return list_events(conn, app_id, limit=limit + 1, **filters)
+
+        rows = self.database.run(work)
+        page = rows[:limit]
+        return {
+            "events": [_event_view(row) for row in page],
+            "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
+        }
+
+    def get_event(self, owner: uuid.UUID, app_id: str, event_id: str) -> dict[str, Any]:
+        """Stored (the row), queued (an id ingest issued, not stored yet), or 404."""
+        try:
+            parsed = uuid.UUID(event_id)
+        except ValueError:
+            raise _event_not_found(event_id) from None
+
+        def work(conn: Connection) -> tuple[dict[str, Any] | None, bytes]:
+            self._app(conn, owner, app_id)
+            return find_event(conn, app_id, parsed), event_id_key(conn)
+
+        row, key = self.database.run(work)
+        if row is not None:
+            return _event_view(row)
+        young = self.clock.now() - event_ids.issued_at(parsed) < event_ids.QUEUED_HORIZON
+        if young and event_ids.issued(key, app_id, parsed):
+            return {"event_id": str(parsed), "status": "queued"}
+        raise _event_not_found(event_id)
+
+    def _save(
+        self, owner: uuid.UUID, app_id: str, event_name: str, schema: dict | None
+    ) -> RuleVersion:
+        def work(conn: Connection) -> RuleVersion:
+            self._app(conn, owner, app_id, lock=True)
+            return save_rule(conn, app_id, event_name, schema, self.clock.now())
+
+        return self.database.run(work)
+
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+
+def _event_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in {**row, "event_id": str(row["event_id"])}.items()
+    }
+
+
+def _event_not_found(event_id: str) -> NotFound:
+    return NotFound(f"This app has no event {event_id!r}.", code="event_not_found")
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    text = f"{row['occurred_at'].isoformat()}|{row['event_id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        when, _, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(when), uuid.UUID(event_id)
+    except (ValueError, UnicodeError):
+        raise RequestRejected(
+            "'cursor' is not one this API gave out.", code="invalid_cursor"
+        ) from None
+
+
+def _time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestRejected(f"'{name}' must be an ISO 8601 time.") from None
+    if parsed.tzinfo is None:
+        raise RequestRejected(f"'{name}' must name its time zone (Z or +hh:mm).")
+    return parsed
+
+
+def event_filters(query: dict[str, str]) -> dict[str, Any]:
+    """The list's filters from the query string; 400 for anything unknown or malformed."""
+    unknown = set(query) - {"status", "event_name", "since", "until", "limit", "cursor"}
+    if unknown:
+        raise RequestRejected(f"Unknown query parameters: {', '.join(sorted(unknown))}.")
+    status = query.get("status")
+    if status not in (None, "valid", "invalid"):
+        raise RequestRejected("'status' must be valid or invalid.")
+    try:
+        limit = int(query.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise RequestRejected(f"'limit' must be a whole number from 1 to {MAX_PAGE}.")
+    return {
+        "status": status,
+        "event_name": query.get("event_name"),
+        "since": _time("since", query.get("since")),
+        "until": _time("until", query.get("until")),
+        "limit": limit,
+        "after": _read_cursor(query["cursor"]) if "cursor" in query else None,
+    }
+
+
+def _rule_not_found(event_name: str) -> NotFound:
+    return NotFound(f"This app has no rule for {event_name!r}.", code="rule_not_found")
+
+
+def check_policies(policies: Any) -> dict[str, str]:
+    if not isinstance(policies, dict) or not policies:
+        raise RequestRejected(
+            "'policies' must be an object with invalid_events (store|block)"
+            " and/or unplanned_events (allow|block)."
+        )
+    changes = {}
+    for name, value in policies.items():
+        if name not in POLICIES:
+            raise RequestRejected(f"Unknown policy {name!r}; known: {', '.join(POLICIES)}.")
+        if value not in POLICIES[name]:
+            raise RequestRejected(f"'{name}' must be one of {', '.join(POLICIES[name])}.")
+        changes[name] = value
+    return changes

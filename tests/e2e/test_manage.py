@@ -1,0 +1,119 @@
+"""An owner manages an app through the management API alone, over real HTTP on the local
+runtime: sign-up, an app and its key, a rule and its versions, events sent with the key.
+"""
+
+from __future__ import annotations
+
+from local_runtime.runtime import Runtime
+from tests.e2e.test_accounts import address, call, register, sign_in
+from tests.support import wait_for
+
+CHECKOUT_RULE = {"type": "object", "required": ["total"]}
+
+
+def owner_session(sluice: Runtime) -> str:
+    owner = address()
+    register(sluice, owner)
+    return sign_in(sluice, owner, mails_before=1)
+
+
+def send(sluice: Runtime, app_id: str, key: str, event: dict):
+    status, body, _ = call(
+        sluice, f"/api/logs/{app_id}", event, method="POST", token=key
+    )  # Authorization: Bearer <API key> is one of ingest's two ways
+    return status, body
+
+
+def stored(db, event_id: str) -> tuple | None:
+    with db.cursor() as cur:
+        cur.execute("SELECT status FROM events WHERE event_id = %s", (event_id,))
+        return cur.fetchone()
+
+
+def test_an_owner_goes_from_sign_up_to_stored_events_and_back_to_an_old_rule(sluice, db):
+    token = owner_session(sluice)
+    status, app, _ = call(sluice, "/api/apps", {"name": "Shop"}, token=token)
+    assert status == 201, app
+    app_id, key = app["app_id"], app["api_key"]["key"]
+    rule = f"/api/apps/{app_id}/rules/checkout"
+
+    status, v1, _ = call(sluice, rule, {"schema": {}}, method="PUT", token=token)
+    assert (status, v1["version"]) == (200, 1)
+    status, v2, _ = call(sluice, rule, {"schema": CHECKOUT_RULE}, method="PUT", token=token)
+    assert (status, v2["version"]) == (200, 2)
+
+    # The strict rule is in force (within ingest's rules cache TTL, 1 s in these tests)
+    def refused() -> dict | None:
+        status, body = send(sluice, app_id, key, {"eventName": "checkout"})
+        return body if status == 422 else None
+
+    invalid = wait_for(refused, timeout=20)
+    status, valid = send(sluice, app_id, key, {"eventName": "checkout", "total": 3})
+    assert status == 202
+    # The id ingest returned is queued until the store function has written it, then stored
+    path = f"/api/apps/{app_id}/events/{valid['event_id']}"
+    status, first, _ = call(sluice, path, method="GET", token=token)
+    assert status == 200 and first["status"] in ("queued", "valid")
+
+    def stored_via_api() -> dict | None:
+        status, event, _ = call(sluice, path, method="GET", token=token)
+        return event if status == 200 and event["status"] != "queued" else None
+
+    assert wait_for(stored_via_api, timeout=20)["payload"] == {"eventName": "checkout", "total": 3}
+    assert wait_for(lambda: stored(db, invalid["event_id"]), timeout=20) == ("invalid",)
+    status, listed, _ = call(
+        sluice, f"/api/apps/{app_id}/events?status=invalid", method="GET", token=token
+    )
+    assert [e["event_id"] for e in listed["events"]] == [invalid["event_id"]]
+
+    # Restoring version 1 (accept anything) becomes version 3, and ingest follows it
+    status, restored, _ = call(sluice, f"{rule}/restore", {"version": 1}, token=token)
+    assert (status, restored["version"], restored["schema"]) == (200, 3, {})
+    wait_for(lambda: send(sluice, app_id, key, {"eventName": "checkout"})[0] == 202, timeout=20)
+    status, history, _ = call(sluice, f"{rule}/versions", method="GET", token=token)
+    assert [v["version"] for v in history["versions"]] == [3, 2, 1]
+
+
+def test_block_policies_refuse_what_store_and_allow_would_take(sluice, db):
+    token = owner_session(sluice)
+    app = call(sluice, "/api/apps", {"name": "Strict"}, token=token)[1]
+    app_id, key = app["app_id"], app["api_key"]["key"]
+    call(
+        sluice,
+        f"/api/apps/{app_id}/rules/checkout",
+        {"schema": CHECKOUT_RULE},
+        method="PUT",
+        token=token,
+    )
+    policies = {"invalid_events": "block", "unplanned_events": "block"}
+    status, changed, _ = call(
+        sluice, f"/api/apps/{app_id}", {"policies": policies}, method="PATCH", token=token
+    )
+    assert (status, changed["policies"]) == (200, policies)
+
+    def blocked(event: dict, code: str) -> bool:
+        status, body = send(sluice, app_id, key, event)
+        return status == 422 and body["error"] == code
+
+    wait_for(lambda: blocked({"eventName": "checkout"}, "validation_failed"), timeout=20)
+    assert blocked({"eventName": "signup"}, "unplanned_event")
+    assert send(sluice, app_id, key, {"eventName": "checkout", "total": 1})[0] == 202
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM events WHERE app_id = %s AND status = 'invalid'", (app_id,)
+        )
+        assert cur.fetchone() == (0,)
+
+
+def test_another_account_cannot_see_or_change_the_app(sluice, db):
+    owner, stranger = owner_session(sluice), owner_session(sluice)
+    app_id = call(sluice, "/api/apps", {"name": "Mine"}, token=owner)[1]["app_id"]
+    for method, path, body in [
+        ("GET", f"/api/apps/{app_id}", None),
+        ("PATCH", f"/api/apps/{app_id}", {"name": "Ours"}),
+        ("DELETE", f"/api/apps/{app_id}", None),
+        ("POST", f"/api/apps/{app_id}/keys", None),
+    ]:
+        status, answer, _ = call(sluice, path, body, method=method, token=stranger)
+        assert (status, answer["error"]) == (404, "app_not_found"), (method, path)
+    assert call(sluice, f"/api/apps/{app_id}", method="GET", token=owner)[1]["name"] == "Mine"

@@ -1,0 +1,128 @@
+"""Per-app policies as ingest honours them, and dry runs that queue nothing.
+
+The real ingest handler, the test database, moto's SQS: each test reads the queue to
+see what was (or was not) sent on.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import functions.ingest.app as ingest_app
+from tests.support import drain, http_event, make_app
+
+RULE = {"type": "object", "required": ["total"]}
+
+
+def post(context, path: str, body, key: str):
+    response = ingest_app.handler(http_event(path, body, headers={"x-api-key": key}), context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def with_query(event: dict, query: str) -> dict:
+    event["rawQueryString"] = query
+    name, _, value = query.partition("=")
+    event["queryStringParameters"] = {name: value}
+    return event
+
+
+def set_policies(db, app_id: str, invalid: str, unplanned: str) -> None:
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE apps SET invalid_events = %s, unplanned_events = %s WHERE app_id = %s",
+            (invalid, unplanned, app_id),
+        )
+
+
+@pytest.fixture
+def app_and_key(db):
+    return make_app(db, rules={"checkout": RULE})
+
+
+def test_by_default_invalid_events_are_stored_and_unplanned_names_allowed(
+    app_and_key, ingestor, context, sqs, queues
+):
+    app_id, key = app_and_key
+    assert post(context, f"/api/logs/{app_id}", {"eventName": "checkout"}, key)[0] == 422
+    assert post(context, f"/api/logs/{app_id}", {"eventName": "signup"}, key)[0] == 202
+    assert len(drain(sqs, queues["events"])) == 2
+
+
+def test_block_policies_refuse_with_422_and_queue_nothing(
+    db, app_and_key, ingestor, context, sqs, queues
+):
+    app_id, key = app_and_key
+    set_policies(db, app_id, "block", "block")
+
+    status, invalid = post(context, f"/api/logs/{app_id}", {"eventName": "checkout"}, key)
+    assert (status, invalid["error"]) == (422, "validation_failed")
+    assert invalid["errors"][0]["keyword"] == "required"
+    status, unplanned = post(context, f"/api/logs/{app_id}", {"eventName": "signup"}, key)
+    assert (status, unplanned["error"]) == (422, "unplanned_event")
+    assert drain(sqs, queues["events"]) == []
+    # A valid, planned event still goes through
+    assert (
+        post(context, f"/api/logs/{app_id}", {"eventName": "checkout", "total": 1}, key)[0] == 202
+    )
+
+
+def test_a_batch_says_per_item_which_the_policies_blocked(
+    db, app_and_key, ingestor, context, sqs, queues
+):
+    app_id, key = app_and_key
+    set_policies(db, app_id, "block", "block")
+    batch = [{"eventName": "checkout", "total": 1}, {"eventName": "checkout"}, {"eventName": "x"}]
+    status, body = post(context, f"/api/logs/{app_id}/batch", batch, key)
+    assert status == 202
+    assert [(r["status"], r.get("error")) for r in body["results"]] == [
+        ("valid", None),
+        ("rejected", "validation_failed"),
+        ("rejected", "unplanned_event"),
+    ]
+    assert body["results"][1]["errors"][0]["keyword"] == "required"
+    assert len(drain(sqs, queues["events"])) == 1
+
+
+@pytest.mark.parametrize("query", ["dry_run=true", "dry_run=1"])
+def test_a_dry_run_answers_the_verdict_and_queues_nothing(
+    app_and_key, ingestor, context, sqs, queues, query
+):
+    app_id, key = app_and_key
+    headers = {"x-api-key": key}
+
+    def dry(path, body):
+        event = with_query(http_event(path, body, headers=headers), query)
+        response = ingest_app.handler(event, context)
+        return response["statusCode"], json.loads(response["body"])
+
+    status, valid = dry(f"/api/logs/{app_id}", {"eventName": "checkout", "total": 1})
+    assert (status, valid["status"], valid["dry_run"], valid["event_id"]) == (
+        200,
+        "valid",
+        True,
+        None,
+    )
+    status, invalid = dry(f"/api/logs/{app_id}", {"eventName": "checkout"})
+    assert (status, invalid["status"], invalid["errors"][0]["keyword"]) == (
+        422,
+        "invalid",
+        "required",
+    )
+    status, batch = dry(f"/api/logs/{app_id}/batch", [{"eventName": "checkout"}, {"x": 1}])
+    assert status == 200 and batch["dry_run"]
+    assert [r["status"] for r in batch["results"]] == ["invalid", "rejected"]
+    # Keys are checked as for a real send
+    event = with_query(http_event(f"/api/logs/{app_id}", {"eventName": "a"}), query)
+    assert ingest_app.handler(event, context)["statusCode"] == 401
+    assert drain(sqs, queues["events"]) == []
+
+
+def test_dry_run_takes_only_true_or_false(app_and_key, ingestor, context):
+    app_id, key = app_and_key
+    event = with_query(
+        http_event(f"/api/logs/{app_id}", {"eventName": "a"}, headers={"x-api-key": key}),
+        "dry_run=maybe",
+    )
+    assert ingest_app.handler(event, context)["statusCode"] == 400
