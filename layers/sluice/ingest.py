@@ -132,7 +132,6 @@ class Ingestor:
             )
         received_at = self._clock.now()
         check_nul = may_contain_nul(body)
-        check_depth = may_be_too_deep(body)
         texts = EventTexts(body, _batch_items)
         budget = ErrorBudget()
         outcomes: list[Outcome] = []
@@ -140,8 +139,11 @@ class Ingestor:
         sent_outcomes: list[Outcome] = []
         for index, item in enumerate(items):
             try:
-                envelope = read_envelope(item, check_nul=check_nul, check_depth=check_depth)
                 text = texts.text(index, item)
+                # Its own text bounds its depth: most events need no walk.
+                envelope = read_envelope(
+                    item, check_nul=check_nul, check_depth=may_be_too_deep(text)
+                )
                 if len(text) > limits.max_event_bytes:
                     raise EventRejected(
                         f"An event may be at most {limits.max_event_bytes} bytes;"
