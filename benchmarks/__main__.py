@@ -6,6 +6,7 @@
 4. Rule cost per event: a typical rule, issue 9's hostile pattern, the most errors.
 5. Aggregation: a first run over 1,000,000 events, 10,000 new ones, a stats query.
 6-7. Accounts: sign-in CPU per request (scrypt); the email function's throughput on moto's SES.
+8. Listing 100 events of an app holding 1,000,000, and the query's plan.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from benchmarks.environment import bench_environment
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parts = ["ingest", "store", "cold", "rules", "aggregate", "accounts"]
+    parts = ["ingest", "store", "cold", "rules", "aggregate", "accounts", "events"]
     parser.add_argument("--only", choices=parts, action="append")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, rougher figures")
     args = parser.parse_args()
@@ -31,6 +32,7 @@ def main() -> None:
             ("rules", "rule_cost"),
             ("aggregate", "aggregation"),
             ("accounts", "accounts"),
+            ("events", "events_list"),
         ):
             if name in chosen:
                 importlib.import_module(f"benchmarks.{module}").run(env, quick=args.quick)
