@@ -73,6 +73,14 @@ def _only(body: dict[str, Any], *names: str) -> list[Any]:
     return [body.get(name) for name in names]
 
 
+# --- the API's description (no session: it holds nothing an owner owns)
+
+
+@app.get("/api/openapi.json")
+def openapi() -> Response:
+    return Response(status_code=200, content_type="application/json", body=OPENAPI)
+
+
 # --- apps
 
 
@@ -173,14 +181,6 @@ def list_events(app_id: str) -> Response:
 @app.get("/api/apps/<app_id>/events/<event_id>")
 def get_event(app_id: str, event_id: str) -> Response:
     return _json(200, manager().get_event(_session().account_id, app_id, event_id))
-
-
-# --- the API's description (no session: it holds nothing an owner owns)
-
-
-@app.get("/api/openapi.json")
-def openapi() -> Response:
-    return Response(status_code=200, content_type="application/json", body=OPENAPI)
 
 
 @app.exception_handler(SluiceError)

@@ -572,6 +572,7 @@ ACCOUNT_ROUTES = {
 
 
 MANAGE_ROUTES = {
+    ("get", "/api/openapi.json"),
     ("post", "/api/apps"),
     ("get", "/api/apps"),
     ("get", "/api/apps/{app_id}"),
@@ -588,7 +589,6 @@ MANAGE_ROUTES = {
     ("post", "/api/apps/{app_id}/rules/{event_name}/restore"),
     ("get", "/api/apps/{app_id}/events"),
     ("get", "/api/apps/{app_id}/events/{event_id}"),
-    ("get", "/api/openapi.json"),
 }
 
 
