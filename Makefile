@@ -122,4 +122,4 @@ build-MigrateFunction:
 	cp migrations/*.sql "$(ARTIFACTS_DIR)/migrations/"
 
 build-ManageFunction:
-	cp functions/manage/app.py "$(ARTIFACTS_DIR)/"
+	cp functions/manage/app.py functions/manage/openapi.json "$(ARTIFACTS_DIR)/"

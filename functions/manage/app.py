@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -18,6 +19,9 @@ from sluice.observability import logger, metrics, tracer
 from sluice.sessions import Session, authenticate
 
 app = APIGatewayHttpResolver()
+# The whole HTTP API's OpenAPI document, built next to this file (Makefile:
+# build-ManageFunction); read at cold start, so a build without it fails at once.
+OPENAPI = (Path(__file__).parent / "openapi.json").read_text(encoding="utf-8")
 
 
 @cache
@@ -67,6 +71,14 @@ def _only(body: dict[str, Any], *names: str) -> list[Any]:
             f"Unknown fields: {', '.join(sorted(unknown))}; this route takes {', '.join(names)}."
         )
     return [body.get(name) for name in names]
+
+
+# --- the API's description (no session: it holds nothing an owner owns)
+
+
+@app.get("/api/openapi.json")
+def openapi() -> Response:
+    return Response(status_code=200, content_type="application/json", body=OPENAPI)
 
 
 # --- apps

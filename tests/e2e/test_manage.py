@@ -4,8 +4,11 @@ runtime: sign-up, an app and its key, a rule and its versions, events sent with 
 
 from __future__ import annotations
 
+import json
+
 from local_runtime.runtime import Runtime
 from tests.e2e.test_accounts import address, call, register, sign_in
+from tests.openapi import Contract, document
 from tests.support import wait_for
 
 CHECKOUT_RULE = {"type": "object", "required": ["total"]}
@@ -117,3 +120,23 @@ def test_another_account_cannot_see_or_change_the_app(sluice, db):
         status, answer, _ = call(sluice, path, body, method=method, token=stranger)
         assert (status, answer["error"]) == (404, "app_not_found"), (method, path)
     assert call(sluice, f"/api/apps/{app_id}", method="GET", token=owner)[1]["name"] == "Mine"
+
+
+def test_the_api_describes_itself_and_answers_over_http_as_described(sluice):
+    """GET /api/openapi.json through the local runtime's router, and real answers checked by it."""
+    status, served, headers = call(sluice, "/api/openapi.json", method="GET")
+    assert (status, served) == (200, document())
+    assert headers["content-type"] == ["application/json"]
+
+    contract = Contract()
+    token = owner_session(sluice)
+    for path, body, method, route, session in [
+        ("/api/apps", {"name": "Described"}, "POST", "/api/apps", token),
+        ("/api/apps", None, "GET", "/api/apps", None),
+        ("/api/apps/app_nobody", None, "GET", "/api/apps/{app_id}", token),
+        ("/api/accounts/me", None, "GET", "/api/accounts/me", token),
+        ("/api/logs/app_nobody", {"eventName": "a"}, "POST", "/api/logs/{app_id}", None),
+    ]:
+        status, answer, _ = call(sluice, path, body, method=method, token=session)
+        contract.check(method, route, status, json.dumps(answer))
+    assert {status for *_, status in contract.seen} == {200, 201, 401, 404}

@@ -73,6 +73,8 @@ def test_sam_build_packs_each_function_with_only_its_handler(sam_build: Path):
         expected = {"app.py"}
         if name == "MigrateFunction":
             expected |= {f"migrations/{p.name}" for p in (REPO_ROOT / "migrations").glob("*.sql")}
+        if name == "ManageFunction":
+            expected |= {"openapi.json"}  # served at GET /api/openapi.json
         assert built == expected, name
         assert (sam_build / name / "app.py").read_bytes() == (
             REPO_ROOT / "functions" / folder / "app.py"

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
+from tests.openapi import operations
 
 # Data services: a wildcard action here would hand out more than one queue or secret.
 DATA_SERVICES = ("sqs", "secretsmanager", "rds-data", "rds-db", "rds", "kms")
@@ -571,6 +572,7 @@ ACCOUNT_ROUTES = {
 
 
 MANAGE_ROUTES = {
+    ("get", "/api/openapi.json"),
     ("post", "/api/apps"),
     ("get", "/api/apps"),
     ("get", "/api/apps/{app_id}"),
@@ -611,6 +613,23 @@ def test_http_api_routes_send_payload_2_to_ingest_accounts_and_manage(resources)
         )
         assert integration["payloadFormatVersion"] == "2.0"
         assert f"${{{function}.Arn}}" in integration["uri"]["Fn::Sub"]
+
+
+# Documented in openapi.json before their route lands in template.yaml (branch `stats`).
+ANNOUNCED_ROUTES = {("get", "/api/apps/{app_id}/stats")}
+
+
+def test_the_openapi_document_describes_exactly_the_routes_of_the_http_api(resources):
+    (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
+    served = {
+        (method, path)
+        for path, operations_ in api["Properties"]["Body"]["paths"].items()
+        for method in operations_
+    }
+    documented = {(method.lower(), path) for method, path in operations()}
+
+    assert served - documented == set(), "routes missing from functions/manage/openapi.json"
+    assert documented - served <= ANNOUNCED_ROUTES, "documented routes the API does not serve"
 
 
 def test_cors_origins_are_a_parameter(resources):

@@ -33,6 +33,7 @@ def test_sluices_routes_go_to_ingest_accounts_and_manage_with_payload_2(sluice):
     ]
     assert sorted(routes[2:]) == sorted(
         [
+            ("GET /api/openapi.json", "ManageFunction", "2.0"),
             ("GET /api/accounts/me", "AccountsFunction", "2.0"),
             ("POST /api/accounts/password-reset", "AccountsFunction", "2.0"),
             ("POST /api/accounts/password-reset/confirm", "AccountsFunction", "2.0"),
