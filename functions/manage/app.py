@@ -183,6 +183,15 @@ def get_event(app_id: str, event_id: str) -> Response:
     return _json(200, manager().get_event(_session().account_id, app_id, event_id))
 
 
+# --- stats (the raw query string: repeated parameters are refused, not comma-joined)
+
+
+@app.get("/api/apps/<app_id>/stats")
+def app_stats(app_id: str) -> Response:
+    owner = _session().account_id
+    return _json(200, manager().stats(owner, app_id, app.current_event.raw_query_string or ""))
+
+
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
     if error.status >= 500:

@@ -11,10 +11,11 @@ import base64
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
-from sluice import event_ids
+from sluice import event_ids, stats
 from sluice.admin import new_app_id
 from sluice.clock import Clock
 from sluice.db import Connection, Database
@@ -309,6 +310,40 @@ class Manager:
             return {"event_id": str(parsed), "status": "queued"}
         raise _event_not_found(event_id)
 
+    # --- stats
+    def stats(self, owner: uuid.UUID, app_id: str, raw_query: str) -> dict[str, Any]:
+        """Counts from the rollups alone (never the events): cheap whatever the app's size."""
+        query = stats_query(raw_query)
+
+        def work(conn: Connection) -> stats.StatsSeries:
+            self._app(conn, owner, app_id)
+            return stats.stats_series(
+                conn,
+                app_id,
+                query.start,
+                query.end,
+                query.granularity,
+                query.event_name,
+                query.status,
+            )
+
+        series = self.database.run(work)
+        return {
+            "app_id": app_id,
+            "granularity": series.granularity,
+            "from": query.start.isoformat(),
+            "to": query.end.isoformat(),
+            "complete_through": (
+                series.complete_through.astimezone(UTC).isoformat()
+                if series.complete_through
+                else None
+            ),
+            "total": sum(count for _, count in series.points),
+            "series": [
+                {"start": start.isoformat(), "count": count} for start, count in series.points
+            ],
+        }
+
     def _save(
         self, owner: uuid.UUID, app_id: str, event_name: str, schema: dict | None
     ) -> RuleVersion:
@@ -383,6 +418,106 @@ def event_filters(query: dict[str, str]) -> dict[str, Any]:
         "limit": limit,
         "after": _read_cursor(query["cursor"]) if "cursor" in query else None,
     }
+
+
+# --- stats: the query string --------------------------------------------------------
+
+# The longest range one request may ask for, per granularity: a month of hours (745
+# buckets at most, a partial hour at each end) or a leap year of days. The answer stays
+# small (tens of kB) and the query a few hundred index probes.
+MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=366)}
+STATUSES = ("valid", "invalid")
+PARAMETERS = ("from", "to", "granularity", "event_name", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class StatsQuery:
+    start: datetime  # UTC
+    end: datetime  # UTC, after start
+    granularity: str
+    event_name: str | None
+    status: str | None
+
+
+def _parameters(raw_query: str) -> dict[str, str]:
+    """Each parameter once, decoded strictly as UTF-8.
+
+    Read from the raw query string: API Gateway joins a repeated parameter's values
+    with commas in queryStringParameters and decodes broken percent-escapes leniently.
+    """
+    try:
+        pairs = parse_qsl(raw_query, keep_blank_values=True, errors="strict")
+        for name, value in pairs:
+            # Unescaped text passes parse_qsl as it came, lone surrogates and all.
+            name.encode("utf-8")
+            value.encode("utf-8")
+    except (UnicodeError, ValueError):
+        raise RequestRejected(
+            "The query string is not percent-encoded UTF-8.", code="invalid_query"
+        ) from None
+    names = [name for name, _ in pairs]
+    unknown = sorted(set(names) - set(PARAMETERS))
+    if unknown:
+        raise RequestRejected(
+            f"Unknown query parameters: {', '.join(map(repr, unknown))};"
+            f" this route takes {', '.join(PARAMETERS)}.",
+            code="invalid_query",
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise RequestRejected(
+            f"Give each parameter once: {', '.join(repeated)} is repeated.", code="invalid_query"
+        )
+    return dict(pairs)
+
+
+def _moment(name: str, value: str | None) -> datetime:
+    if value is None:
+        raise RequestRejected(
+            f"'{name}' is required (an ISO 8601 date-time).", code="invalid_range"
+        )
+    try:
+        moment = datetime.fromisoformat(value)
+        # Timezone-less is UTC; a moment in year 1 or 9999 may not exist in UTC.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise RequestRejected(
+            f"'{name}' must be an ISO 8601 date-time in the years 1 to 9999"
+            " (UTC unless it names its offset).",
+            code="invalid_range",
+        ) from None
+
+
+def stats_query(raw_query: str) -> StatsQuery:
+    """The route's parameters from its raw query string; RequestRejected (400) otherwise."""
+    given = _parameters(raw_query)
+    start, end = _moment("from", given.get("from")), _moment("to", given.get("to"))
+    if end <= start:
+        raise RequestRejected("'to' must be after 'from'.", code="invalid_range")
+    granularity = given.get("granularity", "hour")
+    if granularity not in stats.GRANULARITIES:
+        raise RequestRejected(
+            f"'granularity' must be one of {', '.join(stats.GRANULARITIES)}.",
+            code="invalid_granularity",
+        )
+    if end - start > MAX_RANGE[granularity]:
+        raise RequestRejected(
+            f"At most {MAX_RANGE[granularity].days} days by {granularity}"
+            f" ({', '.join(f'{d.days} days by {g}' for g, d in MAX_RANGE.items())}).",
+            code="range_too_large",
+        )
+    status = given.get("status")
+    if status is not None and status not in STATUSES:
+        raise RequestRejected(
+            f"'status' must be one of {', '.join(STATUSES)}.", code="invalid_status"
+        )
+    event_name = given.get("event_name")
+    if event_name is not None and not EVENT_NAME.match(event_name):
+        raise RequestRejected(
+            "'event_name' is 1 to 200 characters, none of them control characters.",
+            code="invalid_query",
+        )
+    return StatsQuery(start, end, granularity, event_name, status)
 
 
 def _rule_not_found(event_name: str) -> NotFound:

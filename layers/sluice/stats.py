@@ -36,18 +36,21 @@ class StatsSeries:
 # The table and its time column are chosen from GRANULARITIES, never from input; the
 # rest are parameters. With the literals psycopg2 inlines, `NULL IS NULL OR ...` folds
 # away, so a query for one event name uses the (app_id, event_name, bucket) index and
-# one for all names the primary key's (app_id, bucket) prefix.
+# one for all names the primary key's (app_id, bucket) prefix. Buckets are bounded by the
+# last one's start (not the end of it, which is year 10000 for the last hour of 9999),
+# and come back as UTC wall times, so the session's time zone cannot shift year 1 into
+# BC, which Python's datetime cannot hold.
 _SERIES = {
     name: f"""
 WITH counts AS (
     SELECT {column} AS bucket, sum(events)::bigint AS events
     FROM {table}
-    WHERE app_id = %(app_id)s AND {column} >= %(start)s AND {column} < %(end)s
+    WHERE app_id = %(app_id)s AND {column} >= %(start)s AND {column} <= %(last)s
       AND (%(event_name)s::text IS NULL OR event_name = %(event_name)s)
       AND (%(status)s::text IS NULL OR status = %(status)s)
     GROUP BY {column}
 )
-SELECT b.bucket, coalesce(c.events, 0),
+SELECT b.bucket AT TIME ZONE 'UTC', coalesce(c.events, 0),
        (SELECT complete_through FROM aggregate_position)
 FROM generate_series(%(start)s::timestamptz, %(last)s::timestamptz, %(step)s::interval) AS b(bucket)
 LEFT JOIN counts c ON c.bucket = b.bucket
@@ -93,7 +96,6 @@ def stats_series(
             {
                 "app_id": app_id,
                 "start": first,
-                "end": first + buckets * step,
                 "last": first + (buckets - 1) * step,
                 # A fixed length: "1 day" would follow the session time zone's DST.
                 "step": f"{int(step.total_seconds())} seconds",
@@ -104,6 +106,6 @@ def stats_series(
         rows = cur.fetchall()
     return StatsSeries(
         granularity=granularity,
-        points=[(bucket.astimezone(UTC), events) for bucket, events, _ in rows],
+        points=[(bucket.replace(tzinfo=UTC), events) for bucket, events, _ in rows],
         complete_through=rows[0][2] if rows else None,
     )

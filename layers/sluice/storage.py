@@ -159,6 +159,13 @@ def insert_app(conn: Connection, app_id: str, name: str, require_key: bool) -> N
         )
 
 
+def lock_app(conn: Connection, app_id: str) -> bool:
+    """Whether the app exists; its row stays locked until the transaction ends."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM apps WHERE app_id = %s FOR UPDATE", (app_id,))
+        return cur.fetchone() is not None
+
+
 def set_require_key(conn: Connection, app_id: str, require_key: bool) -> bool:
     with conn.cursor() as cur:
         cur.execute("UPDATE apps SET require_key = %s WHERE app_id = %s", (require_key, app_id))

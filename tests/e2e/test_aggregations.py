@@ -62,3 +62,50 @@ def test_firing_the_schedule_now_counts_what_was_just_stored(sluice, db):
     assert status == 200, body
     assert json.loads(body)["result"]["caught_up"] is True
     assert counted(db, app_id) == 1
+
+
+def test_the_stats_route_shows_what_was_sent_once_the_schedule_has_fired(sluice, db):
+    from urllib.parse import urlencode
+
+    from tests.e2e.test_accounts import call
+    from tests.e2e.test_manage import owner_session, send
+
+    # Given an owner's app, made through the management API, and events sent with its key
+    token = owner_session(sluice)
+    status, app, _ = call(sluice, "/api/apps", {"name": "Counted"}, token=token)
+    assert status == 201, app
+    app_id, key = app["app_id"], app["api_key"]["key"]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    yesterday = hour - timedelta(days=1)
+    # (This hour's events say so, so the test cannot straddle the turn of an hour.)
+    for event in (
+        {"eventName": "login", "timestamp": hour.isoformat()},
+        {"eventName": "login", "timestamp": hour.isoformat()},
+        {"eventName": "purchase", "timestamp": yesterday.isoformat()},
+    ):
+        assert send(sluice, app_id, key, event)[0] == 202
+    stored(db, app_id, 3)
+
+    # When the aggregate schedule is fired now (a request with no browser headers, as
+    # local_runtime.forgery wants), rather than waited for
+    status, _, body = http("POST", sluice.api_url + "/_local/schedules/AggregateFunction/Schedule")
+    assert status == 200, body
+    assert json.loads(body)["result"]["caught_up"] is True
+
+    # Then the stats route counts them in their hours, with zeros between
+    query = urlencode(
+        {"from": yesterday.isoformat(), "to": (hour + timedelta(hours=1)).isoformat()}
+    )
+    path = f"/api/apps/{app_id}/stats?{query}"
+    status, stats, _ = call(sluice, path, method="GET", token=token)
+    assert status == 200, stats
+    assert (stats["total"], len(stats["series"])) == (3, 25)
+    assert stats["series"][0] == {"start": yesterday.isoformat(), "count": 1}
+    assert stats["series"][-1] == {"start": hour.isoformat(), "count": 2}
+    assert {p["count"] for p in stats["series"][1:-1]} == {0}
+    assert datetime.fromisoformat(stats["complete_through"]) >= hour
+    # And only for its owner; a bad query says why
+    status, answer, _ = call(sluice, path, method="GET", token=owner_session(sluice))
+    assert (status, answer["error"]) == (404, "app_not_found")
+    status, answer, _ = call(sluice, path + "&granularity=week", method="GET", token=token)
+    assert (status, answer["error"]) == (400, "invalid_granularity")

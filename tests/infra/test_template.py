@@ -589,6 +589,7 @@ MANAGE_ROUTES = {
     ("post", "/api/apps/{app_id}/rules/{event_name}/restore"),
     ("get", "/api/apps/{app_id}/events"),
     ("get", "/api/apps/{app_id}/events/{event_id}"),
+    ("get", "/api/apps/{app_id}/stats"),
 }
 
 

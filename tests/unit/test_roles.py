@@ -118,3 +118,18 @@ def test_manage_changes_apps_keys_and_rules_but_only_reads_sessions(database_url
         with pytest.raises(errors.InsufficientPrivilege):
             run(conn, statement)
     conn.close()
+
+
+def test_manage_reads_the_rollups_for_stats_and_never_changes_them(database_url):
+    conn = as_role(database_url, "sluice_manage")
+    for table in ("event_counts_hourly", "event_counts_daily", "aggregate_position"):
+        run(conn, f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+    for statement in (
+        "DELETE FROM event_counts_hourly",
+        "UPDATE event_counts_daily SET events = events + 1",
+        "UPDATE aggregate_position SET complete_through = now()",
+        "SELECT * FROM daily_users",  # the stats route does not count users
+    ):
+        with pytest.raises(errors.InsufficientPrivilege):
+            run(conn, statement)
+    conn.close()

@@ -1,0 +1,177 @@
+"""`python -m sluice.admin` as an operator runs it: a subprocess on the test database.
+
+Every ordinary mistake is one line on stderr, no traceback, and an exit code of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.support import scratch_database
+
+RULE = {"type": "object", "required": ["total"]}
+
+
+def admin(*args: str, database_url: str | None, **env: str):
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url is not None:
+        environment["DATABASE_URL"] = database_url
+    environment.update(env)
+    done = subprocess.run(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-m", "sluice.admin", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, done.stdout.strip(), done.stderr.strip()
+
+
+def mistake(code: int, stdout: str, stderr: str) -> tuple[int, str]:
+    """The exit code and the message, once it is clear the message is one plain line."""
+    assert stdout == ""
+    assert "\n" not in stderr and "Traceback" not in stderr, stderr
+    assert stderr.startswith("python -m sluice.admin"), stderr
+    return code, stderr
+
+
+@pytest.fixture
+def cli(database_url, db):
+    return lambda *args: admin(*args, database_url=database_url)
+
+
+@pytest.fixture
+def app_id(cli) -> str:
+    code, out, err = cli("create-app", "My shop")
+    assert (code, err) == (0, "")
+    assert out.startswith("app_")
+    return out
+
+
+@pytest.fixture
+def schema_file(tmp_path):
+    path = tmp_path / "rule.json"
+    path.write_text(json.dumps(RULE))
+    return path
+
+
+def test_a_rule_put_from_the_cli_is_checked_and_becomes_a_version(cli, app_id, schema_file, db):
+    assert cli("put-rule", app_id, "checkout", schema_file) == (0, "checkout: version 1", "")
+    schema_file.write_text("{}")
+    assert cli("put-rule", app_id, "checkout", schema_file) == (0, "checkout: version 2", "")
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT version, schema FROM rule_versions WHERE app_id = %s ORDER BY version",
+            (app_id,),
+        )
+        assert cur.fetchall() == [(1, RULE), (2, {})]
+        cur.execute("SELECT schema FROM rules WHERE app_id = %s", (app_id,))
+        assert cur.fetchall() == [({},)]
+
+
+def test_an_unknown_app_is_exit_1_for_every_command(cli, schema_file, db):
+    unknown = "app_" + "0" * 32
+    for args in (
+        ("create-key", unknown),
+        ("revoke-key", unknown, "sk_AbCdEfGh"),
+        ("put-rule", unknown, "checkout", schema_file),
+        ("require-key", unknown, "off"),
+    ):
+        code, message = mistake(*cli(*args))
+        assert code == 1, args
+        assert f"no app with the id '{unknown}'" in message
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM api_keys")
+        assert cur.fetchone() == (0,)
+
+
+def test_schema_files_that_cannot_be_used_each_have_their_code(cli, app_id, tmp_path, db):
+    missing = tmp_path / "nowhere.json"
+    code, message = mistake(*cli("put-rule", app_id, "checkout", missing))
+    assert code == 3 and "No such file or directory" in message
+    assert mistake(*cli("put-rule", app_id, "checkout", tmp_path))[0] == 3  # a folder
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"description": "caf\xe9"}')
+    assert mistake(*cli("put-rule", app_id, "checkout", latin)) == (
+        3,
+        f"python -m sluice.admin: cannot read the schema file '{latin}': not UTF-8",
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"type": "object",\n')
+    code, message = mistake(*cli("put-rule", app_id, "checkout", broken))
+    assert code == 4 and "is not JSON (line 2" in message
+    unusable = tmp_path / "unusable.json"
+    unusable.write_text(json.dumps({"type": "object", "properties": {"x": {"pattern": "("}}}))
+    code, message = mistake(*cli("put-rule", app_id, "checkout", unusable))
+    assert code == 5 and "not a usable rule" in message
+    unusable.write_text(json.dumps({"type": "object", "description": "\u0000"}))
+    code, message = mistake(*cli("put-rule", app_id, "checkout", unusable))
+    assert code == 5 and "\\u0000" in message
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM rule_versions")
+        assert cur.fetchone() == (0,)
+
+
+def test_revoking_a_key_that_is_not_there_is_exit_6(cli, app_id):
+    code, key, _ = cli("create-key", app_id)
+    assert code == 0
+    prefix = key.rsplit("_", 1)[0]
+    assert cli("revoke-key", app_id, prefix) == (0, "", "")
+    code, message = mistake(*cli("revoke-key", app_id, prefix))  # revoked already
+    assert code == 6 and "no live key" in message
+
+
+def test_bad_arguments_are_exit_2_on_one_line(cli, app_id, schema_file):
+    assert mistake(*cli("make-app", "x"))[0] == 2
+    assert mistake(*cli("create-app"))[0] == 2
+    assert mistake(*cli("create-app", "   "))[0] == 2
+    assert mistake(*cli("create-app", "a\x01" * 150))[0] == 2
+    assert mistake(*cli("put-rule", app_id, "bad\tname", schema_file))[0] == 2
+    assert mistake(*cli("require-key", app_id, "maybe"))[0] == 2
+
+
+def test_no_database_url_is_exit_7(schema_file):
+    code, message = mistake(*admin("create-app", "x", database_url=None))
+    assert code == 7 and "DATABASE_URL is not set" in message
+
+
+def test_an_unreachable_database_is_exit_8():
+    # A port nobody listens on: bound, then closed.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://nobody@127.0.0.1:{port}/sluice"
+    code, message = mistake(*admin("create-app", "x", database_url=url))
+    assert code == 8 and "cannot connect" in message
+    assert mistake(*admin("create-app", "x", database_url="not a url ="))[0] == 8
+
+
+def test_a_database_without_migrations_is_exit_9(postgres_server_url):
+    with scratch_database(postgres_server_url, "sluice_bare") as url:
+        code, message = mistake(*admin("create-app", "x", database_url=url))
+    assert code == 9 and "make migrate" in message
+
+
+def test_a_function_role_is_exit_10(database_url, app_id):
+    # The ingest function's role, which may read apps but never add keys.
+    parts = urlsplit(database_url)
+    url = urlunsplit(parts._replace(netloc="sluice_ingest@" + parts.netloc.rsplit("@", 1)[-1]))
+    code, message = mistake(*admin("create-key", app_id, database_url=url))
+    assert code == 10 and "may not" in message
+
+
+def test_help_lists_every_exit_code(cli):
+    from sluice.admin import EXIT_CODES
+
+    code, out, _ = cli("--help")
+    assert code == 0
+    for number, meaning in EXIT_CODES.items():
+        assert f"{number:2}  {meaning}" in out
