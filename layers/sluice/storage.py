@@ -198,9 +198,3 @@ def upsert_rule(conn: Connection, app_id: str, event_name: str, schema: dict) ->
             " DO UPDATE SET schema = EXCLUDED.schema, updated_at = now()",
             (app_id, event_name, Json(schema)),
         )
-
-
-def delete_rule(conn: Connection, app_id: str, event_name: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM rules WHERE app_id = %s AND event_name = %s", (app_id, event_name))
-        return cur.rowcount == 1
