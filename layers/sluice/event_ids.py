@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from uuid_utils.compat import uuid7
 
@@ -62,8 +62,15 @@ def issued(key: bytes, app_id: str, event_id: uuid.UUID) -> bool:
     )
 
 
-def issued_at(event_id: uuid.UUID) -> datetime:
-    return datetime.fromtimestamp((event_id.int >> 80) / 1000, UTC)
+def recent(event_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the id's time is at most QUEUED_HORIZON before now.
+
+    Compared in milliseconds, never as a datetime: any 128 bits reach this (a guessed
+    or random id), and 48 bits of milliseconds run past datetime's year 9999.
+    """
+    issued_ms = event_id.int >> 80
+    now_ms = int(now.timestamp() * 1000)
+    return now_ms - issued_ms < QUEUED_HORIZON // timedelta(milliseconds=1)
 
 
 class EventIds:

@@ -305,8 +305,7 @@ class Manager:
         row, key = self.database.run(work)
         if row is not None:
             return _event_view(row)
-        young = self.clock.now() - event_ids.issued_at(parsed) < event_ids.QUEUED_HORIZON
-        if young and event_ids.issued(key, app_id, parsed):
+        if event_ids.recent(parsed, self.clock.now()) and event_ids.issued(key, app_id, parsed):
             return {"event_id": str(parsed), "status": "queued"}
         raise _event_not_found(event_id)
 
