@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,12 +32,21 @@ def handler(event: dict, context) -> dict:
     seconds = context.get_remaining_time_in_millis() / 1000 - settings().stop_before_timeout
     result = aggregate.run(database(), settings().chunk_size, seconds=max(seconds, 1.0))
     metrics.add_metric(name="EventsAggregated", unit=MetricUnit.Count, value=result.counted)
+    # How far the rollups trail the clock: what the stalled-aggregation alarm watches.
+    # Nothing stored yet is nothing to trail.
+    lag = (
+        (datetime.now(UTC) - result.complete_through).total_seconds()
+        if result.complete_through
+        else 0.0
+    )
+    metrics.add_metric(name="AggregationLag", unit=MetricUnit.Seconds, value=round(lag, 1))
     logger.info(
         "aggregated",
         counted=result.counted,
         scanned=result.scanned,
         chunks=result.chunks,
         caught_up=result.caught_up,
+        lag_seconds=round(lag, 1),
         complete_through=str(result.complete_through),
     )
     return {

@@ -16,7 +16,7 @@ from sluice.clock import SystemClock
 from sluice.config import EmailSettings
 from sluice.db import Database
 from sluice.email_queue import EmailRequest
-from sluice.mailer import Mailer
+from sluice.mailer import Mailer, RetryLater
 from sluice.observability import logger, metrics, tracer
 
 # A failed record (SES throttled, the database down, a malformed message) goes back
@@ -27,7 +27,13 @@ OUTCOME_METRICS = {
     "rejected": "EmailsRejected",
     "skipped": "EmailRequestsSkipped",
     "duplicate": "EmailRequestsDuplicate",
+    # SES throttled or could not be reached: the request comes back later.
+    "throttled": "EmailsThrottled",
+    # Anything else that sent the request back (the database down, a malformed message).
+    "failed": "EmailRequestsFailed",
 }
+# One invocation's outcomes, emitted once at its end (zeros too, for the alarms).
+_outcomes: dict[str, int] = {}
 
 
 @cache
@@ -37,8 +43,15 @@ def mailer() -> Mailer:
 
 
 def record_handler(record: SQSRecord) -> str:
-    outcome = mailer().deliver(EmailRequest.parse(record.body))
-    metrics.add_metric(name=OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    try:
+        outcome = mailer().deliver(EmailRequest.parse(record.body))
+    except RetryLater:
+        _outcomes["throttled"] += 1
+        raise
+    except Exception:
+        _outcomes["failed"] += 1
+        raise
+    _outcomes[outcome] += 1
     return outcome
 
 
@@ -46,6 +59,11 @@ def record_handler(record: SQSRecord) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: object) -> dict:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    _outcomes.update(dict.fromkeys(OUTCOME_METRICS, 0))
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        for outcome, name in OUTCOME_METRICS.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=_outcomes[outcome])

@@ -59,10 +59,14 @@ def _request_body() -> bytes:
 
 def _dry_run() -> bool:
     """`?dry_run=true`: the verdict a real send would get, with nothing queued or stored."""
-    value = app.current_event.get_query_string_value("dry_run", "false") or "false"
-    if value.lower() not in ("true", "1", "false", "0"):
+    value = _dry_run_text()
+    if value not in ("true", "1", "false", "0"):
         raise EventRejected("dry_run must be true or false.", code="invalid_request")
-    return value.lower() in ("true", "1")
+    return value in ("true", "1")
+
+
+def _dry_run_text() -> str:
+    return (app.current_event.get_query_string_value("dry_run", "false") or "false").lower()
 
 
 @app.post("/api/logs/<app_id>")
@@ -77,9 +81,10 @@ def post_event(app_id: str) -> Response:
             return _json(422, {**invalid_body(outcome), "message": message, "dry_run": True})
         message = "Dry run: a real send would queue this event; nothing was queued."
         return _json(200, {**accepted_body(outcome), "message": message, "dry_run": True})
-    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=1)
-    if outcome.status == "invalid":
-        metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=1)
+    invalid = int(outcome.status == "invalid")
+    count_outcomes(accepted=1, invalid=invalid)
+    log_queued([outcome])
+    if invalid:
         return _json(422, invalid_body(outcome))
     return _json(202, accepted_body(outcome))
 
@@ -92,17 +97,51 @@ def post_batch(app_id: str) -> Response:
     )
     if dry_run:
         return batch_response(batch, dry_run=True)
-    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=batch.queued)
-    metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=batch.count("invalid"))
-    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=batch.count("rejected"))
-    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=batch.count("failed"))
+    count_outcomes(
+        accepted=batch.queued,
+        invalid=batch.count("invalid"),
+        rejected=batch.count("rejected"),
+        failed=batch.count("failed"),
+    )
+    log_queued(batch.outcomes)
     return batch_response(batch)
+
+
+def count_outcomes(accepted: int = 0, invalid: int = 0, rejected: int = 0, failed: int = 0) -> None:
+    """All four on every request, zeros included, so the dashboard's lines never break off.
+
+    Accepted counts every queued event, invalid ones too (they are stored, as invalid).
+    """
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
+    metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=invalid)
+    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=rejected)
+    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=failed)
+
+
+def log_queued(outcomes: list[Outcome]) -> None:
+    """One line per request: API Gateway's request id and the ids of the events queued.
+
+    The store logs the same ids per batch, so one search for an event id (or for the
+    request id the client saw in `apigw-requestid`) follows it from request to row.
+    """
+    logger.info(
+        "events queued",
+        api_request_id=app.current_event.request_context.request_id,
+        event_ids=[str(o.event_id) for o in outcomes if o.event_id and o.status != "failed"],
+        not_queued=sum(1 for o in outcomes if o.status in ("rejected", "failed")),
+    )
 
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
     if error.status >= 500:
         logger.warning("request failed", error=error.code)
+    if _dry_run_text() not in ("true", "1"):
+        # A request refused whole counts as one event: its body may not even be parseable.
+        if error.status >= 500:
+            count_outcomes(failed=1)
+        else:
+            count_outcomes(rejected=1)
     body: dict = {"error": error.code, "message": error.message}
     if isinstance(error, EventBlocked) and error.errors:
         body["errors"] = error.errors

@@ -11,7 +11,7 @@ brings it back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -36,6 +36,10 @@ class StoreResult:
     failed: list[str]  # SQS message ids to hand back to the queue
     events: int = 0  # events that fit the model
     stored: int = 0  # rows added (the rest were already there)
+    # Event ids for the batch's one log line (a search for an event id finds it):
+    # in the table now (added, or there already), and refused (their message goes back).
+    stored_ids: list[str] = field(default_factory=list)
+    returned_ids: list[str] = field(default_factory=list)
 
 
 # One event in its wire form (QueuedEvent fields as decoded from the message
@@ -47,12 +51,13 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
     """Stores what it can; raises DatabaseUnavailable when Postgres cannot be reached."""
     failed: dict[str, None] = {}  # ordered, without repeats
     pending: list[_Pending] = []
+    returned: list[str] = []
     for record in records:
-        events, whole = _read_message(record)
+        events, whole = _read_message(record, returned)
         if not whole:
             failed[record.message_id] = None
         pending.extend((record.message_id, event) for event in events)
-    result = StoreResult(failed=[], events=len(pending))
+    result = StoreResult(failed=[], events=len(pending), returned_ids=returned)
     if pending:
         try:
             # The common case, fresh events only, goes in with COPY...
@@ -62,13 +67,44 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
         except _REFUSED:
             # ...and a batch holding a redelivered event, or a value Postgres refuses,
             # takes the INSERT path, which skips what is stored and isolates the rest.
-            result.stored = _insert(database, pending, failed)
+            result.stored = _insert(database, pending, failed, returned)
     result.failed = list(failed)
+    refused = set(returned)
+    result.stored_ids = [
+        str(event_id)
+        for _, event in pending
+        if (event_id := event.get("event_id")) is not None and str(event_id) not in refused
+    ]
     return result
 
 
-def _read_message(record: QueueRecord) -> tuple[list[dict[str, Any]], bool]:
-    """The events of a message that fit the model, and whether all of them did."""
+def event_ids(records: list[QueueRecord]) -> list[str]:
+    """Every event id the messages carry, as far as they can be read (for a log line)."""
+    ids: list[str] = []
+    for record in records:
+        try:
+            events = orjson.loads(record.body).get("events")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        ids.extend(_ids_of(events))
+    return ids
+
+
+def _ids_of(events: Any) -> list[str]:
+    if not isinstance(events, list):
+        return []
+    return [
+        event["event_id"]
+        for event in events
+        if isinstance(event, dict) and isinstance(event.get("event_id"), str)
+    ]
+
+
+def _read_message(record: QueueRecord, returned: list[str]) -> tuple[list[dict[str, Any]], bool]:
+    """The events of a message that fit the model, and whether all of them did.
+
+    The ids of the events that do not fit (those that have one) go into `returned`.
+    """
     try:
         parse_message(record.body)
         # The model accepted it; COPY wants the wire form, which orjson gives faster
@@ -86,8 +122,13 @@ def _read_message(record: QueueRecord) -> tuple[list[dict[str, Any]], bool]:
         logger.error(
             "message is not an events message", message_id=record.message_id, problems=problems
         )
+        returned.extend(_ids_of(events))
         return [], False
-    fitting = [event for event in events if _fits(event)]
+    fitting: list[dict[str, Any]] = []
+    unfit: list[Any] = []
+    for event in events:
+        (fitting if _fits(event) else unfit).append(event)
+    returned.extend(_ids_of(unfit))
     logger.error(
         "events do not fit the events model",
         message_id=record.message_id,
@@ -116,7 +157,9 @@ def _event_adapter():  # noqa: ANN202 - built on first use, like messages._messa
 _REFUSED = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError)
 
 
-def _insert(database: Database, pending: list[_Pending], failed: dict[str, None]) -> int:
+def _insert(
+    database: Database, pending: list[_Pending], failed: dict[str, None], returned: list[str]
+) -> int:
     """Inserts `pending`, halving around what Postgres refuses; returns rows added."""
     if not pending:
         return 0
@@ -132,6 +175,9 @@ def _insert(database: Database, pending: list[_Pending], failed: dict[str, None]
                 sqlstate=exc.pgcode,
             )
             failed[message_id] = None
+            returned.extend(_ids_of([event]))
             return 0
     middle = len(pending) // 2
-    return _insert(database, pending[:middle], failed) + _insert(database, pending[middle:], failed)
+    return _insert(database, pending[:middle], failed, returned) + _insert(
+        database, pending[middle:], failed, returned
+    )
