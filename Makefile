@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools dev test bench loadtest migrate aggregate rebuild-aggregates lock clean build deploy redrive mail
+.PHONY: venv tools browser dev test bench loadtest migrate aggregate rebuild-aggregates lock clean build deploy redrive mail
 
 venv: $(VENV)/.installed
 
@@ -34,8 +34,21 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 dev: venv
 	$(BIN)/python -m local_runtime $(DEV_ARGS)
 
-test: venv tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: venv tools browser
+	SLUICE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The console's test (tests/e2e/test_console.py) drives Debian's chromium through
+# Playwright; browser downloads (`playwright install`) are never used. As root the
+# package is installed when missing; otherwise this stops and names what to install.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y --no-install-recommends chromium >/dev/null || \
+	      { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	  fi; }
+	@test -x $(CHROMIUM) || { echo "make test needs $(CHROMIUM) for the console's browser test:" \
+	  "run \`sudo apt-get install chromium\` (Debian's package), or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
 
 bench: venv
 	$(BIN)/python -m benchmarks

@@ -76,6 +76,7 @@ def banner(runtime: Runtime) -> str:
     topology = runtime.topology
     assert topology is not None
     lines = [f"local runtime for {runtime.template.path.name}", f"  API       {runtime.api_url}"]
+    lines.append(f"  console   {runtime.api_url}/_local/console/ (the template's dashboard, live)")
     for route in topology.routes:
         lines.append(f"  route     {route.route_key} -> {route.function}")
     for trigger in topology.triggers:

@@ -27,6 +27,7 @@ from typing import Any
 
 from local_runtime import template as sam
 from local_runtime.api import ApiServer, Request, Response
+from local_runtime.console import Console
 from local_runtime.schedules import Scheduler
 from local_runtime.services import (
     HelperProcess,
@@ -97,6 +98,7 @@ class Runtime:
         self.setup_lines: list[str] = []
         self._sqs = None
         self._stopped = threading.Event()
+        self.console = Console(self)  # /_local/console/: it reads the log from the start
 
     # ----------------------------------------------------------------- start
     @property
@@ -121,6 +123,7 @@ class Runtime:
                 "health": lambda request, rest: _json(200, {"status": "ok"}),
                 "schedules": self._fire_endpoint,
                 "invoke": self._invoke_endpoint,
+                "console": self.console.endpoint,
             },
         )
         try:
@@ -307,6 +310,7 @@ class Runtime:
                 log.info("saved %d queued messages; the next start re-queues them", saved)
         for helper in reversed(self.helpers):
             helper.stop()
+        self.console.close()
         return saved
 
     def __enter__(self) -> Runtime:
