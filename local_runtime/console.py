@@ -44,6 +44,7 @@ STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
 # The page and its scripts come from this server only; nothing is fetched elsewhere.
 PAGE_HEADERS = [
@@ -51,7 +52,7 @@ PAGE_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-store"),
 ]
-WINDOW_SECONDS = 15 * 60  # what the charts show
+WINDOW_SECONDS = 5 * 60  # what the charts show
 BUCKET_SECONDS = 5  # locally a widget's period is this, so a chart moves within seconds
 MAX_POINTS = 20_000  # per metric line, oldest dropped first
 MAX_EVENTS = 200
@@ -227,8 +228,10 @@ class Console:
                         api_request_id=document.get("api_request_id"),
                     )
             elif message in ("batch stored", "database unavailable; whole batch returned"):
+                # Only events this console saw queued: under load the oldest are let go.
                 for event_id in document.get("stored_event_ids") or []:
-                    self._event(event_id).update(status="stored", stored_at=now)
+                    if event_id in self.events:
+                        self.events[event_id].update(status="stored", stored_at=now)
                 for event_id in document.get("returned_event_ids") or []:
                     self._event(event_id).update(status="handed back", error=message)
         if document.get("level") in ("WARNING", "ERROR", "CRITICAL"):
@@ -493,7 +496,7 @@ class Console:
                 event["status"] = "stored"
         tracked.sort(key=lambda e: e["event_id"], reverse=True)  # UUIDv7: newest first
         return {
-            "events": tracked[:50],
+            "events": tracked[:20],
             "rollups": [
                 {"app_id": a, "event_name": n, "hour": float(h), "events": int(c)}
                 for a, n, h, c in rollups

@@ -138,16 +138,19 @@ function drawEvents(events) {
 let rollupChart = null;
 let rollupShape = "";
 
-function drawRollups(rollups) {
+function drawRollups(rollups, now) {
   const container = document.getElementById("rollups");
-  const hours = [...new Set(rollups.map((r) => r.hour))].sort((a, b) => a - b);
   const names = [...new Set(rollups.map((r) => `${r.app_id} / ${r.event_name}`))].sort().slice(0, COLOURS.length);
-  if (!hours.length) {
+  if (!names.length) {
     container.replaceChildren(element("p", { text: "No rollups yet: the aggregate schedule counts stored events." }));
     rollupChart = null;
     rollupShape = "";
     return;
   }
+  // The last 24 hours, every hour present (zero when nothing was counted); a bar is
+  // drawn from its hour's start, so the axis ends where the next hour begins.
+  const current = Math.floor(now / 3600) * 3600;
+  const hours = Array.from({ length: 25 }, (_, index) => current - (23 - index) * 3600);
   const data = [hours, ...names.map((name) => hours.map((hour) => {
     const row = rollups.find((r) => r.hour === hour && `${r.app_id} / ${r.event_name}` === name);
     return row ? row.events : 0;
@@ -159,11 +162,13 @@ function drawRollups(rollups) {
   }
   container.replaceChildren();
   rollupChart = new uPlot({
-    width: Math.max(container.clientWidth, 300), height: 220,
+    width: Math.max(container.clientWidth, 300), height: 240,
     scales: { x: { time: true } },
+    axes: [{}, { size: 60 }],
     series: [{}, ...names.map((name, index) => ({
-      label: name, stroke: COLOURS[index], fill: `${COLOURS[index]}33`,
-      paths: uPlot.paths.bars({ size: [0.8 / Math.max(names.length, 1), 60] }),
+      label: name, stroke: COLOURS[index], fill: `${COLOURS[index]}55`,
+      paths: uPlot.paths.bars({ size: [0.9 / names.length, 80], align: 1 }),
+      points: { show: false },
     }))],
   }, data, container);
   rollupShape = shape;
@@ -193,10 +198,12 @@ async function poll() {
     for (const widget of data.widgets) drawWidget(grid, widget);
     drawQueues(data.queues);
     drawEvents(data.events);
-    drawRollups(data.rollups);
+    drawRollups(data.rollups, data.now);
     drawProblems(data.problems);
     drawEmails(data.emails);
     status.textContent = `updated ${when(data.now)}`;
+    document.getElementById("window").textContent =
+      `last ${data.window_seconds / 60} min, ${data.bucket_seconds} s buckets`;
     status.dataset.updated = String(data.now);
   } catch (error) {
     status.textContent = `cannot reach the runtime: ${error.message}`;
