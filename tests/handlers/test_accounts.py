@@ -17,6 +17,7 @@ from moto.ses.models import ses_backends
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app
 from tests.handlers.conftest import SENDER
+from tests.handlers.test_correlation import emitted
 from tests.support import drain, http_event, sqs_event
 
 PASSWORD = "tidal-Orbit-93-quince"  # noqa: S105 - a test password
@@ -379,6 +380,12 @@ def test_a_redelivered_and_a_producer_retried_message_send_one_email(
         assert cur.fetchall() == [("sent", 1)]
 
 
+def printed_metrics(output: str) -> dict[str, float]:
+    """Metric name -> value, from the EMF lines a handler printed."""
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    return emitted(lines)
+
+
 class ThrottlingSes:
     """moto's SES behind a door that answers TooManyRequestsException the first `times` sends."""
 
@@ -398,21 +405,27 @@ class ThrottlingSes:
 
 
 def test_ses_throttling_comes_back_as_a_batch_item_failure_and_is_then_sent(
-    db, accounts, make_mailer, ses, sqs, email_queue, context
+    db, accounts, make_mailer, ses, sqs, email_queue, context, capsys
 ):
     throttled = ThrottlingSes(ses, times=1)
     make_mailer(throttled)
     call(context, "/api/accounts/register", {"email": "new@example.com", "password": PASSWORD})
     bodies = drain(sqs, email_queue)
     event = sqs_event(bodies)
+    capsys.readouterr()
 
     first = email_app.handler(event, context)
+    first_metrics = printed_metrics(capsys.readouterr().out)
     second = email_app.handler(event, context)  # SQS hands it out again
+    second_metrics = printed_metrics(capsys.readouterr().out)
 
     assert first == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert second == {"batchItemFailures": []}
     assert len(mail_to("new@example.com")) == 1
     assert throttled.calls == 2
+    # What EmailDeliveryFailingAlarm watches, zeros included.
+    assert (first_metrics["EmailsThrottled"], first_metrics["EmailsSent"]) == (1, 0)
+    assert (second_metrics["EmailsThrottled"], second_metrics["EmailsSent"]) == (0, 1)
 
 
 def test_a_permanent_rejection_is_recorded_and_not_retried(
@@ -444,14 +457,16 @@ def test_a_bad_address_rejected_by_ses_is_recorded(
         assert cur.fetchall() == [("rejected", "BadRequestException")]
 
 
-def test_a_malformed_message_fails_alone(flows, context, sqs, email_queue):
+def test_a_malformed_message_fails_alone(flows, context, sqs, email_queue, capsys):
     call(context, "/api/accounts/password-reset", {"email": "x@example.com"})
     good = drain(sqs, email_queue)
     event = sqs_event(["not json", *good])
+    capsys.readouterr()
 
     result = email_app.handler(event, context)
 
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert printed_metrics(capsys.readouterr().out)["EmailRequestsFailed"] == 1
 
 
 # --- logs -------------------------------------------------------------------------
