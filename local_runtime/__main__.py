@@ -34,6 +34,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="at Ctrl-C, how long queue triggers keep working before what is queued is saved",
     )
     parser.add_argument("--max-workers", type=int, default=4, help="per function")
+    # Flags, not the environment: a DATABASE_URL exported for other tools (the banner's
+    # admin line) must not make the next start use another database without a word.
+    parser.add_argument(
+        "--database-url", help="your PostgreSQL instead of the embedded one (queues too)"
+    )
+    parser.add_argument("--sqs-endpoint-url", help="another SQS endpoint instead of local_queue")
     parser.add_argument(
         "--queues",
         choices=["local", "moto"],
@@ -90,6 +96,8 @@ def banner(runtime: Runtime) -> str:
             f"  (fire now: curl -X POST {runtime.api_url}/_local/schedules/"
             f"{schedule.function}/{schedule.event})"
         )
+    for line in runtime.not_run:
+        lines.append(f"  not run   {line}")
     lines.append(f"  AWS APIs  {runtime.aws_endpoint_url} (moto)")
     if runtime.sqs_endpoint_url:
         kind = " (local_queue: kept in PostgreSQL)" if runtime.durable_queues else ""
@@ -116,13 +124,23 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir,
         host=args.host,
         port=args.port,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        sqs_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or None,
+        database_url=args.database_url,
+        sqs_endpoint_url=args.sqs_endpoint_url,
         drain_seconds=args.drain_seconds,
         max_workers=args.max_workers,
         queue_backend=args.queues,
         region=args.region,
     )
+    for variable, flag in (
+        ("DATABASE_URL", "--database-url"),
+        ("AWS_ENDPOINT_URL_SQS", "--sqs-endpoint-url"),
+    ):
+        if os.environ.get(variable) and not getattr(args, flag[2:].replace("-", "_")):
+            print(
+                f"{variable} is set in this shell; the runtime does not use it"
+                f' (DEV_ARGS="{flag} ..." does)',
+                flush=True,
+            )
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

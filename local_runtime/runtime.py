@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import Any
 
 from local_runtime import template as sam
 from local_runtime.api import ApiServer, Request, Response
+from local_runtime.async_invoke import LAMBDA_RETRY_DELAYS, AsyncInvoker
 from local_runtime.schedules import Scheduler
 from local_runtime.services import (
     HelperProcess,
@@ -86,6 +88,8 @@ class Runtime:
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[Poller] = []
         self.scheduler: Scheduler | None = None
+        self.async_invoker: AsyncInvoker | None = None
+        self.not_run: list[str] = []  # what the template asks for that runs nowhere here
         self.topology: sam.Topology | None = None
         self.queue_urls: dict[str, str] = {}
         self.aws_endpoint_url = ""
@@ -175,6 +179,23 @@ class Runtime:
                 function,
                 ", ".join(names),
             )
+        self.not_run = list(topology.not_run)
+        local_python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        for logical_id, function in topology.functions.items():
+            if function.runtime != local_python:
+                self.not_run.append(
+                    f"{logical_id}: Runtime {function.runtime}, run on this machine's"
+                    f" {local_python}"
+                )
+            config = function.async_config
+            for arn in (config.on_failure_arn, config.dead_letter_arn):
+                if arn and topology.queue_by_arn(arn) is None:
+                    self.not_run.append(
+                        f"{logical_id}: failed async events go to {arn} in AWS; locally only"
+                        " a queue of the template can receive them (they are logged and dropped)"
+                    )
+        for line in self.not_run:
+            log.warning("not run locally: %s", line)
         self._sqs = sqs_client(local.sqs_url, self.config.region)
         self.queue_urls = create_queues(self._sqs, topology.queues)
         self.restored = restore_queues(self._sqs, self.queue_urls, self.state_dir / SAVED_QUEUES)
@@ -211,6 +232,9 @@ class Runtime:
         if self.sqs_endpoint_url:
             runtime_values["AWS_ENDPOINT_URL_SQS"] = self.sqs_endpoint_url
         for logical_id, function in topology.functions.items():
+            if function.inline_code is not None:
+                function.code_dir.mkdir(parents=True, exist_ok=True)
+                (function.code_dir / "index.py").write_text(function.inline_code)
             self.pools[logical_id] = FunctionPool(function, runtime_values, self.config.max_workers)
         triggered = (
             {r.function for r in topology.routes}
@@ -233,12 +257,31 @@ class Runtime:
             )
             poller.start()
             self.pollers.append(poller)
-        self.scheduler = Scheduler(topology.schedules, self.invoke, self.config.region)
+        self.async_invoker = AsyncInvoker(
+            topology.functions,
+            self.invoke,
+            self._send_to_queue,
+            self.template.settings.get("AsyncRetryDelaySeconds", LAMBDA_RETRY_DELAYS),
+        )
+        self.scheduler = Scheduler(topology.schedules, self.async_invoker, self.config.region)
         self.scheduler.start()
         self.api.set_routes(topology.routes)
         self.api.start()
 
     # ----------------------------------------------------------------- invoke
+    def _send_to_queue(self, arn: str, body: str, attributes: dict[str, Any]) -> None:
+        assert self.topology is not None and self._sqs is not None
+        queue = self.topology.queue_by_arn(arn)
+        if queue is None:
+            raise LookupError(f"{arn} is not a queue of the template")
+        message: dict[str, Any] = {
+            "QueueUrl": self.queue_urls[queue.logical_id],
+            "MessageBody": body,
+        }
+        if attributes:
+            message["MessageAttributes"] = attributes
+        self._sqs.send_message(**message)
+
     def invoke(self, function: str, event: Any) -> Outcome:
         outcome = self.pools[function].invoke(event)
         if not outcome.ok:
@@ -283,6 +326,8 @@ class Runtime:
             self.api.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.async_invoker is not None:
+            self.async_invoker.stop()
         deadline = time.monotonic() + self.config.drain_seconds
         for poller in self.pollers:
             poller.drain(deadline)

@@ -13,10 +13,10 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from local_runtime.async_invoke import AsyncInvoker
 from local_runtime.template import ACCOUNT_ID, Schedule
 from local_runtime.workers import Outcome
 
@@ -147,11 +147,11 @@ def scheduled_event(schedule: Schedule, region: str, now: datetime | None = None
 
 
 class Scheduler:
-    def __init__(
-        self, schedules: list[Schedule], invoke: Callable[[str, Any], Outcome], region: str
-    ) -> None:
+    """Fires each schedule on time; a failure is retried as Lambda retries an async invocation."""
+
+    def __init__(self, schedules: list[Schedule], invoker: AsyncInvoker, region: str) -> None:
         self.schedules = schedules
-        self.invoke = invoke
+        self.invoker = invoker
         self.region = region
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -164,7 +164,11 @@ class Scheduler:
         )
 
     def fire(self, schedule: Schedule) -> Outcome:
-        outcome = self.invoke(schedule.function, scheduled_event(schedule, self.region))
+        """The first attempt's outcome; retries and failure destinations follow later."""
+        event = scheduled_event(schedule, self.region)
+        outcome = self.invoker.invoke(schedule.function, event)
+        if not outcome.ok:
+            self.invoker.submit(schedule.function, event, first=outcome)
         log.info(
             "invoke   %s %s schedule %s %.0f ms",
             schedule.function,

@@ -160,6 +160,7 @@ class FunctionPool:
                 # Only the local endpoint and its placeholder credentials, never an AWS profile.
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                **_logging_environment(function),
                 **runtime_values,
                 **function.environment,
             }
@@ -279,6 +280,17 @@ class FunctionPool:
             worker.stop()
         for worker in busy:
             worker.kill()
+
+
+def _logging_environment(function: Function) -> dict[str, str]:
+    """What Lambda sets from LoggingConfig; _worker.py configures the root logger from it.
+
+    JSON logs have an application log level (INFO unless ApplicationLogLevel says
+    otherwise); text logs have none, so the root logger stays at Python's WARNING.
+    """
+    if function.log_format.upper() != "JSON":
+        return {"AWS_LAMBDA_LOG_FORMAT": "Text"}
+    return {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": function.log_level or "INFO"}
 
 
 def _ms(since: float) -> float:
