@@ -126,6 +126,7 @@ class Runtime:
                 "schedules": self._fire_endpoint,
                 "invoke": self._invoke_endpoint,
             },
+            owns=self._owns_local_path,
         )
         try:
             self._start_services()
@@ -296,6 +297,17 @@ class Runtime:
         if schedule is None:
             raise KeyError(f"{function} has no schedule event {event}")
         return self.scheduler.fire(schedule)
+
+    def _owns_local_path(self, name: str, rest: str) -> bool:
+        """Only the exact paths the runtime serves; the rest of /_local/ is the template's."""
+        if name == "health":
+            return rest == ""
+        if name == "invoke":
+            return rest in self.pools
+        if name == "schedules":
+            function, _, event = rest.partition("/")
+            return self.scheduler is not None and self.scheduler.find(function, event) is not None
+        return name in self.api.local_endpoints if self.api else False
 
     def _fire_endpoint(self, request: Request, rest: str) -> Response:
         function, _, event = rest.partition("/")

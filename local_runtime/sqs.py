@@ -282,6 +282,9 @@ def save_queues(client, queues: dict[str, Queue], urls: dict[str, str], path: Pa
                 QueueUrl=url,
                 MaxNumberOfMessages=MAX_RECEIVE,
                 VisibilityTimeout=3600,
+                # Never the queue's own long poll (ReceiveMessageWaitTimeSeconds): an
+                # empty queue would hold the stop for up to 20 s.
+                WaitTimeSeconds=0,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
