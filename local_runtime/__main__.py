@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -61,23 +60,6 @@ def _logging(verbose: bool) -> None:
     logger.propagate = False
 
 
-# Where tools that drive a running stack (make loadtest) find it.
-STATE_FILE = "runtime.json"
-
-
-def _write_state(path: Path, runtime: Runtime) -> None:
-    state = {
-        "pid": os.getpid(),
-        "api_url": runtime.api_url,
-        "database_url": runtime.database_url,
-        "aws_endpoint_url": runtime.aws_endpoint_url,
-        "sqs_endpoint_url": runtime.sqs_url,
-    }
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(state, indent=2))
-    temporary.replace(path)
-
-
 def banner(runtime: Runtime) -> str:
     topology = runtime.topology
     assert topology is not None
@@ -112,6 +94,11 @@ def banner(runtime: Runtime) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["invoke"]:
+        from local_runtime import invoke
+
+        return invoke.main(argv[1:])
     args = _arguments(argv)
     _logging(args.verbose)
     settings = args.settings
@@ -157,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     print(banner(runtime), flush=True)
-    _write_state(args.state_dir / STATE_FILE, runtime)
     while not stopping.wait(1):
         pass
     print(
@@ -165,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     saved = runtime.stop()
-    (args.state_dir / STATE_FILE).unlink(missing_ok=True)
     if runtime.durable_queues:
         print("stopped; queued messages stay in local_queue for the next start", flush=True)
     else:

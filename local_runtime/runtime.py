@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ from local_runtime.workers import FunctionPool, Outcome
 log = logging.getLogger("local_runtime")
 
 SAVED_QUEUES = "queues.json"
+STATE_FILE = "runtime.json"  # the running stack's addresses, while it runs
 QUEUE_DATABASE = "local_queues"
 
 
@@ -113,7 +115,9 @@ class Runtime:
         assert self.api is not None
         return self.api.url
 
-    def start(self) -> Runtime:
+    def start(self, serve: bool = True) -> Runtime:
+        """Everything; with serve=False only the services and the functions' pools
+        (make invoke, when make dev is not running): no routes, triggers or schedules."""
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.api = ApiServer(
@@ -130,13 +134,30 @@ class Runtime:
         )
         try:
             self._start_services()
+            if not serve:
+                return self
             self._start_functions()
         except BaseException:
             # Saves what was re-queued from the last stop, if it got that far.
             self.stop()
             raise
+        self._write_state()
         log.info("ready in %.1f s: %s", time.monotonic() - started, self.api_url)
         return self
+
+    def _write_state(self) -> None:
+        """Where tools that drive the running stack (make invoke, make loadtest) find it."""
+        state = {
+            "pid": os.getpid(),
+            "api_url": self.api_url,
+            "database_url": self.database_url,
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "sqs_endpoint_url": self.sqs_url,
+            "region": self.config.region,
+        }
+        temporary = self.state_dir / (STATE_FILE + ".tmp")
+        temporary.write_text(json.dumps(state, indent=2))
+        temporary.replace(self.state_dir / STATE_FILE)
 
     def _start_services(self) -> None:
         postgres = self.template.settings.get("Postgres")
@@ -223,19 +244,11 @@ class Runtime:
     def _start_functions(self) -> None:
         topology = self.topology
         assert topology is not None and self.api is not None
-        runtime_values = {
-            "AWS_REGION": self.config.region,
-            "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
-        }
-        if self.sqs_endpoint_url:
-            runtime_values["AWS_ENDPOINT_URL_SQS"] = self.sqs_endpoint_url
+        runtime_values = local_aws_environment(
+            self.config.region, self.aws_endpoint_url, self.sqs_endpoint_url
+        )
         for logical_id, function in topology.functions.items():
-            if function.inline_code is not None:
-                function.code_dir.mkdir(parents=True, exist_ok=True)
-                (function.code_dir / "index.py").write_text(function.inline_code)
+            write_inline_code(function)
             self.pools[logical_id] = FunctionPool(function, runtime_values, self.config.max_workers)
         triggered = (
             {r.function for r in topology.routes}
@@ -362,6 +375,7 @@ class Runtime:
             )
             if saved:
                 log.info("saved %d queued messages; the next start re-queues them", saved)
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         for helper in reversed(self.helpers):
             helper.stop()
         return saved
@@ -371,6 +385,29 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def local_aws_environment(
+    region: str, aws_endpoint_url: str, sqs_endpoint_url: str | None
+) -> dict[str, str]:
+    """What every function is given to reach the local stand-ins instead of AWS."""
+    values = {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+    }
+    if sqs_endpoint_url and sqs_endpoint_url != aws_endpoint_url:
+        values["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint_url
+    return values
+
+
+def write_inline_code(function: sam.Function) -> None:
+    """InlineCode becomes index.py in the function's folder, as CloudFormation packs it."""
+    if function.inline_code is not None:
+        function.code_dir.mkdir(parents=True, exist_ok=True)
+        (function.code_dir / "index.py").write_text(function.inline_code)
 
 
 def _json(status: int, body: Any) -> Response:

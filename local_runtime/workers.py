@@ -72,7 +72,8 @@ class Worker:
             start_new_session=True,
         )
         threading.Thread(target=self._read_answers, daemon=True).start()
-        threading.Thread(target=self._pass_logs, daemon=True).start()
+        self._log_reader = threading.Thread(target=self._pass_logs, daemon=True)
+        self._log_reader.start()
         self.ready = False
 
     def _read_answers(self) -> None:
@@ -121,6 +122,7 @@ class Worker:
             self.process.wait(timeout)
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
+        self._log_reader.join(timeout)  # its last lines are logged before stop returns
 
 
 class FunctionPool:
@@ -217,8 +219,8 @@ class FunctionPool:
                 self._idle.append(worker)
             self._cond.notify()
 
-    def invoke(self, event: Any) -> Outcome:
-        request_id = str(uuid.uuid4())
+    def invoke(self, event: Any, request_id: str | None = None) -> Outcome:
+        request_id = request_id or str(uuid.uuid4())
         try:
             worker, cold = self._acquire()
         except RuntimeError as exc:

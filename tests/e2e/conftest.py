@@ -17,13 +17,18 @@ from local_runtime.runtime import Runtime, RuntimeConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# On top of local-env.json: retries every second, two receives before the DLQ,
+# On top of local-env.json: retries every 2 s, two receives before the DLQ,
 # no batching window (each test waits for its own rows); a cheap scrypt and a looser
 # mail limit so a whole flow fits in a minute (tests/e2e/test_accounts.py).
 TEST_SETTINGS = {
     # The aggregate schedule fires every few seconds, so a test sees it fire by itself.
     "Parameters": {"StoreBatchingWindowSeconds": 0, "AggregateSchedule": "rate(3 seconds)"},
-    "Resources": {"EventsQueue": {"VisibilityTimeout": 1, "RedrivePolicy": {"maxReceiveCount": 2}}},
+    # A retry every 2 s: the store's timeout is shortened to match, since AWS (and the
+    # local runtime) refuse a trigger whose queue hides a message for less than it.
+    "Resources": {
+        "StoreFunction": {"Timeout": 2},
+        "EventsQueue": {"VisibilityTimeout": 2, "RedrivePolicy": {"maxReceiveCount": 2}},
+    },
     "Environment": {
         # Ingest follows a rule change within this; tests/e2e/test_manage.py waits for it.
         "IngestFunction": {"RULES_CACHE_TTL_SECONDS": "1"},

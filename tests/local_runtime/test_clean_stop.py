@@ -60,7 +60,10 @@ def test_a_batch_still_running_when_the_drain_ends_is_saved_too(tmp_path):
     state = tmp_path / "state"
     # Given an invocation that is still running when the drain's deadline passes: it
     # holds until the test releases it, and its timeout is far beyond the drain
-    settings = sample_settings(tmp_path, Resources={"WorkerFunction": {"Timeout": 60}})
+    settings = sample_settings(
+        tmp_path,
+        Resources={"WorkerFunction": {"Timeout": 60}, "JobsQueue": {"VisibilityTimeout": 60}},
+    )
     runtime = sample_runtime(state, settings, drain_seconds=0.2).start()
     _send_jobs(runtime, {"id": "in-flight", "do": "hold"})
     wait_for(lambda: lines(state / "started.jsonl"))

@@ -26,4 +26,7 @@ def fail(event, context):
 
 
 def catch_all(event, context):
-    return {"statusCode": 200, "body": json.dumps({"path": event["rawPath"]})}
+    body = {"path": event["rawPath"]}
+    if os.environ["OUTPUT_DIR"] == "from-env-vars":  # make invoke's --env-vars
+        body["output"] = os.environ["OUTPUT_DIR"]
+    return {"statusCode": 200, "body": json.dumps(body)}
