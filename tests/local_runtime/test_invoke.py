@@ -1,4 +1,4 @@
-"""`python -m local_runtime invoke` (make invoke) runs each sample in events/ as make dev runs it."""
+"""`python -m local_runtime invoke` (make invoke) runs each sample in events/ as make dev does."""
 
 from __future__ import annotations
 
