@@ -30,7 +30,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--drain-seconds",
         type=float,
         default=10.0,
-        help="at Ctrl-C, how long queue triggers keep working before what is queued is saved",
+        help="at Ctrl-C, how long queue triggers keep working before the runtime stops",
     )
     parser.add_argument("--max-workers", type=int, default=4, help="per function")
     # Flags, not the environment: a DATABASE_URL exported for other tools (the banner's
@@ -39,13 +39,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--database-url", help="your PostgreSQL instead of the embedded one (queues too)"
     )
     parser.add_argument("--sqs-endpoint-url", help="another SQS endpoint instead of local_queue")
-    parser.add_argument(
-        "--queues",
-        choices=["local", "moto"],
-        default="local",
-        help="local: SQS-compatible queues kept in PostgreSQL, which survive even kill -9"
-        " (default); moto: moto's in-memory queues, saved to a file at a clean stop",
-    )
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
     parser.add_argument("-v", "--verbose", action="store_true", help="show the helpers' logs")
     return parser.parse_args(argv)
@@ -82,14 +75,13 @@ def banner(runtime: Runtime) -> str:
         lines.append(f"  not run   {line}")
     lines.append(f"  AWS APIs  {runtime.aws_endpoint_url} (moto)")
     if runtime.sqs_endpoint_url:
-        kind = " (local_queue: kept in PostgreSQL)" if runtime.durable_queues else ""
+        given = runtime.config.sqs_endpoint_url
+        kind = "" if given else " (local_queue: kept in PostgreSQL)"
         lines.append(f"  SQS       {runtime.sqs_endpoint_url}{kind}")
     if runtime.database_url:
         lines.append(f"  database  {runtime.database_url}")
-    if runtime.restored:
-        lines.append(f"  re-queued {runtime.restored} messages saved at the last stop")
     lines += runtime.setup_lines
-    lines.append("Ctrl-C stops: queued messages are saved and come back at the next start.")
+    lines.append("Ctrl-C stops: queued messages stay queued for the next start.")
     return "\n".join(lines)
 
 
@@ -115,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         sqs_endpoint_url=args.sqs_endpoint_url,
         drain_seconds=args.drain_seconds,
         max_workers=args.max_workers,
-        queue_backend=args.queues,
         region=args.region,
     )
     for variable, flag in (
@@ -150,11 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         f"stopping: draining the queues (up to {args.drain_seconds:g} s; Ctrl-C again quits now)",
         flush=True,
     )
-    saved = runtime.stop()
-    if runtime.durable_queues:
-        print("stopped; queued messages stay in local_queue for the next start", flush=True)
-    else:
-        print(f"stopped; {saved} queued messages saved for the next start", flush=True)
+    runtime.stop()
+    print("stopped; queued messages stay in local_queue for the next start", flush=True)
     return 0
 
 

@@ -1,15 +1,16 @@
 """The whole template on one machine: start everything in order, stop it without losing a message.
 
 Start: the API's port is bound first (so `Local::ApiUrl` and the HTTP APIs'
-endpoints are known), then moto's server and the embedded PostgreSQL, the queues
-(and the messages saved at the last clean stop), the settings' setup hook
-(migrations, a demo app), one warm worker per triggered function, the SQS
+endpoints are known), then moto's server and the embedded PostgreSQL, local_queue
+(the queues, kept in PostgreSQL) and the template's queues, the settings' setup
+hook (migrations, a demo app), one warm worker per triggered function, the SQS
 pollers, the schedules, and last the API.
 
 Stop: the API stops accepting and answers what it has; schedules stop; pollers
-keep invoking until their queue is empty or `drain_seconds` pass; what is still
-queued (dead-letter queues included) is saved under the state folder; then every
-process the runtime started is stopped.
+keep invoking until their queue is empty or `drain_seconds` pass; messages still
+in flight are made visible again (what is queued stays in local_queue, dead-letter
+queues included, for the next start); then every process the runtime started is
+stopped.
 """
 
 from __future__ import annotations
@@ -38,12 +39,11 @@ from local_runtime.services import (
     start_moto,
     start_postgres,
 )
-from local_runtime.sqs import Poller, create_queues, restore_queues, save_queues, sqs_client
+from local_runtime.sqs import Poller, create_queues, sqs_client
 from local_runtime.workers import FunctionPool, Outcome
 
 log = logging.getLogger("local_runtime")
 
-SAVED_QUEUES = "queues.json"
 STATE_FILE = "runtime.json"  # the running stack's addresses, while it runs
 QUEUE_DATABASE = "local_queues"
 
@@ -56,12 +56,9 @@ class RuntimeConfig:
     host: str = "127.0.0.1"
     port: int = 3000
     database_url: str | None = None  # an existing server instead of the embedded one
-    # Another SQS endpoint (anything speaking SQS's API) instead of moto's: the queues,
-    # the pollers and the functions (AWS_ENDPOINT_URL_SQS) all use it.
+    # Another SQS endpoint (anything speaking SQS's API) instead of local_queue: the
+    # queues, the pollers and the functions (AWS_ENDPOINT_URL_SQS) all use it.
     sqs_endpoint_url: str | None = None
-    # "local": local_queue/, an SQS-compatible queue kept in PostgreSQL (durable, fast);
-    # "moto": moto's in-memory queues, saved to a file at a clean stop.
-    queue_backend: str = "local"
     drain_seconds: float = 10.0
     max_workers: int = 4  # per function, like a concurrency limit
     region: str = "us-east-1"
@@ -97,9 +94,6 @@ class Runtime:
         self.aws_endpoint_url = ""
         self.database_url: str | None = None
         self.sqs_endpoint_url = config.sqs_endpoint_url
-        # True once local_queue serves the queues: they outlive the runtime, nothing to save.
-        self.durable_queues = False
-        self.restored = 0
         self.setup_lines: list[str] = []
         self._sqs = None
         self._stopped = threading.Event()
@@ -107,7 +101,7 @@ class Runtime:
     # ----------------------------------------------------------------- start
     @property
     def sqs_url(self) -> str:
-        """Where the queues are: local_queue's endpoint, another one given, or moto's."""
+        """Where the queues are: local_queue's endpoint or another one given."""
         return self.sqs_endpoint_url or self.aws_endpoint_url
 
     @property
@@ -162,30 +156,33 @@ class Runtime:
     def _start_services(self) -> None:
         postgres = self.template.settings.get("Postgres")
         database_url = self.config.database_url
+        # The queues live in local_queue, in PostgreSQL: a template with queues gets an
+        # embedded server even when its settings ask for no database of its own.
+        needs_queues = not self.sqs_endpoint_url and any(
+            r.get("Type") == sam.QUEUE for r in self.template.resources.values()
+        )
         with ThreadPoolExecutor(2) as pool:
             moto = pool.submit(start_moto, self.config.host)
             embedded = None
-            if postgres is not None and not database_url:
+            if not database_url and (postgres is not None or needs_queues):
                 embedded = pool.submit(start_postgres, self.state_dir / "pgdata")
             helper, self.aws_endpoint_url = moto.result()
             self.helpers.append(helper)
+            server_url = None
             if embedded is not None:
                 helper, server_url = embedded.result()
                 self.helpers.append(helper)
-                database_url = ensure_database(server_url, postgres.get("Database", "postgres"))
+                if postgres is not None:
+                    database_url = ensure_database(server_url, postgres.get("Database", "postgres"))
         self.database_url = database_url
-        if self.config.queue_backend == "local" and not self.sqs_endpoint_url:
-            if database_url:
-                # A database of its own, so the app's stays as its migrations make it.
-                helper, self.sqs_endpoint_url = start_local_queue(
-                    ensure_database(database_url, QUEUE_DATABASE) if embedded else database_url,
-                    self.config.host,
-                    sam.ACCOUNT_ID,
-                )
-                self.helpers.append(helper)
-                self.durable_queues = True
-            else:
-                log.warning("no database for durable queues: using moto's in-memory queues")
+        if needs_queues:
+            # On the embedded server, a database of its own, so the app's stays as its
+            # migrations make it; on a server given, that database.
+            queue_database = ensure_database(server_url, QUEUE_DATABASE) if server_url else None
+            helper, self.sqs_endpoint_url = start_local_queue(
+                queue_database or database_url or "", self.config.host, sam.ACCOUNT_ID
+            )
+            self.helpers.append(helper)
         local = sam.LocalValues(
             region=self.config.region,
             api_url=self.api_url,
@@ -203,12 +200,15 @@ class Runtime:
             )
         self.not_run = list(topology.not_run)
         local_python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        other_pythons: dict[str, list[str]] = {}
         for logical_id, function in topology.functions.items():
             if function.runtime != local_python:
-                self.not_run.append(
-                    f"{logical_id}: Runtime {function.runtime}, run on this machine's"
-                    f" {local_python}"
-                )
+                other_pythons.setdefault(function.runtime, []).append(logical_id)
+        for declared, names in other_pythons.items():
+            self.not_run.append(
+                f"{', '.join(names)}: Runtime {declared}, run on this machine's {local_python}"
+            )
+        for logical_id, function in topology.functions.items():
             config = function.async_config
             for arn in (config.on_failure_arn, config.dead_letter_arn):
                 if arn and topology.queue_by_arn(arn) is None:
@@ -220,9 +220,6 @@ class Runtime:
             log.warning("not run locally: %s", line)
         self._sqs = sqs_client(local.sqs_url, self.config.region)
         self.queue_urls = create_queues(self._sqs, topology.queues)
-        self.restored = restore_queues(self._sqs, self.queue_urls, self.state_dir / SAVED_QUEUES)
-        if self.restored:
-            log.info("re-queued %d messages saved at the last stop", self.restored)
         hook = self.template.settings.get("Setup")
         if hook:
             module, _, name = hook.partition(":")
@@ -342,10 +339,10 @@ class Runtime:
         return _json(200, _outcome_body(self.invoke(rest, event)))
 
     # ----------------------------------------------------------------- stop
-    def stop(self, save: bool = True) -> int:
-        """Stops in order; returns how many queued messages were saved for the next start."""
+    def stop(self) -> None:
+        """Stops in order; what is still queued stays in local_queue for the next start."""
         if self._stopped.is_set():
-            return 0
+            return
         self._stopped.set()
         if self.api is not None:
             self.api.stop()
@@ -364,21 +361,14 @@ class Runtime:
             pool.close()  # ends invocations still running past the drain deadline
         for poller in self.pollers:
             poller.join(30)
-        saved = 0
         if self._sqs is not None:
+            # In flight when the drain ended: visible again at once for the next start,
+            # instead of after their visibility timeout.
             for poller in self.pollers:
                 poller.release_outstanding()
-        # Durable queues keep their messages themselves; moto's are saved to a file.
-        if save and not self.durable_queues and self._sqs is not None and self.topology is not None:
-            saved = save_queues(
-                self._sqs, self.topology.queues, self.queue_urls, self.state_dir / SAVED_QUEUES
-            )
-            if saved:
-                log.info("saved %d queued messages; the next start re-queues them", saved)
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         for helper in reversed(self.helpers):
             helper.stop()
-        return saved
 
     def __enter__(self) -> Runtime:
         return self.start()

