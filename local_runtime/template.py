@@ -6,6 +6,20 @@ on loopback, the embedded database) and returns functions, routes, queue trigger
 schedules and queues. References to resources with no local counterpart (an RDS
 proxy, a secret) resolve to a visible placeholder; the settings file can replace
 or remove the variables that hold them.
+
+Libraries: aws-sam-translator reads the YAML (its loader keeps `!Ref` and friends)
+and merges Globals. Two more of its parts were tried and do not fit:
+- its IntrinsicsResolver (samtranslator.intrinsics) substitutes only Ref, Fn::Sub,
+  Fn::GetAtt and Fn::FindInMap, and only with values known up front; it has no
+  Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::Equals or Conditions (Sluice's own
+  template needs Fn::If and Conditions), and leaves what it cannot resolve in place,
+  where the runtime needs a local value or a visible placeholder for each;
+- its translated output (CloudFormation) needs s3:// CodeUris and a policy loader,
+  so local code folders would have to be mapped back from generated resources, and
+  the SAM-only settings the runtime reads (event names for /_local/schedules, Globals
+  per function) are gone from it. Raw resources that SAM would generate
+  (EventSourceMapping, Scheduler::Schedule) are read here directly instead.
+cfn-lint resolves intrinsics only inside its validators (not a public API).
 """
 
 from __future__ import annotations
