@@ -127,7 +127,7 @@ def main() -> None:
     try:
         module = importlib.import_module(module_name.replace("/", "."))
         handler = getattr(module, function_name)
-    except Exception as exc:  # noqa: BLE001 - reported on every invocation, as Lambda does
+    except Exception as exc:  # reported on every invocation, as Lambda does
         kind = "Runtime.HandlerNotFound" if isinstance(exc, AttributeError) else None
         init_error = _error(exc, kind or "Runtime.ImportModuleError")
         traceback.print_exc()
@@ -142,7 +142,7 @@ def main() -> None:
         context = LambdaContext(request["request_id"], request["deadline"])
         try:
             result = handler(request["event"], context)
-        except Exception as exc:  # noqa: BLE001 - the runtime reports it, as Lambda does
+        except Exception as exc:  # the runtime reports it, as Lambda does
             print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
             traceback.print_exc()
             send({"error": _error(exc)})

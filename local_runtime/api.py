@@ -302,7 +302,7 @@ class ApiServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # one line per request is logged by ApiServer.handle
 
         self.server = _Server((host, port), Handler)

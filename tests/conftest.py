@@ -20,7 +20,7 @@ for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE"):
 os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
     AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's placeholder
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's placeholder
     POWERTOOLS_TRACE_DISABLED="1",
     POWERTOOLS_SERVICE_NAME="sluice-tests",
     POWERTOOLS_METRICS_NAMESPACE="Sluice",

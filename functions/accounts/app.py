@@ -10,6 +10,7 @@ import boto3
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.accounts import Accounts, build_accounts
 from sluice.clock import SystemClock
 from sluice.config import AccountsSettings
@@ -144,5 +145,5 @@ def route_not_found(_: Exception) -> Response:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

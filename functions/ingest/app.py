@@ -9,6 +9,7 @@ import boto3
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.catalog import Catalog
 from sluice.clock import SystemClock
 from sluice.config import IngestSettings
@@ -188,5 +189,5 @@ def batch_response(batch: BatchOutcome, *, dry_run: bool = False) -> Response:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

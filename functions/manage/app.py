@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.clock import SystemClock
 from sluice.config import ManageSettings
 from sluice.db import Database
@@ -207,5 +208,5 @@ def route_not_found(_: Exception) -> Response:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -68,7 +68,7 @@ class Responder:
 
 def _log(message: str, **fields: Any) -> None:
     # Plain JSON lines: Powertools lives in the layer, which may be what failed to load.
-    print(json.dumps({"level": "INFO", "message": message, **fields}))  # noqa: T201
+    print(json.dumps({"level": "INFO", "message": message, **fields}))
 
 
 def migrate() -> dict[str, str]:
@@ -150,7 +150,7 @@ def handler(event: dict[str, Any], context: Any) -> None:
             responder.send("SUCCESS", "stack rollback: schema left as it is", ROLLBACK_DATA)
             return
         responder.send("SUCCESS", "schema is up to date", migrate())
-    except Exception as exc:  # noqa: BLE001 - every failure must reach CloudFormation
+    except Exception as exc:  # every failure must reach CloudFormation
         _log("migration failed", error=type(exc).__name__, detail=str(exc))
         responder.send("FAILED", f"{type(exc).__name__}: {exc}")
     finally:

@@ -144,7 +144,11 @@ def read_schema(path: Path) -> dict:
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        where = (
+            f" (line {exc.lineno}, column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise SchemaNotJson(f"the schema file {str(path)!r} is not JSON{where}") from None
 
 
@@ -195,6 +199,7 @@ def _run(args: argparse.Namespace) -> str | None:
                 return None
             if args.command == "put-rule":
                 try:
+                    assert schema is not None  # read above, for put-rule
                     version = put_rule(conn, args.app_id, args.event_name, schema)
                 except InvalidRule as exc:
                     raise RuleUnusable(f"the schema is not a usable rule: {exc}") from None

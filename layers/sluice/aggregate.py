@@ -40,6 +40,7 @@ epoch and wraparound reasoning); xid8 does not wrap in the life of a database.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -316,7 +317,7 @@ def rebuild(database: Database, start: datetime, end: datetime, app_id: str | No
     app_ids = [app_id] if app_id else database.run(apps)
     for app in app_ids:
         for day in days:
-            database.run(lambda conn, app=app, day=day: _rebuild_day(conn, app, day))
+            database.run(functools.partial(_rebuild_day, app_id=app, day=day))
     return len(app_ids) * len(days)
 
 

@@ -106,7 +106,7 @@ def _fits(event: Any) -> bool:
 
 
 @cache
-def _event_adapter():  # noqa: ANN202 - built on first use, like messages._message_adapter
+def _event_adapter():  # built on first use, like messages._message_adapter
     from pydantic import TypeAdapter
 
     return TypeAdapter(QueuedEvent)

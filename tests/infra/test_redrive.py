@@ -106,7 +106,7 @@ def test_make_redrive_runs_the_tool(queues_url, local_sqs, dead_letters):
         "AWS_ENDPOINT_URL": queues_url,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's placeholder
+        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's placeholder
     }
     result = subprocess.run(  # noqa: S603
         ["make", "-s", "redrive", f"DLQ_URL={dead_letters['dlq']}"],  # noqa: S607

@@ -25,7 +25,7 @@ class FakeSqs:
         bodies = self.receives.pop(0) if self.receives else []
         return {"Messages": [_message(body) for body in bodies]}
 
-    def delete_message_batch(self, QueueUrl, Entries):  # noqa: N803 - boto3's names
+    def delete_message_batch(self, QueueUrl, Entries):  # boto3's names
         self.deleted += [e["ReceiptHandle"] for e in Entries]
         return {"Successful": [{"Id": e["Id"]} for e in Entries]}
 
