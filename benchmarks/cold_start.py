@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sluice.messages import pack, serialize_event
+from sluice.queued_events import pack, serialize_event
 
 from benchmarks.environment import REPO_ROOT, BenchEnvironment, typical_event, typical_queued_event
 from tests.support import http_event, sqs_event

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg2
 from sluice import admin
+from sluice.events_data import fetch_app, fetch_key_owner
 from sluice.keys import hash_api_key
 from sluice.migrate import apply_migrations
-from sluice.storage import fetch_app, fetch_key_owner
 
 from local_runtime.runtime import SetupContext
 

@@ -9,7 +9,7 @@ from sluice.config import StoreSettings
 from sluice.db import Database
 from sluice.errors import DatabaseUnavailable
 from sluice.observability import logger, metrics, tracer
-from sluice.store import QueueRecord, store_records
+from sluice.store_batch import QueueRecord, store_records
 
 
 @cache

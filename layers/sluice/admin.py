@@ -27,15 +27,15 @@ import psycopg2
 from psycopg2 import errors
 
 from sluice.db import Connection
-from sluice.keys import generate_api_key
-from sluice.manage_data import save_rule
-from sluice.storage import (
+from sluice.events_data import (
     insert_api_key,
     insert_app,
     lock_app,
     revoke_api_key,
     set_require_key,
 )
+from sluice.keys import generate_api_key
+from sluice.manage_data import save_rule
 from sluice.validation import InvalidRule, check_rule
 
 

@@ -2,7 +2,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sluice.errors import EventRejected
-from sluice.events import contains_nul, may_contain_nul, occurred_at, parse_json, read_envelope
+from sluice.incoming_events import (
+    contains_nul,
+    may_contain_nul,
+    occurred_at,
+    parse_json,
+    read_envelope,
+)
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -91,7 +97,7 @@ def test_event_time_without_client_times_is_arrival():
 
 
 def test_only_numbers_a_double_may_not_carry_take_the_exact_path():
-    from sluice.events import _may_lose_precision
+    from sluice.incoming_events import _may_lose_precision
 
     for body in (
         b'{"n": 12345678901234567}',  # 17 digits
