@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 from datetime import UTC, datetime
@@ -26,7 +25,9 @@ from typing import NoReturn
 import psycopg2
 from psycopg2 import errors
 
+from sluice.config import command_line_database_url
 from sluice.db import Connection
+from sluice.errors import ConfigurationError
 from sluice.events_data import (
     insert_api_key,
     insert_app,
@@ -167,9 +168,10 @@ def _check_names(args: argparse.Namespace) -> None:
 
 
 def _connect() -> Connection:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        raise NoDatabaseUrl("DATABASE_URL is not set: point it at the PostgreSQL to use")
+    try:
+        url = command_line_database_url()
+    except ConfigurationError as exc:
+        raise NoDatabaseUrl(str(exc)) from None
     try:
         # A bounded wait: an unreachable host otherwise hangs for the OS's TCP timeout.
         return psycopg2.connect(url, connect_timeout=10)

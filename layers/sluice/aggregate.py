@@ -41,15 +41,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sluice.clock import Clock, SystemClock
-from sluice.config import DatabaseSettings
+from sluice.config import DatabaseSettings, command_line_database_url
 from sluice.db import Connection, Database
+from sluice.errors import ConfigurationError
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -344,10 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--app", dest="app_id")
     args = parser.parse_args(argv)
 
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        sys.exit("DATABASE_URL is not set: point it at the PostgreSQL to use")
-    database = Database(DatabaseSettings(url=url))
+    try:
+        database = Database(DatabaseSettings(url=command_line_database_url()))
+    except ConfigurationError as exc:
+        sys.exit(str(exc))
     try:
         if args.command == "run":
             result = run(database, args.chunk_size)

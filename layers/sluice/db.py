@@ -167,10 +167,11 @@ def _rollback(conn: Connection) -> None:
 
 def connect_from_env() -> Connection:
     """For command-line tools (make migrate, sluice.admin): DATABASE_URL, or exit with a hint."""
-    import os
     import sys
 
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        sys.exit("DATABASE_URL is not set: point it at the PostgreSQL to use")
-    return psycopg2.connect(url)
+    from sluice.config import command_line_database_url
+
+    try:
+        return psycopg2.connect(command_line_database_url())
+    except ConfigurationError as exc:
+        sys.exit(str(exc))
