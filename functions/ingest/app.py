@@ -16,6 +16,7 @@ from sluice.config import IngestSettings
 from sluice.db import Database
 from sluice.errors import EventBlocked, EventRejected, SluiceError
 from sluice.event_ids import EventIds
+from sluice.http_errors import http_status
 from sluice.ingest import BatchOutcome, Ingestor, Outcome
 from sluice.keys import api_key_from_headers
 from sluice.observability import logger, metrics, tracer
@@ -102,12 +103,13 @@ def post_batch(app_id: str) -> Response:
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
-    if error.status >= 500:
+    status = http_status(error)
+    if status >= 500:
         logger.warning("request failed", error=error.code)
     body: dict = {"error": error.code, "message": error.message}
     if isinstance(error, EventBlocked) and error.errors:
         body["errors"] = error.errors
-    return _json(error.status, body)
+    return _json(status, body)
 
 
 @app.not_found

@@ -1,7 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sluice.errors import EventRejected
+from sluice.errors import DatabaseUnavailable, EventBlocked, EventRejected, SluiceError
+from sluice.http_errors import http_status
 from sluice.incoming_events import (
     contains_nul,
     may_contain_nul,
@@ -58,7 +59,7 @@ def test_malformed_events_are_rejected_with_a_code(event, code):
     with pytest.raises(EventRejected) as caught:
         read_envelope(event)
     assert caught.value.code == code
-    assert caught.value.status == 400
+    assert http_status(caught.value) == 400
     assert caught.value.message.endswith(".")
 
 
@@ -112,3 +113,15 @@ def test_only_numbers_a_double_may_not_carry_take_the_exact_path():
         b'{"id": "abc-e0", "e": "eeee"}',  # no e after a digit
     ):
         assert not _may_lose_precision(body), body
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (EventBlocked("x", code="validation_failed"), 422),  # its own, not EventRejected's
+        (DatabaseUnavailable("x"), 503),  # ServiceUnavailable's
+        (SluiceError("x"), 500),
+    ],
+)
+def test_the_most_specific_http_status_wins(error, status):
+    assert http_status(error) == status
