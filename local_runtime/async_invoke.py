@@ -134,9 +134,10 @@ class AsyncInvoker:
         except Exception as exc:  # a destination we cannot reach must not kill the thread
             log.error("%s: could not send the failed event to %s: %s", function, arn, exc)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """Pending retries are dropped; an attempt still running ends when its pool closes."""
         self._stop.set()
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
-            thread.join(timeout)
+            thread.join(timeout / max(len(threads), 1))
