@@ -24,7 +24,6 @@ class EventRejected(SluiceError):
 class EventBlocked(EventRejected):
     """An event its app's policies refuse (a broken rule, an unplanned name): not stored."""
 
-
     def __init__(self, message: str, *, code: str, errors: list | None = None) -> None:
         super().__init__(message, code=code)
         self.errors = errors or []
