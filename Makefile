@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools browser dev test bench loadtest migrate aggregate rebuild-aggregates lock clean build deploy redrive mail
+.PHONY: venv tools browser dev invoke test bench loadtest migrate aggregate rebuild-aggregates lock clean build deploy redrive mail
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,13 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 # Ctrl-C drains the queues and keeps what is left for the next start.
 dev: venv
 	$(BIN)/python -m local_runtime $(DEV_ARGS)
+
+# One function, one event, as `sam local invoke` (no Docker), against a running
+# `make dev` or, without one, the stand-ins it needs:
+# make invoke FN=StoreFunction EVENT=events/store-batch.json [ENV_VARS=env.json]  (EVENT=- reads stdin)
+invoke: venv
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> [EVENT=file|-] [ENV_VARS=file]" >&2; exit 2; }
+	$(BIN)/python -m local_runtime invoke "$(FN)" $(if $(EVENT),--event "$(EVENT)") $(if $(ENV_VARS),--env-vars "$(ENV_VARS)")
 
 test: venv tools browser
 	SLUICE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -36,7 +36,7 @@ SENDER = "no-reply@sluice.bench"
 
 
 class StubSqs:
-    def send_message(self, QueueUrl: str, MessageBody: str) -> dict:  # noqa: N803
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict:
         return {"MessageId": "stub"}
 
 
@@ -103,7 +103,7 @@ def _email_throughput(env: BenchEnvironment, count: int) -> tuple[float, float]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        url = f"http://127.0.0.1:{server._server.server_port}"  # noqa: SLF001
+        url = f"http://127.0.0.1:{server._server.server_port}"
         ses = boto3.client("sesv2", endpoint_url=url, region_name="us-east-1")
         ses.create_email_identity(EmailIdentity=SENDER)
         settings = EmailSettings(database=DatabaseSettings(url=env.database_url), sender=SENDER)
@@ -150,7 +150,5 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     print()
     sent, cpu, duplicates = _email_throughput(env, 50 if quick else 300)
     print("6. Email function against moto's SES server (batches of 10, one process)")
-    print(
-        f"   sent:       {sent:6.0f} emails/s ({cpu * 1e3:.1f} ms CPU per email, function side)"
-    )
+    print(f"   sent:       {sent:6.0f} emails/s ({cpu * 1e3:.1f} ms CPU per email, function side)")
     print(f"   duplicates: {duplicates:6.0f} requests/s (redelivered, nothing sent)")

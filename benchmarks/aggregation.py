@@ -19,8 +19,8 @@ import psycopg2
 from sluice import aggregate
 from sluice.config import DatabaseSettings
 from sluice.db import Database
+from sluice.events_data import EVENT_COLUMNS
 from sluice.stats import stats_series
-from sluice.storage import EVENT_COLUMNS
 
 from benchmarks.environment import BenchEnvironment
 

@@ -45,7 +45,7 @@ def typical_event(i: int) -> dict:
 def typical_queued_event(app_id: str, i: int, now: datetime, message_id: str | None = None):
     """The typical event as ingest queues it."""
     import orjson
-    from sluice.messages import QueuedEvent
+    from sluice.queued_events import QueuedEvent
     from uuid_utils.compat import uuid7
 
     return QueuedEvent(

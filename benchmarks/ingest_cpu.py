@@ -31,7 +31,7 @@ class StubSqs:
     def __init__(self) -> None:
         self.messages = 0
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:
         self.messages += len(Entries)
         return {
             "Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in Entries],

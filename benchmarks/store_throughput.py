@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import psycopg2
 from sluice.config import DatabaseSettings
 from sluice.db import Database
-from sluice.messages import QueuedEvent, pack, serialize_event
-from sluice.storage import EVENT_COLUMNS
+from sluice.events_data import EVENT_COLUMNS
+from sluice.queued_events import QueuedEvent, pack, serialize_event
 from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app

@@ -20,10 +20,10 @@ import uuid
 from pathlib import Path
 
 import psycopg2
+from sluice import admin
 
 from loadtest.driver import Driver, LoadPlan
 from loadtest.stats import latency_summary
-from sluice import admin
 
 STATE_FILE = Path(".local/dev/runtime.json")  # written by a running `make dev`
 RULE = {
@@ -177,7 +177,8 @@ def print_report(result: dict) -> None:
     mode = f"{plan['rate_rps']} req/s open loop" if plan["rate_rps"] else "closed loop"
     print(
         f"\n{result['requests']} requests of {plan['batch_size']} event(s), {mode},"
-        f" {plan['concurrency']} connections, {plan['duration_s']:.0f} s; statuses {result['statuses']}"
+        f" {plan['concurrency']} connections, {plan['duration_s']:.0f} s;"
+        f" statuses {result['statuses']}"
     )
     print(f"  requests/s                 {result['requests_per_s']:>10,.1f}")
     print(f"  events acknowledged/s      {result['acknowledged_per_s']:>10,.1f}")
@@ -189,7 +190,8 @@ def print_report(result: dict) -> None:
     ):
         figures = result[key]
         print(
-            f"  {name:<16} ms     p50 {figures['p50']}  p95 {figures['p95']}  p99 {figures['p99']}  max {figures['max']}"
+            f"  {name:<16} ms     p50 {figures['p50']}  p95 {figures['p95']}"
+            f"  p99 {figures['p99']}  max {figures['max']}"
         )
     print(f"  acknowledged but missing   {result['acknowledged_missing']:>10}")
 

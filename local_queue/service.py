@@ -325,7 +325,7 @@ class SqsService:
         )
 
     # ------------------------------------------------------------ queues
-    def CreateQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def CreateQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         name = _required(request, "QueueName")
         if not isinstance(name, str) or not _QUEUE_NAME.match(name):
             raise errors.invalid_parameter(
@@ -350,13 +350,13 @@ class SqsService:
             self._queues[name] = Queue(queue_id, name, attributes, now, now)
         return {"QueueUrl": self._url(base, name)}
 
-    def GetQueueUrl(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def GetQueueUrl(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         name = _required(request, "QueueName")
         if name not in self._queues:
             raise errors.queue_does_not_exist()
         return {"QueueUrl": self._url(base, name)}
 
-    def ListQueues(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def ListQueues(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         prefix = request.get("QueueNamePrefix") or ""
         names = sorted(name for name in self._queues if name.startswith(prefix))
         limit = request.get("MaxResults")
@@ -369,7 +369,7 @@ class SqsService:
             return result
         return {"QueueUrls": [self._url(base, n) for n in names[:1000]]} if names else {}
 
-    def GetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def GetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         names = request.get("AttributeNames") or []
         known = set(DEFAULTS) | set(PASSIVE) | set(COMPUTED) | {"RedrivePolicy", "All"}
@@ -406,7 +406,7 @@ class SqsService:
                     attributes[name] = str(value)
         return {"Attributes": attributes} if attributes else {}
 
-    def SetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def SetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         changes = self._normalize(_required(request, "Attributes"))
         with self._queues_lock:
@@ -419,7 +419,7 @@ class SqsService:
             queue.modified_at = now
         return {}
 
-    def DeleteQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def DeleteQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         with self._queues_lock:
             with self._pool.connection() as conn:
@@ -427,13 +427,13 @@ class SqsService:
             self._queues.pop(queue.name, None)
         return {}
 
-    def PurgeQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def PurgeQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         with self._pool.connection() as conn:
             store.purge(conn, queue.id)
         return {}
 
-    def ListDeadLetterSourceQueues(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def ListDeadLetterSourceQueues(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         dlq = self._queue(request)
         sources = sorted(
             q.name for q in list(self._queues.values()) if q.redrive and q.redrive[0] == dlq.name
@@ -471,13 +471,13 @@ class SqsService:
             result["MD5OfMessageAttributes"] = attributes_md5(message.attributes)
         return result
 
-    def SendMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def SendMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         message = self._message(queue, request, _now_ms())
         self._writer.write([message])
         return self._sent(message)
 
-    def SendMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def SendMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         entries = _check_batch(request.get("Entries"), "SendMessage")
         total = sum(
@@ -501,7 +501,7 @@ class SqsService:
         }
 
     # ------------------------------------------------------------ receiving
-    def ReceiveMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def ReceiveMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         count = _int_param(request, "MaxNumberOfMessages", 1, 1, MAX_BATCH_ENTRIES)
         visibility = _int_param(
@@ -595,14 +595,14 @@ class SqsService:
         return result
 
     # ------------------------------------------------------------ after receiving
-    def DeleteMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def DeleteMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         handle = _decode_handle(queue, request.get("ReceiptHandle"))
         with self._pool.connection() as conn:
             store.delete(conn, queue.id, [handle])
         return {}
 
-    def DeleteMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def DeleteMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         entries = _check_batch(request.get("Entries"), "DeleteMessage")
         handles, successful, failed = [], [], []
@@ -656,7 +656,7 @@ class SqsService:
             self._arrivals.bump({queue.id})
         return successful, failed
 
-    def ChangeMessageVisibility(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def ChangeMessageVisibility(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         _required(request, "VisibilityTimeout")
         entry = {"Id": "0", **request}
@@ -667,14 +667,14 @@ class SqsService:
             raise errors.SqsError(failed[0]["Code"], failed[0]["Message"])
         return {}
 
-    def ChangeMessageVisibilityBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def ChangeMessageVisibilityBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         entries = _check_batch(request.get("Entries"), "ChangeMessageVisibility")
         successful, failed = self._change_visibility(queue, entries)
         return {"Successful": successful, "Failed": failed}
 
     # ------------------------------------------------------------ dead-letter redrive
-    def StartMessageMoveTask(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def StartMessageMoveTask(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         """Moves the whole dead-letter queue within the call; the task is COMPLETED at once."""
         source_arn = _required(request, "SourceArn")
         dlq = self._by_arn(source_arn)
@@ -714,7 +714,7 @@ class SqsService:
         self._move_tasks.insert(0, task)
         return {"TaskHandle": task.handle}
 
-    def ListMessageMoveTasks(self, request: dict[str, Any], base: str) -> dict[str, Any]:  # noqa: N802
+    def ListMessageMoveTasks(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         source_arn = _required(request, "SourceArn")
         limit = int(request.get("MaxResults") or 1)
         results = []

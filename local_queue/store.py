@@ -231,7 +231,7 @@ class SendWriter:
                 with conn.cursor() as cur:
                     psycopg2.extras.execute_values(cur, _INSERT, rows, page_size=len(rows))
                 conn.commit()
-            except Exception as exc:  # noqa: BLE001 - every waiting send learns it failed
+            except Exception as exc:  # every waiting send learns it failed
                 if conn is not None and not conn.closed:
                     try:
                         conn.rollback()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -31,16 +30,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--drain-seconds",
         type=float,
         default=10.0,
-        help="at Ctrl-C, how long queue triggers keep working before what is queued is saved",
+        help="at Ctrl-C, how long queue triggers keep working before the runtime stops",
     )
     parser.add_argument("--max-workers", type=int, default=4, help="per function")
+    # Flags, not the environment: a DATABASE_URL exported for other tools (the banner's
+    # admin line) must not make the next start use another database without a word.
     parser.add_argument(
-        "--queues",
-        choices=["local", "moto"],
-        default="local",
-        help="local: SQS-compatible queues kept in PostgreSQL, which survive even kill -9"
-        " (default); moto: moto's in-memory queues, saved to a file at a clean stop",
+        "--database-url", help="your PostgreSQL instead of the embedded one (queues too)"
     )
+    parser.add_argument("--sqs-endpoint-url", help="another SQS endpoint instead of local_queue")
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
     parser.add_argument("-v", "--verbose", action="store_true", help="show the helpers' logs")
     return parser.parse_args(argv)
@@ -53,23 +51,6 @@ def _logging(verbose: bool) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-
-
-# Where tools that drive a running stack (make loadtest) find it.
-STATE_FILE = "runtime.json"
-
-
-def _write_state(path: Path, runtime: Runtime) -> None:
-    state = {
-        "pid": os.getpid(),
-        "api_url": runtime.api_url,
-        "database_url": runtime.database_url,
-        "aws_endpoint_url": runtime.aws_endpoint_url,
-        "sqs_endpoint_url": runtime.sqs_url,
-    }
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(state, indent=2))
-    temporary.replace(path)
 
 
 def banner(runtime: Runtime) -> str:
@@ -91,20 +72,26 @@ def banner(runtime: Runtime) -> str:
             f"  (fire now: curl -X POST {runtime.api_url}/_local/schedules/"
             f"{schedule.function}/{schedule.event})"
         )
+    for line in runtime.not_run:
+        lines.append(f"  not run   {line}")
     lines.append(f"  AWS APIs  {runtime.aws_endpoint_url} (moto)")
     if runtime.sqs_endpoint_url:
-        kind = " (local_queue: kept in PostgreSQL)" if runtime.durable_queues else ""
+        given = runtime.config.sqs_endpoint_url
+        kind = "" if given else " (local_queue: kept in PostgreSQL)"
         lines.append(f"  SQS       {runtime.sqs_endpoint_url}{kind}")
     if runtime.database_url:
         lines.append(f"  database  {runtime.database_url}")
-    if runtime.restored:
-        lines.append(f"  re-queued {runtime.restored} messages saved at the last stop")
     lines += runtime.setup_lines
-    lines.append("Ctrl-C stops: queued messages are saved and come back at the next start.")
+    lines.append("Ctrl-C stops: queued messages stay queued for the next start.")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["invoke"]:
+        from local_runtime import invoke
+
+        return invoke.main(argv[1:])
     args = _arguments(argv)
     _logging(args.verbose)
     settings = args.settings
@@ -117,13 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir,
         host=args.host,
         port=args.port,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        sqs_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or None,
+        database_url=args.database_url,
+        sqs_endpoint_url=args.sqs_endpoint_url,
         drain_seconds=args.drain_seconds,
         max_workers=args.max_workers,
-        queue_backend=args.queues,
         region=args.region,
     )
+    for variable, flag in (
+        ("DATABASE_URL", "--database-url"),
+        ("AWS_ENDPOINT_URL_SQS", "--sqs-endpoint-url"),
+    ):
+        if os.environ.get(variable) and not getattr(args, flag[2:].replace("-", "_")):
+            print(
+                f"{variable} is set in this shell; the runtime does not use it"
+                f' (DEV_ARGS="{flag} ..." does)',
+                flush=True,
+            )
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -140,19 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     print(banner(runtime), flush=True)
-    _write_state(args.state_dir / STATE_FILE, runtime)
     while not stopping.wait(1):
         pass
     print(
         f"stopping: draining the queues (up to {args.drain_seconds:g} s; Ctrl-C again quits now)",
         flush=True,
     )
-    saved = runtime.stop()
-    (args.state_dir / STATE_FILE).unlink(missing_ok=True)
-    if runtime.durable_queues:
-        print("stopped; queued messages stay in local_queue for the next start", flush=True)
-    else:
-        print(f"stopped; {saved} queued messages saved for the next start", flush=True)
+    runtime.stop()
+    print("stopped; queued messages stay in local_queue for the next start", flush=True)
     return 0
 
 

@@ -19,14 +19,14 @@ from typing import Any
 
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"  # before moto reads its settings
 
-from moto.moto_server.werkzeug_app import (  # noqa: E402
+from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import make_server
 
-from local_runtime import forgery  # noqa: E402
+from local_runtime import forgery
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

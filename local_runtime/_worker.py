@@ -14,6 +14,7 @@ share a module, as in Lambda.
 
 import importlib
 import json
+import logging
 import os
 import sys
 import time
@@ -46,6 +47,63 @@ class LambdaContext:
         return max(int((self._deadline - time.time()) * 1000), 0)
 
 
+_request_id = ""
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _request_id
+        return True
+
+
+class _JsonFormatter(logging.Formatter):
+    """The fields Lambda's JSON log format gives a record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": getattr(record, "aws_request_id", None) or None,
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["errorType"] = record.exc_info[0].__name__
+            entry["errorMessage"] = str(record.exc_info[1])
+            entry["stackTrace"] = traceback.format_tb(record.exc_info[2])
+        return json.dumps({k: v for k, v in entry.items() if v is not None}, default=str)
+
+
+def _lambda_logging() -> None:
+    """The root logger as Lambda's Python runtime sets it up before importing the handler.
+
+    A handler on the root logger with Lambda's text line (level, time, request id,
+    message) or its JSON object. The level is set only when the function's
+    LoggingConfig gives one (JSON logs: ApplicationLogLevel, INFO by default); with
+    text logs the root stays at WARNING, so `logging.info` shows only once the
+    handler's code lowers a level, exactly as in Lambda.
+    """
+    logging.Formatter.converter = time.gmtime
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+                "%Y-%m-%dT%H:%M:%S",
+            )
+        )
+    handler.addFilter(_RequestIdFilter())
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level = "DEBUG" if level == "TRACE" else level
+    root = logging.getLogger()
+    if level in logging.getLevelNamesMapping():
+        root.setLevel(level)
+    root.addHandler(handler)
+
+
 def _error(exc: BaseException, error_type: str | None = None) -> dict:
     return {
         "errorType": error_type or type(exc).__name__,
@@ -55,19 +113,21 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict:
 
 
 def main() -> None:
+    global _request_id
     answers = _answer_channel()
 
     def send(message: dict) -> None:
         answers.write(json.dumps(message) + "\n")
         answers.flush()
 
+    _lambda_logging()
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     started = time.monotonic()
     handler = init_error = None
     try:
         module = importlib.import_module(module_name.replace("/", "."))
         handler = getattr(module, function_name)
-    except Exception as exc:  # noqa: BLE001 - reported on every invocation, as Lambda does
+    except Exception as exc:  # reported on every invocation, as Lambda does
         kind = "Runtime.HandlerNotFound" if isinstance(exc, AttributeError) else None
         init_error = _error(exc, kind or "Runtime.ImportModuleError")
         traceback.print_exc()
@@ -78,10 +138,11 @@ def main() -> None:
         if init_error is not None:
             send({"error": init_error})
             continue
+        _request_id = request["request_id"]
         context = LambdaContext(request["request_id"], request["deadline"])
         try:
             result = handler(request["event"], context)
-        except Exception as exc:  # noqa: BLE001 - the runtime reports it, as Lambda does
+        except Exception as exc:  # the runtime reports it, as Lambda does
             print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
             traceback.print_exc()
             send({"error": _error(exc)})

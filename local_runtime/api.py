@@ -33,7 +33,10 @@ log = logging.getLogger("local_runtime")
 _TEXT_TYPES = re.compile(
     r"^(text/.*|application/(json|xml|javascript|.*\+json|.*\+xml))$", re.IGNORECASE
 )
-LOCAL_PREFIX = "/_local/"  # the runtime's own endpoints (fire a schedule, health)
+# The runtime's own endpoints (fire a schedule, invoke, health). They answer only
+# the exact paths they serve (`owns`); any other path under the prefix is the
+# template's, so a catch-all route ({proxy+}, $default) receives it as in AWS.
+LOCAL_PREFIX = "/_local/"
 
 
 @dataclass(frozen=True)
@@ -281,10 +284,13 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 3000,
         local_endpoints: dict[str, Callable[[Request, str], Response]] | None = None,
+        owns: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
         self.invoke = invoke
         self.local_endpoints = local_endpoints or {}
+        # (endpoint name, rest of the path) -> whether the runtime serves that exact path
+        self.owns = owns or (lambda name, rest: name in self.local_endpoints)
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -296,7 +302,7 @@ class ApiServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # one line per request is logged by ApiServer.handle
 
         self.server = _Server((host, port), Handler)
@@ -341,9 +347,10 @@ class ApiServer:
         started = time.monotonic()
         request = self._read(http)
         target = "-"
-        if request.raw_path.startswith(LOCAL_PREFIX):
+        name, _, rest = request.raw_path.removeprefix(LOCAL_PREFIX).partition("/")
+        if request.raw_path.startswith(LOCAL_PREFIX) and self.owns(name, rest):
             target = "runtime"
-            response = self._local(request)
+            response = self._local(request, name, rest)
         else:
             response, target = self._route(request)
         self._write(http, response, request.method)
@@ -356,7 +363,7 @@ class ApiServer:
             (time.monotonic() - started) * 1000,
         )
 
-    def _local(self, request: Request) -> Response:
+    def _local(self, request: Request, name: str, rest: str) -> Response:
         # The runtime's own endpoints invoke functions with any event and fire schedules,
         # so a page in the developer's browser must not reach them (local_runtime.forgery).
         # The template's routes are the app's API: they answer as API Gateway would.
@@ -367,7 +374,6 @@ class ApiServer:
         if refused is not None:
             log.warning("refused  %s %s: %s", request.method, request.raw_path, refused)
             return _error(403, f"Refused: {refused}. Local endpoints take no browser requests.")
-        name, _, rest = request.raw_path[len(LOCAL_PREFIX) :].partition("/")
         endpoint = self.local_endpoints.get(name)
         return endpoint(request, rest) if endpoint else _error(404, "Not Found")
 

@@ -539,6 +539,12 @@ class Console:
         return {"moved": outcome.moved, "status": outcome.status, "method": outcome.method}
 
     # ------------------------------------------------------------ HTTP
+    def owns(self, rest: str) -> bool:
+        """The console's exact paths: the rest of /_local/console/ is the template's."""
+        if rest in ("", "index.html", "data", "redrive"):
+            return True
+        return any(path.name == rest for path in STATIC.iterdir() if path.suffix in STATIC_TYPES)
+
     def endpoint(self, request: Request, rest: str) -> Response:
         """`/_local/console/...`: the page, its files, the data and the redrive."""
         if rest == "" and not request.raw_path.endswith("/"):

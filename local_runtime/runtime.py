@@ -1,15 +1,16 @@
 """The whole template on one machine: start everything in order, stop it without losing a message.
 
 Start: the API's port is bound first (so `Local::ApiUrl` and the HTTP APIs'
-endpoints are known), then moto's server and the embedded PostgreSQL, the queues
-(and the messages saved at the last clean stop), the settings' setup hook
-(migrations, a demo app), one warm worker per triggered function, the SQS
+endpoints are known), then moto's server and the embedded PostgreSQL, local_queue
+(the queues, kept in PostgreSQL) and the template's queues, the settings' setup
+hook (migrations, a demo app), one warm worker per triggered function, the SQS
 pollers, the schedules, and last the API.
 
 Stop: the API stops accepting and answers what it has; schedules stop; pollers
-keep invoking until their queue is empty or `drain_seconds` pass; what is still
-queued (dead-letter queues included) is saved under the state folder; then every
-process the runtime started is stopped.
+keep invoking until their queue is empty or `drain_seconds` pass; messages still
+in flight are made visible again (what is queued stays in local_queue, dead-letter
+queues included, for the next start); then every process the runtime started is
+stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +30,7 @@ from typing import Any
 
 from local_runtime import template as sam
 from local_runtime.api import ApiServer, Request, Response
+from local_runtime.async_invoke import LAMBDA_RETRY_DELAYS, AsyncInvoker
 from local_runtime.console import Console
 from local_runtime.schedules import Scheduler
 from local_runtime.services import (
@@ -36,12 +40,12 @@ from local_runtime.services import (
     start_moto,
     start_postgres,
 )
-from local_runtime.sqs import Poller, create_queues, restore_queues, save_queues, sqs_client
+from local_runtime.sqs import Poller, create_queues, sqs_client
 from local_runtime.workers import FunctionPool, Outcome
 
 log = logging.getLogger("local_runtime")
 
-SAVED_QUEUES = "queues.json"
+STATE_FILE = "runtime.json"  # the running stack's addresses, while it runs
 QUEUE_DATABASE = "local_queues"
 
 
@@ -53,12 +57,9 @@ class RuntimeConfig:
     host: str = "127.0.0.1"
     port: int = 3000
     database_url: str | None = None  # an existing server instead of the embedded one
-    # Another SQS endpoint (anything speaking SQS's API) instead of moto's: the queues,
-    # the pollers and the functions (AWS_ENDPOINT_URL_SQS) all use it.
+    # Another SQS endpoint (anything speaking SQS's API) instead of local_queue: the
+    # queues, the pollers and the functions (AWS_ENDPOINT_URL_SQS) all use it.
     sqs_endpoint_url: str | None = None
-    # "local": local_queue/, an SQS-compatible queue kept in PostgreSQL (durable, fast);
-    # "moto": moto's in-memory queues, saved to a file at a clean stop.
-    queue_backend: str = "local"
     drain_seconds: float = 10.0
     max_workers: int = 4  # per function, like a concurrency limit
     region: str = "us-east-1"
@@ -87,14 +88,13 @@ class Runtime:
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[Poller] = []
         self.scheduler: Scheduler | None = None
+        self.async_invoker: AsyncInvoker | None = None
+        self.not_run: list[str] = []  # what the template asks for that runs nowhere here
         self.topology: sam.Topology | None = None
         self.queue_urls: dict[str, str] = {}
         self.aws_endpoint_url = ""
         self.database_url: str | None = None
         self.sqs_endpoint_url = config.sqs_endpoint_url
-        # True once local_queue serves the queues: they outlive the runtime, nothing to save.
-        self.durable_queues = False
-        self.restored = 0
         self.setup_lines: list[str] = []
         self._sqs = None
         self._stopped = threading.Event()
@@ -103,7 +103,7 @@ class Runtime:
     # ----------------------------------------------------------------- start
     @property
     def sqs_url(self) -> str:
-        """Where the queues are: local_queue's endpoint, another one given, or moto's."""
+        """Where the queues are: local_queue's endpoint or another one given."""
         return self.sqs_endpoint_url or self.aws_endpoint_url
 
     @property
@@ -111,7 +111,9 @@ class Runtime:
         assert self.api is not None
         return self.api.url
 
-    def start(self) -> Runtime:
+    def start(self, serve: bool = True) -> Runtime:
+        """Everything; with serve=False only the services and the functions' pools
+        (make invoke, when make dev is not running): no routes, triggers or schedules."""
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.api = ApiServer(
@@ -125,44 +127,65 @@ class Runtime:
                 "invoke": self._invoke_endpoint,
                 "console": self.console.endpoint,
             },
+            owns=self._owns_local_path,
         )
         try:
             self._start_services()
+            if not serve:
+                return self
             self._start_functions()
         except BaseException:
             # Saves what was re-queued from the last stop, if it got that far.
             self.stop()
             raise
+        self._write_state()
         log.info("ready in %.1f s: %s", time.monotonic() - started, self.api_url)
         return self
+
+    def _write_state(self) -> None:
+        """Where tools that drive the running stack (make invoke, make loadtest) find it."""
+        state = {
+            "pid": os.getpid(),
+            "api_url": self.api_url,
+            "database_url": self.database_url,
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "sqs_endpoint_url": self.sqs_url,
+            "region": self.config.region,
+        }
+        temporary = self.state_dir / (STATE_FILE + ".tmp")
+        temporary.write_text(json.dumps(state, indent=2))
+        temporary.replace(self.state_dir / STATE_FILE)
 
     def _start_services(self) -> None:
         postgres = self.template.settings.get("Postgres")
         database_url = self.config.database_url
+        # The queues live in local_queue, in PostgreSQL: a template with queues gets an
+        # embedded server even when its settings ask for no database of its own.
+        needs_queues = not self.sqs_endpoint_url and any(
+            r.get("Type") == sam.QUEUE for r in self.template.resources.values()
+        )
         with ThreadPoolExecutor(2) as pool:
             moto = pool.submit(start_moto, self.config.host)
             embedded = None
-            if postgres is not None and not database_url:
+            if not database_url and (postgres is not None or needs_queues):
                 embedded = pool.submit(start_postgres, self.state_dir / "pgdata")
             helper, self.aws_endpoint_url = moto.result()
             self.helpers.append(helper)
+            server_url = None
             if embedded is not None:
                 helper, server_url = embedded.result()
                 self.helpers.append(helper)
-                database_url = ensure_database(server_url, postgres.get("Database", "postgres"))
+                if postgres is not None:
+                    database_url = ensure_database(server_url, postgres.get("Database", "postgres"))
         self.database_url = database_url
-        if self.config.queue_backend == "local" and not self.sqs_endpoint_url:
-            if database_url:
-                # A database of its own, so the app's stays as its migrations make it.
-                helper, self.sqs_endpoint_url = start_local_queue(
-                    ensure_database(database_url, QUEUE_DATABASE) if embedded else database_url,
-                    self.config.host,
-                    sam.ACCOUNT_ID,
-                )
-                self.helpers.append(helper)
-                self.durable_queues = True
-            else:
-                log.warning("no database for durable queues: using moto's in-memory queues")
+        if needs_queues:
+            # On the embedded server, a database of its own, so the app's stays as its
+            # migrations make it; on a server given, that database.
+            queue_database = ensure_database(server_url, QUEUE_DATABASE) if server_url else None
+            helper, self.sqs_endpoint_url = start_local_queue(
+                queue_database or database_url or "", self.config.host, sam.ACCOUNT_ID
+            )
+            self.helpers.append(helper)
         local = sam.LocalValues(
             region=self.config.region,
             api_url=self.api_url,
@@ -178,11 +201,28 @@ class Runtime:
                 function,
                 ", ".join(names),
             )
+        self.not_run = list(topology.not_run)
+        local_python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        other_pythons: dict[str, list[str]] = {}
+        for logical_id, function in topology.functions.items():
+            if function.runtime != local_python:
+                other_pythons.setdefault(function.runtime, []).append(logical_id)
+        for declared, names in other_pythons.items():
+            self.not_run.append(
+                f"{', '.join(names)}: Runtime {declared}, run on this machine's {local_python}"
+            )
+        for logical_id, function in topology.functions.items():
+            config = function.async_config
+            for arn in (config.on_failure_arn, config.dead_letter_arn):
+                if arn and topology.queue_by_arn(arn) is None:
+                    self.not_run.append(
+                        f"{logical_id}: failed async events go to {arn} in AWS; locally only"
+                        " a queue of the template can receive them (they are logged and dropped)"
+                    )
+        for line in self.not_run:
+            log.warning("not run locally: %s", line)
         self._sqs = sqs_client(local.sqs_url, self.config.region)
         self.queue_urls = create_queues(self._sqs, topology.queues)
-        self.restored = restore_queues(self._sqs, self.queue_urls, self.state_dir / SAVED_QUEUES)
-        if self.restored:
-            log.info("re-queued %d messages saved at the last stop", self.restored)
         hook = self.template.settings.get("Setup")
         if hook:
             module, _, name = hook.partition(":")
@@ -204,16 +244,11 @@ class Runtime:
     def _start_functions(self) -> None:
         topology = self.topology
         assert topology is not None and self.api is not None
-        runtime_values = {
-            "AWS_REGION": self.config.region,
-            "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
-        }
-        if self.sqs_endpoint_url:
-            runtime_values["AWS_ENDPOINT_URL_SQS"] = self.sqs_endpoint_url
+        runtime_values = local_aws_environment(
+            self.config.region, self.aws_endpoint_url, self.sqs_endpoint_url
+        )
         for logical_id, function in topology.functions.items():
+            write_inline_code(function)
             self.pools[logical_id] = FunctionPool(function, runtime_values, self.config.max_workers)
         triggered = (
             {r.function for r in topology.routes}
@@ -236,12 +271,31 @@ class Runtime:
             )
             poller.start()
             self.pollers.append(poller)
-        self.scheduler = Scheduler(topology.schedules, self.invoke, self.config.region)
+        self.async_invoker = AsyncInvoker(
+            topology.functions,
+            self.invoke,
+            self._send_to_queue,
+            self.template.settings.get("AsyncRetryDelaySeconds", LAMBDA_RETRY_DELAYS),
+        )
+        self.scheduler = Scheduler(topology.schedules, self.async_invoker, self.config.region)
         self.scheduler.start()
         self.api.set_routes(topology.routes)
         self.api.start()
 
     # ----------------------------------------------------------------- invoke
+    def _send_to_queue(self, arn: str, body: str, attributes: dict[str, Any]) -> None:
+        assert self.topology is not None and self._sqs is not None
+        queue = self.topology.queue_by_arn(arn)
+        if queue is None:
+            raise LookupError(f"{arn} is not a queue of the template")
+        message: dict[str, Any] = {
+            "QueueUrl": self.queue_urls[queue.logical_id],
+            "MessageBody": body,
+        }
+        if attributes:
+            message["MessageAttributes"] = attributes
+        self._sqs.send_message(**message)
+
     def invoke(self, function: str, event: Any) -> Outcome:
         outcome = self.pools[function].invoke(event)
         if not outcome.ok:
@@ -256,6 +310,19 @@ class Runtime:
         if schedule is None:
             raise KeyError(f"{function} has no schedule event {event}")
         return self.scheduler.fire(schedule)
+
+    def _owns_local_path(self, name: str, rest: str) -> bool:
+        """Only the exact paths the runtime serves; the rest of /_local/ is the template's."""
+        if name == "health":
+            return rest == ""
+        if name == "invoke":
+            return rest in self.pools
+        if name == "schedules":
+            function, _, event = rest.partition("/")
+            return self.scheduler is not None and self.scheduler.find(function, event) is not None
+        if name == "console":
+            return self.console.owns(rest)
+        return name in self.api.local_endpoints if self.api else False
 
     def _fire_endpoint(self, request: Request, rest: str) -> Response:
         function, _, event = rest.partition("/")
@@ -277,15 +344,17 @@ class Runtime:
         return _json(200, _outcome_body(self.invoke(rest, event)))
 
     # ----------------------------------------------------------------- stop
-    def stop(self, save: bool = True) -> int:
-        """Stops in order; returns how many queued messages were saved for the next start."""
+    def stop(self) -> None:
+        """Stops in order; what is still queued stays in local_queue for the next start."""
         if self._stopped.is_set():
-            return 0
+            return
         self._stopped.set()
         if self.api is not None:
             self.api.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.async_invoker is not None:
+            self.async_invoker.stop()
         deadline = time.monotonic() + self.config.drain_seconds
         for poller in self.pollers:
             poller.drain(deadline)
@@ -297,27 +366,44 @@ class Runtime:
             pool.close()  # ends invocations still running past the drain deadline
         for poller in self.pollers:
             poller.join(30)
-        saved = 0
         if self._sqs is not None:
+            # In flight when the drain ended: visible again at once for the next start,
+            # instead of after their visibility timeout.
             for poller in self.pollers:
                 poller.release_outstanding()
-        # Durable queues keep their messages themselves; moto's are saved to a file.
-        if save and not self.durable_queues and self._sqs is not None and self.topology is not None:
-            saved = save_queues(
-                self._sqs, self.topology.queues, self.queue_urls, self.state_dir / SAVED_QUEUES
-            )
-            if saved:
-                log.info("saved %d queued messages; the next start re-queues them", saved)
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         for helper in reversed(self.helpers):
             helper.stop()
         self.console.close()
-        return saved
 
     def __enter__(self) -> Runtime:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def local_aws_environment(
+    region: str, aws_endpoint_url: str, sqs_endpoint_url: str | None
+) -> dict[str, str]:
+    """What every function is given to reach the local stand-ins instead of AWS."""
+    values = {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+    }
+    if sqs_endpoint_url and sqs_endpoint_url != aws_endpoint_url:
+        values["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint_url
+    return values
+
+
+def write_inline_code(function: sam.Function) -> None:
+    """InlineCode becomes index.py in the function's folder, as CloudFormation packs it."""
+    if function.inline_code is not None:
+        function.code_dir.mkdir(parents=True, exist_ok=True)
+        (function.code_dir / "index.py").write_text(function.inline_code)
 
 
 def _json(status: int, body: Any) -> Response:

@@ -1,9 +1,11 @@
 """Schedule and ScheduleV2 events: rate(), cron() and at() expressions, fired in-process.
 
 EventBridge fires nothing locally (moto keeps rules but never runs them), so the
-runtime does. Cron follows EventBridge's six fields (minutes hours day-of-month
-month day-of-week year) in UTC, with `*`, `?`, lists, ranges, steps and names;
-`L`, `W` and `#` are not supported.
+runtime does. cron() is croniter's: EventBridge's six fields (minutes hours
+day-of-month month day-of-week year, in UTC, with `?`, `L`, `W` and `#`) become
+croniter's seven (a seconds field of 0 before the year), and day-of-week numbers
+move from EventBridge's 1 = Sunday to cron's 0 = Sunday. rate() and at() are a
+number and a unit, and an ISO date: there is nothing for a library to do.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from croniter import croniter
+from croniter.croniter import CroniterError
+
+from local_runtime.async_invoke import AsyncInvoker
 from local_runtime.template import ACCOUNT_ID, Schedule
 from local_runtime.workers import Outcome
 
@@ -34,79 +39,27 @@ _UNITS = {
     "day": 86400,
     "days": 86400,
 }
-_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
-_DAYS = "SUN MON TUE WED THU FRI SAT".split()  # EventBridge: 1 = Sunday
 
 
 class ScheduleError(ValueError):
     pass
 
 
-def _field(text: str, low: int, high: int, names: list[str] | None = None) -> set[int] | None:
-    """The values a cron field allows; None for `*` or `?` (anything)."""
-    if text in ("*", "?"):
-        return None
-    values: set[int] = set()
-    for part in text.split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/")
-            step = int(step_text)
-        if part in ("*", ""):
-            start, end = low, high
-        elif "-" in part:
-            start, end = (_value(p, names, low) for p in part.split("-"))
-        else:
-            start = _value(part, names, low)
-            end = high if step > 1 else start
-        if not (low <= start <= high and low <= end <= high):
-            raise ScheduleError(f"{text!r} is out of range {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return values
+def _weekdays(field: str) -> str:
+    """EventBridge's day-of-week field in cron's numbering (6L, last Friday, is cron's L5)."""
+    field = re.sub(r"(?<![#/\d])([1-7])(?!\d)", lambda m: str(int(m.group(1)) - 1), field)
+    return re.sub(r"^(\d)L$", r"L\1", field)
 
 
-def _value(text: str, names: list[str] | None, low: int) -> int:
-    if names and text.upper() in names:
-        return names.index(text.upper()) + low
-    if not text.isdigit():
-        raise ScheduleError(f"unsupported cron value {text!r}")
-    return int(text)
-
-
-class Cron:
-    def __init__(self, expression: str) -> None:
-        fields = expression.split()
-        if len(fields) != 6:
-            raise ScheduleError(f"cron({expression}) needs six fields")
-        minute, hour, dom, month, dow, year = fields
-        self.minutes = _field(minute, 0, 59)
-        self.hours = _field(hour, 0, 23)
-        self.days = _field(dom, 1, 31)
-        self.months = _field(month, 1, 12, _MONTHS)
-        self.weekdays = _field(dow, 1, 7, _DAYS)
-        self.years = _field(year, 1970, 2199)
-
-    def matches(self, moment: datetime) -> bool:
-        weekday = (moment.isoweekday() % 7) + 1  # Sunday -> 1
-        return all(
-            allowed is None or value in allowed
-            for allowed, value in (
-                (self.minutes, moment.minute),
-                (self.hours, moment.hour),
-                (self.days, moment.day),
-                (self.months, moment.month),
-                (self.weekdays, weekday),
-                (self.years, moment.year),
-            )
-        )
-
-    def next_after(self, moment: datetime) -> datetime | None:
-        candidate = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        for _ in range(366 * 24 * 60):  # a year of minutes at most
-            if self.matches(candidate):
-                return candidate
-            candidate += timedelta(minutes=1)
-        return None
+def cron(expression: str) -> str:
+    """EventBridge's cron fields as croniter's seven."""
+    fields = expression.split()
+    if len(fields) != 6:
+        raise ScheduleError(f"cron({expression}) needs six fields")
+    minute, hour, day, month, weekday, year = fields
+    if day != "?" and weekday != "?":
+        raise ScheduleError(f"cron({expression}): day-of-month or day-of-week must be ?")
+    return " ".join((minute, hour, day, month, _weekdays(weekday), "0", year)).replace("?", "*")
 
 
 def next_fire(expression: str, after: datetime, started: datetime) -> datetime | None:
@@ -123,9 +76,13 @@ def next_fire(expression: str, after: datetime, started: datetime) -> datetime |
         periods = int((after - started) / period) + 1
         return started + periods * period
     if kind == "cron":
-        return Cron(body).next_after(after)
-    moment = datetime.fromisoformat(body).replace(tzinfo=UTC)
-    return moment if moment > after else None
+        try:
+            moment: datetime = croniter(cron(body), after).get_next(datetime)
+        except (CroniterError, ValueError) as exc:
+            raise ScheduleError(f"cron({body}): {exc}") from None
+        return moment
+    at = datetime.fromisoformat(body).replace(tzinfo=UTC)
+    return at if at > after else None
 
 
 def scheduled_event(schedule: Schedule, region: str, now: datetime | None = None) -> Any:
@@ -147,11 +104,11 @@ def scheduled_event(schedule: Schedule, region: str, now: datetime | None = None
 
 
 class Scheduler:
-    def __init__(
-        self, schedules: list[Schedule], invoke: Callable[[str, Any], Outcome], region: str
-    ) -> None:
+    """Fires each schedule on time; a failure is retried as Lambda retries an async invocation."""
+
+    def __init__(self, schedules: list[Schedule], invoker: AsyncInvoker, region: str) -> None:
         self.schedules = schedules
-        self.invoke = invoke
+        self.invoker = invoker
         self.region = region
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -164,7 +121,11 @@ class Scheduler:
         )
 
     def fire(self, schedule: Schedule) -> Outcome:
-        outcome = self.invoke(schedule.function, scheduled_event(schedule, self.region))
+        """The first attempt's outcome; retries and failure destinations follow later."""
+        event = scheduled_event(schedule, self.region)
+        outcome = self.invoker.invoke(schedule.function, event)
+        if not outcome.ok:
+            self.invoker.submit(schedule.function, event, first=outcome)
         log.info(
             "invoke   %s %s schedule %s %.0f ms",
             schedule.function,

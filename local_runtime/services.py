@@ -86,8 +86,18 @@ def start_local_queue(database_url: str, host: str, account_id: str) -> tuple[He
     helper = HelperProcess(
         "local_queue",
         command=[
-            sys.executable, "-m", "local_queue", "--database-url", database_url, "--host", host,
-            "--port", "0", "--account-id", account_id, "--until-stdin-closes",
+            sys.executable,
+            "-m",
+            "local_queue",
+            "--database-url",
+            database_url,
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--account-id",
+            account_id,
+            "--until-stdin-closes",
         ],
         cwd=HERE.parent,
     )

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg2
 from sluice import admin
+from sluice.events_data import fetch_app, fetch_key_owner
 from sluice.keys import hash_api_key
 from sluice.migrate import apply_migrations
-from sluice.storage import fetch_app, fetch_key_owner
 
 from local_runtime.runtime import SetupContext
 
@@ -85,8 +85,8 @@ def setup(context: SetupContext) -> list[str]:
         "Send an event (202; a text userId gets 422, stored as invalid):",
         f"  curl -i {context.api_url}/api/logs/{app_id} -H 'X-Api-Key: {key}'"
         f" -H 'Content-Type: application/json' -d '{body}'",
-        "Look at what is stored, or manage apps (python -m sluice.admin):",
-        f"  export DATABASE_URL='{context.database_url}'",
+        "Look at what is stored, or manage apps (README, Apps, keys and rules):",
+        f"  DATABASE_URL='{context.database_url}' .venv/bin/python -m sluice.admin --help",
         f"Accounts: mail goes from {sender} to moto's SES; codes print below as [local mail]."
         " Read the mail with `make mail` (README, Accounts).",
     ]

@@ -8,14 +8,11 @@ the same API subset.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -46,9 +43,15 @@ def create_queues(client, queues: dict[str, Queue]) -> dict[str, str]:
     """Creates each queue (dead-letter targets first); returns logical id -> URL."""
     urls = {}
     for queue in queues.values():
-        urls[queue.logical_id] = client.create_queue(
-            QueueName=queue.name, Attributes=queue.attributes
-        )["QueueUrl"]
+        try:
+            url = client.create_queue(QueueName=queue.name, Attributes=queue.attributes)["QueueUrl"]
+        except client.exceptions.QueueNameExists:
+            # Kept from the last start (local_queue is durable) with attributes the
+            # template or settings have changed since: updated, as a deploy would.
+            url = client.get_queue_url(QueueName=queue.name)["QueueUrl"]
+            changeable = {k: v for k, v in queue.attributes.items() if k != "FifoQueue"}
+            client.set_queue_attributes(QueueUrl=url, Attributes=changeable)
+        urls[queue.logical_id] = url
     return urls
 
 
@@ -259,90 +262,3 @@ class Poller:
                 log.warning("could not release messages: %s", exc)
         self.outstanding.clear()
         return len(handles)
-
-
-# ---------------------------------------------------------------- save and restore
-def save_queues(client, queues: dict[str, Queue], urls: dict[str, str], path: Path) -> int:
-    """Writes every message of every queue to `path`; returns how many.
-
-    Redrive is switched off first, so reading a message that has used up its
-    receives does not move it. Source queues are read before their dead-letter
-    queues, and every message is read with a long visibility timeout, so none is
-    read twice. Messages still delayed (DelaySeconds) are not visible and not saved.
-    """
-    saved: dict[str, list[dict[str, Any]]] = {}
-    total = 0
-    for queue in reversed(list(queues.values())):  # dead-letter targets last
-        url = urls[queue.logical_id]
-        if queue.dead_letter_arn:
-            client.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": ""})
-        messages = []
-        while True:
-            received = client.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=MAX_RECEIVE,
-                VisibilityTimeout=3600,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not received:
-                break
-            for message in received:
-                entry: dict[str, Any] = {"MessageBody": message["Body"]}
-                if message.get("MessageAttributes"):
-                    entry["MessageAttributes"] = {
-                        name: _sendable_attribute(value)
-                        for name, value in message["MessageAttributes"].items()
-                    }
-                attributes = message.get("Attributes", {})
-                for key in ("MessageGroupId", "MessageDeduplicationId"):
-                    if key in attributes:
-                        entry[key] = attributes[key]
-                messages.append(entry)
-        if messages:
-            saved[queue.logical_id] = messages
-            total += len(messages)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as file:
-        json.dump({"saved_at": time.time(), "queues": saved}, file)
-        file.flush()
-        os.fsync(file.fileno())
-    tmp.replace(path)
-    return total
-
-
-def _sendable_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    attribute: dict[str, Any] = {"DataType": value["DataType"]}
-    if "StringValue" in value:
-        attribute["StringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        attribute["BinaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
-    return attribute
-
-
-def restore_queues(client, urls: dict[str, str], path: Path) -> int:
-    """Sends the messages saved at the last clean stop back to their queues, then forgets them."""
-    if not path.exists():
-        return 0
-    saved = json.loads(path.read_text())["queues"]
-    total = 0
-    for logical_id, messages in saved.items():
-        url = urls.get(logical_id)
-        if url is None:
-            log.warning("%d saved messages of %s: the queue is gone", len(messages), logical_id)
-            continue
-        for start in range(0, len(messages), MAX_RECEIVE):
-            entries = []
-            for i, message in enumerate(messages[start : start + MAX_RECEIVE]):
-                entry = {"Id": str(i), **message}
-                for attribute in entry.get("MessageAttributes", {}).values():
-                    if "BinaryValue" in attribute:
-                        attribute["BinaryValue"] = base64.b64decode(attribute["BinaryValue"])
-                entries.append(entry)
-            response = client.send_message_batch(QueueUrl=url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"could not re-queue saved messages: {response['Failed']}")
-            total += len(entries)
-    # Kept until every message is back: a crash in between re-queues them again next time.
-    path.rename(path.with_suffix(".restored"))
-    return total

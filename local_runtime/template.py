@@ -6,6 +6,20 @@ on loopback, the embedded database) and returns functions, routes, queue trigger
 schedules and queues. References to resources with no local counterpart (an RDS
 proxy, a secret) resolve to a visible placeholder; the settings file can replace
 or remove the variables that hold them.
+
+Libraries: aws-sam-translator reads the YAML (its loader keeps `!Ref` and friends)
+and merges Globals. Two more of its parts were tried and do not fit:
+- its IntrinsicsResolver (samtranslator.intrinsics) substitutes only Ref, Fn::Sub,
+  Fn::GetAtt and Fn::FindInMap, and only with values known up front; it has no
+  Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::Equals or Conditions (Sluice's own
+  template needs Fn::If and Conditions), and leaves what it cannot resolve in place,
+  where the runtime needs a local value or a visible placeholder for each;
+- its translated output (CloudFormation) needs s3:// CodeUris and a policy loader,
+  so local code folders would have to be mapped back from generated resources, and
+  the SAM-only settings the runtime reads (event names for /_local/schedules, Globals
+  per function) are gone from it. Raw resources that SAM would generate
+  (EventSourceMapping, Scheduler::Schedule) are read here directly instead.
+cfn-lint resolves intrinsics only inside its validators (not a public API).
 """
 
 from __future__ import annotations
@@ -29,6 +43,27 @@ LAYER = "AWS::Serverless::LayerVersion"
 QUEUE = "AWS::SQS::Queue"
 HTTP_API = "AWS::Serverless::HttpApi"
 REST_API = "AWS::Serverless::Api"
+EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
+SCHEDULER_SCHEDULE = "AWS::Scheduler::Schedule"
+EVENT_INVOKE_CONFIG = "AWS::Lambda::EventInvokeConfig"
+SQS_DEFAULT_VISIBILITY_SECONDS = 30
+# Resources that name a function without invoking it: nothing to report when they do.
+_NAMES_FUNCTIONS_HARMLESSLY = (
+    FUNCTION,
+    EVENT_SOURCE_MAPPING,
+    SCHEDULER_SCHEDULE,
+    EVENT_INVOKE_CONFIG,
+    HTTP_API,
+    REST_API,
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::Version",
+    "AWS::Lambda::Alias",
+    "AWS::Logs::LogGroup",
+    "AWS::Logs::SubscriptionFilter",
+    "AWS::CloudWatch::Alarm",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+)
 
 # SQS attributes a queue's Properties map to one for one (the rest are AWS-only).
 _QUEUE_ATTRIBUTES = (
@@ -55,6 +90,16 @@ NO_VALUE = _NoValue()
 
 
 @dataclass(frozen=True)
+class AsyncConfig:
+    """What Lambda does with an asynchronous invocation (a schedule's) that fails."""
+
+    max_retries: int = 2  # Lambda's default: two retries after the first attempt
+    max_event_age_seconds: float = 6 * 3600
+    on_failure_arn: str | None = None  # EventInvokeConfig's OnFailure destination
+    dead_letter_arn: str | None = None  # the function's DeadLetterQueue
+
+
+@dataclass(frozen=True)
 class Function:
     logical_id: str
     name: str
@@ -66,6 +111,10 @@ class Function:
     environment: dict[str, str]
     layer_dirs: tuple[Path, ...]
     arn: str
+    inline_code: str | None = None  # InlineCode: written to code_dir/index.py at start
+    async_config: AsyncConfig = AsyncConfig()
+    log_format: str = "Text"  # LoggingConfig.LogFormat
+    log_level: str | None = None  # LoggingConfig.ApplicationLogLevel (JSON only)
 
 
 @dataclass(frozen=True)
@@ -121,6 +170,8 @@ class Topology:
     schedules: list[Schedule]
     queues: dict[str, Queue]  # in creation order: dead-letter targets first
     unresolved: dict[str, list[str]] = field(default_factory=dict)  # function -> variables
+    # What the template asks for that runs nowhere locally, one sentence each.
+    not_run: list[str] = field(default_factory=list)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -201,6 +252,8 @@ class Template:
         triggers: list[QueueTrigger] = []
         schedules: list[Schedule] = []
         unresolved: dict[str, list[str]] = {}
+        not_run: list[str] = []
+        invoke_configs = self._event_invoke_configs(resolver)
         for logical_id, resource in self.resources.items():
             if resource.get("Type") != FUNCTION or not resolver.included(resource):
                 continue
@@ -210,6 +263,8 @@ class Template:
                 logical_id,
                 resource.get("IgnoreGlobals"),
             )
+            if logical_id in invoke_configs:
+                properties["EventInvokeConfig"] = invoke_configs[logical_id]
             function, holes = self._function(logical_id, properties, resolver, local)
             functions[logical_id] = function
             if holes:
@@ -223,19 +278,167 @@ class Template:
                     triggers.append(self._trigger(logical_id, event_name, props, queues))
                 elif kind in ("Schedule", "ScheduleV2"):
                     schedules.append(self._schedule(logical_id, event_name, kind, props, local))
-                # Other event sources (S3, DynamoDB streams, ...) are not run locally.
+                else:
+                    not_run.append(f"{logical_id}.{event_name}: {kind} events are not run locally")
+        by_name = {f.name: f.logical_id for f in functions.values()}
+        by_name.update({f.arn: f.logical_id for f in functions.values()})
+        for logical_id, resource in self.resources.items():
+            kind = resource.get("Type")
+            if not resolver.included(resource):
+                continue
+            if kind == EVENT_SOURCE_MAPPING:
+                trigger = self._mapping(logical_id, resource, resolver, queues, by_name, not_run)
+                if trigger is not None:
+                    triggers.append(trigger)
+            elif kind == SCHEDULER_SCHEDULE:
+                schedule = self._scheduler(logical_id, resource, resolver, local, by_name)
+                if schedule is not None:
+                    schedules.append(schedule)
+                else:
+                    not_run.append(f"{logical_id} ({kind}): its target is not a function here")
+        not_run += self._unrunnable(functions)
         self._check_routes(routes)
-        return Topology(functions, routes, triggers, schedules, queues, unresolved)
+        self._check_visibility(triggers, functions, queues)
+        return Topology(functions, routes, triggers, schedules, queues, unresolved, not_run)
+
+    def _event_invoke_configs(self, resolver: _Resolver) -> dict[str, dict[str, Any]]:
+        """AWS::Lambda::EventInvokeConfig resources, as the function's EventInvokeConfig."""
+        configs = {}
+        for resource in self.resources.values():
+            if resource.get("Type") != EVENT_INVOKE_CONFIG or not resolver.included(resource):
+                continue
+            props = resource.get("Properties", {})
+            target = _logical_id_of(props.get("FunctionName"), self.resources)
+            if target is not None:
+                configs[target] = props
+        return configs
+
+    def _mapping(
+        self,
+        logical_id: str,
+        resource: dict[str, Any],
+        resolver: _Resolver,
+        queues: dict[str, Queue],
+        functions: dict[str, str],
+        not_run: list[str],
+    ) -> QueueTrigger | None:
+        """A raw AWS::Lambda::EventSourceMapping: an SQS one is a queue trigger like SAM's."""
+        raw = resource.get("Properties", {})
+        target = _logical_id_of(raw.get("FunctionName"), self.resources)
+        props = resolver.resolve(raw)
+        target = target or functions.get(str(props.get("FunctionName")))
+        source = str(props.get("EventSourceArn", ""))
+        queue = next((q for q in queues.values() if q.arn == source), None)
+        if target is None or queue is None:
+            not_run.append(
+                f"{logical_id} ({EVENT_SOURCE_MAPPING}): source {source or '?'} is not a queue"
+                " of this template, or its function is not here"
+            )
+            return None
+        return QueueTrigger(
+            function=target,
+            event=logical_id,
+            queue=queue.logical_id,
+            batch_size=int(props.get("BatchSize", 10)),
+            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            report_item_failures="ReportBatchItemFailures"
+            in (props.get("FunctionResponseTypes") or []),
+            enabled=_true(props.get("Enabled", True)),
+        )
+
+    def _scheduler(
+        self,
+        logical_id: str,
+        resource: dict[str, Any],
+        resolver: _Resolver,
+        local: LocalValues,
+        functions: dict[str, str],
+    ) -> Schedule | None:
+        """A raw AWS::Scheduler::Schedule whose target is a function of this template."""
+        raw = resource.get("Properties", {})
+        target = _logical_id_of((raw.get("Target") or {}).get("Arn"), self.resources)
+        props = resolver.resolve(raw)
+        target = target or functions.get(str((props.get("Target") or {}).get("Arn")))
+        if target is None or self.resources.get(target, {}).get("Type") != FUNCTION:
+            return None
+        expression = props.get("ScheduleExpression")
+        if not isinstance(expression, str):
+            raise TemplateError(f"{logical_id}: no ScheduleExpression")
+        input_ = (props.get("Target") or {}).get("Input")
+        if input_ is not None and not isinstance(input_, str):
+            input_ = json.dumps(input_)
+        name = props.get("Name") or logical_id
+        group = props.get("GroupName") or "default"
+        rule = f"arn:aws:scheduler:{local.region}:{ACCOUNT_ID}:schedule/{group}/{name}"
+        enabled = props.get("State", "ENABLED") != "DISABLED"
+        return Schedule(target, logical_id, expression, input_, enabled, rule)
+
+    def _unrunnable(self, functions: dict[str, Function]) -> list[str]:
+        """Resources that would invoke a function (or stand in for one) in AWS but not here."""
+        lines = []
+        for logical_id, resource in self.resources.items():
+            kind = str(resource.get("Type"))
+            props = resource.get("Properties", {})
+            if kind in (
+                HTTP_API,
+                REST_API,
+                "AWS::ApiGatewayV2::Integration",
+                "AWS::ApiGateway::Method",
+            ):
+                for service in sorted(_service_integrations(props)):
+                    lines.append(
+                        f"{logical_id} ({kind}): an integration straight to {service}"
+                        " is not served locally (its routes answer 404)"
+                    )
+                continue
+            if kind in _NAMES_FUNCTIONS_HARMLESSLY or kind == QUEUE:
+                continue
+            named = sorted(_mentions(props) & set(functions))
+            if named and (kind.startswith("Custom::") or kind.endswith("::CustomResource")):
+                lines.append(
+                    f"{logical_id} ({kind}): a custom resource; {', '.join(named)} is not run"
+                    " for it locally (a settings file's Setup hook can do its work)"
+                )
+            elif named:
+                lines.append(
+                    f"{logical_id} ({kind}) invokes {', '.join(named)} in AWS;"
+                    " nothing invokes it locally"
+                )
+        return lines
+
+    @staticmethod
+    def _check_visibility(
+        triggers: list[QueueTrigger], functions: dict[str, Function], queues: dict[str, Queue]
+    ) -> None:
+        """AWS refuses an SQS trigger whose queue hides a message for less than the timeout."""
+        for trigger in triggers:
+            queue = queues[trigger.queue]
+            visibility = float(
+                queue.attributes.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_SECONDS)
+            )
+            timeout = functions[trigger.function].timeout
+            if visibility < timeout:
+                raise TemplateError(
+                    f"{trigger.function}.{trigger.event}: queue {queue.logical_id}'s visibility"
+                    f" timeout ({visibility:g} s) is less than the function's timeout"
+                    f" ({timeout:g} s); AWS refuses to create this trigger"
+                )
 
     def _function(
         self, logical_id: str, props: dict[str, Any], resolver: _Resolver, local: LocalValues
     ) -> tuple[Function, list[str]]:
         code_uri = props.get("CodeUri")
-        if isinstance(code_uri, dict) or not code_uri:
-            raise TemplateError(f"{logical_id}: CodeUri must be a local folder")
-        code_dir = (self.base_dir / code_uri).resolve()
-        if not code_dir.is_dir():
-            raise TemplateError(f"{logical_id}: CodeUri {code_uri} is not a folder")
+        inline_code = resolver.resolve(props.get("InlineCode"))
+        if isinstance(inline_code, str):
+            # CloudFormation writes InlineCode to index.py, so Handler is index.<name>.
+            code_dir = Path(local.state_dir or ".").resolve() / "inline" / logical_id
+        elif isinstance(code_uri, dict) or not code_uri:
+            raise TemplateError(f"{logical_id}: CodeUri must be a local folder, or InlineCode")
+        else:
+            inline_code = None
+            code_dir = (self.base_dir / code_uri).resolve()
+            if not code_dir.is_dir():
+                raise TemplateError(f"{logical_id}: CodeUri {code_uri} is not a folder")
         handler = resolver.resolve(props.get("Handler"))
         if not isinstance(handler, str) or "." not in handler:
             raise TemplateError(f"{logical_id}: Handler must look like module.function")
@@ -254,6 +457,7 @@ class Template:
                 else:
                     environment[key] = _text(value)
         holes = sorted(k for k, v in environment.items() if UNRESOLVED in v)
+        logging = resolver.resolve(props.get("LoggingConfig")) or {}
         function = Function(
             logical_id=logical_id,
             name=name,
@@ -265,6 +469,10 @@ class Template:
             environment=environment,
             layer_dirs=tuple(self._layers(logical_id, props.get("Layers") or [], resolver)),
             arn=f"arn:aws:lambda:{local.region}:{ACCOUNT_ID}:function:{name}",
+            inline_code=inline_code,
+            async_config=_async_config(resolver.resolve(props)),
+            log_format=str(logging.get("LogFormat", "Text")),
+            log_level=logging.get("ApplicationLogLevel"),
         )
         return function, holes
 
@@ -424,6 +632,75 @@ def _dead_letters_first(queues: dict[str, Queue]) -> dict[str, Queue]:
     for queue in queues.values():
         visit(queue, ())
     return ordered
+
+
+def _async_config(props: dict[str, Any]) -> AsyncConfig:
+    invoke = props.get("EventInvokeConfig") or {}
+    destination = (invoke.get("DestinationConfig") or {}).get("OnFailure") or {}
+    dead_letter = props.get("DeadLetterQueue") or {}
+    return AsyncConfig(
+        max_retries=int(invoke.get("MaximumRetryAttempts", 2)),
+        max_event_age_seconds=float(invoke.get("MaximumEventAgeInSeconds", 6 * 3600)),
+        on_failure_arn=destination.get("Destination"),
+        dead_letter_arn=dead_letter.get("TargetArn"),
+    )
+
+
+def _logical_id_of(value: Any, resources: dict[str, dict[str, Any]]) -> str | None:
+    """The logical id a `Ref` or `GetAtt` names, before resolving (the Arn of a function)."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, argument),) = value.items()
+        if key == "Ref" and isinstance(argument, str):
+            name = argument.split(".")[0]  # !Ref Function.Alias
+        elif key == "Fn::GetAtt":
+            name = argument.split(".")[0] if isinstance(argument, str) else argument[0]
+        else:
+            return None
+        return name if name in resources else None
+    return None
+
+
+def _mentions(value: Any) -> set[str]:
+    """Every logical id a property tree names through Ref, GetAtt or Sub."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _mentions(item)
+    elif isinstance(value, dict):
+        for key, argument in value.items():
+            if key == "Ref" and isinstance(argument, str):
+                found.add(argument.split(".")[0])
+            elif key == "Fn::GetAtt":
+                found.add(argument.split(".")[0] if isinstance(argument, str) else argument[0])
+            elif key == "Fn::Sub":
+                text = argument[0] if isinstance(argument, list) else argument
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
+                if isinstance(argument, list):
+                    found |= _mentions(argument[1:])
+            else:
+                found |= _mentions(argument)
+    return found
+
+
+def _service_integrations(value: Any) -> set[str]:
+    """AWS services an API integrates with directly (SQS-SendMessage, arn:...:sqs:path/...)."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _service_integrations(item)
+    elif isinstance(value, dict):
+        for key, argument in value.items():
+            lowered = key.lower()
+            if lowered == "integrationsubtype" and isinstance(argument, str):
+                found.add(argument.split("-")[0])
+            elif lowered in ("uri", "integrationuri") and isinstance(argument, (str, dict)):
+                text = json.dumps(argument)
+                match = re.search(r":apigateway:[^:]*:(\w+):(path|action)/", text)
+                if match and match.group(1) != "lambda":
+                    found.add(match.group(1).upper())
+            else:
+                found |= _service_integrations(argument)
+    return found
 
 
 def _text(value: Any) -> str:

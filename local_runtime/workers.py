@@ -72,7 +72,8 @@ class Worker:
             start_new_session=True,
         )
         threading.Thread(target=self._read_answers, daemon=True).start()
-        threading.Thread(target=self._pass_logs, daemon=True).start()
+        self._log_reader = threading.Thread(target=self._pass_logs, daemon=True)
+        self._log_reader.start()
         self.ready = False
 
     def _read_answers(self) -> None:
@@ -121,6 +122,7 @@ class Worker:
             self.process.wait(timeout)
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
+        self._log_reader.join(timeout)  # its last lines are logged before stop returns
 
 
 class FunctionPool:
@@ -160,6 +162,7 @@ class FunctionPool:
                 # Only the local endpoint and its placeholder credentials, never an AWS profile.
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                **_logging_environment(function),
                 **runtime_values,
                 **function.environment,
             }
@@ -216,8 +219,8 @@ class FunctionPool:
                 self._idle.append(worker)
             self._cond.notify()
 
-    def invoke(self, event: Any) -> Outcome:
-        request_id = str(uuid.uuid4())
+    def invoke(self, event: Any, request_id: str | None = None) -> Outcome:
+        request_id = request_id or str(uuid.uuid4())
         try:
             worker, cold = self._acquire()
         except RuntimeError as exc:
@@ -279,6 +282,17 @@ class FunctionPool:
             worker.stop()
         for worker in busy:
             worker.kill()
+
+
+def _logging_environment(function: Function) -> dict[str, str]:
+    """What Lambda sets from LoggingConfig; _worker.py configures the root logger from it.
+
+    JSON logs have an application log level (INFO unless ApplicationLogLevel says
+    otherwise); text logs have none, so the root logger stays at Python's WARNING.
+    """
+    if function.log_format.upper() != "JSON":
+        return {"AWS_LAMBDA_LOG_FORMAT": "Text"}
+    return {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": function.log_level or "INFO"}
 
 
 def _ms(since: float) -> float:

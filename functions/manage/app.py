@@ -10,10 +10,12 @@ from urllib.parse import unquote
 
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.clock import SystemClock
 from sluice.config import ManageSettings
 from sluice.db import Database
 from sluice.errors import PayloadTooLarge, RequestRejected, SluiceError
+from sluice.http_errors import http_status
 from sluice.manage import Manager
 from sluice.observability import logger, metrics, tracer
 from sluice.sessions import Session, authenticate
@@ -194,9 +196,10 @@ def app_stats(app_id: str) -> Response:
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
-    if error.status >= 500:
+    status = http_status(error)
+    if status >= 500:
         logger.warning("request failed", error=error.code)
-    return _json(error.status, {"error": error.code, "message": error.message})
+    return _json(status, {"error": error.code, "message": error.message})
 
 
 @app.not_found
@@ -207,5 +210,5 @@ def route_not_found(_: Exception) -> Response:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

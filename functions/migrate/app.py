@@ -9,7 +9,6 @@ module level, and a timer answers FAILED shortly before Lambda's deadline.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import urllib.request
@@ -68,29 +67,31 @@ class Responder:
 
 def _log(message: str, **fields: Any) -> None:
     # Plain JSON lines: Powertools lives in the layer, which may be what failed to load.
-    print(json.dumps({"level": "INFO", "message": message, **fields}))  # noqa: T201
+    print(json.dumps({"level": "INFO", "message": message, **fields}))
 
 
 def migrate() -> dict[str, str]:
-    from sluice.config import StoreSettings  # the database settings, nothing else
+    from sluice.config import MigrateSettings
     from sluice.db import Database
     from sluice.migrate import apply_migrations, default_directory, pending
     from sluice.roles import role_credentials, set_role_passwords
 
+    settings = MigrateSettings.from_env()
     # MIGRATIONS_DIR in Lambda (the .sql files are packed beside this module by
     # `make build`); the repository's migrations/ when run from a checkout.
-    directory = default_directory()
+    directory = settings.migrations_dir or default_directory()
     names = [path.name for path in pending(directory, set())]
     if not names:
         # A packaging mistake must not pass for an up-to-date schema.
         raise FileNotFoundError(f"no migrations in {directory}")
-    database = Database(StoreSettings.from_env().database)
+    database = Database(settings.database)
     try:
         applied = apply_migrations(database.connection(), directory)
         # The functions' roles exist now; give each the password its secret holds
         # (every deploy: a secret replaced by CloudFormation takes effect at once).
-        secret_arns = [arn for arn in os.environ.get("DB_ROLE_SECRETS", "").split(",") if arn]
-        roles = set_role_passwords(database.connection(), role_credentials(secret_arns))
+        roles = set_role_passwords(
+            database.connection(), role_credentials(list(settings.role_secret_arns))
+        )
     finally:
         database.close()
     _log("migrations applied", applied=applied, latest=names[-1], roles=roles)
@@ -150,7 +151,7 @@ def handler(event: dict[str, Any], context: Any) -> None:
             responder.send("SUCCESS", "stack rollback: schema left as it is", ROLLBACK_DATA)
             return
         responder.send("SUCCESS", "schema is up to date", migrate())
-    except Exception as exc:  # noqa: BLE001 - every failure must reach CloudFormation
+    except Exception as exc:  # every failure must reach CloudFormation
         _log("migration failed", error=type(exc).__name__, detail=str(exc))
         responder.send("FAILED", f"{type(exc).__name__}: {exc}")
     finally:

@@ -10,7 +10,7 @@ from sluice.config import StoreSettings
 from sluice.db import Database
 from sluice.errors import DatabaseUnavailable
 from sluice.observability import logger, metrics, tracer
-from sluice.store import QueueRecord, event_ids, store_records
+from sluice.store_batch import QueueRecord, event_ids, store_records
 
 
 @cache

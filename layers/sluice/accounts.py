@@ -125,7 +125,7 @@ class Accounts:
         # The KDF runs either way: against the account's hash or a dummy one.
         right = self.hasher.verify(given, account[1] if account else None)
         account_id = account[0] if account and right else None
-        if account_id is not None and self.hasher.needs_rehash(account[1]):
+        if account and account_id is not None and self.hasher.needs_rehash(account[1]):
             new_hash = self.hasher.hash(given)
             self.database.run(
                 lambda conn: data.set_password(conn, account_id, new_hash, self.clock.now())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 from datetime import UTC, datetime
@@ -26,16 +25,18 @@ from typing import NoReturn
 import psycopg2
 from psycopg2 import errors
 
+from sluice.config import command_line_database_url
 from sluice.db import Connection
-from sluice.keys import generate_api_key
-from sluice.manage_data import save_rule
-from sluice.storage import (
+from sluice.errors import ConfigurationError
+from sluice.events_data import (
     insert_api_key,
     insert_app,
     lock_app,
     revoke_api_key,
     set_require_key,
 )
+from sluice.keys import generate_api_key
+from sluice.manage_data import save_rule
 from sluice.validation import InvalidRule, check_rule
 
 
@@ -144,7 +145,11 @@ def read_schema(path: Path) -> dict:
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        where = (
+            f" (line {exc.lineno}, column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise SchemaNotJson(f"the schema file {str(path)!r} is not JSON{where}") from None
 
 
@@ -163,9 +168,10 @@ def _check_names(args: argparse.Namespace) -> None:
 
 
 def _connect() -> Connection:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        raise NoDatabaseUrl("DATABASE_URL is not set: point it at the PostgreSQL to use")
+    try:
+        url = command_line_database_url()
+    except ConfigurationError as exc:
+        raise NoDatabaseUrl(str(exc)) from None
     try:
         # A bounded wait: an unreachable host otherwise hangs for the OS's TCP timeout.
         return psycopg2.connect(url, connect_timeout=10)
@@ -195,6 +201,7 @@ def _run(args: argparse.Namespace) -> str | None:
                 return None
             if args.command == "put-rule":
                 try:
+                    assert schema is not None  # read above, for put-rule
                     version = put_rule(conn, args.app_id, args.event_name, schema)
                 except InvalidRule as exc:
                     raise RuleUnusable(f"the schema is not a usable rule: {exc}") from None

@@ -40,15 +40,16 @@ epoch and wraparound reasoning); xid8 does not wrap in the life of a database.
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sluice.clock import Clock, SystemClock
-from sluice.config import DatabaseSettings
+from sluice.config import DatabaseSettings, command_line_database_url
 from sluice.db import Connection, Database
+from sluice.errors import ConfigurationError
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -316,7 +317,7 @@ def rebuild(database: Database, start: datetime, end: datetime, app_id: str | No
     app_ids = [app_id] if app_id else database.run(apps)
     for app in app_ids:
         for day in days:
-            database.run(lambda conn, app=app, day=day: _rebuild_day(conn, app, day))
+            database.run(functools.partial(_rebuild_day, app_id=app, day=day))
     return len(app_ids) * len(days)
 
 
@@ -343,10 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--app", dest="app_id")
     args = parser.parse_args(argv)
 
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        sys.exit("DATABASE_URL is not set: point it at the PostgreSQL to use")
-    database = Database(DatabaseSettings(url=url))
+    try:
+        database = Database(DatabaseSettings(url=command_line_database_url()))
+    except ConfigurationError as exc:
+        sys.exit(str(exc))
     try:
         if args.command == "run":
             result = run(database, args.chunk_size)

@@ -9,9 +9,9 @@ from sluice.clock import Clock
 from sluice.config import IngestSettings
 from sluice.db import Database
 from sluice.errors import AppNotFound, Unauthorized
+from sluice.events_data import fetch_app, fetch_key_owner
 from sluice.keys import hash_api_key
 from sluice.observability import logger
-from sluice.storage import fetch_app, fetch_key_owner
 from sluice.validation import RuleSet
 
 

@@ -1,5 +1,8 @@
 """Each function's configuration: read from the environment once, validated, at cold start.
 
+The one place Sluice reads its settings from the environment: the functions'
+settings below, and the few the command-line tools and the migrate function read.
+
 Plain dataclasses rather than pydantic models: importing pydantic costs the
 ingest function ~90 ms of cold start (measured by `make bench`), more than its
 whole budget over the bare libraries it stands on.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from sluice.errors import ConfigurationError
 
@@ -242,3 +246,39 @@ class ManageSettings:
         )
         env.check()
         return settings
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateSettings:
+    """The migrate function: its database, where the .sql files are, whose passwords to set."""
+
+    database: DatabaseSettings
+    migrations_dir: Path | None  # None: migrations/ at the repository root
+    role_secret_arns: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MigrateSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        settings = cls(
+            database=DatabaseSettings.read(env),
+            migrations_dir=migrations_directory(env.environ),
+            role_secret_arns=tuple(
+                arn for arn in env.text("DB_ROLE_SECRETS", "").split(",") if arn.strip()
+            ),
+        )
+        env.check()
+        return settings
+
+
+def migrations_directory(environ: Mapping[str, str] | None = None) -> Path | None:
+    """MIGRATIONS_DIR, where the migrations were packaged away from the repository."""
+    configured = _Reader(os.environ if environ is None else environ).optional("MIGRATIONS_DIR")
+    return Path(configured) if configured else None
+
+
+def command_line_database_url(environ: Mapping[str, str] | None = None) -> str:
+    """DATABASE_URL for the command-line tools (make migrate, sluice.admin, make aggregate)."""
+    url = _Reader(os.environ if environ is None else environ).optional("DATABASE_URL")
+    if not url:
+        raise ConfigurationError("DATABASE_URL is not set: point it at the PostgreSQL to use")
+    return url

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
+from psycopg2.extensions import connection as Connection
 
 from sluice.config import DatabaseSettings
 from sluice.errors import ConfigurationError, DatabaseUnavailable
@@ -19,7 +20,6 @@ from sluice.errors import ConfigurationError, DatabaseUnavailable
 T = TypeVar("T")
 # uuid columns in and out as uuid.UUID (accounts, challenges, sessions); process-wide.
 psycopg2.extras.register_uuid()
-Connection = psycopg2.extensions.connection
 
 # Errors that say the server or the link to it is gone, as opposed to a statement
 # the server refused. Only these make a batch "database down".
@@ -34,6 +34,7 @@ def _connect_kwargs(settings: DatabaseSettings, *, fresh_secret: bool = False) -
         return kwargs
     from aws_lambda_powertools.utilities import parameters
 
+    assert settings.secret_arn, "DatabaseSettings holds DATABASE_URL or DB_SECRET_ARN"
     try:
         secret = parameters.get_secret(
             settings.secret_arn, transform="json", max_age=300, force_fetch=fresh_secret
@@ -166,10 +167,11 @@ def _rollback(conn: Connection) -> None:
 
 def connect_from_env() -> Connection:
     """For command-line tools (make migrate, sluice.admin): DATABASE_URL, or exit with a hint."""
-    import os
     import sys
 
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        sys.exit("DATABASE_URL is not set: point it at the PostgreSQL to use")
-    return psycopg2.connect(url)
+    from sluice.config import command_line_database_url
+
+    try:
+        return psycopg2.connect(command_line_database_url())
+    except ConfigurationError as exc:
+        sys.exit(str(exc))

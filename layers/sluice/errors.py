@@ -1,11 +1,11 @@
-"""Errors as types. Each knows its HTTP status and stable code; each HTTP handler
-maps them to responses in one place."""
+"""Errors as types, each with a stable code. No HTTP here: the functions that answer
+HTTP map them to statuses in one place (sluice.http_errors); the store function
+only needs to know a dependency is down."""
 
 from __future__ import annotations
 
 
 class SluiceError(Exception):
-    status = 500
     code = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
@@ -18,14 +18,11 @@ class SluiceError(Exception):
 class EventRejected(SluiceError):
     """The request or one event in it is malformed; nothing of it is stored."""
 
-    status = 400
     code = "invalid_event"
 
 
 class EventBlocked(EventRejected):
     """An event its app's policies refuse (a broken rule, an unplanned name): not stored."""
-
-    status = 422
 
     def __init__(self, message: str, *, code: str, errors: list | None = None) -> None:
         super().__init__(message, code=code)
@@ -35,7 +32,6 @@ class EventBlocked(EventRejected):
 class RequestRejected(SluiceError):
     """An accounts request that is malformed or breaks a rule (a weak password, a bad address)."""
 
-    status = 400
     code = "invalid_request"
 
 
@@ -45,7 +41,6 @@ class ChallengeFailed(SluiceError):
     The code says which; none of them says whether an account is behind the challenge.
     """
 
-    status = 400
     code = "invalid_code"
 
 
@@ -55,12 +50,10 @@ class AlreadyRegistered(SluiceError):
     Only the holder of the mailbox can see this, so it reveals nothing to anyone else.
     """
 
-    status = 409
     code = "already_registered"
 
 
 class RateLimited(SluiceError):
-    status = 429
     code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
@@ -69,31 +62,26 @@ class RateLimited(SluiceError):
 
 
 class Unauthorized(SluiceError):
-    status = 401
     code = "unauthorized"
 
 
 class AppNotFound(SluiceError):
-    status = 404
     code = "app_not_found"
 
 
 class NotFound(SluiceError):
     """An id the caller cannot see: unknown, deleted, or another account's (never a 403)."""
 
-    status = 404
     code = "not_found"
 
 
 class PayloadTooLarge(SluiceError):
-    status = 413
     code = "payload_too_large"
 
 
 class ServiceUnavailable(SluiceError):
     """A dependency (the queue, the database) cannot be reached; the client may retry."""
 
-    status = 503
     code = "service_unavailable"
 
 

@@ -14,7 +14,7 @@ from sluice.catalog import App, Catalog
 from sluice.clock import Clock
 from sluice.config import IngestSettings
 from sluice.errors import EventBlocked, EventRejected, PayloadTooLarge, QueueUnavailable
-from sluice.events import (
+from sluice.incoming_events import (
     Envelope,
     EventTexts,
     may_be_too_deep,
@@ -23,8 +23,8 @@ from sluice.events import (
     parse_json,
     read_envelope,
 )
-from sluice.messages import QueuedEvent, ValidationIssue, pack, serialize_event
 from sluice.queue import EventQueue
+from sluice.queued_events import QueuedEvent, ValidationIssue, pack, serialize_event
 from sluice.validation import ErrorBudget, Verdict
 
 Status = Literal["valid", "invalid", "rejected", "failed"]

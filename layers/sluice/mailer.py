@@ -151,7 +151,7 @@ class Mailer:
         )
         if self.settings.local_echo:
             # make dev only (LOCAL_MAIL_ECHO=on in local-env.json; never in the template).
-            print(  # noqa: T201 - the local printout is the point
+            print(  # the local printout is the point
                 f"[local mail] {plan.template} for challenge {request.challenge_id}:"
                 f" {plan.secret or '(no code)'}",
                 file=sys.stderr,

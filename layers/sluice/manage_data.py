@@ -71,7 +71,7 @@ def update_app(
 ) -> AppRow | None:
     """Sets the named columns (keys from a fixed set, never from the request)."""
     allowed = {"name", "invalid_events", "unplanned_events"}
-    assert set(changes) <= allowed, changes  # noqa: S101 - a programming error, not input
+    assert set(changes) <= allowed, changes  # a programming error, not input
     assignments = ", ".join(f"{column} = %s" for column in changes)
     with conn.cursor() as cur:
         cur.execute(

@@ -6,10 +6,10 @@ the deploy-time migration function calls apply_migrations the same way.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+from sluice.config import migrations_directory
 from sluice.db import Connection, connect_from_env
 
 # Any constant will do; it only has to be the same for every migrator.
@@ -18,10 +18,7 @@ _MIGRATION_LOCK_ID = 0x51_1C_E0
 
 def default_directory() -> Path:
     """migrations/ at the repository root, or MIGRATIONS_DIR where it was packaged elsewhere."""
-    configured = os.environ.get("MIGRATIONS_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / "migrations"
+    return migrations_directory() or Path(__file__).resolve().parents[2] / "migrations"
 
 
 def pending(directory: Path, applied: set[str]) -> list[Path]:

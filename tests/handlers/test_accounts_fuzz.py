@@ -219,7 +219,7 @@ def test_a_database_that_goes_away_and_comes_back_is_503_then_served(
 
 def test_a_request_sqs_refused_is_503_and_counts_no_send(db, accounts, sqs, email_queue, context):
     class DownSqs:
-        def send_message(self, QueueUrl, MessageBody):  # noqa: N803 - boto3's names
+        def send_message(self, QueueUrl, MessageBody):  # boto3's names
             raise EndpointConnectionError(endpoint_url=QueueUrl)
 
     accounts.queue = EmailQueue(DownSqs(), email_queue)

@@ -8,8 +8,8 @@ import uuid
 import orjson
 import pytest
 from sluice import admin
+from sluice.events_data import revoke_api_key, upsert_rule
 from sluice.ingest import MAX_ANSWER_ISSUES
-from sluice.storage import revoke_api_key, upsert_rule
 from sluice.validation import MAX_ISSUES, OMITTED_KEYWORD, UNUSABLE_RULE_KEYWORD
 
 import functions.ingest.app as ingest_app

@@ -60,7 +60,7 @@ def main() -> None:
         handler = getattr(importlib.import_module(module_name), function_name)
         event = json.loads(Path(request["event_file"]).read_text())
         result["response"] = handler(event, LambdaContext(request))
-    except BaseException:  # noqa: BLE001 - reported to the test, as Lambda reports it
+    except BaseException:  # reported to the test, as Lambda reports it
         result["error"] = traceback.format_exc()
     result["foreign_modules"] = foreign_modules([Path(p) for p in path])
     result["importable"] = {

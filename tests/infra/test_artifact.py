@@ -102,7 +102,7 @@ def built_layer(sam_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def moto_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    yield f"http://127.0.0.1:{server._server.server_port}"  # noqa: SLF001 - moto exposes no getter
+    yield f"http://127.0.0.1:{server._server.server_port}"  # moto exposes no getter
     server.stop()
 
 
@@ -231,7 +231,7 @@ class Stack:
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's placeholder
+            "AWS_SECRET_ACCESS_KEY": "testing",  # moto's placeholder
             "HOME": str(home),
             # The one difference from AWS: SQS and Secrets Manager are moto's server
             # (in AWS, the VPC endpoints' private DNS gives the same names).

@@ -1,8 +1,8 @@
 """`make redrive`: the dead-letter queue's messages go back to the events queue, counted.
 
-moto (5.2) has no StartMessageMoveTask, so against moto the tool moves messages by
-receive/send/delete; the StartMessageMoveTask path AWS takes is checked with
-botocore's Stubber, replaying the documented responses.
+Locally the tool runs against local_queue (make dev's queues), which serves
+StartMessageMoveTask; the polling of a move task that AWS runs for a while is checked
+with botocore's Stubber, replaying the documented responses.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
+from local_queue import QueueServer
 from tests.infra.stack import REPO_ROOT
+from tests.support import scratch_database
 from tools import redrive
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:sluice-dev-EventsDeadLetterQueue-AbC"
@@ -26,17 +27,20 @@ DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/sluice-dev-EventsDea
 
 
 @pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._server.server_port}"  # noqa: SLF001 - moto exposes no getter
-    server.stop()
+def queues_url(postgres_server_url) -> Iterator[str]:
+    """local_queue, as make dev runs it, on a database of its own."""
+    with scratch_database(postgres_server_url, "redrive") as database_url:
+        server = QueueServer(database_url).start()
+        try:
+            yield server.endpoint_url
+        finally:
+            server.stop()
 
 
 @pytest.fixture
-def local_sqs(moto_url, monkeypatch):
+def local_sqs(queues_url, monkeypatch):
     """An SQS client configured the way the tool's is: by AWS_ENDPOINT_URL alone."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", queues_url)
     return boto3.client("sqs")
 
 
@@ -51,11 +55,18 @@ def dead_letters(local_sqs) -> dict[str, str]:
     events = local_sqs.create_queue(
         QueueName=f"events-{suffix}",
         Attributes={
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
         },
     )["QueueUrl"]
     for n in range(3):
-        local_sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"version": 1, "n": n}))
+        local_sqs.send_message(QueueUrl=events, MessageBody=json.dumps({"version": 1, "n": n}))
+    # Each received once and not deleted: the next receive dead-letters it, as SQS does.
+    received = local_sqs.receive_message(
+        QueueUrl=events, MaxNumberOfMessages=10, VisibilityTimeout=0
+    ).get("Messages", [])
+    assert len(received) == 3
+    again = local_sqs.receive_message(QueueUrl=events, MaxNumberOfMessages=10)
+    assert again.get("Messages") is None
     return {"events": events, "dlq": dlq}
 
 
@@ -70,7 +81,7 @@ def bodies(sqs, queue_url: str) -> list[str]:
     return found
 
 
-def test_against_moto_messages_return_to_their_queue(local_sqs, dead_letters, capsys):
+def test_locally_messages_return_to_their_queue(local_sqs, dead_letters, capsys):
     assert redrive.main(["--dlq-url", dead_letters["dlq"]]) == 0
 
     assert "moved 3 message(s)" in capsys.readouterr().out
@@ -89,13 +100,13 @@ def test_an_empty_dlq_is_reported_as_such(local_sqs, dead_letters, capsys):
     assert "nothing to redrive" in capsys.readouterr().out
 
 
-def test_make_redrive_runs_the_tool(moto_url, local_sqs, dead_letters):
+def test_make_redrive_runs_the_tool(queues_url, local_sqs, dead_letters):
     env = {
         **os.environ,
-        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL": queues_url,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's placeholder
+        "AWS_SECRET_ACCESS_KEY": "testing",  # moto's placeholder
     }
     result = subprocess.run(  # noqa: S603
         ["make", "-s", "redrive", f"DLQ_URL={dead_letters['dlq']}"],  # noqa: S607

@@ -11,5 +11,6 @@ def test_nearest_rank_percentiles():
 
 
 def test_summary_is_in_milliseconds_and_handles_no_samples():
-    assert latency_summary([0.010, 0.020, 0.030]) == {"p50": 20.0, "p95": 30.0, "p99": 30.0, "max": 30.0}
+    summary = latency_summary([0.010, 0.020, 0.030])
+    assert summary == {"p50": 20.0, "p95": 30.0, "p99": 30.0, "max": 30.0}
     assert latency_summary([]) == {"p50": None, "p95": None, "p99": None, "max": None}

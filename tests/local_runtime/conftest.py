@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime, RuntimeConfig
+from tests.support import scratch_database
 
 SAMPLE = Path(__file__).parent / "sample"
 
@@ -55,23 +56,43 @@ def _merge(base: Any, change: Any) -> Any:
     return change
 
 
-def sample_runtime(state_dir: Path, settings: Path, **config: Any) -> Runtime:
+def sample_runtime(state_dir: Path, settings: Path, database_url: str, **config: Any) -> Runtime:
+    """The sample on `database_url`, where local_queue keeps its queues (the runtime would
+    start an embedded PostgreSQL, which cannot run from pytest's folders as root)."""
     return Runtime(
         RuntimeConfig(
             template=SAMPLE / "template.yaml",
             settings=settings,
             state_dir=state_dir,
             port=0,
+            database_url=database_url,
             **config,
         )
     )
 
 
+@pytest.fixture
+def queue_database(postgres_server_url: str) -> Iterator[str]:
+    """A database of the test's own for local_queue: its queues start empty."""
+    with scratch_database(postgres_server_url, "queues") as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+def module_queue_database(postgres_server_url: str) -> Iterator[str]:
+    with scratch_database(postgres_server_url, "queues") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sample(
+    tmp_path_factory: pytest.TempPathFactory, module_queue_database: str
+) -> Iterator[Runtime]:
     """The sample template running, shared by a module's tests."""
     tmp = tmp_path_factory.mktemp("sample")
-    runtime = sample_runtime(tmp / "state", sample_settings(tmp), drain_seconds=1)
+    runtime = sample_runtime(
+        tmp / "state", sample_settings(tmp), module_queue_database, drain_seconds=1
+    )
     runtime.start()
     yield runtime
-    runtime.stop(save=False)
+    runtime.stop()

@@ -213,7 +213,7 @@ def test_each_function_has_its_own_module_and_environment(sample):
 # ------------------------------------------------------------------- SQS
 def test_queue_records_have_the_shape_lambda_gives_them(sample):
     job = new_id("shape")
-    client = sqs_client(sample.aws_endpoint_url, "us-east-1")
+    client = sqs_client(sample.sqs_url, "us-east-1")
     client.send_message(
         QueueUrl=sample.queue_urls["JobsQueue"],
         MessageBody=json.dumps({"id": job}),
@@ -246,7 +246,7 @@ def test_a_poison_message_ends_in_the_dlq_while_the_others_are_processed(sample)
     assert sorted(e["id"] for e in entries) == sorted([good, also_good])
 
     # and the poison one reaches the DLQ after maxReceiveCount (2) receives
-    client = sqs_client(sample.aws_endpoint_url, "us-east-1")
+    client = sqs_client(sample.sqs_url, "us-east-1")
     dlq = sample.queue_urls["JobsDeadLetterQueue"]
 
     def in_dlq() -> list[str]:

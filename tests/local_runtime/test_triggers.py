@@ -25,7 +25,7 @@ class FakeSqs:
         bodies = self.receives.pop(0) if self.receives else []
         return {"Messages": [_message(body) for body in bodies]}
 
-    def delete_message_batch(self, QueueUrl, Entries):  # noqa: N803 - boto3's names
+    def delete_message_batch(self, QueueUrl, Entries):  # boto3's names
         self.deleted += [e["ReceiptHandle"] for e in Entries]
         return {"Successful": [{"Id": e["Id"]} for e in Entries]}
 
@@ -135,6 +135,14 @@ START = datetime(2026, 3, 2, 10, 0, 30, tzinfo=UTC)  # a Monday
         ("cron(0 3 * * ? *)", START, datetime(2026, 3, 3, 3, 0, tzinfo=UTC)),
         ("cron(0/15 * ? * MON-FRI *)", START, datetime(2026, 3, 2, 10, 15, tzinfo=UTC)),
         ("cron(0 12 ? * SAT *)", START, datetime(2026, 3, 7, 12, 0, tzinfo=UTC)),
+        # EventBridge counts days of the week from 1 = Sunday: 7 is Saturday
+        ("cron(0 12 ? * 7 *)", START, datetime(2026, 3, 7, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 ? * 2-6 *)", START, datetime(2026, 3, 2, 12, 0, tzinfo=UTC)),
+        ("cron(0 9 ? * 2#1 *)", START, datetime(2026, 4, 6, 9, 0, tzinfo=UTC)),  # 1st Monday
+        ("cron(0 9 ? * 6L *)", START, datetime(2026, 3, 27, 9, 0, tzinfo=UTC)),  # last Friday
+        ("cron(0 3 L * ? *)", START, datetime(2026, 3, 31, 3, 0, tzinfo=UTC)),
+        ("cron(0 3 14W * ? *)", START, datetime(2026, 3, 13, 3, 0, tzinfo=UTC)),  # a Saturday
+        ("cron(0 3 1 1 ? 2028)", START, datetime(2028, 1, 1, 3, 0, tzinfo=UTC)),
         ("at(2026-03-02T11:00:00)", START, datetime(2026, 3, 2, 11, 0, tzinfo=UTC)),
         ("at(2026-03-01T11:00:00)", START, None),
     ],
@@ -144,7 +152,8 @@ def test_schedule_expressions(expression, after, expected):
 
 
 @pytest.mark.parametrize(
-    "expression", ["rate(0 minutes)", "cron(0 3 * *)", "cron(0 3 L * ? *)", "every day"]
+    "expression",
+    ["rate(0 minutes)", "cron(0 3 * *)", "cron(0 3 1 * 2 *)", "cron(0 3 32 * ? *)", "every day"],
 )
 def test_unsupported_schedule_expressions_are_refused(expression):
     with pytest.raises((ScheduleError, ValueError)):

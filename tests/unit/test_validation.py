@@ -153,7 +153,7 @@ def schema_server():
     requests: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             requests.append(self.path)
             body = json.dumps({"type": "integer"}).encode()
             self.send_response(200)

@@ -1,8 +1,15 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sluice.errors import EventRejected
-from sluice.events import contains_nul, may_contain_nul, occurred_at, parse_json, read_envelope
+from sluice.errors import DatabaseUnavailable, EventBlocked, EventRejected, SluiceError
+from sluice.http_errors import http_status
+from sluice.incoming_events import (
+    contains_nul,
+    may_contain_nul,
+    occurred_at,
+    parse_json,
+    read_envelope,
+)
 
 RECEIVED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -52,7 +59,7 @@ def test_malformed_events_are_rejected_with_a_code(event, code):
     with pytest.raises(EventRejected) as caught:
         read_envelope(event)
     assert caught.value.code == code
-    assert caught.value.status == 400
+    assert http_status(caught.value) == 400
     assert caught.value.message.endswith(".")
 
 
@@ -91,7 +98,7 @@ def test_event_time_without_client_times_is_arrival():
 
 
 def test_only_numbers_a_double_may_not_carry_take_the_exact_path():
-    from sluice.events import _may_lose_precision
+    from sluice.incoming_events import _may_lose_precision
 
     for body in (
         b'{"n": 12345678901234567}',  # 17 digits
@@ -106,3 +113,15 @@ def test_only_numbers_a_double_may_not_carry_take_the_exact_path():
         b'{"id": "abc-e0", "e": "eeee"}',  # no e after a digit
     ):
         assert not _may_lose_precision(body), body
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (EventBlocked("x", code="validation_failed"), 422),  # its own, not EventRejected's
+        (DatabaseUnavailable("x"), 503),  # ServiceUnavailable's
+        (SluiceError("x"), 500),
+    ],
+)
+def test_the_most_specific_http_status_wins(error, status):
+    assert http_status(error) == status

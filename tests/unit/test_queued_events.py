@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from pydantic import ValidationError
-from sluice.messages import (
+from sluice.queued_events import (
     MAX_MESSAGE_BYTES,
     QueuedEvent,
     ValidationIssue,

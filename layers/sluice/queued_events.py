@@ -89,7 +89,7 @@ def pack(serialized_events: Iterable[bytes]) -> Iterator[tuple[bytes, list[int]]
 
 
 @cache
-def _message_adapter():  # noqa: ANN202 - pydantic is imported only by consumers
+def _message_adapter():  # pydantic is imported only by consumers
     from pydantic import TypeAdapter
 
     return TypeAdapter(EventsMessage)

@@ -20,9 +20,9 @@ import psycopg2
 from pydantic import ValidationError
 
 from sluice.db import Database
-from sluice.messages import QueuedEvent, parse_message
+from sluice.events_data import copy_events, insert_events
 from sluice.observability import logger
-from sluice.storage import copy_events, insert_events
+from sluice.queued_events import QueuedEvent, parse_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ def _fits(event: Any) -> bool:
 
 
 @cache
-def _event_adapter():  # noqa: ANN202 - built on first use, like messages._message_adapter
+def _event_adapter():  # built on first use, like queued_events._message_adapter
     from pydantic import TypeAdapter
 
     return TypeAdapter(QueuedEvent)

@@ -1,0 +1,35 @@
+"""`make test` fails on what the linters and the type checker find (settings in pyproject.toml)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        # RUF100 too: a noqa that silences nothing (or an unselected rule) is noise
+        ["ruff", "check", "--extend-select", "RUF100", "."],
+        ["ruff", "format", "--check", "."],
+        ["mypy"],  # layers/ and functions/ ([tool.mypy] files)
+    ],
+    ids=["ruff-check", "ruff-format", "mypy"],
+)
+def test_the_code_passes(command):
+    done = subprocess.run(  # noqa: S603 - tools of this virtualenv
+        [str(BIN / command[0]), *command[1:]],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
