@@ -170,7 +170,7 @@ class _Tap(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.callback(record)
-        except Exception:  # noqa: BLE001, S110 - a console bug must not break the runtime's log
+        except Exception:  # noqa: S110 - a console bug must not break the runtime's log
             pass
 
 
