@@ -163,7 +163,12 @@ def test_by_default_lambda_retries_an_async_invocation_twice(fidelity):
 
 
 def test_a_catch_all_route_receives_paths_under_the_runtimes_prefix(fidelity):
-    for path in ("/_local/console/no-such-file", "/_local/invoke/NoSuchFunction", "/_local/health/x", "/a/b"):
+    for path in (
+        "/_local/console/no-such-file",
+        "/_local/invoke/NoSuchFunction",
+        "/_local/health/x",
+        "/a/b",
+    ):
         status, _, body = http("GET", fidelity.api_url + path)
         assert (status, json.loads(body)) == (200, {"path": path})
     # while the runtime's exact paths stay its own
