@@ -33,7 +33,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=10.0,
         help="at Ctrl-C, how long queue triggers keep working before what is queued is saved",
     )
-    parser.add_argument("--max-workers", type=int, default=4, help="per function")
+    parser.add_argument("--max-workers", type=int, default=8, help="per function")
     parser.add_argument(
         "--queues",
         choices=["local", "moto"],
