@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from local_runtime.template import Function
 
 log = logging.getLogger("local_runtime")
@@ -50,20 +48,6 @@ class Outcome:
     @property
     def timed_out(self) -> bool:
         return bool(self.error) and self.error.get("errorType") == "Sandbox.Timedout"
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # orjson.JSONEncodeError: an integer past 64 bits, a non-str key
-        return json.dumps(value).encode()
-
-
-def _loads(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:  # the worker's json.dumps writes NaN and lone surrogates
-        return json.loads(line)
 
 
 class WorkerDied(Exception):
@@ -116,7 +100,7 @@ class Worker:
                 raise WorkerDied(f"exited with status {self.process.wait()}")
             self._pending += chunk
         line, _, self._pending = self._pending.partition(b"\n")
-        return _loads(line)
+        return json.loads(line)
 
     def wait_ready(self) -> None:
         if not self.ready:
@@ -126,7 +110,7 @@ class Worker:
     def invoke(self, event: Any, request_id: str, deadline: float) -> dict:
         assert self.process.stdin is not None
         request = {"event": event, "request_id": request_id, "deadline": deadline}
-        self.process.stdin.write(_dumps(request) + b"\n")
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
         self.process.stdin.flush()
         return self._next(deadline - time.time())
 
