@@ -3,6 +3,8 @@
     python -m loadtest --duration 60 --batch-size 100 --concurrency 8
     python -m loadtest --duration 60 --rate 450 --concurrency 32 --invalid-ratio 0.1
     python -m loadtest ... --json results.json
+    python -m loadtest --wrk --duration 20 --concurrency 32          # wrk, one event per request
+    python -m loadtest --duration 20 --batch-size 100 --copy-baseline  # and a raw COPY after
 
 It finds the stack through the state file `make dev` writes (.local/dev/runtime.json:
 API URL and DATABASE_URL), or --url and --database-url. Each run makes an app of
@@ -14,15 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 import uuid
 from pathlib import Path
 
+import orjson
 import psycopg2
-from sluice import admin
+from sluice import admin, events_data
+from uuid_utils.compat import uuid7
 
-from loadtest.driver import Driver, LoadPlan
+from loadtest import wrk
+from loadtest.driver import Driver, LoadPlan, make_event
 from loadtest.stats import latency_summary
 
 STATE_FILE = Path(".local/dev/runtime.json")  # written by a running `make dev`
@@ -52,6 +58,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--drain-timeout", type=float, default=120.0, help="seconds to wait for storage"
+    )
+    parser.add_argument(
+        "--wrk",
+        action="store_true",
+        help="drive single events with wrk (loadtest/one_event.lua) instead of Python threads",
+    )
+    parser.add_argument(
+        "--copy-baseline",
+        action="store_true",
+        help="after the load, COPY as many rows straight into the events table, for the ratio",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -137,6 +153,88 @@ def wait_for_storage(
     return stored
 
 
+def stored_count(database_url: str, app_id: str) -> tuple[int, float | None]:
+    """How many events of the app are stored, and when the last one was (epoch s)."""
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*), extract(epoch FROM max(stored_at)) FROM events WHERE app_id = %s",
+                (app_id,),
+            )
+            count, last = cur.fetchone()
+            return count, None if last is None else float(last)
+    finally:
+        conn.close()
+
+
+def run_wrk(args: argparse.Namespace, url: str, database_url: str, app_id: str, key: str) -> dict:
+    """wrk's load, then storage: every 2xx answer counted must come to be stored."""
+    figures = wrk.run(url, app_id, key, args.duration, args.concurrency)
+    acknowledged = figures["requests"] - figures["non_2xx"]
+    count, last = stored_count(database_url, app_id)
+    last_change = time.time()
+    while count < acknowledged and time.time() - last_change < args.drain_timeout:
+        time.sleep(0.2)  # polling interval of a condition with a deadline
+        new_count, last = stored_count(database_url, app_id)
+        if new_count != count:
+            count, last_change = new_count, time.time()
+    load_seconds = figures["end"] - figures["start"]
+    return {
+        "tool": "wrk",
+        "plan": {"duration_s": args.duration, "connections": args.concurrency},
+        "requests": figures["requests"],
+        "non_2xx": figures["non_2xx"],
+        "socket_errors": figures["socket_errors"],
+        "acknowledged_per_s": figures["requests_per_s"],
+        "latency_request_to_answer_ms": figures["latency_ms"],
+        # wrk counts no request still in flight when it stops; those may be stored too.
+        "events_stored": count,
+        "stored_per_s": round(count / max(load_seconds, (last or 0) - figures["start"]), 1),
+        "drain_s_after_load": round(max(0.0, (last or figures["end"]) - figures["end"]), 2),
+        "acknowledged_missing": max(0, acknowledged - count),
+    }
+
+
+def copy_baseline(database_url: str, count: int, run_id: str) -> float:
+    """Rows/s of a raw COPY of `count` events like the load's, 1,000 per commit, then removed.
+
+    The floor the store path is compared with: the same table, rows prepared beforehand,
+    no queue, no conflict handling (events_data.copy_events, which the store itself uses).
+    """
+    app_id = f"copy_{run_id}"
+    plan = LoadPlan(url="", app_id=app_id, api_key="", duration=0, run_id=run_id)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    rows = [
+        {
+            "event_id": str(uuid7()),
+            "app_id": app_id,
+            "event_name": "user_login",
+            "payload": orjson.dumps(make_event(plan, i, random.Random(i))).decode(),  # noqa: S311
+            "status": "valid",
+            "validation_errors": None,
+            "message_id": f"{run_id}-copy-{i}",
+            "client_timestamp": None,
+            "sent_at": None,
+            "occurred_at": now,
+            "received_at": now,
+        }
+        for i in range(count)
+    ]
+    conn = psycopg2.connect(database_url)
+    try:
+        start = time.perf_counter()
+        for first in range(0, count, 1000):
+            with conn:
+                events_data.copy_events(conn, rows[first : first + 1000])
+        rate = count / (time.perf_counter() - start)
+        with conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM events WHERE app_id = %s", (app_id,))
+        return round(rate, 1)
+    finally:
+        conn.close()
+
+
 def report(driver: Driver, stored: dict[str, float]) -> dict:
     samples = driver.samples
     load_seconds = driver.end - driver.start
@@ -194,6 +292,24 @@ def print_report(result: dict) -> None:
             f"  p99 {figures['p99']}  max {figures['max']}"
         )
     print(f"  acknowledged but missing   {result['acknowledged_missing']:>10}")
+    if "copy_rows_per_s" in result:
+        copy = result["copy_rows_per_s"]
+        share = result["stored_per_s_during_load"] / copy if copy else 0
+        print(f"  raw COPY of as many rows   {copy:>10,.1f} rows/s; stored/s is {share:.0%} of it")
+
+
+def print_wrk_report(result: dict) -> None:
+    latency = result["latency_request_to_answer_ms"]
+    print(
+        f"\nwrk, one event per request, {result['plan']['connections']} connections,"
+        f" {result['plan']['duration_s']:.0f} s: {result['requests']} requests,"
+        f" {result['non_2xx']} not 2xx {result['socket_errors']}"
+    )
+    print(f"  acknowledged requests/s    {result['acknowledged_per_s']:>10,.1f}")
+    print(f"  request -> answer ms       p50 {latency.get('p50')}  p99 {latency.get('p99')}")
+    print(f"  events stored/s            {result['stored_per_s']:>10,.1f}")
+    print(f"  backlog drained in         {result['drain_s_after_load']:>10.2f} s after the load")
+    print(f"  acknowledged but missing   {result['acknowledged_missing']:>10}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     url, database_url = stack_location(args)
     run_id = "lt" + uuid.uuid4().hex[:10]
     app_id, key = create_load_app(database_url, run_id)
+    if args.wrk:
+        result = run_wrk(args, url, database_url, app_id, key)
+        print_wrk_report(result)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 1 if result["acknowledged_missing"] else 0
     plan = LoadPlan(
         url=url,
         app_id=app_id,
@@ -219,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     expected = sum(len(s.acknowledged) for s in driver.samples)
     stored = wait_for_storage(database_url, app_id, expected, args.drain_timeout, args.quiet)
     result = report(driver, stored)
+    if args.copy_baseline:
+        result["copy_rows_per_s"] = copy_baseline(database_url, len(stored), run_id)
     print_report(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

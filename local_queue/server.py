@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from local_queue import errors
-from local_queue.http import HttpServer
+from local_queue.http import HttpRequest, HttpServer
 from local_queue.service import ACCOUNT_ID, REGION, SqsService
 from local_runtime import forgery
 
@@ -96,9 +96,13 @@ class QueueServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _handle(self, incoming: HttpRequest) -> tuple[int, dict[str, str], bytes]:
+        method, path, headers, body = (
+            incoming.method,
+            incoming.target,
+            incoming.headers,
+            incoming.body,
+        )
         request_id = str(uuid.uuid4())
         assert self._http is not None
         host, port = self._http.server_address[:2]

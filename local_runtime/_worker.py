@@ -9,16 +9,37 @@ prints and logs go to stderr, which the runtime passes through.
 
 Only the standard library is imported here, so the handler's modules are the
 first of their names the process sees: two functions with an `app.py` each never
-share a module, as in Lambda.
+share a module, as in Lambda. The one exception is orjson, found on the function's
+own path (its layer) when it is there: the stdlib's json takes ~15 ms to read a
+100-message batch of 10,000 events, a fifth of the store worker's time.
 """
 
 import importlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 import traceback
+
+try:
+    import orjson
+except ImportError:  # a function without orjson on its path
+    orjson = None
+
+# orjson reads integers past 64 bits as floats: a line with a run of 19 digits (which
+# every such integer has) is read by the standard library, which keeps them exact.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
+def _read_request(line: bytes):
+    if orjson is not None and not _LONG_DIGITS.search(line):
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:  # NaN, lone surrogates: the standard library reads them
+            pass
+    return json.loads(line)
 
 
 def _answer_channel():
@@ -133,8 +154,8 @@ def main() -> None:
         traceback.print_exc()
     send({"ready": True, "init_ms": round((time.monotonic() - started) * 1000, 1)})
 
-    for line in sys.stdin:
-        request = json.loads(line)
+    for line in sys.stdin.buffer:
+        request = _read_request(line)
         if init_error is not None:
             send({"error": init_error})
             continue

@@ -19,10 +19,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local_queue.http import HttpRequest, HttpServer
 from local_runtime import forgery
 from local_runtime.template import ACCOUNT_ID, Route
 from local_runtime.workers import Outcome
@@ -37,6 +37,7 @@ _TEXT_TYPES = re.compile(
 # the exact paths they serve (`owns`); any other path under the prefix is the
 # template's, so a catch-all route ({proxy+}, $default) receives it as in AWS.
 LOCAL_PREFIX = "/_local/"
+STOP_WAIT_SECONDS = 60.0  # at stop, how long requests being answered may still take
 
 
 @dataclass(frozen=True)
@@ -268,14 +269,8 @@ def response_from_result(result: Any, payload_version: str) -> Response:
 Invoker = Callable[[str, Any], Outcome]
 
 
-class _Server(ThreadingHTTPServer):
-    # socketserver's default backlog of 5 drops connections under load (clients
-    # see resets); API Gateway never refuses for that reason.
-    request_queue_size = 256
-
-
 class ApiServer:
-    """Serves every route of the template on one address."""
+    """Serves every route of the template on one address, HTTP/1.1 with keep-alive."""
 
     def __init__(
         self,
@@ -291,23 +286,7 @@ class ApiServer:
         self.local_endpoints = local_endpoints or {}
         # (endpoint name, rest of the path) -> whether the runtime serves that exact path
         self.owns = owns or (lambda name, rest: name in self.local_endpoints)
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers at stop
-            server_version = "local_runtime"
-
-            def _handle(self) -> None:
-                api.handle(self)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # one line per request is logged by ApiServer.handle
-
-        self.server = _Server((host, port), Handler)
-        self.server.daemon_threads = False
-        self.server.block_on_close = True  # server_close() waits for requests in flight
+        self.server = HttpServer((host, port), self.handle)
         self.port = self.server.server_address[1]
         self.url = f"http://{host}:{self.port}"
         self.hosts = forgery.own_hosts(host, self.port)
@@ -327,25 +306,21 @@ class ApiServer:
         if self._thread is not None:
             self.server.shutdown()
             self._thread.join()
+        self.server.close_connections(timeout=STOP_WAIT_SECONDS)
         self.server.server_close()
 
-    def _read(self, http: BaseHTTPRequestHandler) -> Request:
-        url = urlsplit(http.path)
-        length = int(http.headers.get("Content-Length") or 0)
-        body = http.rfile.read(length) if length else b""
-        return Request(
-            method=http.command,
+    def handle(self, incoming: HttpRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+        started = time.monotonic()
+        url = urlsplit(incoming.target)
+        request = Request(
+            method=incoming.method,
             raw_path=url.path,
             raw_query=url.query,
-            headers=list(http.headers.items()),
-            body=body,
-            source_ip=http.client_address[0],
-            protocol=http.request_version,
+            headers=incoming.header_pairs,
+            body=incoming.body,
+            source_ip=incoming.client[0],
+            protocol=incoming.version,
         )
-
-    def handle(self, http: BaseHTTPRequestHandler) -> None:
-        started = time.monotonic()
-        request = self._read(http)
         target = "-"
         name, _, rest = request.raw_path.removeprefix(LOCAL_PREFIX).partition("/")
         if request.raw_path.startswith(LOCAL_PREFIX) and self.owns(name, rest):
@@ -353,7 +328,6 @@ class ApiServer:
             response = self._local(request, name, rest)
         else:
             response, target = self._route(request)
-        self._write(http, response, request.method)
         log.info(
             "request  %s %s -> %s %s %.0f ms",
             request.method,
@@ -362,6 +336,7 @@ class ApiServer:
             target,
             (time.monotonic() - started) * 1000,
         )
+        return response.status, response.headers, response.body
 
     def _local(self, request: Request, name: str, rest: str) -> Response:
         # The runtime's own endpoints invoke functions with any event and fire schedules,
@@ -398,17 +373,3 @@ class ApiServer:
                 response.headers.append(("apigw-requestid", request_id))
             return response, target
         return _error(404, "Not Found"), "no route"
-
-    @staticmethod
-    def _write(http: BaseHTTPRequestHandler, response: Response, method: str) -> None:
-        try:
-            http.send_response(response.status)
-            for name, value in response.headers:
-                if name.lower() not in ("content-length", "connection"):
-                    http.send_header(name, value)
-            http.send_header("Content-Length", str(len(response.body)))
-            http.end_headers()
-            if method != "HEAD":
-                http.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client went away; the invocation has happened all the same

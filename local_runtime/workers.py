@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
+import select
 import subprocess
 import sys
 import threading
@@ -55,9 +55,15 @@ class WorkerDied(Exception):
 
 
 class Worker:
+    """One worker process; used by one invocation at a time (FunctionPool sees to that).
+
+    The invoking thread writes the request to the worker's stdin and reads the answer
+    from its stdout itself, with a deadline: no reader thread and queue between them,
+    which under load cost a thread hand-off (and the GIL) per invocation.
+    """
+
     def __init__(self, function: Function, environ: dict[str, str]) -> None:
         self.function = function
-        self._answers: queue.Queue[dict | None] = queue.Queue()
         self.process = subprocess.Popen(  # noqa: S603 - our own worker script
             [sys.executable, "-P", "-u", str(WORKER_SCRIPT)],
             cwd=function.code_dir,
@@ -65,37 +71,37 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",  # a handler printing bytes must not stop its log reader
             # Its own session: Ctrl-C reaches the runtime, which stops workers when it is done.
             start_new_session=True,
         )
-        threading.Thread(target=self._read_answers, daemon=True).start()
+        self._pending = b""  # answer bytes read past the last full line
         self._log_reader = threading.Thread(target=self._pass_logs, daemon=True)
         self._log_reader.start()
         self.ready = False
-
-    def _read_answers(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._answers.put(json.loads(line))
-        self._answers.put(None)  # the process has gone
 
     def _pass_logs(self) -> None:
         assert self.process.stderr is not None
         name = self.function.logical_id
         for line in self.process.stderr:
-            handler_log.info("%s | %s", name, line.rstrip("\n"))
+            # errors="replace": a handler printing bytes must not stop its log reader
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            handler_log.info("%s | %s", name, text)
 
     def _next(self, timeout: float) -> dict:
-        try:
-            answer = self._answers.get(timeout=max(timeout, 0))
-        except queue.Empty:
-            raise TimeoutError from None
-        if answer is None:
-            raise WorkerDied(f"exited with status {self.process.wait()}")
-        return answer
+        """The worker's next answer line, parsed; TimeoutError, or WorkerDied at its end."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + max(timeout, 0)
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise WorkerDied(f"exited with status {self.process.wait()}")
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return json.loads(line)
 
     def wait_ready(self) -> None:
         if not self.ready:
@@ -105,7 +111,7 @@ class Worker:
     def invoke(self, event: Any, request_id: str, deadline: float) -> dict:
         assert self.process.stdin is not None
         request = {"event": event, "request_id": request_id, "deadline": deadline}
-        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
         self.process.stdin.flush()
         return self._next(deadline - time.time())
 

@@ -95,7 +95,7 @@ def test_the_printed_curl_line_stores_an_event_and_a_restart_keeps_it(dev_state)
     reply = _run_curl(curl)
 
     # Then the event is accepted and stored
-    assert reply.startswith("HTTP/1.0 202")
+    assert reply.startswith("HTTP/1.1 202")
     wait_for(lambda: _count(database_url) == 1)
     assert "stopped; queued messages stay in local_queue" in dev.interrupt()
 
@@ -107,6 +107,6 @@ def test_the_printed_curl_line_stores_an_event_and_a_restart_keeps_it(dev_state)
     assert again.wait_for_line(r"DATABASE_URL is set in this shell; the runtime does not use it")
     assert again.wait_for_line(r"demo app\s+(\S+)").group(1) == app_id
     assert _count(database_url) == 1
-    assert _run_curl(again.wait_for_line(r"^\s+(curl -i .*)$").group(1)).startswith("HTTP/1.0 202")
+    assert _run_curl(again.wait_for_line(r"^\s+(curl -i .*)$").group(1)).startswith("HTTP/1.1 202")
     wait_for(lambda: _count(database_url) == 2)
     again.interrupt()
