@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_queue import errors, store
+from local_queue import errors, queue_database
 from local_queue.messages import (
     attributes_md5,
     body_md5,
@@ -208,15 +208,15 @@ class SqsService:
     ) -> None:
         self.account_id = account_id
         self.region = region
-        store.ensure_schema(database_url)
-        self._pool = store.ConnectionPool(database_url, pool_size, durable=False)
+        queue_database.ensure_schema(database_url)
+        self._pool = queue_database.ConnectionPool(database_url, pool_size, durable=False)
         self._arrivals = _Arrivals()
-        self._writer = store.SendWriter(database_url, self._arrivals.bump, writers=writers)
+        self._writer = queue_database.SendWriter(database_url, self._arrivals.bump, writers=writers)
         self._queues_lock = threading.Lock()
         self._queues: dict[str, Queue] = {}
         self._move_tasks: list[MoveTask] = []
         with self._pool.connection() as conn:
-            for queue_id, name, attributes, created, modified in store.load_queues(conn):
+            for queue_id, name, attributes, created, modified in queue_database.load_queues(conn):
                 self._queues[name] = Queue(queue_id, name, attributes, created, modified)
         self._writer.start()
         self.operations: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
@@ -344,7 +344,7 @@ class SqsService:
                 return {"QueueUrl": self._url(base, name)}
             now = int(time.time())
             with self._pool.connection() as conn:
-                queue_id = store.insert_queue(conn, name, attributes, now)
+                queue_id = queue_database.insert_queue(conn, name, attributes, now)
             if queue_id is None:  # another server made it: this process's cache is stale
                 raise errors.queue_name_exists(name)
             self._queues[name] = Queue(queue_id, name, attributes, now, now)
@@ -396,7 +396,7 @@ class SqsService:
             "ApproximateNumberOfMessagesDelayed",
         }:
             with self._pool.connection() as conn:
-                visible, in_flight, delayed = store.counts(conn, queue.id, _now_ms())
+                visible, in_flight, delayed = queue_database.counts(conn, queue.id, _now_ms())
             for name, value in (
                 ("ApproximateNumberOfMessages", visible),
                 ("ApproximateNumberOfMessagesNotVisible", in_flight),
@@ -414,7 +414,7 @@ class SqsService:
             attributes = {k: v for k, v in attributes.items() if v}
             now = int(time.time())
             with self._pool.connection() as conn:
-                store.update_queue(conn, queue.id, attributes, now)
+                queue_database.update_queue(conn, queue.id, attributes, now)
             queue.attributes = attributes
             queue.modified_at = now
         return {}
@@ -423,14 +423,14 @@ class SqsService:
         queue = self._queue(request)
         with self._queues_lock:
             with self._pool.connection() as conn:
-                store.delete_queue(conn, queue.id)
+                queue_database.delete_queue(conn, queue.id)
             self._queues.pop(queue.name, None)
         return {}
 
     def PurgeQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         with self._pool.connection() as conn:
-            store.purge(conn, queue.id)
+            queue_database.purge(conn, queue.id)
         return {}
 
     def ListDeadLetterSourceQueues(self, request: dict[str, Any], base: str) -> dict[str, Any]:
@@ -441,7 +441,7 @@ class SqsService:
         return {"queueUrls": [self._url(base, name) for name in sources]}
 
     # ------------------------------------------------------------ sending
-    def _message(self, queue: Queue, entry: dict[str, Any], now: int) -> store.NewMessage:
+    def _message(self, queue: Queue, entry: dict[str, Any], now: int) -> queue_database.NewMessage:
         body = entry.get("MessageBody")
         if not isinstance(body, str) or not body:
             raise errors.missing_parameter("MessageBody")
@@ -455,7 +455,7 @@ class SqsService:
                 f"Reason: Message must be shorter than {limit} bytes."
             )
         delay = _int_param(entry, "DelaySeconds", queue.number("DelaySeconds"), 0, 900)
-        return store.NewMessage(
+        return queue_database.NewMessage(
             queue_id=queue.id,
             message_id=str(uuid.uuid4()),
             body=body,
@@ -465,7 +465,7 @@ class SqsService:
             visible_at=now + delay * 1000,
         )
 
-    def _sent(self, message: store.NewMessage) -> dict[str, Any]:
+    def _sent(self, message: queue_database.NewMessage) -> dict[str, Any]:
         result = {"MessageId": message.message_id, "MD5OfMessageBody": message.body_md5}
         if message.attributes:
             result["MD5OfMessageAttributes"] = attributes_md5(message.attributes)
@@ -486,7 +486,7 @@ class SqsService:
         if total > MAX_PAYLOAD_BYTES:
             raise errors.batch_too_long(MAX_PAYLOAD_BYTES, total)
         now = _now_ms()
-        accepted: list[tuple[str, store.NewMessage]] = []
+        accepted: list[tuple[str, queue_database.NewMessage]] = []
         failed = []
         for entry in entries:
             try:
@@ -537,7 +537,7 @@ class SqsService:
 
     def _receive_once(
         self, queue: Queue, count: int, visibility: int, want_due: bool
-    ) -> tuple[list[tuple[store.Delivered, str]], int | None]:
+    ) -> tuple[list[tuple[queue_database.Delivered, str]], int | None]:
         redrive = None
         if queue.redrive:
             dlq = self._queues.get(queue.redrive[0])
@@ -547,7 +547,7 @@ class SqsService:
         receipt = secrets.token_hex(8)
         due = None
         with self._pool.connection() as conn:
-            delivered, touched = store.receive(
+            delivered, touched = queue_database.receive(
                 conn,
                 queue.id,
                 count,
@@ -557,14 +557,14 @@ class SqsService:
                 redrive=redrive,
             )
             if not delivered and want_due:
-                due = store.next_visible(conn, queue.id, now)
+                due = queue_database.next_visible(conn, queue.id, now)
         self._arrivals.bump(touched)
         return [(m, _encode_handle(queue.id, m.seq, receipt)) for m in delivered], due
 
     def _delivered(
         self,
         queue: Queue,
-        delivered: tuple[store.Delivered, str],
+        delivered: tuple[queue_database.Delivered, str],
         system_names: set[str],
         attribute_names: list[str],
     ) -> dict[str, Any]:
@@ -599,7 +599,7 @@ class SqsService:
         queue = self._queue(request)
         handle = _decode_handle(queue, request.get("ReceiptHandle"))
         with self._pool.connection() as conn:
-            store.delete(conn, queue.id, [handle])
+            queue_database.delete(conn, queue.id, [handle])
         return {}
 
     def DeleteMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
@@ -614,7 +614,7 @@ class SqsService:
                 failed.append(exc.entry(entry["Id"]))
         if handles:
             with self._pool.connection() as conn:
-                store.delete(conn, queue.id, handles)
+                queue_database.delete(conn, queue.id, handles)
         return {"Successful": successful, "Failed": failed}
 
     def _change_visibility(
@@ -640,7 +640,7 @@ class SqsService:
         changed: set[int] = set()
         if parsed:
             with self._pool.connection() as conn:
-                changed = store.change_visibility(
+                changed = queue_database.change_visibility(
                     conn,
                     queue.id,
                     [(seq, receipt, visible) for _, seq, receipt, visible in parsed],
@@ -702,7 +702,7 @@ class SqsService:
                 "Source queue must be configured as a Dead Letter Queue."
             )
         with self._pool.connection() as conn:
-            moved = store.move_dead_letters(conn, dlq.id, destination, sources, _now_ms())
+            moved = queue_database.move_dead_letters(conn, dlq.id, destination, sources, _now_ms())
         self._arrivals.bump(set(moved))
         task = MoveTask(
             handle=str(uuid.uuid4()),
