@@ -110,14 +110,19 @@ def post_batch(app_id: str) -> Response:
 
 
 def count_outcomes(accepted: int = 0, invalid: int = 0, rejected: int = 0, failed: int = 0) -> None:
-    """All four on every request, zeros included, so the dashboard's lines never break off.
+    """Accepted and failed on every request, zeros too; invalid and rejected when they occur.
 
-    Accepted counts every queued event, invalid ones too (they are stored, as invalid).
+    A zero keeps IngestQueueFailuresAlarm and the accepted line fed, while each more
+    metric costs ~4 us of ingest's CPU and ~50 bytes of EMF per request: the dashboard
+    reads an absent invalid or rejected count as none. Accepted counts every queued
+    event, invalid ones too (they are stored, as invalid).
     """
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
-    metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=invalid)
-    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=rejected)
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=failed)
+    if invalid:
+        metrics.add_metric(name="EventsInvalid", unit=MetricUnit.Count, value=invalid)
+    if rejected:
+        metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=rejected)
 
 
 def log_queued(outcomes: list[Outcome]) -> None:

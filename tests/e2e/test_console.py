@@ -158,6 +158,7 @@ def test_the_dashboard_and_alarms_name_only_metrics_the_functions_print(
     app_id, key = app_and_key
     # Given every function that prints metrics has run: ingest and store...
     assert send(sluice, app_id, key, {"eventName": "user_login", "userId": "x"})[0] == 422
+    assert send(sluice, app_id, key, {"no": "name"})[0] == 400  # rejected: printed only then
     wait_for(lambda: "EventsStored" in printed.names())
     # ...accounts and email (a registration mails a code)...
     registration = {"email": f"{uuid.uuid4().hex}@example.com", "password": uuid.uuid4().hex}
