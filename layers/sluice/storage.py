@@ -55,22 +55,38 @@ def fetch_key_owner(conn: Connection, key_hash: bytes) -> str | None:
 
 
 # Events go to Postgres as one jsonb array, unpacked server-side: no per-value
-# adaptation in Python, one statement per batch. ON CONFLICT DO NOTHING covers
-# both the event id and (app_id, message_id), so redelivery and client retries
-# add no row. A payload is the client's JSON text (a jsonb string, version 2
-# messages) or, from version 1 messages, the object itself.
+# adaptation in Python, one statement per batch. A redelivered event (same event_id
+# and received_at, so the same partition) meets the primary key and ON CONFLICT DO
+# NOTHING skips it; a client's retry (same messageId, a new event) meets the dedup
+# row its first copy claimed (migrations/0007), and only the events whose claim
+# succeeded (or that carry no messageId) are inserted, in the same statement. Within
+# one batch the first event of a messageId wins. A payload is the client's JSON text
+# (a jsonb string, version 2 messages) or, from version 1 messages, the object itself.
 _INSERT_EVENTS = """
+WITH batch AS (
+    SELECT *
+    FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
+             event_id uuid, app_id text, event_name text, payload jsonb, status text,
+             validation_errors jsonb, message_id text, client_timestamp timestamptz,
+             sent_at timestamptz, occurred_at timestamptz, received_at timestamptz))
+         WITH ORDINALITY AS e(event_id, app_id, event_name, payload, status, validation_errors,
+                              message_id, client_timestamp, sent_at, occurred_at, received_at, n)
+), claimed AS (
+    INSERT INTO event_dedup (app_id, message_id, event_id, received_at)
+    SELECT DISTINCT ON (app_id, message_id) app_id, message_id, event_id, received_at
+    FROM batch WHERE message_id IS NOT NULL ORDER BY app_id, message_id, n
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
 INSERT INTO events (event_id, app_id, event_name, payload, status, validation_errors,
                     message_id, client_timestamp, sent_at, occurred_at, received_at)
-SELECT e.event_id, e.app_id, e.event_name,
-       CASE jsonb_typeof(e.payload) WHEN 'string' THEN (e.payload #>> '{}')::jsonb
-            ELSE e.payload END,
-       e.status, e.validation_errors,
-       e.message_id, e.client_timestamp, e.sent_at, e.occurred_at, e.received_at
-FROM jsonb_to_recordset(%s::jsonb) AS e(
-         event_id uuid, app_id text, event_name text, payload jsonb, status text,
-         validation_errors jsonb, message_id text, client_timestamp timestamptz,
-         sent_at timestamptz, occurred_at timestamptz, received_at timestamptz)
+SELECT b.event_id, b.app_id, b.event_name,
+       CASE jsonb_typeof(b.payload) WHEN 'string' THEN (b.payload #>> '{}')::jsonb
+            ELSE b.payload END,
+       b.status, b.validation_errors,
+       b.message_id, b.client_timestamp, b.sent_at, b.occurred_at, b.received_at
+FROM batch b
+WHERE b.message_id IS NULL OR b.event_id IN (SELECT event_id FROM claimed)
 ON CONFLICT DO NOTHING
 """
 
@@ -80,6 +96,50 @@ def insert_events(conn: Connection, events: list[dict[str, Any]]) -> int:
     with conn.cursor() as cur:
         cur.execute(_INSERT_EVENTS, (orjson.dumps(events).decode(),))
         return cur.rowcount
+
+
+# The COPY path's half of deduplication: claims the batch's messageIds (the first
+# event of each, in batch order) and answers the event ids whose claim succeeded.
+_CLAIM_MESSAGE_IDS = """
+INSERT INTO event_dedup (app_id, message_id, event_id, received_at)
+SELECT DISTINCT ON (app_id, message_id) app_id, message_id, event_id, received_at
+FROM unnest(%s::text[], %s::text[], %s::uuid[], %s::timestamptz[])
+         WITH ORDINALITY AS c(app_id, message_id, event_id, received_at, n)
+ORDER BY app_id, message_id, n
+ON CONFLICT DO NOTHING
+RETURNING event_id::text
+"""
+
+
+def claim_message_ids(conn: Connection, events: list[dict[str, Any]]) -> set[str]:
+    """Event ids (text, as in the wire form) of the events that now own their messageId."""
+    with_ids = [event for event in events if event["message_id"] is not None]
+    if not with_ids:
+        return set()
+    with conn.cursor() as cur:
+        cur.execute(
+            _CLAIM_MESSAGE_IDS,
+            (
+                [event["app_id"] for event in with_ids],
+                [event["message_id"] for event in with_ids],
+                [event["event_id"] for event in with_ids],
+                [event["received_at"] for event in with_ids],
+            ),
+        )
+        return {event_id for (event_id,) in cur.fetchall()}
+
+
+def store_new_events(conn: Connection, events: list[dict[str, Any]]) -> int:
+    """The fast path: claims messageIds, then COPYs every event not a client's retry.
+
+    One transaction (the caller's): a UniqueViolation from COPY (a redelivered event)
+    undoes the claims too, and the caller falls back to insert_events.
+    """
+    claimed = claim_message_ids(conn, events)
+    return copy_events(
+        conn,
+        (e for e in events if e["message_id"] is None or e["event_id"].lower() in claimed),
+    )
 
 
 EVENT_COLUMNS = (

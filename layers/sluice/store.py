@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sluice.db import Database
 from sluice.messages import QueuedEvent, parse_message
 from sluice.observability import logger
-from sluice.storage import copy_events, insert_events
+from sluice.storage import insert_events, store_new_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
         try:
             # The common case, fresh events only, goes in with COPY...
             result.stored = database.run(
-                lambda conn: copy_events(conn, [event for _, event in pending])
+                lambda conn: store_new_events(conn, [event for _, event in pending])
             )
         except _REFUSED:
             # ...and a batch holding a redelivered event, or a value Postgres refuses,

@@ -71,7 +71,11 @@ def test_an_app_is_created_with_its_first_key_shown_once(context, owner, created
     assert key not in json.dumps(listed)
     status, apps = call(context, "GET", "/api/apps", token=owner[1])
     assert [a["app_id"] for a in apps["apps"]] == [created["app_id"]]
-    assert apps["apps"][0]["policies"] == {"invalid_events": "store", "unplanned_events": "allow"}
+    assert apps["apps"][0]["policies"] == {
+        "invalid_events": "store",
+        "unplanned_events": "allow",
+        "retention_days": 30,
+    }
 
 
 def test_another_account_gets_404_for_every_route_never_403(context, created, stranger, db):
@@ -139,9 +143,12 @@ def test_rename_and_delete(context, owner, created, db):
     assert call(context, "DELETE", f"/api/apps/{app_id}", token=owner[1]) == (204, None)
     assert call(context, "GET", f"/api/apps/{app_id}", token=owner[1])[0] == 404
     with db.cursor() as cur:
-        for table in ("apps", "api_keys", "rules", "rule_versions", "events"):
+        for table in ("apps", "api_keys", "rules", "rule_versions"):
             cur.execute(f"SELECT count(*) FROM {table} WHERE app_id = %s", (app_id,))  # noqa: S608
             assert cur.fetchone() == (0,), table
+        # The events go in chunks, by the maintain function (tests/retention), from this record
+        cur.execute("SELECT count(*) FROM deleted_apps WHERE app_id = %s", (app_id,))
+        assert cur.fetchone() == (1,)
 
 
 def test_a_revoked_key_stops_working_after_the_cache_ttl(context, owner, created, ingestor, clock):
@@ -209,7 +216,15 @@ def test_policies_are_checked_when_set(context, owner, created):
         context, "PATCH", path, {"policies": {"invalid_events": "block"}}, token=token
     )
     assert (status, body["policies"]["invalid_events"]) == (200, "block")
+    status, body = call(context, "PATCH", path, {"policies": {"retention_days": 7}}, token=token)
+    assert (status, body["policies"]["retention_days"]) == (200, 7)
+    assert call(context, "GET", path, token=token)[1]["policies"]["retention_days"] == 7
     for bad in (
+        {"policies": {"retention_days": 0}},
+        {"policies": {"retention_days": 3651}},
+        {"policies": {"retention_days": 7.5}},
+        {"policies": {"retention_days": True}},
+        {"policies": {"retention_days": "7"}},
         {"policies": {"invalid_events": "drop"}},
         {"policies": {"other": "block"}},
         {"policies": []},
