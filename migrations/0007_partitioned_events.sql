@@ -99,8 +99,10 @@ CREATE INDEX event_archives_app_day ON event_archives (app_id, day);
 -- kept by a detached partition still being archived counts as existing). Rows the
 -- default partition already took for such a day are moved into it first, so the
 -- attach never fails on them.
+-- Attaching locks the default partition exclusively (it must be checked for the new
+-- day's rows), so the same lock timeout as the detach below applies.
 CREATE FUNCTION sluice_make_event_partitions(first_day date, last_day date) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET lock_timeout = '500ms' AS $$
 DECLARE
     day date;
     part text;
@@ -215,5 +217,5 @@ REVOKE EXECUTE ON FUNCTION sluice_make_event_partitions(date, date),
 GRANT SELECT, DELETE ON events TO sluice_maintain;
 GRANT SELECT ON events_default TO sluice_maintain;
 GRANT SELECT, DELETE ON event_dedup, deleted_apps TO sluice_maintain;
-GRANT SELECT, INSERT, DELETE ON event_archives TO sluice_maintain;
+GRANT SELECT, INSERT, UPDATE, DELETE ON event_archives TO sluice_maintain;
 GRANT SELECT ON apps, aggregate_position, event_partitions TO sluice_maintain;

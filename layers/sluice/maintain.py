@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import psycopg2.errors
-
 from sluice import partitions as p
 from sluice.archive import ArchiveBucket, object_key
 from sluice.db import Connection, Database
@@ -69,9 +67,14 @@ def run(
         return not result.finished
 
     today = now.date()
-    result.partitions_made = database.run(
+    made = database.run(
         lambda c: p.make_partitions(c, today, today + timedelta(days=policy.days_ahead))
     )
+    if made is None:
+        # A long reader held the default partition; a week is made ahead, so the next
+        # runs have days to succeed, and the default partition takes events meanwhile.
+        logger.warning("partitions not made: the default partition stayed locked")
+    result.partitions_made = made or 0
     while not out_of_time():
         forgotten = database.run(
             lambda c: p.purge_dedup(c, now - policy.dedup_window, policy.chunk_size)
@@ -137,9 +140,7 @@ def _expire_whole_day(
     app_ids: list[str],
     result: MaintainResult,
 ) -> None:
-    try:
-        database.run(lambda c: p.detach_partition(c, day))
-    except psycopg2.errors.LockNotAvailable:
+    if database.run(lambda c: p.detach_partition(c, day)) is None:
         # A long reader held events; stores waited at most the lock timeout. Next run.
         logger.warning("partition not detached: events stayed locked", day=str(day))
         return
@@ -150,11 +151,11 @@ def _expire_whole_day(
             continue  # archived by a run that stopped before the drop
         key = object_key(app_id, day, parts)
         count = database.run(
-            lambda c, a=app_id, k=key: bucket.write(
-                k, p.archive_lines(c, a, day, detached=True)
-            )
+            lambda c, a=app_id, k=key: bucket.write(k, p.archive_lines(c, a, day, detached=True))
         )
-        database.run(lambda c, a=app_id, k=key, n=count: p.record_archive(c, a, day, k, n, whole_day=True))
+        database.run(
+            lambda c, a=app_id, k=key, n=count: p.record_archive(c, a, day, k, n, whole_day=True)
+        )
         result.archived_events += count
         result.archived_objects += 1
     database.run(lambda c: p.drop_detached_partition(c, day))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+import psycopg2.errors
 from psycopg2 import sql
 
 from sluice.db import Connection
@@ -25,11 +27,27 @@ def partition_name(day: date) -> str:
     return f"events_p{day:%Y%m%d}"
 
 
-def make_partitions(conn: Connection, first: date, last: date) -> int:
-    """Makes the missing day partitions of [first, last]; returns how many were made."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT sluice_make_event_partitions(%s, %s)", (first, last))
-        return cur.fetchone()[0]
+def _unless_locked(conn: Connection, statement: str, args: tuple) -> Any:
+    """The statement's one value, or None when it gave up at its lock timeout.
+
+    psycopg2 reports a lock timeout as an OperationalError, which sluice.db takes
+    for a lost connection; here it is an answer (the transaction is rolled back).
+    """
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, args)
+            return cur.fetchone()[0]
+    except psycopg2.errors.LockNotAvailable:
+        conn.rollback()
+        return None
+
+
+def make_partitions(conn: Connection, first: date, last: date) -> int | None:
+    """Makes the missing day partitions of [first, last]; returns how many were made.
+
+    None: the default partition stayed locked past the lock timeout (a long reader).
+    """
+    return _unless_locked(conn, "SELECT sluice_make_event_partitions(%s, %s)", (first, last))
 
 
 def partition_days(conn: Connection) -> list[tuple[date, bool]]:
@@ -48,11 +66,9 @@ def default_partition_days(conn: Connection) -> list[date]:
         return [day for (day,) in cur.fetchall()]
 
 
-def detach_partition(conn: Connection, day: date) -> bool:
-    """Raises psycopg2.errors.LockNotAvailable when events stayed locked past lock_timeout."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT sluice_detach_event_partition(%s)", (day,))
-        return cur.fetchone()[0]
+def detach_partition(conn: Connection, day: date) -> bool | None:
+    """Whether the day was attached (and now is not); None: events stayed locked."""
+    return _unless_locked(conn, "SELECT sluice_detach_event_partition(%s)", (day,))
 
 
 def drop_detached_partition(conn: Connection, day: date) -> bool:
