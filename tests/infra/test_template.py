@@ -158,6 +158,7 @@ def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
         "EmailFunction",
         "AggregateFunction",
         "ManageFunction",
+        "MaintainFunction",
     }
     for function in functions.values():
         properties = function["Properties"]
@@ -473,6 +474,7 @@ def test_an_exhausted_proxy_pool_fails_before_any_function_times_out(resources):
         "EmailFunction",
         "AggregateFunction",
         "ManageFunction",
+        "MaintainFunction",
     }
     # At most half the shortest timeout: the rest is left to answer 503 or return the batch.
     assert 0 < pool["ConnectionBorrowTimeout"] * 2 <= min(timeouts.values())
