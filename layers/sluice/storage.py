@@ -98,34 +98,40 @@ def insert_events(conn: Connection, events: list[dict[str, Any]]) -> int:
         return cur.rowcount
 
 
-# The COPY path's half of deduplication: claims the batch's messageIds (the first
-# event of each, in batch order) and answers the event ids whose claim succeeded.
+# The COPY path's half of deduplication: claims the batch's messageIds and answers the
+# event ids whose claim succeeded. One jsonb parameter, as for inserts: a list of
+# 1,000 values per column would be parsed as 1,000 constants each.
 _CLAIM_MESSAGE_IDS = """
 INSERT INTO event_dedup (app_id, message_id, event_id, received_at)
-SELECT DISTINCT ON (app_id, message_id) app_id, message_id, event_id, received_at
-FROM unnest(%s::text[], %s::text[], %s::uuid[], %s::timestamptz[])
-         WITH ORDINALITY AS c(app_id, message_id, event_id, received_at, n)
-ORDER BY app_id, message_id, n
+SELECT app_id, message_id, event_id, received_at
+FROM jsonb_to_recordset(%s::jsonb)
+         AS c(app_id text, message_id text, event_id uuid, received_at timestamptz)
 ON CONFLICT DO NOTHING
 RETURNING event_id::text
 """
 
 
 def claim_message_ids(conn: Connection, events: list[dict[str, Any]]) -> set[str]:
-    """Event ids (text, as in the wire form) of the events that now own their messageId."""
-    with_ids = [event for event in events if event["message_id"] is not None]
-    if not with_ids:
+    """Event ids (text, as in the wire form) of the events that now own their messageId.
+
+    Within the batch the first event of a messageId is the one that claims it.
+    """
+    first: dict[tuple[str, str], dict[str, str]] = {}
+    for event in events:
+        if event["message_id"] is not None:
+            first.setdefault(
+                (event["app_id"], event["message_id"]),
+                {
+                    "app_id": event["app_id"],
+                    "message_id": event["message_id"],
+                    "event_id": event["event_id"],
+                    "received_at": event["received_at"],
+                },
+            )
+    if not first:
         return set()
     with conn.cursor() as cur:
-        cur.execute(
-            _CLAIM_MESSAGE_IDS,
-            (
-                [event["app_id"] for event in with_ids],
-                [event["message_id"] for event in with_ids],
-                [event["event_id"] for event in with_ids],
-                [event["received_at"] for event in with_ids],
-            ),
-        )
+        cur.execute(_CLAIM_MESSAGE_IDS, (orjson.dumps(list(first.values())).decode(),))
         return {event_id for (event_id,) in cur.fetchall()}
 
 

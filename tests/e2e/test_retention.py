@@ -1,4 +1,4 @@
-"""Retention on the local runtime: expired events go to moto's S3, and the read command brings them back.
+"""Retention on the local runtime: expired events go to moto's S3 and come back by the read command.
 
 The schedules are fired through /_local/schedules, as `curl -X POST` would; the
 archive is read back by `python -m sluice.archive read` in its own process, against
