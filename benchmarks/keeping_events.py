@@ -124,33 +124,49 @@ class _Storer(threading.Thread):
         )
 
 
-def _drop_day(env: BenchEnvironment, rows: int) -> None:
-    maintainer = Database(DatabaseSettings(url=env.database_url, user="sluice_maintain"))
+def _under_store(env: BenchEnvironment, step) -> tuple[float, float, float, int]:  # noqa: ANN001
+    """Runs `step` while a thread stores without pause.
+
+    Returns the step's seconds, the slowest store batch that overlapped it, the slowest
+    before it (a second of baseline), and how many batches ran.
+    """
     storer = _Storer(env.database_url)
     storer.start()
-    time.sleep(2.0)  # a baseline of store batches before the drop
-    detach_start = time.perf_counter()
-    assert maintainer.run(lambda c: p.detach_partition(c, DAY)) is True
-    drop_start = time.perf_counter()
-    assert maintainer.run(lambda c: p.drop_detached_partition(c, DAY)) is True
-    drop_end = time.perf_counter()
     time.sleep(1.0)
+    start = time.perf_counter()
+    step()
+    end = time.perf_counter()
+    time.sleep(0.5)
     storer.stop.set()
     storer.join()
-    before = [s for start, s in storer.batches if start + s < detach_start]
-    print(
-        f"   b. {rows:,}-row day: detach {drop_start - detach_start:6.3f} s,"
-        f" drop {drop_end - drop_start:6.3f} s (target < 1 s together);"
-        f" slowest 100-event store batch during them"
-        f" {storer.slowest(detach_start, drop_end) * 1000:5.0f} ms, before"
-        f" {max(before) * 1000:5.0f} ms (median {statistics.median(before) * 1000:4.0f} ms,"
-        f" {len(storer.batches)} batches)"
-    )
     storer.database.close()
+    before = [s for started, s in storer.batches if started + s < start]
+    return end - start, storer.slowest(start, end), max(before), len(storer.batches)
+
+
+def _drop_and_archive_day(env: BenchEnvironment, rows: int) -> None:
+    maintainer = Database(DatabaseSettings(url=env.database_url, user="sluice_maintain"))
+    detach = _under_store(
+        env, lambda: assert_true(maintainer.run(lambda c: p.detach_partition(c, DAY)))
+    )
+    _archive_day(maintainer)
+    drop = _under_store(
+        env, lambda: assert_true(maintainer.run(lambda c: p.drop_detached_partition(c, DAY)))
+    )
+    print(
+        f"   b. {rows:,}-row day: detach {detach[0]:6.3f} s, drop {drop[0]:6.3f} s"
+        f" (target < 1 s together). Slowest 100-event store batch (sluice_store, beside"
+        f" them): during detach {detach[1] * 1000:4.0f} ms, during drop"
+        f" {drop[1] * 1000:4.0f} ms, before {max(detach[2], drop[2]) * 1000:4.0f} ms"
+    )
     maintainer.close()
 
 
-def _archive_day(env: BenchEnvironment, rows: int) -> None:
+def assert_true(value: object) -> None:
+    assert value is True, value
+
+
+def _archive_day(maintainer: Database) -> None:
     from local_runtime.services import start_moto
 
     helper, moto_url = start_moto()
@@ -158,8 +174,6 @@ def _archive_day(env: BenchEnvironment, rows: int) -> None:
         s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
         s3.create_bucket(Bucket="bench-archive")
         bucket = ArchiveBucket(s3, "bench-archive")
-        maintainer = Database(DatabaseSettings(url=env.database_url, user="sluice_maintain"))
-        maintainer.run(lambda c: p.detach_partition(c, DAY))
         key = object_key("app_bench_0", DAY, 0)
         tracemalloc.start()
         start = time.perf_counter()
@@ -171,12 +185,11 @@ def _archive_day(env: BenchEnvironment, rows: int) -> None:
         tracemalloc.stop()
         size = s3.head_object(Bucket="bench-archive", Key=key)["ContentLength"]
         print(
-            f"   c. archive of one app's day: {written:,} events in {elapsed:5.1f} s"
-            f" ({written / elapsed:8,.0f} events/s), {size / 2**20:6.1f} MiB gzip'd"
-            f" ({size / written:4.0f} bytes/event); peak Python memory {peak / 2**20:5.1f} MiB"
+            f"   c. archive of one app's day (from the detached partition): {written:,} events"
+            f" in {elapsed:5.1f} s ({written / elapsed:8,.0f} events/s), {size / 2**20:6.1f} MiB"
+            f" gzip'd ({size / written:4.0f} bytes/event); peak Python memory"
+            f" {peak / 2**20:5.1f} MiB"
         )
-        maintainer.run(lambda c: p.drop_detached_partition(c, DAY))
-        maintainer.close()
     finally:
         helper.stop()
 
@@ -187,6 +200,4 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     _store_versus_copy(env, 4 if quick else 10)
     built = _build_day(env, rows)
     print(f"   (built a {rows:,}-row day partition in {built:5.1f} s with generate_series)")
-    _drop_day(env, rows)
-    _build_day(env, rows)
-    _archive_day(env, rows)
+    _drop_and_archive_day(env, rows)

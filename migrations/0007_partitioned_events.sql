@@ -64,7 +64,10 @@ CREATE TABLE event_dedup (
     received_at timestamptz NOT NULL,
     PRIMARY KEY (app_id, message_id)
 );
-CREATE INDEX event_dedup_received ON event_dedup (received_at);
+-- BRIN: rows arrive in received_at order, so a block range index finds the purge's old
+-- rows for a few pages of index, and costs the store almost nothing to keep (a btree
+-- here took a quarter of the claim's time).
+CREATE INDEX event_dedup_received ON event_dedup USING brin (received_at);
 
 -- Retention of raw events, in days, per app (the rollups are kept). Archived to S3
 -- before they go.

@@ -98,54 +98,33 @@ def insert_events(conn: Connection, events: list[dict[str, Any]]) -> int:
         return cur.rowcount
 
 
-# The COPY path's half of deduplication: claims the batch's messageIds and answers the
-# event ids whose claim succeeded. One jsonb parameter, as for inserts: a list of
-# 1,000 values per column would be parsed as 1,000 constants each.
-_CLAIM_MESSAGE_IDS = """
-INSERT INTO event_dedup (app_id, message_id, event_id, received_at)
-SELECT app_id, message_id, event_id, received_at
-FROM jsonb_to_recordset(%s::jsonb)
-         AS c(app_id text, message_id text, event_id uuid, received_at timestamptz)
-ON CONFLICT DO NOTHING
-RETURNING event_id::text
-"""
-
-
-def claim_message_ids(conn: Connection, events: list[dict[str, Any]]) -> set[str]:
-    """Event ids (text, as in the wire form) of the events that now own their messageId.
-
-    Within the batch the first event of a messageId is the one that claims it.
-    """
-    first: dict[tuple[str, str], dict[str, str]] = {}
-    for event in events:
-        if event["message_id"] is not None:
-            first.setdefault(
-                (event["app_id"], event["message_id"]),
-                {
-                    "app_id": event["app_id"],
-                    "message_id": event["message_id"],
-                    "event_id": event["event_id"],
-                    "received_at": event["received_at"],
-                },
-            )
-    if not first:
-        return set()
-    with conn.cursor() as cur:
-        cur.execute(_CLAIM_MESSAGE_IDS, (orjson.dumps(list(first.values())).decode(),))
-        return {event_id for (event_id,) in cur.fetchall()}
-
-
 def store_new_events(conn: Connection, events: list[dict[str, Any]]) -> int:
-    """The fast path: claims messageIds, then COPYs every event not a client's retry.
+    """The fast path: COPY of the batch's messageIds into event_dedup, then of the events.
 
-    One transaction (the caller's): a UniqueViolation from COPY (a redelivered event)
-    undoes the claims too, and the caller falls back to insert_events.
+    One transaction (the caller's). Retries are rare, so this path assumes there are
+    none: a messageId already claimed (a client's retry, or twice in the batch) or an
+    event already stored (a redelivery) makes a COPY raise UniqueViolation, which undoes
+    both, and the caller falls back to insert_events, which skips them.
     """
-    claimed = claim_message_ids(conn, events)
-    return copy_events(
-        conn,
-        (e for e in events if e["message_id"] is None or e["event_id"].lower() in claimed),
-    )
+    copy_message_ids(conn, events)
+    return copy_events(conn, events)
+
+
+def copy_message_ids(conn: Connection, events: list[dict[str, Any]]) -> int:
+    text = _copy_text
+    lines = [
+        f"{text(e['app_id'])}\t{text(e['message_id'])}\t{e['event_id']}\t{e['received_at']}"
+        for e in events
+        if e["message_id"] is not None
+    ]
+    if not lines:
+        return 0
+    with conn.cursor() as cur:
+        cur.copy_expert(
+            "COPY event_dedup (app_id, message_id, event_id, received_at) FROM STDIN",
+            io.StringIO("\n".join(lines) + "\n"),
+        )
+        return cur.rowcount
 
 
 EVENT_COLUMNS = (

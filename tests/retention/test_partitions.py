@@ -100,7 +100,7 @@ def test_a_retry_inside_the_window_adds_no_row_across_a_partition_boundary(
     other = wire_event(
         "app_a", "buy", MIDNIGHT, message_id="m-2", received_at=MIDNIGHT + timedelta(seconds=1)
     )
-    # (COPY path: the batch is all new events)
+    # (the COPY of its messageId fails, and the INSERT path skips the retry alone)
     assert store(storer, [retry, other]) == 1
     # And SQS redelivers the first event itself beside a fresh one (the INSERT path)
     fresh = wire_event("app_a", "buy", MIDNIGHT, received_at=MIDNIGHT + timedelta(seconds=2))
