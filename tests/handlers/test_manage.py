@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl
 
 import psycopg2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import functions.ingest.app as ingest_app
 import functions.manage.app as manage_app
@@ -232,6 +234,35 @@ def test_policies_are_checked_when_set(context, owner, created):
         {},
     ):
         assert call(context, "PATCH", path, bad, token=token)[0] == 400, bad
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+@settings(
+    derandomize=True,
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(value=st.one_of(st.integers(-(2**70), 2**70), JSON_VALUES))
+def test_any_retention_is_a_200_with_it_kept_or_a_400_with_it_unchanged(
+    context, owner, created, value
+):
+    path = f"/api/apps/{created['app_id']}"
+    before = call(context, "GET", path, token=owner[1])[1]["policies"]["retention_days"]
+    status, body = call(
+        context, "PATCH", path, {"policies": {"retention_days": value}}, token=owner[1]
+    )
+    valid = type(value) is int and 1 <= value <= 3650
+    assert status == (200 if valid else 400), (value, body)
+    after = call(context, "GET", path, token=owner[1])[1]["policies"]["retention_days"]
+    assert after == (value if valid else before)
 
 
 @pytest.mark.parametrize(
