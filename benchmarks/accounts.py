@@ -150,5 +150,7 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     print()
     sent, cpu, duplicates = _email_throughput(env, 50 if quick else 300)
     print("6. Email function against moto's SES server (batches of 10, one process)")
-    print(f"   sent:       {sent:6.0f} emails/s ({cpu * 1e3:.1f} ms CPU per email, function side)")
+    print(
+        f"   sent:       {sent:6.0f} emails/s ({cpu * 1e3:.1f} ms CPU per email, function side)"
+    )
     print(f"   duplicates: {duplicates:6.0f} requests/s (redelivered, nothing sent)")
