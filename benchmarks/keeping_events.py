@@ -95,7 +95,11 @@ def _build_day(env: BenchEnvironment, rows: int) -> float:
             "  jsonb_build_object('os', 'ios', 'version', '17.2')),"
             " 'valid', 'm-' || n, t, t"
             " FROM generate_series(1, %s) AS n,"
-            " LATERAL (SELECT %s::timestamptz + n * (interval '86399 seconds' / %s)) AS at(t)",
+            # Spread over the day, the last row a second before its end (a float of
+            # seconds: an interval divided by 10 M rounds to microseconds, and adds up).
+            " LATERAL (SELECT %s::timestamptz"
+            "  + make_interval(secs => (n - 1)::float8 * 86399 / %s))"
+            "  AS at(t)",
             (APPS, rows, start_of_day, rows),
         )
         cur.execute(f"VACUUM ANALYZE {p.partition_name(DAY)}")
