@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools browser dev invoke test bench loadtest migrate aggregate rebuild-aggregates lock clean build deploy redrive mail
+.PHONY: venv tools browser dev invoke test bench loadtest migrate aggregate maintain archive-read rebuild-aggregates lock clean build deploy redrive mail
 
 venv: $(VENV)/.installed
 
@@ -74,6 +74,18 @@ migrate: venv
 # What the scheduled aggregate function does, once, against DATABASE_URL.
 aggregate: venv
 	$(BIN)/python -m sluice.aggregate run
+
+# What the scheduled maintain function does, once, against DATABASE_URL and
+# ARCHIVE_BUCKET (AWS_ENDPOINT_URL for moto's S3): partitions ahead, the dedup window,
+# retention with its archive.
+maintain: venv
+	$(BIN)/python -m sluice.maintain run
+
+# Prints an app's archived events of one day (UTC, by when they were received):
+# make archive-read APP=app_... DATE=2026-03-01
+archive-read: venv
+	@test -n "$(APP)" -a -n "$(DATE)" || { echo "usage: make archive-read APP=... DATE=YYYY-MM-DD" >&2; exit 2; }
+	$(BIN)/python -m sluice.archive read "$(APP)" "$(DATE)"
 
 # Recounts the rollups of every UTC day in a range from the stored events, safely
 # while scheduled runs go on: make rebuild-aggregates FROM=2026-03-01 TO=2026-03-08 [APP=app_...]
@@ -143,3 +155,6 @@ build-MigrateFunction:
 
 build-ManageFunction:
 	cp functions/manage/app.py functions/manage/openapi.json "$(ARTIFACTS_DIR)/"
+
+build-MaintainFunction:
+	cp functions/maintain/app.py "$(ARTIFACTS_DIR)/"

@@ -7,6 +7,8 @@
 5. Aggregation: a first run over 1,000,000 events, 10,000 new ones, a stats query.
 6-7. Accounts: sign-in CPU per request (scrypt); the email function's throughput on moto's SES.
 8. Listing 100 events of an app holding 1,000,000, and the query's plan.
+9. Keeping events: store into the partitioned table next to a raw COPY into its
+   partition, dropping a day's partition under a concurrent store, archiving a day.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from benchmarks.environment import bench_environment
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parts = ["ingest", "store", "cold", "rules", "aggregate", "accounts", "events"]
+    parts = ["ingest", "store", "cold", "rules", "aggregate", "accounts", "events", "keeping"]
     parser.add_argument("--only", choices=parts, action="append")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, rougher figures")
     args = parser.parse_args()
@@ -33,6 +35,7 @@ def main() -> None:
             ("aggregate", "aggregation"),
             ("accounts", "accounts"),
             ("events", "events_list"),
+            ("keeping", "keeping_events"),
         ):
             if name in chosen:
                 importlib.import_module(f"benchmarks.{module}").run(env, quick=args.quick)

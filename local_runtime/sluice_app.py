@@ -67,6 +67,24 @@ def _verify_sender(context: SetupContext) -> str | None:
     return sender
 
 
+def _archive_bucket(context: SetupContext) -> None:
+    """The maintain function archives to moto's S3 locally: its bucket must exist there."""
+    maintain = context.topology.functions.get("MaintainFunction")
+    bucket = maintain.environment.get("ARCHIVE_BUCKET") if maintain else None
+    if not bucket:
+        return
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=context.aws_endpoint_url,
+        region_name=maintain.arn.split(":")[3],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto's placeholder
+    )
+    s3.create_bucket(Bucket=bucket)
+
+
 def setup(context: SetupContext) -> list[str]:
     if not context.database_url:
         raise RuntimeError("Sluice needs a database: the settings file's Postgres section")
@@ -77,6 +95,7 @@ def setup(context: SetupContext) -> list[str]:
     finally:
         conn.close()
     sender = _verify_sender(context)
+    _archive_bucket(context)
     body = '{"eventName": "user_login", "userId": 42}'
     return [
         f"  schema    {'applied ' + ', '.join(applied) if applied else 'up to date'}",

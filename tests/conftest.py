@@ -30,6 +30,9 @@ os.environ.update(
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES = (
     "events",
+    "event_dedup",
+    "deleted_apps",
+    "event_archives",
     "rule_versions",
     "rules",
     "api_keys",

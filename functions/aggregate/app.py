@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice import aggregate
 from sluice.config import AggregateSettings
 from sluice.db import Database
@@ -26,7 +27,7 @@ def database() -> Database:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context) -> dict:
+def handler(event: dict, context: LambdaContext) -> dict:
     # Stop starting chunks while a chunk and the answer still fit before Lambda's
     # deadline; whatever is left, the next run takes up from the recorded position.
     seconds = context.get_remaining_time_in_millis() / 1000 - settings().stop_before_timeout

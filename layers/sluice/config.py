@@ -282,3 +282,40 @@ def command_line_database_url(environ: Mapping[str, str] | None = None) -> str:
     if not url:
         raise ConfigurationError("DATABASE_URL is not set: point it at the PostgreSQL to use")
     return url
+
+
+def command_line_archive_bucket(environ: Mapping[str, str] | None = None) -> str:
+    """ARCHIVE_BUCKET for the command-line tools (make maintain, make archive-read)."""
+    bucket = _Reader(os.environ if environ is None else environ).optional("ARCHIVE_BUCKET")
+    if not bucket:
+        raise ConfigurationError("ARCHIVE_BUCKET is not set: name the archive's bucket")
+    return bucket
+
+
+@dataclass(frozen=True, slots=True)
+class MaintainSettings:
+    database: DatabaseSettings
+    # Where expired events are archived (sluice.archive).
+    archive_bucket: str
+    # Day partitions made ahead of today: days of runs may fail before any event
+    # lands in the default partition.
+    days_ahead: int = 7
+    # How long a client's messageId is remembered (README, "Keeping events").
+    dedup_window_hours: int = 72
+    chunk_size: int = 10_000
+    # Time left for the last step and the answer once a run stops starting new ones.
+    stop_before_timeout: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MaintainSettings:
+        env = _Reader(os.environ if environ is None else environ)
+        settings = cls(
+            database=DatabaseSettings.read(env),
+            archive_bucket=env.text("ARCHIVE_BUCKET"),
+            days_ahead=env.integer("PARTITION_DAYS_AHEAD", 7, minimum=1),
+            dedup_window_hours=env.integer("DEDUP_WINDOW_HOURS", 72, minimum=1),
+            chunk_size=env.integer("MAINTAIN_CHUNK_SIZE", 10_000, minimum=1),
+            stop_before_timeout=env.number("MAINTAIN_STOP_BEFORE_TIMEOUT_SECONDS", 60.0, minimum=1),
+        )
+        env.check()
+        return settings

@@ -55,22 +55,38 @@ def fetch_key_owner(conn: Connection, key_hash: bytes) -> str | None:
 
 
 # Events go to Postgres as one jsonb array, unpacked server-side: no per-value
-# adaptation in Python, one statement per batch. ON CONFLICT DO NOTHING covers
-# both the event id and (app_id, message_id), so redelivery and client retries
-# add no row. A payload is the client's JSON text (a jsonb string, version 2
-# messages) or, from version 1 messages, the object itself.
+# adaptation in Python, one statement per batch. A redelivered event (same event_id
+# and received_at, so the same partition) meets the primary key and ON CONFLICT DO
+# NOTHING skips it; a client's retry (same messageId, a new event) meets the dedup
+# row its first copy claimed (migrations/0007), and only the events whose claim
+# succeeded (or that carry no messageId) are inserted, in the same statement. Within
+# one batch the first event of a messageId wins. A payload is the client's JSON text
+# (a jsonb string, version 2 messages) or, from version 1 messages, the object itself.
 _INSERT_EVENTS = """
+WITH batch AS (
+    SELECT *
+    FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
+             event_id uuid, app_id text, event_name text, payload jsonb, status text,
+             validation_errors jsonb, message_id text, client_timestamp timestamptz,
+             sent_at timestamptz, occurred_at timestamptz, received_at timestamptz))
+         WITH ORDINALITY AS e(event_id, app_id, event_name, payload, status, validation_errors,
+                              message_id, client_timestamp, sent_at, occurred_at, received_at, n)
+), claimed AS (
+    INSERT INTO event_dedup (app_id, message_id, event_id, received_at)
+    SELECT DISTINCT ON (app_id, message_id) app_id, message_id, event_id, received_at
+    FROM batch WHERE message_id IS NOT NULL ORDER BY app_id, message_id, n
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
 INSERT INTO events (event_id, app_id, event_name, payload, status, validation_errors,
                     message_id, client_timestamp, sent_at, occurred_at, received_at)
-SELECT e.event_id, e.app_id, e.event_name,
-       CASE jsonb_typeof(e.payload) WHEN 'string' THEN (e.payload #>> '{}')::jsonb
-            ELSE e.payload END,
-       e.status, e.validation_errors,
-       e.message_id, e.client_timestamp, e.sent_at, e.occurred_at, e.received_at
-FROM jsonb_to_recordset(%s::jsonb) AS e(
-         event_id uuid, app_id text, event_name text, payload jsonb, status text,
-         validation_errors jsonb, message_id text, client_timestamp timestamptz,
-         sent_at timestamptz, occurred_at timestamptz, received_at timestamptz)
+SELECT b.event_id, b.app_id, b.event_name,
+       CASE jsonb_typeof(b.payload) WHEN 'string' THEN (b.payload #>> '{}')::jsonb
+            ELSE b.payload END,
+       b.status, b.validation_errors,
+       b.message_id, b.client_timestamp, b.sent_at, b.occurred_at, b.received_at
+FROM batch b
+WHERE b.message_id IS NULL OR b.event_id IN (SELECT event_id FROM claimed)
 ON CONFLICT DO NOTHING
 """
 
@@ -79,6 +95,35 @@ def insert_events(conn: Connection, events: list[dict[str, Any]]) -> int:
     """Stores events in their wire form (see copy_events), skipping any already stored."""
     with conn.cursor() as cur:
         cur.execute(_INSERT_EVENTS, (orjson.dumps(events).decode(),))
+        return cur.rowcount
+
+
+def store_new_events(conn: Connection, events: list[dict[str, Any]]) -> int:
+    """The fast path: COPY of the batch's messageIds into event_dedup, then of the events.
+
+    One transaction (the caller's). Retries are rare, so this path assumes there are
+    none: a messageId already claimed (a client's retry, or twice in the batch) or an
+    event already stored (a redelivery) makes a COPY raise UniqueViolation, which undoes
+    both, and the caller falls back to insert_events, which skips them.
+    """
+    copy_message_ids(conn, events)
+    return copy_events(conn, events)
+
+
+def copy_message_ids(conn: Connection, events: list[dict[str, Any]]) -> int:
+    text = _copy_text
+    lines = [
+        f"{text(e['app_id'])}\t{text(e['message_id'])}\t{e['event_id']}\t{e['received_at']}"
+        for e in events
+        if e["message_id"] is not None
+    ]
+    if not lines:
+        return 0
+    with conn.cursor() as cur:
+        cur.copy_expert(
+            "COPY event_dedup (app_id, message_id, event_id, received_at) FROM STDIN",
+            io.StringIO("\n".join(lines) + "\n"),
+        )
         return cur.rowcount
 
 

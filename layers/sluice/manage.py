@@ -48,6 +48,10 @@ MAX_NAME_CHARS = 200
 # Event names travel in URLs and in the envelope; the same limit as ingest's envelope.
 EVENT_NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
 POLICIES = {"invalid_events": ("store", "block"), "unplanned_events": ("allow", "block")}
+# Days raw events are kept (then archived to S3 and deleted; rollups stay): the
+# bounds of apps.retention_days (migrations/0007).
+RETENTION_POLICY = "retention_days"
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 3650
 
 
 def _app_not_found(app_id: str) -> AppNotFound:
@@ -62,6 +66,7 @@ def app_view(app: AppRow) -> dict[str, Any]:
         "policies": {
             "invalid_events": app.invalid_events,
             "unplanned_events": app.unplanned_events,
+            "retention_days": app.retention_days,
         },
         "created_at": app.created_at.isoformat(),
     }
@@ -523,17 +528,25 @@ def _rule_not_found(event_name: str) -> NotFound:
     return NotFound(f"This app has no rule for {event_name!r}.", code="rule_not_found")
 
 
-def check_policies(policies: Any) -> dict[str, str]:
+def check_policies(policies: Any) -> dict[str, Any]:
     if not isinstance(policies, dict) or not policies:
         raise RequestRejected(
-            "'policies' must be an object with invalid_events (store|block)"
-            " and/or unplanned_events (allow|block)."
+            "'policies' must be an object with invalid_events (store|block),"
+            " unplanned_events (allow|block) and/or retention_days (1 to 3650)."
         )
-    changes = {}
+    changes: dict[str, Any] = {}
     for name, value in policies.items():
-        if name not in POLICIES:
-            raise RequestRejected(f"Unknown policy {name!r}; known: {', '.join(POLICIES)}.")
-        if value not in POLICIES[name]:
+        if name == RETENTION_POLICY:
+            # bool is an int in Python; JSON's true is no number of days.
+            if type(value) is not int or not MIN_RETENTION_DAYS <= value <= MAX_RETENTION_DAYS:
+                raise RequestRejected(
+                    f"'{RETENTION_POLICY}' must be a whole number of days from"
+                    f" {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}."
+                )
+        elif name not in POLICIES:
+            known = ", ".join([*POLICIES, RETENTION_POLICY])
+            raise RequestRejected(f"Unknown policy {name!r}; known: {known}.")
+        elif value not in POLICIES[name]:
             raise RequestRejected(f"'{name}' must be one of {', '.join(POLICIES[name])}.")
         changes[name] = value
     return changes

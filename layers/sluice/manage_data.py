@@ -25,10 +25,13 @@ class AppRow:
     invalid_events: str
     unplanned_events: str
     created_at: datetime
+    retention_days: int
 
 
 # Composed into statements below (S608): a constant, never anything from a request.
-_APP_COLUMNS = "app_id, name, require_key, invalid_events, unplanned_events, created_at"
+_APP_COLUMNS = (
+    "app_id, name, require_key, invalid_events, unplanned_events, created_at, retention_days"
+)
 
 
 def insert_owned_app(
@@ -70,7 +73,7 @@ def update_app(
     conn: Connection, owner: uuid.UUID, app_id: str, changes: dict[str, Any]
 ) -> AppRow | None:
     """Sets the named columns (keys from a fixed set, never from the request)."""
-    allowed = {"name", "invalid_events", "unplanned_events"}
+    allowed = {"name", "invalid_events", "unplanned_events", "retention_days"}
     assert set(changes) <= allowed, changes  # a programming error, not input
     assignments = ", ".join(f"{column} = %s" for column in changes)
     with conn.cursor() as cur:
@@ -84,13 +87,16 @@ def update_app(
 
 
 def delete_app(conn: Connection, owner: uuid.UUID, app_id: str) -> bool:
-    """The app, its keys, rules and versions (cascades), and its stored events."""
+    """The app, its keys, rules and versions (cascades); its events and archive follow.
+
+    An app can hold millions of events: the maintain function removes them (and the
+    archive) in bounded chunks, from the record written here in the same transaction.
+    """
     with conn.cursor() as cur:
         cur.execute("DELETE FROM apps WHERE app_id = %s AND owner_account_id = %s", (app_id, owner))
         if cur.rowcount != 1:
             return False
-        # events has no foreign key to apps (see 0001); the same transaction removes them.
-        cur.execute("DELETE FROM events WHERE app_id = %s", (app_id,))
+        cur.execute("INSERT INTO deleted_apps (app_id) VALUES (%s)", (app_id,))
     return True
 
 

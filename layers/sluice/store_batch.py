@@ -20,7 +20,7 @@ import psycopg2
 from pydantic import ValidationError
 
 from sluice.db import Database
-from sluice.events_data import copy_events, insert_events
+from sluice.events_data import insert_events, store_new_events
 from sluice.observability import logger
 from sluice.queued_events import QueuedEvent, parse_message
 
@@ -62,7 +62,7 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
         try:
             # The common case, fresh events only, goes in with COPY...
             result.stored = database.run(
-                lambda conn: copy_events(conn, [event for _, event in pending])
+                lambda conn: store_new_events(conn, [event for _, event in pending])
             )
         except _REFUSED:
             # ...and a batch holding a redelivered event, or a value Postgres refuses,

@@ -92,7 +92,7 @@ def test_block_policies_refuse_what_store_and_allow_would_take(sluice, db):
     status, changed, _ = call(
         sluice, f"/api/apps/{app_id}", {"policies": policies}, method="PATCH", token=token
     )
-    assert (status, changed["policies"]) == (200, policies)
+    assert (status, changed["policies"]) == (200, {**policies, "retention_days": 30})
 
     def blocked(event: dict, code: str) -> bool:
         status, body = send(sluice, app_id, key, event)

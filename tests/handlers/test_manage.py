@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl
 
 import psycopg2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import functions.ingest.app as ingest_app
 import functions.manage.app as manage_app
@@ -71,7 +73,11 @@ def test_an_app_is_created_with_its_first_key_shown_once(context, owner, created
     assert key not in json.dumps(listed)
     status, apps = call(context, "GET", "/api/apps", token=owner[1])
     assert [a["app_id"] for a in apps["apps"]] == [created["app_id"]]
-    assert apps["apps"][0]["policies"] == {"invalid_events": "store", "unplanned_events": "allow"}
+    assert apps["apps"][0]["policies"] == {
+        "invalid_events": "store",
+        "unplanned_events": "allow",
+        "retention_days": 30,
+    }
 
 
 def test_another_account_gets_404_for_every_route_never_403(context, created, stranger, db):
@@ -139,9 +145,12 @@ def test_rename_and_delete(context, owner, created, db):
     assert call(context, "DELETE", f"/api/apps/{app_id}", token=owner[1]) == (204, None)
     assert call(context, "GET", f"/api/apps/{app_id}", token=owner[1])[0] == 404
     with db.cursor() as cur:
-        for table in ("apps", "api_keys", "rules", "rule_versions", "events"):
+        for table in ("apps", "api_keys", "rules", "rule_versions"):
             cur.execute(f"SELECT count(*) FROM {table} WHERE app_id = %s", (app_id,))  # noqa: S608
             assert cur.fetchone() == (0,), table
+        # The events go in chunks, by the maintain function (tests/retention), from this record
+        cur.execute("SELECT count(*) FROM deleted_apps WHERE app_id = %s", (app_id,))
+        assert cur.fetchone() == (1,)
 
 
 def test_a_revoked_key_stops_working_after_the_cache_ttl(context, owner, created, ingestor, clock):
@@ -209,7 +218,15 @@ def test_policies_are_checked_when_set(context, owner, created):
         context, "PATCH", path, {"policies": {"invalid_events": "block"}}, token=token
     )
     assert (status, body["policies"]["invalid_events"]) == (200, "block")
+    status, body = call(context, "PATCH", path, {"policies": {"retention_days": 7}}, token=token)
+    assert (status, body["policies"]["retention_days"]) == (200, 7)
+    assert call(context, "GET", path, token=token)[1]["policies"]["retention_days"] == 7
     for bad in (
+        {"policies": {"retention_days": 0}},
+        {"policies": {"retention_days": 3651}},
+        {"policies": {"retention_days": 7.5}},
+        {"policies": {"retention_days": True}},
+        {"policies": {"retention_days": "7"}},
         {"policies": {"invalid_events": "drop"}},
         {"policies": {"other": "block"}},
         {"policies": []},
@@ -217,6 +234,35 @@ def test_policies_are_checked_when_set(context, owner, created):
         {},
     ):
         assert call(context, "PATCH", path, bad, token=token)[0] == 400, bad
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+@settings(
+    derandomize=True,
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(value=st.one_of(st.integers(-(2**70), 2**70), JSON_VALUES))
+def test_any_retention_is_a_200_with_it_kept_or_a_400_with_it_unchanged(
+    context, owner, created, value
+):
+    path = f"/api/apps/{created['app_id']}"
+    before = call(context, "GET", path, token=owner[1])[1]["policies"]["retention_days"]
+    status, body = call(
+        context, "PATCH", path, {"policies": {"retention_days": value}}, token=owner[1]
+    )
+    valid = type(value) is int and 1 <= value <= 3650
+    assert status == (200 if valid else 400), (value, body)
+    after = call(context, "GET", path, token=owner[1])[1]["policies"]["retention_days"]
+    assert after == (value if valid else before)
 
 
 @pytest.mark.parametrize(

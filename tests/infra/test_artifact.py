@@ -57,6 +57,7 @@ FUNCTIONS = (
     "EmailFunction",
     "AggregateFunction",
     "ManageFunction",
+    "MaintainFunction",
 )
 SENDER = "no-reply@sluice.test"
 # The interpreter the virtualenv was made from: its own site-packages are skipped (-S).
@@ -136,6 +137,7 @@ class Stack:
     secret_arn: str
     queue_url: str
     email_queue_url: str
+    archive_bucket: str
     moto_url: str
     xray: XrayDaemon
     functions_dir: Path
@@ -161,6 +163,7 @@ class Stack:
             '{"Ref": "LogLevel"}': self.cfn["Parameters"]["LogLevel"]["Default"],
             '{"Ref": "EventsQueue"}': self.queue_url,
             '{"Ref": "EmailQueue"}': self.email_queue_url,
+            '{"Ref": "ArchiveBucket"}': self.archive_bucket,
             '{"Ref": "EmailSenderAddress"}': SENDER,
             '{"Ref": "EmailConfigurationSet"}': "",
             '{"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}': self.secret_arn,
@@ -291,6 +294,8 @@ def stack(
         queue = sqs.create_queue(QueueName=f"events-{os.urandom(4).hex()}")
         email_queue = sqs.create_queue(QueueName=f"email-{os.urandom(4).hex()}")
         boto3.client("sesv2", **aws).create_email_identity(EmailIdentity=SENDER)
+        archive_bucket = f"archive-{os.urandom(4).hex()}"
+        boto3.client("s3", **aws).create_bucket(Bucket=archive_bucket)
         # Copies, so the session's build (which other tests inspect) is never written to.
         functions = tmp_path_factory.mktemp("functions")
         for name in FUNCTIONS:
@@ -301,6 +306,7 @@ def stack(
             secret_arn=secret["ARN"],
             queue_url=queue["QueueUrl"],
             email_queue_url=email_queue["QueueUrl"],
+            archive_bucket=archive_bucket,
             moto_url=moto_url,
             xray=XrayDaemon(),
             functions_dir=functions,
@@ -414,6 +420,7 @@ SAMPLE_FOR = {
     "EmailFunction": "email-batch.json",
     "AggregateFunction": "aggregate-schedule.json",
     "ManageFunction": "manage-list-apps.json",
+    "MaintainFunction": "maintain-schedule.json",
 }
 
 
@@ -445,6 +452,19 @@ def test_aggregate_counts_what_the_store_stored_as_its_own_role(migrated, stack)
     assert counted == stored
 
 
+def test_maintain_makes_partitions_ahead_as_its_own_role(migrated, stack):
+    response = handled(stack.invoke("MaintainFunction", sample("maintain-schedule.json")))
+
+    assert response["finished"] is True, response
+    with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT max(day) - (now() AT TIME ZONE 'UTC')::date FROM event_partitions"
+            " WHERE attached"
+        )
+        assert cur.fetchone() == (7,)
+    conn.close()
+
+
 def test_traces_are_sent_but_never_hold_a_response(migrated, stack):
     """Tracing ran as in Lambda (so aws-xray-sdk was there), and kept no handler response."""
     ingest = handled(stack.invoke("IngestFunction", sample("ingest-event.json")))
@@ -467,5 +487,6 @@ def test_every_sample_event_is_run_against_the_build():
         "email-batch.json",
         "aggregate-schedule.json",
         "manage-list-apps.json",
+        "maintain-schedule.json",
     }
     assert {p.name for p in EVENTS.glob("*.json")} == exercised

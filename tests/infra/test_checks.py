@@ -19,6 +19,7 @@ FUNCTIONS = {
     "EmailFunction": "email",
     "AggregateFunction": "aggregate",
     "ManageFunction": "manage",
+    "MaintainFunction": "maintain",
 }
 
 

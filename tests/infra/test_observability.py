@@ -27,6 +27,8 @@ FAILURE_ALARMS = {
     "API 5xx": ("Api5xxAlarm", "AWS/ApiGateway", "5xx"),
     "store crashing": ("StoreErrorsAlarm", "AWS/Lambda", "Errors"),
     "ingest cannot queue": ("IngestQueueFailuresAlarm", "Sluice", "EventsFailed"),
+    "database disk running out": ("FreeStorageSpaceAlarm", "AWS/RDS", "FreeStorageSpace"),
+    "maintenance failing": ("MaintainErrorsAlarm", "AWS/Lambda", "Errors"),
 }
 
 

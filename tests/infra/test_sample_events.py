@@ -21,6 +21,7 @@ import functions.accounts.app as accounts_app
 import functions.aggregate.app as aggregate_app
 import functions.email.app as email_app
 import functions.ingest.app as ingest_app
+import functions.maintain.app as maintain_app
 import functions.migrate.app as migrate_app
 import functions.store.app as store_app
 from tests.infra.stack import REPO_ROOT, run_tool, tool
@@ -50,6 +51,9 @@ def cold(monkeypatch):
         email_app.mailer,
         aggregate_app.settings,
         aggregate_app.database,
+        maintain_app.settings,
+        maintain_app.database,
+        maintain_app.bucket,
     )
     for cached in caches:
         cached.cache_clear()
@@ -526,6 +530,30 @@ def test_aggregate_schedule_event_counts_the_stored_sample_batch(
     assert counted == stored
 
 
+# --- maintain -----------------------------------------------------------------------
+
+
+def test_maintain_schedule_event_makes_a_week_of_partitions_as_its_own_role(
+    cold, database_url, aws, db
+):
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="sluice-archive")
+    cold.setenv("DATABASE_URL", database_url)
+    cold.setenv("DB_USER", "sluice_maintain")
+    cold.setenv("ARCHIVE_BUCKET", "sluice-archive")
+
+    response = maintain_app.handler(sample("maintain-schedule.json"), LambdaContext())
+
+    assert response["finished"] is True
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT max(day) - (now() AT TIME ZONE 'UTC')::date FROM event_partitions"
+            " WHERE attached"
+        )
+        assert cur.fetchone() == (7,)
+
+
 @pytest.mark.slow
 def test_schedule_sample_matches_sam_generate_event():
     reference = generated("cloudwatch", "scheduled-event")
@@ -545,5 +573,6 @@ def test_every_sample_event_is_exercised():
         "accounts-register.json",
         "email-batch.json",
         "manage-list-apps.json",
+        "maintain-schedule.json",
     }
     assert {p.name for p in Path(EVENTS).glob("*.json")} == exercised

@@ -158,6 +158,7 @@ def test_every_function_is_arm64_python313_traced_and_in_the_vpc(resources):
         "EmailFunction",
         "AggregateFunction",
         "ManageFunction",
+        "MaintainFunction",
     }
     for function in functions.values():
         properties = function["Properties"]
@@ -473,6 +474,7 @@ def test_an_exhausted_proxy_pool_fails_before_any_function_times_out(resources):
         "EmailFunction",
         "AggregateFunction",
         "ManageFunction",
+        "MaintainFunction",
     }
     # At most half the shortest timeout: the rest is left to answer 503 or return the batch.
     assert 0 < pool["ConnectionBorrowTimeout"] * 2 <= min(timeouts.values())
@@ -689,3 +691,81 @@ def test_the_aggregate_function_runs_on_the_schedule_parameter(cfn, resources):
     env = resources["AggregateFunction"]["Properties"]["Environment"]["Variables"]
     assert env["AGGREGATE_CHUNK_SIZE"] == {"Ref": "AggregateChunkSize"}
     assert int(cfn["Parameters"]["AggregateChunkSize"]["MaxValue"]) <= 100_000
+
+
+# --- keeping events (issue 14) ------------------------------------------------------
+
+
+def test_the_maintain_function_runs_on_the_schedule_parameter(cfn, resources):
+    (rule,) = [
+        rule
+        for rule in of_type(resources, "AWS::Events::Rule").values()
+        if any(referenced(t["Arn"]) == "MaintainFunction" for t in rule["Properties"]["Targets"])
+    ]
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "MaintainSchedule"}
+    assert cfn["Parameters"]["MaintainSchedule"]["Default"] == "rate(1 hour)"
+    env = resources["MaintainFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["ARCHIVE_BUCKET"] == {"Ref": "ArchiveBucket"}
+    assert env["DEDUP_WINDOW_HOURS"] == {"Ref": "DedupWindowHours"}
+    assert cfn["Parameters"]["DedupWindowHours"]["Default"] == 72
+
+
+def test_the_maintain_function_may_write_only_under_the_archives_prefix(resources):
+    s3 = [
+        statement
+        for owner, statement in statements(resources)
+        if any(a.startswith("s3:") for a in as_list(statement["Action"]))
+    ]
+    # Only the maintain function's role is allowed anything in S3 (the bucket policy denies)
+    allowed = {o for o, st in statements(resources) if st in s3 and st["Effect"] == "Allow"}
+    assert allowed == {"MaintainFunctionRole"}
+    for owner, statement in statements(resources):
+        if owner != "MaintainFunctionRole" or statement not in s3:
+            continue
+        actions = as_list(statement["Action"])
+        assert "s3:GetObject" not in actions and not any("*" in a for a in actions)
+        if actions == ["s3:ListBucket"]:
+            assert statement["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+        else:
+            assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/events/*"}
+
+
+def test_the_archive_is_private_encrypted_and_athena_reads_its_layout(resources):
+    from sluice.archive import object_key
+
+    bucket = resources["ArchiveBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    props = bucket["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (deny,) = resources["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    # The table's projection names the keys the maintain function writes
+    table = resources["ArchiveTable"]["Properties"]["TableInput"]
+    template = table["Parameters"]["storage.location.template"]["Fn::Sub"]
+    assert template == "s3://${ArchiveBucket}/events/app_id=${!app_id}/date=${!date}/"
+    from datetime import date
+
+    key = object_key("app_x", date(2026, 3, 1), 0)
+    assert key.startswith("events/app_id=app_x/date=2026-03-01/")
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["app_id", "date"]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == (
+        "org.openx.data.jsonserde.JsonSerDe"
+    )
+
+
+def test_storage_grows_to_a_parameter_and_an_alarm_warns_before_it_ends(cfn, resources):
+    props = resources["Database"]["Properties"]
+    assert props["MaxAllocatedStorage"] == {"Ref": "DatabaseMaxAllocatedStorage"}
+    assert (
+        cfn["Parameters"]["DatabaseMaxAllocatedStorage"]["Default"]
+        > (cfn["Parameters"]["DatabaseAllocatedStorage"]["Default"])
+    )
+    alarm = resources["FreeStorageSpaceAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/RDS", "FreeStorageSpace")
+    assert alarm["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": {"Ref": "Database"}}]
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["AlarmActions"] == resources["DeadLetterQueueAlarm"]["Properties"]["AlarmActions"]

@@ -1,0 +1,68 @@
+"""Schedule -> keep events: partitions ahead, the dedup window, retention and its archive."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from sluice import maintain
+from sluice.archive import ArchiveBucket
+from sluice.clock import SystemClock
+from sluice.config import MaintainSettings
+from sluice.db import Database
+from sluice.observability import logger, metrics, tracer
+
+
+@cache
+def settings() -> MaintainSettings:
+    return MaintainSettings.from_env()
+
+
+@cache
+def database() -> Database:
+    """One connection per warm container, reopened when it breaks."""
+    return Database(settings().database)
+
+
+@cache
+def bucket() -> ArchiveBucket:
+    return ArchiveBucket(boto3.client("s3"), settings().archive_bucket)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    config = settings()
+    policy = maintain.MaintainPolicy(
+        days_ahead=config.days_ahead,
+        dedup_window=timedelta(hours=config.dedup_window_hours),
+        chunk_size=config.chunk_size,
+    )
+    # Whatever is left when the time is up, the next run takes up.
+    seconds = context.get_remaining_time_in_millis() / 1000 - config.stop_before_timeout
+    result = maintain.run(
+        database(), bucket(), SystemClock().now(), policy, seconds=max(seconds, 1.0)
+    )
+    metrics.add_metric(name="EventsArchived", unit=MetricUnit.Count, value=result.archived_events)
+    metrics.add_metric(name="EventsExpired", unit=MetricUnit.Count, value=result.deleted_events)
+    logger.info(
+        "maintained",
+        partitions_made=result.partitions_made,
+        dedup_forgotten=result.dedup_forgotten,
+        days_dropped=[str(day) for day in result.days_dropped],
+        archived_events=result.archived_events,
+        archived_objects=result.archived_objects,
+        deleted_events=result.deleted_events,
+        finished=result.finished,
+    )
+    return {
+        "partitions_made": result.partitions_made,
+        "days_dropped": [str(day) for day in result.days_dropped],
+        "archived_events": result.archived_events,
+        "deleted_events": result.deleted_events,
+        "finished": result.finished,
+    }
