@@ -26,6 +26,7 @@ FUNCTION_FOR = {
     "aggregate-schedule.json": "AggregateFunction",
     "manage-list-apps.json": "ManageFunction",
     "migrate-create.json": "MigrateFunction",
+    "maintain-schedule.json": "MaintainFunction",
 }
 
 
