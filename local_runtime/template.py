@@ -61,6 +61,9 @@ _NAMES_FUNCTIONS_HARMLESSLY = (
     "AWS::Logs::LogGroup",
     "AWS::Logs::SubscriptionFilter",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::CompositeAlarm",
+    "AWS::CloudWatch::Dashboard",  # draws a function's metrics; it never calls one
+    "AWS::Logs::MetricFilter",
     "AWS::IAM::Role",
     "AWS::IAM::Policy",
 )

@@ -25,6 +25,12 @@ def sluice():
     return load(REPO_ROOT / "template.yaml", REPO_ROOT / "local-env.json").topology(LOCAL)
 
 
+def test_sluices_start_up_report_names_only_what_really_does_not_run(sluice):
+    # The dashboard and the alarms name functions, but only to read their metrics.
+    reported = sorted(line.split(" ")[0] for line in sluice.not_run)
+    assert reported == ["Migrations"]
+
+
 def test_sluices_routes_go_to_ingest_accounts_and_manage_with_payload_2(sluice):
     routes = [(r.route_key, r.function, r.payload_version) for r in sluice.routes]
     assert routes[:2] == [
