@@ -124,7 +124,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_signal(signum: int, frame: object) -> None:
         if stopping.is_set():
-            print("second signal: quitting now; queued messages are lost", flush=True)
+            # local_queue keeps every message in PostgreSQL: in-flight ones come back
+            # after their visibility timeout, as after a crash.
+            print(
+                "second signal: quitting now; messages in flight come back after their"
+                " visibility timeout",
+                flush=True,
+            )
             os._exit(130)
         stopping.set()
 
