@@ -91,7 +91,7 @@ archive-read: venv
 # while scheduled runs go on: make rebuild-aggregates FROM=2026-03-01 TO=2026-03-08 [APP=app_...]
 rebuild-aggregates: venv
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make rebuild-aggregates FROM=... TO=... [APP=...]" >&2; exit 2; }
-	$(BIN)/python -m sluice.aggregate rebuild --from "$(FROM)" --to "$(TO)" $(if $(APP),--app "$(APP)")
+	$(BIN)/python -m sluice.aggregate rebuild --from "$(FROM)" --to "$(TO)" $(if $(APP),--app "$(APP)") $(if $(FORCE),--force)
 
 # Re-pin after changing dependencies in pyproject.toml or requirements-tools.in.
 lock: venv

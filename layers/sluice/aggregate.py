@@ -298,12 +298,44 @@ def days_covering(start: datetime, end: datetime) -> list[datetime]:
     return days
 
 
-def rebuild(database: Database, start: datetime, end: datetime, app_id: str | None = None) -> int:
+class ExpiredHistory(Exception):
+    """A rebuild would recount days whose events have partly expired into the archive."""
+
+    def __init__(self, expired: dict[str, date]) -> None:
+        self.expired = expired  # app id -> the latest day (received) it has archived
+        listed = ", ".join(f"{app} (archived through {day})" for app, day in expired.items())
+        super().__init__(
+            f"events of {listed} have expired into the archive: a rebuild would count"
+            " only what is left and lower the rollups. Rebuild from a later day, or pass"
+            " --force to recount anyway."
+        )
+
+
+# An event's rollup day is the day it occurred, which is never after the day it was
+# received (ingest corrects client clocks by sentAt): an archive of a received day at
+# or after the first day rebuilt means some of the rebuilt days may have lost events.
+_EXPIRED_SINCE = """
+SELECT app_id, max(day) FROM event_archives
+WHERE day >= %s AND app_id = ANY(%s)
+GROUP BY app_id ORDER BY app_id
+"""
+
+
+def rebuild(
+    database: Database,
+    start: datetime,
+    end: datetime,
+    app_id: str | None = None,
+    *,
+    force: bool = False,
+) -> int:
     """Recounts the rollups of every UTC day overlapping [start, end) from the events.
 
     For when history changed (events deleted or restored). One transaction per app and
     day, so a rebuild of a long range holds the position lock in short spells and the
-    scheduled runs go on between them. Returns the (app, day) pairs rebuilt.
+    scheduled runs go on between them. Returns the (app, day) pairs rebuilt. Refuses
+    (ExpiredHistory) days whose events may have expired, unless forced: the rollups are
+    then the only count of them in the database.
     """
     days = days_covering(start, end)
     if not days:
@@ -314,7 +346,16 @@ def rebuild(database: Database, start: datetime, end: datetime, app_id: str | No
             cur.execute(_APPS, (days[0], days[-1] + timedelta(days=1)))
             return sorted(row[0] for row in cur.fetchall())
 
+    def expired(conn: Connection) -> dict[str, date]:
+        with conn.cursor() as cur:
+            cur.execute(_EXPIRED_SINCE, (days[0].date(), app_ids))
+            return dict(cur.fetchall())
+
     app_ids = [app_id] if app_id else database.run(apps)
+    if not force:
+        already_expired = database.run(expired)
+        if already_expired:
+            raise ExpiredHistory(already_expired)
     for app in app_ids:
         for day in days:
             database.run(functools.partial(_rebuild_day, app_id=app, day=day))
@@ -342,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--from", dest="start", type=_moment, required=True)
     again.add_argument("--to", dest="end", type=_moment, required=True)
     again.add_argument("--app", dest="app_id")
+    again.add_argument(
+        "--force", action="store_true", help="recount even days whose events have expired"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -358,7 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.end <= args.start:
                 parser.error("--to must be after --from")
-            pairs = rebuild(database, args.start, args.end, args.app_id)
+            try:
+                pairs = rebuild(database, args.start, args.end, args.app_id, force=args.force)
+            except ExpiredHistory as exc:
+                sys.exit(f"not rebuilt: {exc}")
             print(f"rebuilt {pairs} app-days")
     finally:
         database.close()

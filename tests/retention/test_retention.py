@@ -160,6 +160,31 @@ def test_expired_events_are_archived_then_dropped_or_deleted_and_rollups_stay(
     assert (idle.archived_events, idle.deleted_events, idle.days_dropped) == (0, 0, [])
 
 
+def test_a_rebuild_refuses_days_whose_events_expired(db, database_url, maintainer, bucket, history):
+    count_all(database_url)
+    counted = rollups(db)
+    maintain.run(maintainer, bucket, NOW)  # app_short keeps 9 March, app_long 8 and 9
+    database = Database(DatabaseSettings(url=database_url, user="sluice_aggregate"))
+    try:
+        # When a rebuild reaches back to days whose events were archived and removed
+        with pytest.raises(aggregate.ExpiredHistory) as refused:
+            aggregate.rebuild(database, datetime(2026, 3, 8, tzinfo=UTC), NOW)
+        # Then it names the apps and counts nothing: the rollups stay
+        assert refused.value.expired == {"app_short": date(2026, 3, 8)}
+        assert rollups(db) == counted
+        with pytest.raises(aggregate.ExpiredHistory) as refused:
+            aggregate.rebuild(database, datetime(2026, 3, 1, tzinfo=UTC), NOW, "app_long")
+        assert refused.value.expired == {"app_long": date(2026, 3, 5)}
+        # A rebuild of the days still whole goes on
+        assert aggregate.rebuild(database, datetime(2026, 3, 9, tzinfo=UTC), NOW) > 0
+        assert rollups(db) == counted
+        # And --force recounts what is left, as asked: the expired days' counts change
+        aggregate.rebuild(database, datetime(2026, 3, 1, tzinfo=UTC), NOW, force=True)
+        assert rollups(db) != counted
+    finally:
+        database.close()
+
+
 def test_nothing_is_expired_before_the_rollups_counted_it(db, maintainer, bucket, history):
     result = maintain.run(maintainer, bucket, NOW)
     assert (result.archived_events, result.deleted_events, result.days_dropped) == (0, 0, [])
