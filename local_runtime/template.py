@@ -338,16 +338,7 @@ class Template:
                 " of this template, or its function is not here"
             )
             return None
-        return QueueTrigger(
-            function=target,
-            event=logical_id,
-            queue=queue.logical_id,
-            batch_size=int(props.get("BatchSize", 10)),
-            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-            report_item_failures="ReportBatchItemFailures"
-            in (props.get("FunctionResponseTypes") or []),
-            enabled=_true(props.get("Enabled", True)),
-        )
+        return _queue_trigger(target, logical_id, queue, props)
 
     def _scheduler(
         self,
@@ -544,16 +535,7 @@ class Template:
         queue = next((q for q in queues.values() if q.arn == arn), None)
         if queue is None:
             raise TemplateError(f"{logical_id}.{event}: queue {arn!r} is not in this template")
-        return QueueTrigger(
-            function=logical_id,
-            event=event,
-            queue=queue.logical_id,
-            batch_size=int(props.get("BatchSize", 10)),
-            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-            report_item_failures="ReportBatchItemFailures"
-            in (props.get("FunctionResponseTypes") or []),
-            enabled=_true(props.get("Enabled", True)),
-        )
+        return _queue_trigger(logical_id, event, queue, props)
 
     def _schedule(
         self, logical_id: str, event: str, kind: str, props: dict[str, Any], local: LocalValues
@@ -934,3 +916,17 @@ def load(template_path: Path, settings_path: Path | None = None) -> Template:
         raise TemplateError(f"{template_path} is not a template")
     settings = json.loads(settings_path.read_text()) if settings_path else {}
     return Template(template_path.resolve(), document, settings)
+
+
+def _queue_trigger(function: str, event: str, queue: Queue, props: dict[str, Any]) -> QueueTrigger:
+    """An SQS trigger's settings: a SAM `SQS` event and a raw mapping share their names."""
+    return QueueTrigger(
+        function=function,
+        event=event,
+        queue=queue.logical_id,
+        batch_size=int(props.get("BatchSize", 10)),
+        window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        report_item_failures="ReportBatchItemFailures"
+        in (props.get("FunctionResponseTypes") or []),
+        enabled=_true(props.get("Enabled", True)),
+    )
