@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from functools import cache
 
 import boto3
-import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,7 +14,7 @@ from sluice.config import IngestSettings
 from sluice.db import Database
 from sluice.errors import EventBlocked, EventRejected, SluiceError
 from sluice.event_ids import EventIds
-from sluice.http_errors import http_status
+from sluice.http_api import error_response, http_status, json_response, request_body
 from sluice.ingest import BatchOutcome, Ingestor, Outcome
 from sluice.keys import api_key_from_headers
 from sluice.observability import logger, metrics, tracer
@@ -40,25 +38,6 @@ def ingestor() -> Ingestor:
     )
 
 
-def _json(status: int, body: dict) -> Response:
-    return Response(
-        status_code=status, content_type="application/json", body=orjson.dumps(body).decode()
-    )
-
-
-def _request_body() -> bytes:
-    """The body's bytes as the client sent them; whether they are UTF-8 is for the parser to say.
-
-    (Powertools' decoded_body decodes base64 and then UTF-8, failing on the second.)
-    """
-    event = app.current_event
-    if event.is_base64_encoded:
-        return base64.b64decode(event.body or "")
-    # surrogatepass: a lone surrogate that reached us in the event's text becomes
-    # bytes that orjson refuses with a 400, not an encoding error here.
-    return (event.body or "").encode("utf-8", "surrogatepass")
-
-
 def _dry_run() -> bool:
     """`?dry_run=true`: the verdict a real send would get, with nothing queued or stored."""
     value = _dry_run_text()
@@ -75,27 +54,35 @@ def _dry_run_text() -> str:
 def post_event(app_id: str) -> Response:
     dry_run = _dry_run()
     outcome = ingestor().ingest_one(
-        app_id, api_key_from_headers(app.current_event.headers), _request_body(), dry_run=dry_run
+        app_id,
+        api_key_from_headers(app.current_event.headers),
+        request_body(app.current_event),
+        dry_run=dry_run,
     )
     if dry_run:
         if outcome.status == "invalid":
             message = "Dry run: a real send would store this event as invalid (its rule fails)."
-            return _json(422, {**invalid_body(outcome), "message": message, "dry_run": True})
+            return json_response(
+                422, {**invalid_body(outcome), "message": message, "dry_run": True}
+            )
         message = "Dry run: a real send would queue this event; nothing was queued."
-        return _json(200, {**accepted_body(outcome), "message": message, "dry_run": True})
+        return json_response(200, {**accepted_body(outcome), "message": message, "dry_run": True})
     invalid = int(outcome.status == "invalid")
     count_outcomes(accepted=1, invalid=invalid)
     log_queued([outcome])
     if invalid:
-        return _json(422, invalid_body(outcome))
-    return _json(202, accepted_body(outcome))
+        return json_response(422, invalid_body(outcome))
+    return json_response(202, accepted_body(outcome))
 
 
 @app.post("/api/logs/<app_id>/batch")
 def post_batch(app_id: str) -> Response:
     dry_run = _dry_run()
     batch = ingestor().ingest_batch(
-        app_id, api_key_from_headers(app.current_event.headers), _request_body(), dry_run=dry_run
+        app_id,
+        api_key_from_headers(app.current_event.headers),
+        request_body(app.current_event),
+        dry_run=dry_run,
     )
     if dry_run:
         return batch_response(batch, dry_run=True)
@@ -141,24 +128,20 @@ def log_queued(outcomes: list[Outcome]) -> None:
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
-    status = http_status(error)
-    if status >= 500:
-        logger.warning("request failed", error=error.code)
     if _dry_run_text() not in ("true", "1"):
         # A request refused whole counts as one event: its body may not even be parseable.
-        if status >= 500:
+        if http_status(error) >= 500:
             count_outcomes(failed=1)
         else:
             count_outcomes(rejected=1)
-    body: dict = {"error": error.code, "message": error.message}
     if isinstance(error, EventBlocked) and error.errors:
-        body["errors"] = error.errors
-    return _json(status, body)
+        return error_response(error, extra={"errors": error.errors})
+    return error_response(error)
 
 
 @app.not_found
 def route_not_found(_: Exception) -> Response:
-    return _json(
+    return json_response(
         404,
         {"error": "route_not_found", "message": "Send events to POST /api/logs/{app_id}[/batch]."},
     )
@@ -220,16 +203,16 @@ def batch_response(batch: BatchOutcome, *, dry_run: bool = False) -> Response:
     }
     if dry_run:
         # The same counts and per-item results; 200 because nothing was accepted for real.
-        return _json(200, {**body, "dry_run": True})
+        return json_response(200, {**body, "dry_run": True})
     if batch.queued:
-        return _json(202, body)
+        return json_response(202, body)
     if batch.count("failed"):
         body.update(error="queue_unavailable", message="No event could be queued. Retry the batch.")
-        return _json(503, body)
+        return json_response(503, body)
     body.update(
         error="invalid_batch", message="Every event in the batch was rejected; see results."
     )
-    return _json(400, body)
+    return json_response(400, body)
 
 
 @logger.inject_lambda_context

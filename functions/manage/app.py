@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.clock import SystemClock
 from sluice.config import ManageSettings
 from sluice.db import Database
-from sluice.errors import PayloadTooLarge, RequestRejected, SluiceError
-from sluice.http_errors import http_status
+from sluice.errors import RequestRejected, SluiceError
+from sluice.http_api import error_response, json_object, json_response, request_body
 from sluice.manage import Manager
 from sluice.observability import logger, metrics, tracer
 from sluice.sessions import Session, authenticate
@@ -33,14 +31,6 @@ def manager() -> Manager:
     return Manager(Database(settings.database), SystemClock(), settings.max_body_bytes)
 
 
-def _json(status: int, body: Any) -> Response:
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=orjson.dumps(body).decode() if body is not None else "",
-    )
-
-
 def _session() -> Session:
     service = manager()
     return authenticate(service.database, app.current_event.headers, service.clock)
@@ -48,22 +38,7 @@ def _session() -> Session:
 
 def _body() -> dict[str, Any]:
     """The JSON object in the body; 400/413 otherwise."""
-    event = app.current_event
-    raw = (
-        base64.b64decode(event.body or "")
-        if event.is_base64_encoded
-        else (event.body or "").encode("utf-8", "surrogatepass")
-    )
-    limit = manager().max_body_bytes
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"The body is over {limit} bytes.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise RequestRejected("The body is not JSON in UTF-8.", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise RequestRejected("The body must be a JSON object.")
-    return body
+    return json_object(request_body(app.current_event), manager().max_body_bytes)
 
 
 def _only(body: dict[str, Any], *names: str) -> list[Any]:
@@ -89,29 +64,29 @@ def openapi() -> Response:
 @app.post("/api/apps")
 def create_app() -> Response:
     (name,) = _only(_body(), "name")
-    return _json(201, manager().create_app(_session().account_id, name))
+    return json_response(201, manager().create_app(_session().account_id, name))
 
 
 @app.get("/api/apps")
 def list_apps() -> Response:
-    return _json(200, {"apps": manager().list_apps(_session().account_id)})
+    return json_response(200, {"apps": manager().list_apps(_session().account_id)})
 
 
 @app.get("/api/apps/<app_id>")
 def get_app(app_id: str) -> Response:
-    return _json(200, manager().get_app(_session().account_id, app_id))
+    return json_response(200, manager().get_app(_session().account_id, app_id))
 
 
 @app.patch("/api/apps/<app_id>")
 def change_app(app_id: str) -> Response:
     owner = _session().account_id
-    return _json(200, manager().change_app(owner, app_id, _body()))
+    return json_response(200, manager().change_app(owner, app_id, _body()))
 
 
 @app.delete("/api/apps/<app_id>")
 def delete_app(app_id: str) -> Response:
     manager().delete_app(_session().account_id, app_id)
-    return _json(204, None)
+    return json_response(204, None)
 
 
 # --- keys
@@ -119,17 +94,17 @@ def delete_app(app_id: str) -> Response:
 
 @app.get("/api/apps/<app_id>/keys")
 def list_keys(app_id: str) -> Response:
-    return _json(200, {"keys": manager().list_keys(_session().account_id, app_id)})
+    return json_response(200, {"keys": manager().list_keys(_session().account_id, app_id)})
 
 
 @app.post("/api/apps/<app_id>/keys")
 def create_key(app_id: str) -> Response:
-    return _json(201, manager().create_key(_session().account_id, app_id))
+    return json_response(201, manager().create_key(_session().account_id, app_id))
 
 
 @app.delete("/api/apps/<app_id>/keys/<key_id>")
 def revoke_key(app_id: str, key_id: str) -> Response:
-    return _json(200, manager().revoke_key(_session().account_id, app_id, key_id))
+    return json_response(200, manager().revoke_key(_session().account_id, app_id, key_id))
 
 
 # --- rules (event names arrive percent-encoded in the path)
@@ -137,37 +112,43 @@ def revoke_key(app_id: str, key_id: str) -> Response:
 
 @app.get("/api/apps/<app_id>/rules")
 def list_rules(app_id: str) -> Response:
-    return _json(200, {"rules": manager().list_rules(_session().account_id, app_id)})
+    return json_response(200, {"rules": manager().list_rules(_session().account_id, app_id)})
 
 
 @app.get("/api/apps/<app_id>/rules/<event_name>")
 def get_rule(app_id: str, event_name: str) -> Response:
-    return _json(200, manager().get_rule(_session().account_id, app_id, unquote(event_name)))
+    return json_response(
+        200, manager().get_rule(_session().account_id, app_id, unquote(event_name))
+    )
 
 
 @app.put("/api/apps/<app_id>/rules/<event_name>")
 def put_rule(app_id: str, event_name: str) -> Response:
     owner = _session().account_id
     (schema,) = _only(_body(), "schema")
-    return _json(200, manager().put_rule(owner, app_id, unquote(event_name), schema))
+    return json_response(200, manager().put_rule(owner, app_id, unquote(event_name), schema))
 
 
 @app.delete("/api/apps/<app_id>/rules/<event_name>")
 def delete_rule(app_id: str, event_name: str) -> Response:
-    return _json(200, manager().delete_rule(_session().account_id, app_id, unquote(event_name)))
+    return json_response(
+        200, manager().delete_rule(_session().account_id, app_id, unquote(event_name))
+    )
 
 
 @app.get("/api/apps/<app_id>/rules/<event_name>/versions")
 def rule_history(app_id: str, event_name: str) -> Response:
     owner = _session().account_id
-    return _json(200, {"versions": manager().rule_history(owner, app_id, unquote(event_name))})
+    return json_response(
+        200, {"versions": manager().rule_history(owner, app_id, unquote(event_name))}
+    )
 
 
 @app.post("/api/apps/<app_id>/rules/<event_name>/restore")
 def restore_rule(app_id: str, event_name: str) -> Response:
     owner = _session().account_id
     (version,) = _only(_body(), "version")
-    return _json(200, manager().restore_rule(owner, app_id, unquote(event_name), version))
+    return json_response(200, manager().restore_rule(owner, app_id, unquote(event_name), version))
 
 
 # --- events
@@ -177,12 +158,12 @@ def restore_rule(app_id: str, event_name: str) -> Response:
 def list_events(app_id: str) -> Response:
     owner = _session().account_id
     query = dict(app.current_event.query_string_parameters or {})
-    return _json(200, manager().list_events(owner, app_id, query))
+    return json_response(200, manager().list_events(owner, app_id, query))
 
 
 @app.get("/api/apps/<app_id>/events/<event_id>")
 def get_event(app_id: str, event_id: str) -> Response:
-    return _json(200, manager().get_event(_session().account_id, app_id, event_id))
+    return json_response(200, manager().get_event(_session().account_id, app_id, event_id))
 
 
 # --- stats (the raw query string: repeated parameters are refused, not comma-joined)
@@ -191,20 +172,19 @@ def get_event(app_id: str, event_id: str) -> Response:
 @app.get("/api/apps/<app_id>/stats")
 def app_stats(app_id: str) -> Response:
     owner = _session().account_id
-    return _json(200, manager().stats(owner, app_id, app.current_event.raw_query_string or ""))
+    return json_response(
+        200, manager().stats(owner, app_id, app.current_event.raw_query_string or "")
+    )
 
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
-    status = http_status(error)
-    if status >= 500:
-        logger.warning("request failed", error=error.code)
-    return _json(status, {"error": error.code, "message": error.message})
+    return error_response(error)
 
 
 @app.not_found
 def route_not_found(_: Exception) -> Response:
-    return _json(404, {"error": "route_not_found", "message": "No such management route."})
+    return json_response(404, {"error": "route_not_found", "message": "No such management route."})
 
 
 @logger.inject_lambda_context

@@ -1,5 +1,5 @@
 """Errors as types, each with a stable code. No HTTP here: the functions that answer
-HTTP map them to statuses in one place (sluice.http_errors); the store function
+HTTP map them to statuses in one place (sluice.http_api); the store function
 only needs to know a dependency is down."""
 
 from __future__ import annotations

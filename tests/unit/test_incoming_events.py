@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sluice.errors import DatabaseUnavailable, EventBlocked, EventRejected, SluiceError
-from sluice.http_errors import http_status
+from sluice.http_api import http_status
 from sluice.incoming_events import (
     contains_nul,
     may_contain_nul,
