@@ -1,7 +1,8 @@
 """Keeping events (issue 14): the partitioned table's store speed, dropping a day, the archive.
 
-a. The store function's path (dedup claims of messageIds, then COPY into events) next
-   to a raw COPY of the same kind of rows straight into today's partition, interleaved.
+a. The store function's path (messages checked as the COPY into events streams them,
+   then the COPY of their messageIds into event_dedup) next to a raw COPY of the same
+   kind of rows straight into today's partition, interleaved.
 b. A day's partition of BENCH_DROP_ROWS rows (10,000,000 unless set; --quick 1,000,000),
    built with INSERT ... SELECT generate_series, detached and dropped by the maintain
    function's calls while a thread stores batches without pause: the time of each
@@ -70,7 +71,7 @@ def _store_versus_copy(env: BenchEnvironment, rounds: int) -> None:
         copy_rates.append(count / (time.perf_counter() - start))
     store_rate, copy_rate = statistics.median(store_rates), statistics.median(copy_rates)
     print(
-        f"   a. store (dedup + COPY into events) {store_rate:9,.0f} rows/s, raw COPY into"
+        f"   a. store (COPY into events + dedup) {store_rate:9,.0f} rows/s, raw COPY into"
         f" {partition} {copy_rate:9,.0f} rows/s -> {store_rate / copy_rate:5.0%} (target >= 50%)"
     )
     copy_conn.close()

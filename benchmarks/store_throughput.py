@@ -2,9 +2,9 @@
 
 Both paths write into the same events table, interleaved round by round, so the
 table's growth and the machine's noise fall on both alike. The store path is the
-real handler: pydantic check of every message, one INSERT ... ON CONFLICT DO
-NOTHING for the batch, commit. COPY is the floor: rows prepared beforehand, no
-conflict handling.
+real handler: pydantic check of every message while the COPY into events streams
+them, a COPY of their messageIds into event_dedup, commit. COPY is the floor: rows
+prepared beforehand, no conflict handling.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ brings it back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -49,33 +50,69 @@ _Pending = tuple[str, dict[str, Any]]
 
 def store_records(database: Database, records: list[QueueRecord]) -> StoreResult:
     """Stores what it can; raises DatabaseUnavailable when Postgres cannot be reached."""
-    failed: dict[str, None] = {}  # ordered, without repeats
-    pending: list[_Pending] = []
-    returned: list[str] = []
-    for record in records:
-        events, whole = _read_message(record, returned)
-        if not whole:
-            failed[record.message_id] = None
-        pending.extend((record.message_id, event) for event in events)
-    result = StoreResult(failed=[], events=len(pending), returned_ids=returned)
-    if pending:
+    batch = _Batch(records)
+    stored = 0
+    # Only messages that did not fit: no round trip (they go back even with the
+    # database down).
+    if batch.has_events():
         try:
-            # The common case, fresh events only, goes in with COPY...
-            result.stored = database.run(
-                lambda conn: store_new_events(conn, [event for _, event in pending])
-            )
+            # The common case, fresh events only, goes in with COPY, the messages read
+            # and checked while the COPY streams...
+            stored = database.run(lambda conn: store_new_events(conn, batch.events()))
         except _REFUSED:
             # ...and a batch holding a redelivered event, or a value Postgres refuses,
             # takes the INSERT path, which skips what is stored and isolates the rest.
-            result.stored = _insert(database, pending, failed, returned)
-    result.failed = list(failed)
-    refused = set(returned)
-    result.stored_ids = [
-        str(event_id)
-        for _, event in pending
-        if (event_id := event.get("event_id")) is not None and str(event_id) not in refused
-    ]
-    return result
+            stored = _insert(database, batch.pending(), batch.failed, batch.returned)
+    pending = batch.pending()
+    refused = set(batch.returned)
+    return StoreResult(
+        failed=list(batch.failed),
+        events=len(pending),
+        stored=stored,
+        stored_ids=[
+            str(event_id)
+            for _, event in pending
+            if (event_id := event.get("event_id")) is not None and str(event_id) not in refused
+        ],
+        returned_ids=batch.returned,
+    )
+
+
+class _Batch:
+    """The batch's messages, read and checked once, on demand, in order.
+
+    events() may be iterated again (a retry on a new connection): it yields what was
+    read already, then reads on.
+    """
+
+    def __init__(self, records: list[QueueRecord]) -> None:
+        self._unread = iter(records)
+        self._pending: list[_Pending] = []
+        self.failed: dict[str, None] = {}  # ordered, without repeats
+        self.returned: list[str] = []
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        position = 0
+        while True:
+            while position < len(self._pending):
+                yield self._pending[position][1]
+                position += 1
+            record = next(self._unread, None)
+            if record is None:
+                return
+            events, whole = _read_message(record, self.returned)
+            if not whole:
+                self.failed[record.message_id] = None
+            self._pending.extend((record.message_id, event) for event in events)
+
+    def has_events(self) -> bool:
+        return next(self.events(), None) is not None
+
+    def pending(self) -> list[_Pending]:
+        """Every event that fits the model, with its message (reads what is left)."""
+        for _ in self.events():
+            pass
+        return self._pending
 
 
 def event_ids(records: list[QueueRecord]) -> list[str]:

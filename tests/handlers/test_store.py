@@ -286,6 +286,25 @@ def one_message(context, sqs, queues, app_id, key, names) -> str:
     return body
 
 
+def test_a_batch_that_fails_mid_copy_is_read_whole_on_the_insert_path(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
+    # The store checks messages while the COPY streams them. Here the COPY fails on the
+    # redelivered event, first of 600: the INSERT path must still get every message
+    # the stream had read, down to the poison last, and skip only the stored event.
+    app_id, key = app_and_key
+    redelivered = one_message(context, sqs, queues, app_id, key, ["early"])
+    assert failed_ids(store(context, [redelivered])[0]) == []
+    names = [[f"e{m:02}-{n}" for n in range(10)] for m in range(60)]
+    bodies = [one_message(context, sqs, queues, app_id, key, batch) for batch in names]
+
+    response, ids = store(context, [redelivered, *bodies, "not json at all"])
+
+    assert failed_ids(response) == [ids[-1]]
+    stored = sorted(name for (name,) in rows(db, "event_name"))
+    assert stored == sorted(["early", *(name for batch in names for name in batch)])
+
+
 @pytest.mark.parametrize(
     "changes",
     [
