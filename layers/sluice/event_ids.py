@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from uuid_utils.compat import uuid7
 
@@ -71,6 +71,21 @@ def recent(event_id: uuid.UUID, now: datetime) -> bool:
     issued_ms = event_id.int >> 80
     now_ms = int(now.timestamp() * 1000)
     return now_ms - issued_ms < QUEUED_HORIZON // timedelta(milliseconds=1)
+
+
+def issued_at(event_id: uuid.UUID) -> datetime | None:
+    """The time in a UUIDv7 (when ingest received the event), or None for any other id.
+
+    None too for a time past 9999-12-30 (48 bits of milliseconds reach year 10889), so
+    a day either side of it is still a datetime.
+    """
+    millis = event_id.int >> 80
+    if event_id.version != 7 or millis > _LAST_ISSUE_MS:
+        return None
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+_LAST_ISSUE_MS = int(datetime(9999, 12, 30, tzinfo=UTC).timestamp() * 1000)
 
 
 class EventIds:

@@ -305,7 +305,7 @@ class Manager:
 
         def work(conn: Connection) -> tuple[dict[str, Any] | None, bytes]:
             self._app(conn, owner, app_id)
-            return find_event(conn, app_id, parsed), event_id_key(conn)
+            return find_event(conn, app_id, parsed, event_ids.issued_at(parsed)), event_id_key(conn)
 
         row, key = self.database.run(work)
         if row is not None:

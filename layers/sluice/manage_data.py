@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg2.extras import Json
@@ -255,12 +255,32 @@ _EVENT_COLUMNS = (
 EVENT_FIELDS = tuple(_EVENT_COLUMNS.replace(" ", "").split(","))
 
 
-def find_event(conn: Connection, app_id: str, event_id: uuid.UUID) -> dict[str, Any] | None:
+# How far received_at may be from the time in an event id: ingest takes both in the
+# same request, from the same clock.
+_ID_TIME_MARGIN = timedelta(days=1)
+
+
+def find_event(
+    conn: Connection, app_id: str, event_id: uuid.UUID, issued_at: datetime | None
+) -> dict[str, Any] | None:
+    """The stored event.
+
+    `issued_at`, the time in its id, lets PostgreSQL probe the partitions of the days
+    around it instead of every day's index; a row not there (an id made on another
+    clock than its received_at) is looked for in all of them.
+    """
+    query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s AND app_id = %s"  # noqa: S608
     with conn.cursor() as cur:
-        cur.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s AND app_id = %s",  # noqa: S608
-            (event_id, app_id),
-        )
+        if issued_at is not None:
+            low, high = issued_at - _ID_TIME_MARGIN, issued_at + _ID_TIME_MARGIN
+            cur.execute(
+                query + " AND received_at >= %s AND received_at < %s",
+                (event_id, app_id, low, high),
+            )
+            row = cur.fetchone()
+            if row:
+                return dict(zip(EVENT_FIELDS, row, strict=True))
+        cur.execute(query, (event_id, app_id))
         row = cur.fetchone()
     return dict(zip(EVENT_FIELDS, row, strict=True)) if row else None
 

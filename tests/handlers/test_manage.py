@@ -345,6 +345,7 @@ def test_an_event_is_queued_then_stored_and_a_never_issued_id_is_404(
         "nope",
         "ffffffff-ffff-4fff-bfff-ffffffffffff",
         "ffffffff-ffff-7fff-bfff-ffffffffffff",
+        "e677d21f-d818-7fff-bfff-ffffffffffff",  # 9999-12-31 23:59:59, the last second
     )
     for other in never_issued:
         status, body = call(context, "GET", f"/api/apps/{app_id}/events/{other}", token=owner[1])

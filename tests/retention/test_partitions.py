@@ -6,6 +6,7 @@ INSERT fallback a redelivery takes), as the store role.
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -192,3 +193,42 @@ def test_the_migration_converts_a_populated_events_table(postgres_server_url, tm
                 assert cur.fetchone() == (7,)
         finally:
             conn.close()
+
+
+def test_an_event_found_by_id_is_looked_for_in_the_days_around_its_id_only(
+    db, maintainer, storer, database_url
+):
+    from psycopg2.extras import LoggingConnection
+    from sluice import event_ids
+    from sluice.manage_data import find_event
+    from uuid_utils.compat import uuid7
+
+    # Given 20 days of partitions and an event received on the 10th, its id made then
+    maintainer.run(lambda c: p.make_partitions(c, date(2026, 3, 1), date(2026, 3, 20)))
+    at = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    millis = int(at.timestamp() * 1000)
+    event_id = uuid.UUID(int=millis << 80 | uuid7().int & (2**80 - 1))
+    event = wire_event("app_a", "found", at) | {"event_id": str(event_id)}
+    assert store(storer, [event]) == 1
+    assert event_ids.issued_at(event_id) == at
+
+    # When the management API's lookup runs (its statement recorded as sent)
+    sent: list[str] = []
+
+    class Recorder:
+        def write(self, statement: str) -> None:
+            sent.append(statement)
+
+    conn = psycopg2.connect(database_url, connection_factory=LoggingConnection)
+    conn.initialize(Recorder())
+    try:
+        row = find_event(conn, "app_a", event_id, event_ids.issued_at(event_id))
+        assert row is not None and row["event_name"] == "found"
+        with conn.cursor() as cur:
+            cur.execute("EXPLAIN " + sent[-1])
+            plan = "\n".join(line for (line,) in cur.fetchall())
+    finally:
+        conn.close()
+    # Then it probes the partitions of the days either side, not the other 17
+    searched = sorted(set(re.findall(r"events_(p\d{8}|default)", plan)))
+    assert searched == ["p20260309", "p20260310", "p20260311"], plan
