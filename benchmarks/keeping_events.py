@@ -21,6 +21,7 @@ import threading
 import time
 import tracemalloc
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import boto3
 import psycopg2
@@ -155,16 +156,49 @@ def _drop_and_archive_day(env: BenchEnvironment, rows: int) -> None:
         env, lambda: assert_true(maintainer.run(lambda c: p.detach_partition(c, DAY)))
     )
     _archive_day(maintainer)
+    size, data_directory = _partition_size(env)
     drop = _under_store(
         env, lambda: assert_true(maintainer.run(lambda c: p.drop_detached_partition(c, DAY)))
     )
     print(
-        f"   b. {rows:,}-row day: detach {detach[0]:6.3f} s, drop {drop[0]:6.3f} s"
-        f" (target < 1 s together). Slowest 100-event store batch (sluice_store, beside"
-        f" them): during detach {detach[1] * 1000:4.0f} ms, during drop"
-        f" {drop[1] * 1000:4.0f} ms, before {max(detach[2], drop[2]) * 1000:4.0f} ms"
+        f"   b. {rows:,}-row day ({size / 2**30:4.2f} GiB with its indexes): detach"
+        f" {detach[0]:6.3f} s, drop {drop[0]:6.3f} s (target < 1 s together). Slowest"
+        f" 100-event store batch (sluice_store, beside them): during detach"
+        f" {detach[1] * 1000:4.0f} ms, during drop {drop[1] * 1000:4.0f} ms, before"
+        f" {max(detach[2], drop[2]) * 1000:4.0f} ms"
     )
+    if data_directory is not None:
+        print(
+            f"      the filesystem's own floor: removing one file of the same size beside"
+            f" the database's files takes {_unlink_seconds(data_directory, size):6.3f} s"
+        )
     maintainer.close()
+
+
+def _partition_size(env: BenchEnvironment) -> tuple[int, Path | None]:
+    """The day's bytes (table and indexes), and the server's data directory if it is here."""
+    conn = psycopg2.connect(env.database_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_total_relation_size(%s)", (p.partition_name(DAY),))
+        size = cur.fetchone()[0]
+        cur.execute("SELECT current_setting('data_directory')")
+        directory = Path(cur.fetchone()[0])
+    conn.close()
+    return size, directory if directory.is_dir() else None
+
+
+def _unlink_seconds(directory: Path, size: int) -> float:
+    """How long the filesystem takes to free `size` bytes of a file written and synced."""
+    path = directory / "sluice-bench-unlink-floor"
+    block = os.urandom(8 * 2**20)
+    with open(path, "wb") as file:
+        for _ in range(size // len(block) + 1):
+            file.write(block)
+        file.flush()
+        os.fsync(file.fileno())
+    start = time.perf_counter()
+    os.unlink(path)
+    return time.perf_counter() - start
 
 
 def assert_true(value: object) -> None:
