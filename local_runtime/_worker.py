@@ -43,10 +43,23 @@ def _read_request(line: bytes):
 
 
 def _answer_channel():
-    """Keeps the real stdout for answers and points fd 1 (print) at stderr."""
+    """Keeps the real stdout for answers and points fd 1 (print) at stderr.
+
+    The handler's output is line-buffered, as stderr already is: one write per
+    line. Unbuffered (`python -u`), a `print` is two writes (the text, then the
+    newline), and each wakes the runtime's log reader for half a line: two wake-ups
+    (and GIL hand-offs) more per ingest request, which logs two lines (its own and
+    the metrics'). What is left unflushed is written before each answer.
+    """
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
+    sys.stdout.reconfigure(line_buffering=True)
     return channel
+
+
+def _flush_output() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
 
 
 class LambdaContext:
@@ -138,6 +151,7 @@ def main() -> None:
     answers = _answer_channel()
 
     def send(message: dict) -> None:
+        _flush_output()  # the invocation's logs come before its answer
         answers.write(json.dumps(message) + "\n")
         answers.flush()
 

@@ -379,9 +379,7 @@ class Console:
     # ------------------------------------------------------------ local state
     def _sqs_client(self):
         if self._sqs is None:
-            from local_runtime.sqs import sqs_client
-
-            self._sqs = sqs_client(self.runtime.sqs_url, self.runtime.config.region)
+            self._sqs = self.runtime.sqs_client()
         return self._sqs
 
     def queues(self, now: float) -> list[dict[str, Any]]:

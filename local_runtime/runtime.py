@@ -99,6 +99,7 @@ class Runtime:
         self.aws_endpoint_url = ""
         self.database_url: str | None = None
         self.sqs_endpoint_url = config.sqs_endpoint_url
+        self.queues_are_local_queue = False  # local_queue started here serves the queues
         self.setup_lines: list[str] = []
         self._sqs = None
         self._stopped = threading.Event()
@@ -109,6 +110,10 @@ class Runtime:
     def sqs_url(self) -> str:
         """Where the queues are: local_queue's endpoint or another one given."""
         return self.sqs_endpoint_url or self.aws_endpoint_url
+
+    def sqs_client(self):
+        """A client of the queues' endpoint, unsigned when it is the local_queue started here."""
+        return sqs_client(self.sqs_url, self.config.region, signed=not self.queues_are_local_queue)
 
     @property
     def api_url(self) -> str:
@@ -190,6 +195,7 @@ class Runtime:
                 queue_database or database_url or "", self.config.host, sam.ACCOUNT_ID
             )
             self.helpers.append(helper)
+            self.queues_are_local_queue = True
         local = sam.LocalValues(
             region=self.config.region,
             api_url=self.api_url,
@@ -225,7 +231,7 @@ class Runtime:
                     )
         for line in self.not_run:
             log.warning("not run locally: %s", line)
-        self._sqs = sqs_client(local.sqs_url, self.config.region)
+        self._sqs = self.sqs_client()
         self.queue_urls = create_queues(self._sqs, topology.queues)
         hook = self.template.settings.get("Setup")
         if hook:

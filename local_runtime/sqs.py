@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,15 +28,28 @@ log = logging.getLogger("local_runtime")
 MAX_RECEIVE = 10  # SQS's limit per ReceiveMessage
 
 
-def sqs_client(endpoint_url: str, region: str):
-    """A client for the local endpoint only: fixed credentials, never the developer's AWS ones."""
+def sqs_client(endpoint_url: str, region: str, *, signed: bool = True):
+    """A client for the local endpoint only: fixed credentials, never the developer's AWS ones.
+
+    The pollers make two calls per batch, and each call's SigV4 signature and
+    parameter check cost ~0.27 ms of its ~0.94 ms of the runtime's CPU.
+    local_queue checks neither, so its client skips both (`signed=False`);
+    another endpoint (moto reads the region from the signature) gets signed calls.
+    """
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        read_timeout=30,
+        parameter_validation=False,  # the runtime builds every request itself
+    )
+    if not signed:
+        config = config.merge(Config(signature_version=UNSIGNED))
     return boto3.session.Session().client(
         "sqs",
         endpoint_url=endpoint_url,
         region_name=region,
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto accepts anything
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, read_timeout=30),
+        config=config,
     )
 
 

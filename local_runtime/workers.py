@@ -65,7 +65,7 @@ class Worker:
     def __init__(self, function: Function, environ: dict[str, str]) -> None:
         self.function = function
         self.process = subprocess.Popen(  # noqa: S603 - our own worker script
-            [sys.executable, "-P", "-u", str(WORKER_SCRIPT)],
+            [sys.executable, "-P", str(WORKER_SCRIPT)],
             cwd=function.code_dir,
             env=environ,
             stdin=subprocess.PIPE,

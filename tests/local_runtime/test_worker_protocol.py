@@ -5,12 +5,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 import local_runtime
+from local_runtime import workers
 
 _spec = importlib.util.spec_from_file_location(
     "_worker_under_test", Path(local_runtime.__file__).with_name("_worker.py")
@@ -43,3 +49,50 @@ def test_values_orjson_refuses_are_read_by_the_standard_library():
     event = worker._read_request(line)["event"]
     assert math.isnan(event["x"]) and event["s"] == "\ud800" and event["big"] == 10**30
     assert worker.orjson is not None  # the fast path is there to be taken in these tests
+
+
+def test_a_handlers_output_reaches_the_runtime_whole_and_before_its_answer(tmp_path):
+    # Given a handler that prints a line in two pieces, then text with no newline
+    (tmp_path / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    print('half', end='')\n"
+        "    print(' and half')\n"
+        "    print('no newline yet', end='')\n"
+        "    return 'done'\n"
+    )
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_FUNCTION_NAME": "printer",
+        "LOCAL_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:printer",
+        "_HANDLER": "app.handler",
+        "PYTHONPATH": str(tmp_path),
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own worker script
+        [sys.executable, "-P", str(workers.WORKER_SCRIPT)],
+        cwd=tmp_path,
+        env=environ,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert json.loads(process.stdout.readline())["ready"]
+        # When it is invoked
+        request = {"event": {}, "request_id": "r1", "deadline": time.time() + 30}
+        process.stdin.write(json.dumps(request).encode() + b"\n")
+        process.stdin.flush()
+        answer = json.loads(process.stdout.readline())
+
+        # Then its output is in the log pipe by the time the answer is: whole lines, and
+        # the unfinished one too (the worker flushes before it answers)
+        assert answer == {"result": "done"}
+        output = b""
+        while select.select([process.stderr], [], [], 0)[0]:
+            chunk = os.read(process.stderr.fileno(), 1 << 16)
+            if not chunk:
+                break
+            output += chunk
+        assert output == b"half and half\nno newline yet"
+    finally:
+        process.kill()
+        process.wait()
