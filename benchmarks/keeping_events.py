@@ -168,9 +168,11 @@ def _drop_and_archive_day(env: BenchEnvironment, rows: int) -> None:
         f" {max(detach[2], drop[2]) * 1000:4.0f} ms"
     )
     if data_directory is not None:
+        floor = _file_of(data_directory, size)
+        unlink = _under_store(env, lambda: floor.unlink())
         print(
-            f"      the filesystem's own floor: removing one file of the same size beside"
-            f" the database's files takes {_unlink_seconds(data_directory, size):6.3f} s"
+            f"      the filesystem's own floor: one file of as many bytes beside the"
+            f" database's files, written and synced, removed the same way: {unlink[0]:6.3f} s"
         )
     maintainer.close()
 
@@ -187,8 +189,8 @@ def _partition_size(env: BenchEnvironment) -> tuple[int, Path | None]:
     return size, directory if directory.is_dir() else None
 
 
-def _unlink_seconds(directory: Path, size: int) -> float:
-    """How long the filesystem takes to free `size` bytes of a file written and synced."""
+def _file_of(directory: Path, size: int) -> Path:
+    """A file of `size` random bytes, written and synced, in `directory`."""
     path = directory / "sluice-bench-unlink-floor"
     block = os.urandom(8 * 2**20)
     with open(path, "wb") as file:
@@ -196,9 +198,7 @@ def _unlink_seconds(directory: Path, size: int) -> float:
             file.write(block)
         file.flush()
         os.fsync(file.fileno())
-    start = time.perf_counter()
-    os.unlink(path)
-    return time.perf_counter() - start
+    return path
 
 
 def assert_true(value: object) -> None:
