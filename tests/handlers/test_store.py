@@ -305,6 +305,34 @@ def test_a_batch_that_fails_mid_copy_is_read_whole_on_the_insert_path(
     assert stored == sorted(["early", *(name for batch in names for name in batch)])
 
 
+def test_a_batch_read_on_a_connection_that_died_is_read_again_whole_on_the_next(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
+    # The store's kept connection dies between invocations (RDS Proxy's idle timeout, a
+    # restart): the batch, read lazily as its COPY streams, is read again from its first
+    # message on the new connection, and every event of it is stored once.
+    app_id, key = app_and_key
+    assert (
+        failed_ids(store(context, [one_message(context, sqs, queues, app_id, key, "a")])[0]) == []
+    )
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+    names = [[f"e{m:02}-{n}" for n in range(10)] for m in range(30)]
+    bodies = [one_message(context, sqs, queues, app_id, key, batch) for batch in names]
+    dead = store_database.connection()
+
+    response, _ = store(context, bodies)
+
+    assert failed_ids(response) == []
+    assert dead.closed and store_database.connection() is not dead
+    stored = sorted(name for (name,) in rows(db, "event_name"))
+    assert stored == sorted(["a", *(name for batch in names for name in batch)])
+
+
 @pytest.mark.parametrize(
     "changes",
     [
