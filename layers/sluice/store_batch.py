@@ -52,8 +52,8 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
     """Stores what it can; raises DatabaseUnavailable when Postgres cannot be reached."""
     batch = _Batch(records)
     stored = 0
-    # Only messages that did not fit: no round trip (they go back even with the
-    # database down).
+    # A batch in which no message fits needs no round trip: its messages go back even
+    # while the database is down.
     if batch.has_events():
         try:
             # The common case, fresh events only, goes in with COPY, the messages read
