@@ -270,19 +270,19 @@ def find_event(
     clock than its received_at) is looked for in all of them.
     """
     query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s AND app_id = %s"  # noqa: S608
+    searches: list[tuple[str, tuple[Any, ...]]] = []
+    if issued_at is not None:
+        days = (issued_at - _ID_TIME_MARGIN, issued_at + _ID_TIME_MARGIN)
+        searches.append(
+            (query + " AND received_at >= %s AND received_at < %s", (event_id, app_id, *days))
+        )
+    searches.append((query, (event_id, app_id)))
     with conn.cursor() as cur:
-        if issued_at is not None:
-            low, high = issued_at - _ID_TIME_MARGIN, issued_at + _ID_TIME_MARGIN
-            cur.execute(
-                query + " AND received_at >= %s AND received_at < %s",
-                (event_id, app_id, low, high),
-            )
-            row = cur.fetchone()
-            if row:
+        for statement, params in searches:
+            cur.execute(statement, params)
+            if row := cur.fetchone():
                 return dict(zip(EVENT_FIELDS, row, strict=True))
-        cur.execute(query, (event_id, app_id))
-        row = cur.fetchone()
-    return dict(zip(EVENT_FIELDS, row, strict=True)) if row else None
+    return None
 
 
 def list_events(
