@@ -9,6 +9,8 @@
 8. Listing 100 events of an app holding 1,000,000, and the query's plan.
 9. Keeping events: store into the partitioned table next to a raw COPY into its
    partition, dropping a day's partition under a concurrent store, archiving a day.
+10. The functions' own CPU per event (ingest with its real SQS client, store with its
+   database): the most one machine could reach, whatever runs around them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from benchmarks.environment import bench_environment
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parts = ["ingest", "store", "cold", "rules", "aggregate", "accounts", "events", "keeping"]
+    parts.append("floor")
     parser.add_argument("--only", choices=parts, action="append")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, rougher figures")
     args = parser.parse_args()
@@ -36,6 +39,7 @@ def main() -> None:
             ("accounts", "accounts"),
             ("events", "events_list"),
             ("keeping", "keeping_events"),
+            ("floor", "request_floor"),
         ):
             if name in chosen:
                 importlib.import_module(f"benchmarks.{module}").run(env, quick=args.quick)

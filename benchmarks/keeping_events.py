@@ -32,7 +32,7 @@ from sluice.db import Database
 from sluice.store_batch import QueueRecord, store_records
 
 from benchmarks.environment import BenchEnvironment
-from benchmarks.store_throughput import _copy_text, _events, _store_round
+from benchmarks.store_throughput import copy_text, queued_events, store_round
 
 DAY = date(2026, 1, 15)  # the day built and dropped: far from today's partition
 APPS = 4
@@ -40,7 +40,7 @@ APPS = 4
 
 def _store(database: Database, messages: int = 100) -> float:
     """One store invocation of `messages` one-event messages; its seconds."""
-    event, _ = _store_round(1, messages)
+    event, _ = store_round(1, messages)
     records = [QueueRecord(r["messageId"], r["body"]) for r in event["Records"]]
     start = time.perf_counter()
     assert store_records(database, records).failed == []
@@ -54,13 +54,13 @@ def _store_versus_copy(env: BenchEnvironment, rounds: int) -> None:
     copy_conn = psycopg2.connect(env.database_url)
     store_rates, copy_rates = [], []
     for _ in range(rounds):
-        event, count = _store_round(1, 1_000)
+        event, count = store_round(1, 1_000)
         records = [QueueRecord(r["messageId"], r["body"]) for r in event["Records"]]
         start = time.perf_counter()
         assert store_records(database, records).failed == []
         store_rates.append(count / (time.perf_counter() - start))
 
-        text = _copy_text(_events(count))
+        text = copy_text(queued_events(count))
         start = time.perf_counter()
         with copy_conn, copy_conn.cursor() as cur:
             cur.copy_expert(

@@ -35,14 +35,14 @@ class Context:
     aws_request_id = "bench"
 
 
-def _events(count: int) -> list[QueuedEvent]:
+def queued_events(count: int) -> list[QueuedEvent]:
     now = datetime.now(UTC)
     return [
         typical_queued_event("app_bench", i, now, message_id=f"m-{uuid7()}") for i in range(count)
     ]
 
 
-def _copy_text(events: list[QueuedEvent]) -> str:
+def copy_text(events: list[QueuedEvent]) -> str:
     lines = []
     for e in events:
         values = [
@@ -62,8 +62,8 @@ def _copy_text(events: list[QueuedEvent]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _store_round(events_per_message: int, messages: int) -> tuple[dict, int]:
-    events = _events(events_per_message * messages)
+def store_round(events_per_message: int, messages: int) -> tuple[dict, int]:
+    events = queued_events(events_per_message * messages)
     bodies: list[str] = []
     serialized = [serialize_event(e) for e in events]
     for start in range(0, len(serialized), events_per_message):
@@ -84,13 +84,13 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
         store_rates, copy_rates = [], []
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             for _ in range(rounds):
-                event, count = _store_round(events_per_message, 1_000)
+                event, count = store_round(events_per_message, 1_000)
                 start = time.perf_counter()
                 response = store_app.handler(event, context)
                 store_rates.append(count / (time.perf_counter() - start))
                 assert response["batchItemFailures"] == [], response
 
-                text = _copy_text(_events(count))
+                text = copy_text(queued_events(count))
                 start = time.perf_counter()
                 with copy_conn, copy_conn.cursor() as cur:
                     cur.copy_expert(f"COPY events ({EVENT_COLUMNS}) FROM STDIN", io.StringIO(text))
