@@ -63,6 +63,25 @@ def _install(env: BenchEnvironment) -> tuple[str, str, StubSqs]:
     return app_id, key, sqs
 
 
+def ingest_requests(
+    app_id: str, key: str, *, singles: int, batches: int
+) -> tuple[list[dict], list[dict]]:
+    """API Gateway events: single typical events, and batches of 100 of them."""
+    headers = {"x-api-key": key}
+    one = [
+        http_event(f"/api/logs/{app_id}", typical_event(i), headers=headers) for i in range(singles)
+    ]
+    hundreds = [
+        http_event(
+            f"/api/logs/{app_id}/batch",
+            [typical_event(i * 100 + j) for j in range(100)],
+            headers=headers,
+        )
+        for i in range(batches)
+    ]
+    return one, hundreds
+
+
 def cpu_per_request(events: list[dict], rounds: int, context: Context) -> list[float]:
     """CPU seconds per request, one figure per round (median taken by the caller)."""
     figures = []
@@ -88,22 +107,9 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
 
 def _run(env: BenchEnvironment, *, quick: bool) -> None:
     app_id, key, sqs = _install(env)
-    headers = {"x-api-key": key}
     rounds = 3 if quick else 7
-
-    singles = [
-        http_event(f"/api/logs/{app_id}", typical_event(i), headers=headers) for i in range(2_000)
-    ]
+    singles, batches = ingest_requests(app_id, key, singles=2_000, batches=50)
     single = statistics.median(cpu_per_request(singles, rounds, Context()))
-
-    batches = [
-        http_event(
-            f"/api/logs/{app_id}/batch",
-            [typical_event(i * 100 + j) for j in range(100)],
-            headers=headers,
-        )
-        for i in range(50)
-    ]
     batch = statistics.median(cpu_per_request(batches, rounds, Context())) / 100
     body_bytes = len(json.dumps([typical_event(j) for j in range(100)]))
 

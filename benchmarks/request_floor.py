@@ -39,12 +39,11 @@ from sluice.events_data import EVENT_COLUMNS
 
 import functions.ingest.app as ingest_app
 import functions.store.app as store_app
-from benchmarks.environment import REPO_ROOT, BenchEnvironment, typical_event
+from benchmarks.environment import REPO_ROOT, BenchEnvironment
 from benchmarks.ingest_cpu import Context as IngestContext
-from benchmarks.ingest_cpu import cpu_per_request
+from benchmarks.ingest_cpu import cpu_per_request, ingest_requests
 from benchmarks.store_throughput import Context as StoreContext
 from benchmarks.store_throughput import copy_text, queued_events, store_round
-from tests.support import http_event
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -116,18 +115,7 @@ def _ingest_cpu(
     queue_url = boto3.client("sqs").create_queue(QueueName="bench-floor")["QueueUrl"]
     os.environ.update(EVENTS_QUEUE_URL=queue_url, DATABASE_URL=env.database_url)
     ingest_app.ingestor.cache_clear()  # built on first use, as in a new container
-    headers = {"x-api-key": key}
-    singles = [
-        http_event(f"/api/logs/{app_id}", typical_event(i), headers=headers) for i in range(1_000)
-    ]
-    batches = [
-        http_event(
-            f"/api/logs/{app_id}/batch",
-            [typical_event(i * 100 + j) for j in range(100)],
-            headers=headers,
-        )
-        for i in range(20)
-    ]
+    singles, batches = ingest_requests(app_id, key, singles=1_000, batches=20)
     single = statistics.median(cpu_per_request(singles, rounds, IngestContext()))
     before = _queue_cpu(env.database_url, queue_pid)
     cpu_per_request(singles, 1, IngestContext())  # 50 to warm up, then each of them
