@@ -124,13 +124,13 @@ def test_sessions_a_week_after_they_expired_or_ended_go_and_live_ones_stay(
     db = accounts_db
     owner = account(db)
     # Given sessions that expired or ended either side of the cutoff and exactly at it
-    expired_past = session(db, owner, CUTOFF - TICK)
+    session(db, owner, CUTOFF - TICK)
     expired_at = session(db, owner, CUTOFF)
     expired_inside = session(db, owner, CUTOFF + TICK)
-    ended_past = session(db, owner, NOW + timedelta(hours=1), ended_at=CUTOFF - TICK)
+    session(db, owner, NOW + timedelta(hours=1), ended_at=CUTOFF - TICK)
     ended_at = session(db, owner, NOW + timedelta(hours=1), ended_at=CUTOFF)
     # An expired session ended later (a password reset ends every session): over at expiry
-    expired_then_ended = session(db, owner, CUTOFF - timedelta(days=1), ended_at=NOW)
+    session(db, owner, CUTOFF - timedelta(days=1), ended_at=NOW)
     # And a live one, made as sign-in makes it
     live = sessions.open_session(db, owner, NOW - timedelta(hours=1))
 
@@ -144,9 +144,6 @@ def test_sessions_a_week_after_they_expired_or_ended_go_and_live_ones_stay(
         ended_at,
         live_id,
     }
-    assert {expired_past, ended_past, expired_then_ended}.isdisjoint(
-        ids(db, "SELECT session_id FROM sessions")
-    )
     # And the live session still signs its owner in
     assert sessions.find_session(db, live.token, NOW).account_id == owner
 
@@ -157,13 +154,12 @@ def test_rate_limit_rows_with_no_send_inside_the_window_go(accounts_db, maintain
     just_past = send_limit(db, "a@sluice.test", [NOW - timedelta(hours=3), window_start - TICK])
     at_start = send_limit(db, "b@sluice.test", [window_start])
     recent = send_limit(db, "c@sluice.test", [NOW - timedelta(hours=2), NOW - timedelta(minutes=1)])
-    taken_back = send_limit(db, "d@sluice.test", [])  # a send SQS refused, taken back
+    send_limit(db, "d@sluice.test", [])  # a send SQS refused, taken back
 
     result = run(maintainer, bucket)
 
     assert result.send_limits_purged == 2
     assert limit_keys(db) == {at_start, recent}
-    assert {just_past, taken_back}.isdisjoint(limit_keys(db))
     # And an address whose row went starts again from nothing, as the accounts code expects
     assert accounts_data.lock_send_times(db, just_past) == []
 
