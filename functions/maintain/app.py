@@ -1,4 +1,5 @@
-"""Schedule -> keep events: partitions ahead, the dedup window, retention and its archive."""
+"""Schedule -> keep events (partitions ahead, the dedup window, retention and its archive)
+and purge the account tables' records nothing uses any more."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
         "maintained",
         partitions_made=result.partitions_made,
         dedup_forgotten=result.dedup_forgotten,
+        challenges_purged=result.challenges_purged,
+        sessions_purged=result.sessions_purged,
+        send_limits_purged=result.send_limits_purged,
         days_dropped=[str(day) for day in result.days_dropped],
         archived_events=result.archived_events,
         archived_objects=result.archived_objects,
@@ -64,5 +68,8 @@ def handler(event: dict, context: LambdaContext) -> dict:
         "days_dropped": [str(day) for day in result.days_dropped],
         "archived_events": result.archived_events,
         "deleted_events": result.deleted_events,
+        "challenges_purged": result.challenges_purged,
+        "sessions_purged": result.sessions_purged,
+        "send_limits_purged": result.send_limits_purged,
         "finished": result.finished,
     }

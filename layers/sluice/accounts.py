@@ -36,6 +36,9 @@ from sluice.sessions import NewSession
 T = TypeVar("T")
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+# The longest a send counts against its address (the hourly limit). A rate-limit row
+# with no send this recent limits nothing: the maintain function deletes it.
+LIMIT_WINDOW = HOUR
 
 
 def limit_key(email: str) -> bytes:
@@ -45,7 +48,7 @@ def limit_key(email: str) -> bytes:
 
 def retry_after(sent: list[datetime], now: datetime, per_minute: int, per_hour: int) -> int | None:
     """Seconds until another send is allowed, or None when one is allowed now."""
-    recent = sorted(t for t in sent if t > now - HOUR)
+    recent = sorted(t for t in sent if t > now - LIMIT_WINDOW)
     waits = []
     last_minute = [t for t in recent if t > now - MINUTE]
     if len(last_minute) >= per_minute:
@@ -243,7 +246,7 @@ class Accounts:
             limited = self._limited(sent, now)
             if limited is not None:
                 return limited
-            recent = sorted(t for t in sent if t > now - HOUR)
+            recent = sorted(t for t in sent if t > now - LIMIT_WINDOW)
             data.save_send_times(conn, key, (recent + [now])[-self.settings.sends_per_hour :])
             return data.insert_challenge(
                 conn,

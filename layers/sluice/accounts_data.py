@@ -114,15 +114,18 @@ def use_challenge(conn: Connection, challenge_id: uuid.UUID, now: datetime) -> N
 
 
 def lock_send_times(conn: Connection, limit_key: bytes) -> list[datetime]:
-    """The key's recent sends, its row locked so concurrent requests decide one at a time."""
+    """The key's recent sends, its row locked so concurrent requests decide one at a time.
+
+    One statement that inserts the row or locks the one there: the maintain function
+    deletes rows with no recent send, and between an insert that found the row and a
+    separate SELECT ... FOR UPDATE it could be gone.
+    """
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO email_send_limits (limit_key, sent_at) VALUES (%s, '{}')"
-            " ON CONFLICT (limit_key) DO NOTHING",
+            " ON CONFLICT (limit_key) DO UPDATE SET sent_at = email_send_limits.sent_at"
+            " RETURNING sent_at",
             (limit_key,),
-        )
-        cur.execute(
-            "SELECT sent_at FROM email_send_limits WHERE limit_key = %s FOR UPDATE", (limit_key,)
         )
         return list(cur.fetchone()[0])
 

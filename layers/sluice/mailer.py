@@ -65,7 +65,8 @@ def decide(conn: Connection, request: EmailRequest, now: datetime) -> Plan:
     """Step 1, inside the claiming transaction."""
     challenge = data.lock_challenge(conn, request.challenge_id)
     if challenge is None:
-        # Taken back by the accounts function after SQS refused the send (it answered 503).
+        # Taken back by the accounts function after SQS refused the send (it answered 503),
+        # or purged by the maintain function a week after it expired (a late redrive).
         return Plan(None, outcome="skipped")
     delivery = data.find_delivery(conn, request.challenge_id)
     if delivery is not None and delivery.state != "sending":

@@ -5,29 +5,45 @@ Each run, in order:
    deploy's migration made the first week too; the default partition takes anything
    else, so a run that never happens refuses no event);
 2. forgets messageIds older than the dedup window;
-3. expires events past their app's retention, never before the rollups counted them:
+3. purges the account tables' records nothing uses any more (sluice.account_purge):
+   challenges (with their deliveries) and sessions ACCOUNT_RECORDS_KEPT after they
+   ended, rate-limit rows with no send inside the longest limit's window. Before the
+   events' expiry: it is small each hour, and a long archive must not starve it;
+4. expires events past their app's retention, never before the rollups counted them:
    a day every app has expired is detached whole, each app's rows archived from it,
    and dropped; a day only some apps have expired is archived and deleted for those
    apps in bounded chunks;
-4. removes deleted apps' events (in chunks) and their archive.
-A run stops starting work at its deadline; the next goes on where it stopped.
+5. removes deleted apps' events (in chunks) and their archive.
+Every delete goes in chunks of `chunk_size` rows, one transaction each. A run stops
+starting work at its deadline; the next goes on where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
 
+from sluice import account_purge
 from sluice import partitions as p
+from sluice.accounts import LIMIT_WINDOW
 from sluice.archive import ArchiveBucket, object_key
+from sluice.clock import Clock, SystemClock
 from sluice.db import Connection, Database
 from sluice.event_ids import QUEUED_HORIZON
 from sluice.observability import logger
+
+# Challenges and sessions are kept this long after they expired or ended: long enough
+# to look into abuse or a support question a few days on ("I never got my code": the
+# challenge, its delivery's state and SES's reason; a burst of registrations for other
+# people's addresses), short enough not to hoard the address of someone who never
+# finished registering. Nothing needs them sooner: a code dies in 10 minutes, a token
+# in 30, a session in 12 hours, and an email request redriven from its DLQ later finds
+# no challenge and is skipped, as it would be for an expired one.
+ACCOUNT_RECORDS_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +54,16 @@ class MaintainPolicy:
     chunk_size: int = 10_000
     # Used for the whole-day cut when no app exists (every app has a retention).
     default_retention_days: int = 30
+    account_records_kept: timedelta = ACCOUNT_RECORDS_KEPT
 
 
 @dataclass(slots=True)
 class MaintainResult:
     partitions_made: int = 0
     dedup_forgotten: int = 0
+    challenges_purged: int = 0  # with their email_deliveries rows
+    sessions_purged: int = 0
+    send_limits_purged: int = 0
     days_dropped: list[date] = field(default_factory=list)
     archived_events: int = 0
     archived_objects: int = 0
@@ -58,12 +78,15 @@ def run(
     now: datetime,
     policy: MaintainPolicy = MaintainPolicy(),
     seconds: float = 600.0,
+    clock: Clock | None = None,
 ) -> MaintainResult:
-    deadline = time.monotonic() + seconds
+    """One run; `clock` measures the `seconds` it may take (tests pass their own)."""
+    clock = clock or SystemClock()
+    deadline = clock.monotonic() + seconds
     result = MaintainResult()
 
     def out_of_time() -> bool:
-        if time.monotonic() >= deadline:
+        if clock.monotonic() >= deadline:
             result.finished = False
         return not result.finished
 
@@ -76,13 +99,28 @@ def run(
         # runs have days to succeed, and the default partition takes events meanwhile.
         logger.warning("partitions not made: the default partition stayed locked")
     result.partitions_made = made or 0
-    while not out_of_time():
-        forgotten = database.run(
-            lambda c: p.purge_dedup(c, now - policy.dedup_window, policy.chunk_size)
-        )
-        result.dedup_forgotten += forgotten
-        if forgotten < policy.chunk_size:
-            break
+
+    def in_chunks(delete_chunk: Callable[..., int]) -> int:
+        """Deletes chunk after chunk (one transaction each) until one falls short or time is up."""
+        deleted = 0
+        while not out_of_time():
+            chunk = database.run(lambda c: delete_chunk(c, limit=policy.chunk_size))
+            deleted += chunk
+            if chunk < policy.chunk_size:
+                break
+        return deleted
+
+    result.dedup_forgotten = in_chunks(partial(p.purge_dedup, before=now - policy.dedup_window))
+    gone_before = now - policy.account_records_kept
+    result.challenges_purged = in_chunks(
+        partial(account_purge.purge_challenges, expired_before=gone_before, now=now)
+    )
+    result.sessions_purged = in_chunks(
+        partial(account_purge.purge_sessions, over_before=gone_before)
+    )
+    result.send_limits_purged = in_chunks(
+        partial(account_purge.purge_send_limits, last_sent_before=now - LIMIT_WINDOW)
+    )
     _expire(database, bucket, now, policy, result, out_of_time)
     _remove_deleted_apps(database, bucket, now, policy, result, out_of_time)
     return result

@@ -533,7 +533,7 @@ def test_aggregate_schedule_event_counts_the_stored_sample_batch(
 # --- maintain -----------------------------------------------------------------------
 
 
-def test_maintain_schedule_event_makes_a_week_of_partitions_as_its_own_role(
+def test_maintain_schedule_event_makes_partitions_and_purges_accounts_as_its_own_role(
     cold, database_url, aws, db
 ):
     import boto3
@@ -542,6 +542,37 @@ def test_maintain_schedule_event_makes_a_week_of_partitions_as_its_own_role(
     cold.setenv("DATABASE_URL", database_url)
     cold.setenv("DB_USER", "sluice_maintain")
     cold.setenv("ARCHIVE_BUCKET", "sluice-archive")
+    # Given a challenge (mailed) and a session over 8 days ago, and an address last
+    # mailed 2 hours ago; and the same, recent, that must stay
+    with db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO accounts VALUES (gen_random_uuid(), 'owner@sluice.test', 'scrypt$x',"
+            " now(), now()) RETURNING account_id"
+        )
+        (account_id,) = cur.fetchone()
+        for age in ("8 days", "1 minute"):
+            cur.execute(
+                "INSERT INTO email_challenges (challenge_id, kind, email, created_at, expires_at)"
+                " VALUES (gen_random_uuid(), 'register', 'new@sluice.test', now() - %s::interval,"
+                " now() - %s::interval + interval '10 minutes') RETURNING challenge_id",
+                (age, age),
+            )
+            cur.execute(
+                "INSERT INTO email_deliveries (challenge_id, state, updated_at)"
+                " VALUES (%s, 'sent', now())",
+                cur.fetchone(),
+            )
+            cur.execute(
+                "INSERT INTO sessions VALUES (gen_random_uuid(), %s, sha256(%s::bytea),"
+                " now() - %s::interval - interval '12 hours', now() - %s::interval, NULL)",
+                (account_id, age, age, age),
+            )
+        for n, age in enumerate(("2 hours", "1 minute")):
+            cur.execute(
+                "INSERT INTO email_send_limits VALUES (sha256(%s::bytea),"
+                " ARRAY[now() - %s::interval])",
+                (str(n), age),
+            )
 
     response = maintain_app.handler(sample("maintain-schedule.json"), LambdaContext())
 
@@ -552,6 +583,15 @@ def test_maintain_schedule_event_makes_a_week_of_partitions_as_its_own_role(
             " WHERE attached"
         )
         assert cur.fetchone() == (7,)
+        # Then the old records went (the delivery with its challenge), the recent stayed
+        counts = {
+            key: response[key]
+            for key in ("challenges_purged", "sessions_purged", "send_limits_purged")
+        }
+        assert counts == {"challenges_purged": 1, "sessions_purged": 1, "send_limits_purged": 1}
+        for table in ("email_challenges", "email_deliveries", "sessions", "email_send_limits"):
+            cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
+            assert cur.fetchone() == (1,), table
 
 
 @pytest.mark.slow

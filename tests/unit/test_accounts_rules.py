@@ -6,7 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sluice.accounts import retry_after
+from hypothesis import given
+from hypothesis import strategies as st
+from sluice.accounts import LIMIT_WINDOW, retry_after
 from sluice.challenges import (
     CODE_LIFETIME,
     MAX_FAILED_TRIES,
@@ -99,6 +101,23 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def test_retry_after(sent_seconds_ago, now_wait):
     sent = [T0 - timedelta(seconds=s) for s in sent_seconds_ago]
     assert retry_after(sent, T0, per_minute=1, per_hour=5) == now_wait
+
+
+@given(
+    older=st.lists(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30))),
+    newer=st.lists(st.timedeltas(min_value=timedelta(microseconds=1), max_value=LIMIT_WINDOW)),
+    per_minute=st.integers(1, 10),
+    per_hour=st.integers(1, 50),
+)
+def test_sends_older_than_the_window_never_limit(older, newer, per_minute, per_hour):
+    """Sends at or before the window's start count for nothing: a row of only such sends
+    limits exactly as no row does, so the maintain function may delete it."""
+    window_start = T0 - LIMIT_WINDOW
+    recent = [window_start + d for d in newer]
+    old = [window_start - d for d in older]
+    assert retry_after(old + recent, T0, per_minute, per_hour) == retry_after(
+        recent, T0, per_minute, per_hour
+    )
 
 
 def test_passwords_hash_with_their_parameters_and_verify():

@@ -92,6 +92,9 @@ def test_passwords_are_set_as_scram_verifiers_and_only_for_function_roles(databa
         ("sluice_ingest", "rule_versions"),
         ("sluice_store", "event_id_keys"),
         ("sluice_accounts", "event_id_keys"),
+        ("sluice_maintain", "accounts"),
+        ("sluice_maintain", "email_challenges"),  # addresses, password hashes
+        ("sluice_maintain", "sessions"),  # token hashes
     ],
 )
 def test_no_function_reads_what_is_not_its_own(database_url, role, table):
@@ -129,6 +132,38 @@ def test_manage_reads_the_rollups_for_stats_and_never_changes_them(database_url)
         "UPDATE event_counts_daily SET events = events + 1",
         "UPDATE aggregate_position SET complete_through = now()",
         "SELECT * FROM daily_users",  # the stats route does not count users
+    ):
+        with pytest.raises(errors.InsufficientPrivilege):
+            run(conn, statement)
+    conn.close()
+
+
+def test_maintain_deletes_old_account_records_without_reading_what_they_hold(database_url, db):
+    """It may name only the keys and times its purge needs (migrations/0009)."""
+    conn = as_role(database_url, "sluice_maintain")
+    for statement in (
+        "SELECT challenge_id, expires_at FROM email_challenges",
+        "SELECT challenge_id, state, claimed_until FROM email_deliveries",
+        "SELECT session_id, expires_at, ended_at FROM sessions",
+        "SELECT limit_key, sent_at FROM email_send_limits",
+        "DELETE FROM email_challenges WHERE expires_at < now() - interval '7 days'",
+        "DELETE FROM sessions WHERE least(expires_at, ended_at) < now() - interval '7 days'",
+        "DELETE FROM email_send_limits WHERE now() - interval '1 hour' > ALL (sent_at)",
+    ):
+        run(conn, statement)
+    for statement in (
+        "SELECT email FROM email_challenges",
+        "SELECT password_hash FROM email_challenges",
+        "SELECT secret_hash FROM email_challenges",
+        "SELECT ctid FROM email_challenges",
+        "SELECT token_hash FROM sessions",
+        "SELECT account_id FROM sessions",
+        "SELECT template FROM email_deliveries",
+        "DELETE FROM email_deliveries",  # they go with their challenge, by cascade
+        "UPDATE sessions SET ended_at = now()",
+        "UPDATE email_send_limits SET sent_at = '{}'",
+        "INSERT INTO email_send_limits (limit_key, sent_at) VALUES ('\\x00', '{}')",
+        "DELETE FROM accounts",
     ):
         with pytest.raises(errors.InsufficientPrivilege):
             run(conn, statement)
