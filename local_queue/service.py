@@ -117,33 +117,47 @@ class MoveTask:
 
 @dataclass
 class _Arrivals:
-    """Per-queue counters of commits that made messages visible, for long polls to wait on."""
+    """Per-queue counters of commits that made messages visible, for long polls to wait on.
 
-    cond: threading.Condition = field(default_factory=threading.Condition)
+    Each queue has its own condition (all on one lock): a commit wakes only the long
+    polls of the queues it touched. With one condition for all, every send to the
+    events queue woke the email queue's idle long polls too, for nothing.
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
     counters: dict[int, int] = field(default_factory=dict)
+    conditions: dict[int, threading.Condition] = field(default_factory=dict)
     stopping: bool = False
 
     def seen(self, queue_id: int) -> int:
         return self.counters.get(queue_id, 0)
 
+    def _condition(self, queue_id: int) -> threading.Condition:
+        """The queue's condition; the caller holds the lock."""
+        condition = self.conditions.get(queue_id)
+        if condition is None:
+            condition = self.conditions[queue_id] = threading.Condition(self.lock)
+        return condition
+
     def bump(self, queue_ids: set[int]) -> None:
         if not queue_ids:
             return
-        with self.cond:
+        with self.lock:
             for queue_id in queue_ids:
                 self.counters[queue_id] = self.counters.get(queue_id, 0) + 1
-            self.cond.notify_all()
+                self._condition(queue_id).notify_all()
 
     def wait(self, queue_id: int, seen: int, timeout: float) -> None:
-        with self.cond:
-            self.cond.wait_for(
+        with self.lock:
+            self._condition(queue_id).wait_for(
                 lambda: self.stopping or self.counters.get(queue_id, 0) != seen, timeout
             )
 
     def stop(self) -> None:
-        with self.cond:
+        with self.lock:
             self.stopping = True
-            self.cond.notify_all()
+            for condition in self.conditions.values():
+                condition.notify_all()
 
 
 def _int_param(request: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
