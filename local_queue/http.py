@@ -71,7 +71,11 @@ class _Connection(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         try:
-            while self._one_request():
+            # Checked once the connection is idle again (busy is False by then): an answer
+            # computed just before a stop began kept the connection alive, and stop(),
+            # seeing it busy, did not close it; it would sit in readline until the client
+            # sent again or stop() gave up waiting.
+            while self._one_request() and not self.server.stopping:
                 pass
         except (ConnectionError, TimeoutError, OSError):
             pass  # the client went away or idled out: nothing to answer

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local_queue.http import HttpRequest, HttpServer
+from local_queue.http import HttpRequest, HttpServer, _Connection
 from tests.support import wait_for
 
 
@@ -129,6 +129,37 @@ def test_any_bytes_get_no_5xx_and_the_server_keeps_serving(served, garbage):
         if line.startswith(b"HTTP/1.1 "):
             assert not line[9:10] == b"5", reply
     assert _raw(server, b"GET / HTTP/1.0\r\n\r\n").endswith(b"GET ")
+
+
+def test_a_connection_answered_as_the_stop_began_closes_once_idle(served, monkeypatch):
+    """Its answer kept it alive and stop() saw it busy: it must end, not wait for the client."""
+    server, _ = served
+    answered, resume = threading.Event(), threading.Event()
+    respond = _Connection._respond
+
+    def respond_then_pause(self, *args, **kwargs):
+        respond(self, *args, **kwargs)
+        answered.set()
+        resume.wait(10)  # still busy: the stop begins here
+
+    monkeypatch.setattr(_Connection, "_respond", respond_then_pause)
+    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    conn.request("POST", "/", b"kept")
+    response = conn.getresponse()
+    assert response.read() == b"POST kept"
+    assert response.getheader("Connection") is None  # kept alive: no stop had begun
+    assert answered.wait(5)
+
+    stopper = threading.Thread(target=server.close_connections, kwargs={"timeout": 30})
+    stopper.start()
+    wait_for(lambda: server.stopping)
+    resume.set()
+    # Well before the stop's own 30 s: the connection ended when it became idle.
+    stopper.join(10)
+    assert not stopper.is_alive()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn.request("GET", "/")
+        conn.getresponse()
 
 
 def test_stop_closes_idle_connections_and_lets_an_answer_in_flight_finish(served):
