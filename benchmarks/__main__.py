@@ -23,8 +23,17 @@ from benchmarks.environment import bench_environment
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parts = ["ingest", "store", "cold", "rules", "aggregate", "accounts", "events", "keeping"]
-    parts.append("floor")
+    parts = [
+        "ingest",
+        "store",
+        "cold",
+        "rules",
+        "aggregate",
+        "accounts",
+        "events",
+        "keeping",
+        "floor",
+    ]
     parser.add_argument("--only", choices=parts, action="append")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, rougher figures")
     args = parser.parse_args()

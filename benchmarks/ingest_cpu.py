@@ -82,8 +82,9 @@ def ingest_requests(
     return one, hundreds
 
 
-def cpu_per_request(events: list[dict], rounds: int, context: Context) -> list[float]:
+def cpu_per_request(events: list[dict], rounds: int) -> list[float]:
     """CPU seconds per request, one figure per round (median taken by the caller)."""
+    context = Context()
     figures = []
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         for event in events[:50]:  # warm-up: caches filled, code paths hot
@@ -109,8 +110,8 @@ def _run(env: BenchEnvironment, *, quick: bool) -> None:
     app_id, key, sqs = _install(env)
     rounds = 3 if quick else 7
     singles, batches = ingest_requests(app_id, key, singles=2_000, batches=50)
-    single = statistics.median(cpu_per_request(singles, rounds, Context()))
-    batch = statistics.median(cpu_per_request(batches, rounds, Context())) / 100
+    single = statistics.median(cpu_per_request(singles, rounds))
+    batch = statistics.median(cpu_per_request(batches, rounds)) / 100
     body_bytes = len(json.dumps([typical_event(j) for j in range(100)]))
 
     print("1. Ingest CPU per event (warm, SQS stubbed at the client, median of rounds)")

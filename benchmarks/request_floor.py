@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import boto3
 import psycopg2
@@ -40,7 +41,6 @@ from sluice.events_data import EVENT_COLUMNS
 import functions.ingest.app as ingest_app
 import functions.store.app as store_app
 from benchmarks.environment import REPO_ROOT, BenchEnvironment
-from benchmarks.ingest_cpu import Context as IngestContext
 from benchmarks.ingest_cpu import cpu_per_request, ingest_requests
 from benchmarks.store_throughput import Context as StoreContext
 from benchmarks.store_throughput import copy_text, queued_events, store_round
@@ -111,18 +111,25 @@ def _ingest_cpu(
     """Ingest's CPU seconds per single-event request and per event of 100-event requests,
     and the queue's per single-event request (None when its database is elsewhere)."""
     app_id, key = env.create_app("floor")
-    os.environ["AWS_ENDPOINT_URL_SQS"] = endpoint
-    queue_url = boto3.client("sqs").create_queue(QueueName="bench-floor")["QueueUrl"]
-    os.environ.update(EVENTS_QUEUE_URL=queue_url, DATABASE_URL=env.database_url)
-    ingest_app.ingestor.cache_clear()  # built on first use, as in a new container
     singles, batches = ingest_requests(app_id, key, singles=1_000, batches=20)
-    single = statistics.median(cpu_per_request(singles, rounds, IngestContext()))
-    before = _queue_cpu(env.database_url, queue_pid)
-    cpu_per_request(singles, 1, IngestContext())  # 50 to warm up, then each of them
-    after = _queue_cpu(env.database_url, queue_pid)
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    queue_url = sqs.create_queue(QueueName="bench-floor")["QueueUrl"]
+    # What the template gives ingest, for this part only (DATABASE_URL may be the
+    # server the other parts make their databases on).
+    function_environment = {
+        "AWS_ENDPOINT_URL_SQS": endpoint,
+        "EVENTS_QUEUE_URL": queue_url,
+        "DATABASE_URL": env.database_url,
+    }
+    with mock.patch.dict(os.environ, function_environment):
+        ingest_app.ingestor.cache_clear()  # built on first use, as in a new container
+        single = statistics.median(cpu_per_request(singles, rounds))
+        before = _queue_cpu(env.database_url, queue_pid)
+        cpu_per_request(singles, 1)  # 50 to warm up, then each of them
+        after = _queue_cpu(env.database_url, queue_pid)
+        batch = statistics.median(cpu_per_request(batches, rounds)) / 100
+        ingest_app.ingestor.cache_clear()
     queue = None if before is None or after is None else (after - before) / (len(singles) + 50)
-    batch = statistics.median(cpu_per_request(batches, rounds, IngestContext())) / 100
-    ingest_app.ingestor.cache_clear()
     return single, batch, queue
 
 
