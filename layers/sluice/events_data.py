@@ -98,22 +98,30 @@ ON CONFLICT DO NOTHING
 # concurrent store committed while this batch's claim waited on it. A redelivery of the
 # stored event itself (the claim is its own) records nothing.
 _RECORD_DUPLICATES = """
-INSERT INTO event_duplicates (event_id, app_id, original_event_id, original_received_at,
-                              received_at)
-SELECT b.event_id, b.app_id, d.event_id, d.received_at, b.received_at
-FROM jsonb_to_recordset(%s::jsonb)
-         AS b(event_id uuid, app_id text, message_id text, received_at timestamptz)
-JOIN event_dedup d ON d.app_id = b.app_id AND d.message_id = b.message_id
-WHERE d.event_id <> b.event_id
-ON CONFLICT DO NOTHING
+WITH duplicate AS (
+    SELECT b.event_id, b.app_id, d.event_id AS original_event_id,
+           d.received_at AS original_received_at, b.received_at
+    FROM jsonb_to_recordset(%s::jsonb)
+             AS b(event_id uuid, app_id text, message_id text, received_at timestamptz)
+    JOIN event_dedup d ON d.app_id = b.app_id AND d.message_id = b.message_id
+    WHERE d.event_id <> b.event_id
+), recorded AS (
+    INSERT INTO event_duplicates (event_id, app_id, original_event_id, original_received_at,
+                                  received_at)
+    SELECT * FROM duplicate
+    ON CONFLICT DO NOTHING
+)
+SELECT event_id::text FROM duplicate
 """
 
 
-def insert_events(conn: Connection, events: list[dict[str, Any]]) -> int:
+def insert_events(
+    conn: Connection, events: list[dict[str, Any]], duplicates: list[str] | None = None
+) -> int:
     """Stores events in their wire form (see copy_events), skipping any already stored.
 
     The copies skipped for their messageId are recorded as duplicates, in the same
-    transaction (the caller's).
+    transaction (the caller's), and their ids added to `duplicates`.
     """
     with conn.cursor() as cur:
         cur.execute(_INSERT_EVENTS, (orjson.dumps(events).decode(),))
@@ -125,6 +133,8 @@ def insert_events(conn: Connection, events: list[dict[str, Any]]) -> int:
         ]
         if keyed:
             cur.execute(_RECORD_DUPLICATES, (orjson.dumps(keyed).decode(),))
+            if duplicates is not None:
+                duplicates.extend(event_id for (event_id,) in cur.fetchall())
         return stored
 
 
