@@ -307,6 +307,8 @@ class Manager:
         that messageId, with `duplicate_event_id` (the id asked about).
         """
         parsed = _parse_event_id(event_id)
+        if parsed is None:
+            raise _event_not_found(event_id)
 
         def work(conn: Connection) -> _EventState | None:
             self._app(conn, owner, app_id)
@@ -326,7 +328,7 @@ class Manager:
         key could read other users' events by their ids.
         """
         key_hash = None if api_key is None else hash_api_key(api_key)
-        parsed = _parse_event_id(event_id, raise_now=False)
+        parsed = _parse_event_id(event_id)  # checked after the key: 401 comes first
 
         def work(conn: Connection) -> _EventState | None:
             # As ingest decides: the app first, then the key (keyless apps need none).
@@ -442,12 +444,10 @@ def _event_state(
     return None
 
 
-def _parse_event_id(event_id: str, *, raise_now: bool = True) -> uuid.UUID | None:
+def _parse_event_id(event_id: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(event_id)
     except ValueError:
-        if raise_now:
-            raise _event_not_found(event_id) from None
         return None
 
 

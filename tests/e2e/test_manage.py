@@ -75,7 +75,7 @@ def test_an_owner_goes_from_sign_up_to_stored_events_and_back_to_an_old_rule(slu
     seen = wait_for(lambda: key_sees(invalid["event_id"]), timeout=20)
     assert (seen["status"], seen["validation_errors"]) == ("invalid", invalid["errors"])
     assert "payload" not in seen
-    wrong_key = "sk_nope"  # noqa: S105 - not a key, a wrong one
+    wrong_key = "sk_nope"
     status, refused, _ = call(
         sluice, f"/api/logs/{app_id}/events/{valid['event_id']}", method="GET", token=wrong_key
     )

@@ -429,10 +429,11 @@ def _store_bodies_with(context, bodies: list[str], event_id: str) -> None:
 @pytest.fixture
 def as_roles(database_url, clock, monkeypatch):
     """The store and manage handlers as their own database roles: their grants are tested."""
-    import functions.store.app as store_app
     from sluice.config import DatabaseSettings
     from sluice.db import Database
     from sluice.manage import Manager
+
+    import functions.store.app as store_app
 
     store = Database(DatabaseSettings(url=database_url, user="sluice_store"))
     service = Manager(Database(DatabaseSettings(url=database_url, user="sluice_manage")), clock)
