@@ -19,6 +19,7 @@ from openapi_spec_validator import validate
 import functions.accounts.app as accounts_app
 import functions.ingest.app as ingest_app
 import functions.manage.app as manage_app
+import functions.store.app as store_app
 from tests.handlers.test_accounts import PASSWORD, register, sign_in
 from tests.handlers.test_fuzz import FUZZ_SETTINGS
 from tests.openapi import Contract, document, operation, operations, parameters, request_schema
@@ -191,8 +192,7 @@ def test_every_management_route_answers_only_what_the_document_says(
     event_id = json.loads(sent["body"])["event_id"]
     route = "/api/apps/{app_id}/events/{event_id}"
     assert call("GET", route, 200, path={**ids, "event_id": event_id})["status"] == "queued"
-    store_app_handler = __import__("functions.store.app", fromlist=["handler"]).handler
-    assert store_app_handler(sqs_event(drain(sqs, queues["events"])), context) == {
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
         "batchItemFailures": []
     }
     assert call("GET", route, 200, path={**ids, "event_id": event_id})["status"] == "valid"
@@ -525,7 +525,7 @@ def test_no_request_the_document_describes_gets_a_5xx_or_an_undocumented_answer_
 # --- an event's state for the app's key (the manage function, no session) ---------------
 
 
-def _sent_and_stored(context, db, sqs, queues, app_id: str, key: str | None) -> list[str]:
+def _sent_and_stored(context, sqs, queues, app_id: str, key: str | None) -> list[str]:
     """Ids in every state: queued, stored valid and invalid, a retry skipped for its row."""
     headers = {"x-api-key": key} if key else {}
     ids = []
@@ -538,7 +538,7 @@ def _sent_and_stored(context, db, sqs, queues, app_id: str, key: str | None) -> 
             http_event(f"/api/logs/{app_id}", event, headers=headers), context
         )
         ids.append(json.loads(response["body"])["event_id"])
-    assert store_app_handler(sqs_event(drain(sqs, queues["events"])), context) == {
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
         "batchItemFailures": []
     }
     response = ingest_app.handler(
@@ -547,19 +547,13 @@ def _sent_and_stored(context, db, sqs, queues, app_id: str, key: str | None) -> 
     return [*ids, json.loads(response["body"])["event_id"]]
 
 
-def store_app_handler(event, context):
-    import functions.store.app as store_app
-
-    return store_app.handler(event, context)
-
-
 def test_the_keys_event_lookup_answers_only_what_the_document_says(
     context, db, database_url, clock, ingestor, store_database, manager, sqs, queues, monkeypatch
 ):
     contract = Contract()
     rules = {"checkout": {"type": "object", "required": ["total"]}}
     app_id, key = make_app(db, rules=rules)
-    stored, invalid, duplicate, queued = _sent_and_stored(context, db, sqs, queues, app_id, key)
+    stored, invalid, duplicate, queued = _sent_and_stored(context, sqs, queues, app_id, key)
     headers = {"x-api-key": key}
 
     def call(status, event_id, app=app_id, **kwargs):
@@ -603,9 +597,9 @@ def test_no_request_to_the_keys_event_lookup_gets_a_5xx_or_an_undocumented_answe
     app_id, key = make_app(db, rules=rules)
     other_app, other_key = make_app(db, rules=rules)
     keyless, _ = make_app(db, require_key=False)
-    ids = _sent_and_stored(context, db, sqs, queues, app_id, key)
-    ids += _sent_and_stored(context, db, sqs, queues, other_app, other_key)
-    ids += _sent_and_stored(context, db, sqs, queues, keyless, None)
+    ids = _sent_and_stored(context, sqs, queues, app_id, key)
+    ids += _sent_and_stored(context, sqs, queues, other_app, other_key)
+    ids += _sent_and_stored(context, sqs, queues, keyless, None)
     path_values = {
         "app_id": st.sampled_from([app_id, app_id, other_app, keyless, "app_nobody"])
         | st.text(min_size=1, max_size=30),
