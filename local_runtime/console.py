@@ -232,6 +232,10 @@ class Console:
                 for event_id in document.get("stored_event_ids") or []:
                     if event_id in self.events:
                         self.events[event_id].update(status="stored", stored_at=now)
+                # A retry skipped for its messageId: its lookup leads to the stored row.
+                for event_id in document.get("duplicate_event_ids") or []:
+                    if event_id in self.events:
+                        self.events[event_id].update(status="duplicate", stored_at=now)
                 for event_id in document.get("returned_event_ids") or []:
                     self._event(event_id).update(status="handed back", error=message)
         if document.get("level") in ("WARNING", "ERROR", "CRITICAL"):

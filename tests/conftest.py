@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES = (
     "events",
     "event_dedup",
+    "event_duplicates",
     "deleted_apps",
     "event_archives",
     "rule_versions",

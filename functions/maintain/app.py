@@ -54,6 +54,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         "maintained",
         partitions_made=result.partitions_made,
         dedup_forgotten=result.dedup_forgotten,
+        duplicates_forgotten=result.duplicates_forgotten,
         challenges_purged=result.challenges_purged,
         sessions_purged=result.sessions_purged,
         send_limits_purged=result.send_limits_purged,

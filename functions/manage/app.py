@@ -14,6 +14,7 @@ from sluice.config import ManageSettings
 from sluice.db import Database
 from sluice.errors import RequestRejected, SluiceError
 from sluice.http_api import error_response, json_object, json_response, request_body
+from sluice.keys import api_key_from_headers
 from sluice.manage import Manager
 from sluice.observability import logger, metrics, tracer
 from sluice.sessions import Session, authenticate
@@ -164,6 +165,16 @@ def list_events(app_id: str) -> Response:
 @app.get("/api/apps/<app_id>/events/<event_id>")
 def get_event(app_id: str, event_id: str) -> Response:
     return json_response(200, manager().get_event(_session().account_id, app_id, event_id))
+
+
+# --- an event's state for the app's API key (no session): the replaced design's task
+# status, for clients that hold only the key
+
+
+@app.get("/api/logs/<app_id>/events/<event_id>")
+def event_status(app_id: str, event_id: str) -> Response:
+    api_key = api_key_from_headers(app.current_event.headers)
+    return json_response(200, manager().event_status(app_id, api_key, event_id))
 
 
 # --- stats (the raw query string: repeated parameters are refused, not comma-joined)

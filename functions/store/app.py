@@ -56,6 +56,7 @@ def handler(event: dict, context: object) -> dict:
         messages=len(records),
         rows_added=result.stored,
         stored_event_ids=result.stored_ids,
+        duplicate_event_ids=result.duplicate_ids,
         returned_event_ids=result.returned_ids,
         returned_message_ids=result.failed,
     )

@@ -8,9 +8,9 @@ from sluice.cache import TtlCache
 from sluice.clock import Clock
 from sluice.config import IngestSettings
 from sluice.db import Database
-from sluice.errors import AppNotFound, Unauthorized
+from sluice.errors import AppNotFound
 from sluice.events_data import fetch_app, fetch_key_owner
-from sluice.keys import hash_api_key
+from sluice.keys import hash_api_key, unauthorized
 from sluice.observability import logger
 from sluice.validation import RuleSet
 
@@ -22,14 +22,6 @@ class App:
     rules: RuleSet
     invalid_events: str = "store"  # or "block": refused with 422, not stored
     unplanned_events: str = "allow"  # or "block": an event name with no rule is refused
-
-
-def _unauthorized() -> Unauthorized:
-    # One answer for a missing, wrong, revoked or foreign key: which one it was
-    # would tell a prober what to try next.
-    return Unauthorized(
-        "A valid API key for this app is required, in X-Api-Key or Authorization: Bearer."
-    )
 
 
 class Catalog:
@@ -57,14 +49,14 @@ class Catalog:
             raise AppNotFound(f"No app has the id {app_id!r}; check the URL.")
         if api_key is None:
             if app.require_key:
-                raise _unauthorized()
+                raise unauthorized()
             return app
         key_hash = hash_api_key(api_key)
         owner = self._key_owners.get(
             key_hash, lambda: self._database.run(lambda conn: fetch_key_owner(conn, key_hash))
         )
         if owner != app_id:
-            raise _unauthorized()
+            raise unauthorized()
         return app
 
     def _load_app(self, app_id: str) -> App | None:

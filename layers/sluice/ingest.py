@@ -180,6 +180,9 @@ class Ingestor:
             for position in messages[message_index][1]:
                 outcome = outcomes[position]
                 outcome.status = "failed"
+                # Its id was never queued, so no lookup could ever find it: the answer
+                # carries none (the management API would otherwise say `queued` for 18 days).
+                outcome.event_id = None
                 outcome.error = QueueUnavailable(
                     "The event could not be queued; resend it (with its messageId)."
                 )

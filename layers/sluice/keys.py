@@ -42,6 +42,17 @@ def hash_api_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+def unauthorized() -> Unauthorized:
+    """The answer to any key that does not open the app (ingest, and the key's event lookup).
+
+    One answer for a missing, wrong, revoked or foreign key: which one it was would
+    tell a prober what to try next.
+    """
+    return Unauthorized(
+        "A valid API key for this app is required, in X-Api-Key or Authorization: Bearer."
+    )
+
+
 def api_key_from_headers(headers: Mapping[str, str]) -> str | None:
     """The key from `X-Api-Key` or `Authorization: Bearer <key>`; header names lower-cased.
 

@@ -4,7 +4,8 @@ Each run, in order:
 1. makes the day partitions of events from today to DAYS_AHEAD days ahead (the
    deploy's migration made the first week too; the default partition takes anything
    else, so a run that never happens refuses no event);
-2. forgets messageIds older than the dedup window;
+2. forgets messageIds older than the dedup window, and the skipped copies' ids no
+   lookup needs any more (past QUEUED_HORIZON, their original expired);
 3. purges the account tables' records nothing uses any more (sluice.account_purge):
    challenges (with their deliveries) and sessions ACCOUNT_RECORDS_KEPT after they
    ended, rate-limit rows with no send inside the longest limit's window. Before the
@@ -61,6 +62,7 @@ class MaintainPolicy:
 class MaintainResult:
     partitions_made: int = 0
     dedup_forgotten: int = 0
+    duplicates_forgotten: int = 0
     challenges_purged: int = 0  # with their email_deliveries rows
     sessions_purged: int = 0
     send_limits_purged: int = 0
@@ -111,6 +113,9 @@ def run(
         return deleted
 
     result.dedup_forgotten = in_chunks(partial(p.purge_dedup, before=now - policy.dedup_window))
+    result.duplicates_forgotten = in_chunks(
+        partial(p.purge_duplicates, queued_before=now - QUEUED_HORIZON, now=now)
+    )
     gone_before = now - policy.account_records_kept
     result.challenges_purged = in_chunks(
         partial(account_purge.purge_challenges, expired_before=gone_before, now=now)

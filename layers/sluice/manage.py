@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,15 +21,18 @@ from sluice.admin import new_app_id
 from sluice.clock import Clock
 from sluice.db import Connection, Database
 from sluice.errors import AppNotFound, NotFound, RequestRejected
-from sluice.keys import generate_api_key
+from sluice.events_data import fetch_key_owner
+from sluice.keys import generate_api_key, hash_api_key, unauthorized
 from sluice.manage_data import (
     AppRow,
     KeyRow,
     RuleVersion,
     app_keys,
+    app_requires_key,
     app_rules,
     delete_app,
     event_id_key,
+    find_duplicate,
     find_event,
     insert_key,
     insert_owned_app,
@@ -297,22 +301,52 @@ class Manager:
         }
 
     def get_event(self, owner: uuid.UUID, app_id: str, event_id: str) -> dict[str, Any]:
-        """Stored (the row), queued (an id ingest issued, not stored yet), or 404."""
-        try:
-            parsed = uuid.UUID(event_id)
-        except ValueError:
-            raise _event_not_found(event_id) from None
+        """Stored (the row), queued (an id ingest issued, not stored yet), or 404.
 
-        def work(conn: Connection) -> tuple[dict[str, Any] | None, bytes]:
+        The id of a copy the store skipped for its messageId answers the row stored for
+        that messageId, with `duplicate_event_id` (the id asked about).
+        """
+        parsed = _parse_event_id(event_id)
+        if parsed is None:
+            raise _event_not_found(event_id)
+
+        def work(conn: Connection) -> _EventState | None:
             self._app(conn, owner, app_id)
-            return find_event(conn, app_id, parsed, event_ids.issued_at(parsed)), event_id_key(conn)
+            return _event_state(conn, app_id, parsed, self.clock.now())
 
-        row, key = self.database.run(work)
-        if row is not None:
-            return _event_view(row)
-        if event_ids.recent(parsed, self.clock.now()) and event_ids.issued(key, app_id, parsed):
-            return {"event_id": str(parsed), "status": "queued"}
-        raise _event_not_found(event_id)
+        state = self.database.run(work)
+        if state is None:
+            raise _event_not_found(event_id)
+        return state.view(_event_view)
+
+    def event_status(self, app_id: str, api_key: str | None, event_id: str) -> dict[str, Any]:
+        """An event's state for the app's API key (the key ingest takes), not a session.
+
+        The key may be public (in a browser), so the answer is what the sender already
+        had or needs to act on: the state, the event name, the rule's errors, when it
+        was received and stored. Never the payload or the messageId: anyone holding the
+        key could read other users' events by their ids.
+        """
+        key_hash = None if api_key is None else hash_api_key(api_key)
+        parsed = _parse_event_id(event_id)  # checked after the key: 401 comes first
+
+        def work(conn: Connection) -> _EventState | None:
+            # As ingest decides: the app first, then the key (keyless apps need none).
+            require_key = app_requires_key(conn, app_id)
+            if require_key is None:
+                raise AppNotFound(f"No app has the id {app_id!r}; check the URL.")
+            if key_hash is None and require_key:
+                raise unauthorized()
+            if key_hash is not None and fetch_key_owner(conn, key_hash) != app_id:
+                raise unauthorized()
+            if parsed is None:
+                return None
+            return _event_state(conn, app_id, parsed, self.clock.now())
+
+        state = self.database.run(work)
+        if state is None:
+            raise _event_not_found(event_id)
+        return state.view(_status_view)
 
     # --- stats
     def stats(self, owner: uuid.UUID, app_id: str, raw_query: str) -> dict[str, Any]:
@@ -367,6 +401,70 @@ def _event_view(row: dict[str, Any]) -> dict[str, Any]:
         name: value.isoformat() if isinstance(value, datetime) else value
         for name, value in {**row, "event_id": str(row["event_id"])}.items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class _EventState:
+    """What an id leads to: the stored row (None while queued), and the id asked about
+    when it is a copy the store skipped for its messageId."""
+
+    event_id: uuid.UUID
+    row: dict[str, Any] | None
+    duplicate_event_id: uuid.UUID | None = None
+
+    def view(self, row_view: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        if self.row is None:
+            return {"event_id": str(self.event_id), "status": "queued"}
+        view = row_view(self.row)
+        if self.duplicate_event_id is not None:
+            view["duplicate_event_id"] = str(self.duplicate_event_id)
+        return view
+
+
+def _event_state(
+    conn: Connection, app_id: str, event_id: uuid.UUID, now: datetime
+) -> _EventState | None:
+    """Stored, a skipped copy of a stored event, queued, or nothing (None: a 404).
+
+    Each state is known from the database alone: a row; a row of event_duplicates
+    (written by the store with the skip, in its transaction), whose original may have
+    expired since (then nothing); an id whose MAC says ingest issued it for this app,
+    young enough to be still in a queue or its dead-letter queue (sluice.event_ids).
+    """
+    row = find_event(conn, app_id, event_id, event_ids.issued_at(event_id))
+    if row is not None:
+        return _EventState(event_id, row)
+    original = find_duplicate(conn, app_id, event_id)
+    if original is not None:
+        original_id, original_received_at = original
+        row = find_event(conn, app_id, original_id, original_received_at)
+        return None if row is None else _EventState(original_id, row, event_id)
+    if event_ids.recent(event_id, now) and event_ids.issued(event_id_key(conn), app_id, event_id):
+        return _EventState(event_id, None)
+    return None
+
+
+def _parse_event_id(event_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(event_id)
+    except ValueError:
+        return None
+
+
+# What the key's lookup shows of a stored event (see Manager.event_status).
+STATUS_FIELDS = (
+    "event_id",
+    "event_name",
+    "status",
+    "validation_errors",
+    "received_at",
+    "stored_at",
+)
+
+
+def _status_view(row: dict[str, Any]) -> dict[str, Any]:
+    view = _event_view(row)
+    return {name: view[name] for name in STATUS_FIELDS}
 
 
 def _event_not_found(event_id: str) -> NotFound:

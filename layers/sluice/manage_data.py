@@ -69,6 +69,14 @@ def owned_app(
     return AppRow(*row) if row else None
 
 
+def app_requires_key(conn: Connection, app_id: str) -> bool | None:
+    """Whether the app (any owner's, or none's) wants a key; None if there is no such app."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT require_key FROM apps WHERE app_id = %s", (app_id,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
 def update_app(
     conn: Connection, owner: uuid.UUID, app_id: str, changes: dict[str, Any]
 ) -> AppRow | None:
@@ -283,6 +291,20 @@ def find_event(
             if row := cur.fetchone():
                 return dict(zip(EVENT_FIELDS, row, strict=True))
     return None
+
+
+def find_duplicate(
+    conn: Connection, app_id: str, event_id: uuid.UUID
+) -> tuple[uuid.UUID, datetime] | None:
+    """The stored event a skipped copy stands for: its id and received_at (migrations/0010)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT original_event_id, original_received_at FROM event_duplicates"
+            " WHERE event_id = %s AND app_id = %s",
+            (event_id, app_id),
+        )
+        row = cur.fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def list_events(

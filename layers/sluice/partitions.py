@@ -103,6 +103,27 @@ def purge_dedup(conn: Connection, before: datetime, limit: int) -> int:
         return cur.rowcount
 
 
+def purge_duplicates(conn: Connection, queued_before: datetime, now: datetime, limit: int) -> int:
+    """Forgets up to `limit` skipped copies (event_duplicates) no lookup needs any more.
+
+    A copy's row goes once its id is past the time it could read `queued` (received
+    before `queued_before`) and the row it leads to has expired by its app's retention
+    (received over retention_days + 1 days ago: its whole UTC day is past), or its app
+    is gone. Earlier, the id must still lead to the row, or to a 404 when the row has
+    expired: without it, the id would read `queued` again.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM event_duplicates WHERE ctid = ANY(ARRAY("
+            " SELECT d.ctid FROM event_duplicates d LEFT JOIN apps a ON a.app_id = d.app_id"
+            " WHERE d.received_at < %s AND (a.app_id IS NULL"
+            "  OR d.original_received_at < %s - make_interval(days => a.retention_days + 1))"
+            " LIMIT %s))",
+            (queued_before, now, limit),
+        )
+        return cur.rowcount
+
+
 # --- the archive's reads ----------------------------------------------------------
 
 # One JSON object per event, made by the server: timestamps ISO 8601 in UTC, the

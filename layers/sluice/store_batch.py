@@ -20,7 +20,7 @@ import orjson
 import psycopg2
 from pydantic import ValidationError
 
-from sluice.db import Database
+from sluice.db import Connection, Database
 from sluice.events_data import insert_events, store_new_events
 from sluice.observability import logger
 from sluice.queued_events import QueuedEvent, parse_message
@@ -38,9 +38,11 @@ class StoreResult:
     events: int = 0  # events that fit the model
     stored: int = 0  # rows added (the rest were already there)
     # Event ids for the batch's one log line (a search for an event id finds it):
-    # in the table now (added, or there already), and refused (their message goes back).
+    # in the table now (added, or there already), skipped as a retry of a messageId
+    # stored under another id, and refused (their message goes back).
     stored_ids: list[str] = field(default_factory=list)
     returned_ids: list[str] = field(default_factory=list)
+    duplicate_ids: list[str] = field(default_factory=list)
 
 
 # One event in its wire form (QueuedEvent fields as decoded from the message
@@ -52,6 +54,7 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
     """Stores what it can; raises DatabaseUnavailable when Postgres cannot be reached."""
     batch = _Batch(records)
     stored = 0
+    duplicates: list[str] = []
     # A batch in which no message fits needs no round trip: its messages go back even
     # while the database is down.
     if batch.has_events():
@@ -62,9 +65,9 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
         except _REFUSED:
             # ...and a batch holding a redelivered event, or a value Postgres refuses,
             # takes the INSERT path, which skips what is stored and isolates the rest.
-            stored = _insert(database, batch.pending(), batch.failed, batch.returned)
+            stored = _insert(database, batch.pending(), batch.failed, batch.returned, duplicates)
     pending = batch.pending()
-    refused = set(batch.returned)
+    refused, skipped = set(batch.returned), set(duplicates)
     return StoreResult(
         failed=list(batch.failed),
         events=len(pending),
@@ -72,9 +75,12 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
         stored_ids=[
             str(event_id)
             for _, event in pending
-            if (event_id := event.get("event_id")) is not None and str(event_id) not in refused
+            if (event_id := event.get("event_id")) is not None
+            and str(event_id) not in refused
+            and str(event_id) not in skipped
         ],
         returned_ids=batch.returned,
+        duplicate_ids=duplicates,
     )
 
 
@@ -195,13 +201,26 @@ _REFUSED = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingErr
 
 
 def _insert(
-    database: Database, pending: list[_Pending], failed: dict[str, None], returned: list[str]
+    database: Database,
+    pending: list[_Pending],
+    failed: dict[str, None],
+    returned: list[str],
+    duplicates: list[str],
 ) -> int:
     """Inserts `pending`, halving around what Postgres refuses; returns rows added."""
     if not pending:
         return 0
+
+    skipped: list[str] = []  # kept once the transaction committed
+
+    def work(conn: Connection) -> int:
+        skipped.clear()  # run again on a new connection, it finds them again
+        return insert_events(conn, [event for _, event in pending], skipped)
+
     try:
-        return database.run(lambda conn: insert_events(conn, [event for _, event in pending]))
+        stored = database.run(work)
+        duplicates.extend(skipped)
+        return stored
     except _REFUSED as exc:
         if len(pending) == 1:
             message_id, event = pending[0]
@@ -215,6 +234,6 @@ def _insert(
             returned.extend(_ids_of([event]))
             return 0
     middle = len(pending) // 2
-    return _insert(database, pending[:middle], failed, returned) + _insert(
-        database, pending[middle:], failed, returned
+    return _insert(database, pending[:middle], failed, returned, duplicates) + _insert(
+        database, pending[middle:], failed, returned, duplicates
     )

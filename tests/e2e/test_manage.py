@@ -63,6 +63,23 @@ def test_an_owner_goes_from_sign_up_to_stored_events_and_back_to_an_old_rule(slu
         return event if status == 200 and event["status"] != "queued" else None
 
     assert wait_for(stored_via_api, timeout=20)["payload"] == {"eventName": "checkout", "total": 3}
+
+    # The app's key alone (a client of the replaced design tracking its task id) sees
+    # the state, and the rule's errors of the invalid one, but no payload
+    def key_sees(event_id: str, key: str = key) -> dict | None:
+        path = f"/api/logs/{app_id}/events/{event_id}"
+        status, body, _ = call(sluice, path, method="GET", token=key)
+        return body if status == 200 and body["status"] != "queued" else None
+
+    assert wait_for(lambda: key_sees(valid["event_id"]), timeout=20)["status"] == "valid"
+    seen = wait_for(lambda: key_sees(invalid["event_id"]), timeout=20)
+    assert (seen["status"], seen["validation_errors"]) == ("invalid", invalid["errors"])
+    assert "payload" not in seen
+    wrong_key = "sk_nope"
+    status, refused, _ = call(
+        sluice, f"/api/logs/{app_id}/events/{valid['event_id']}", method="GET", token=wrong_key
+    )
+    assert (status, refused["error"]) == (401, "unauthorized")
     assert wait_for(lambda: stored(db, invalid["event_id"]), timeout=20) == ("invalid",)
     status, listed, _ = call(
         sluice, f"/api/apps/{app_id}/events?status=invalid", method="GET", token=token

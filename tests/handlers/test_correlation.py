@@ -90,6 +90,28 @@ def test_one_event_id_is_in_ingests_line_and_in_stores_line(
     assert emitted(store_lines)["EventsStored"] == 1
 
 
+def test_a_retry_skipped_for_its_message_id_is_logged_as_a_duplicate_not_as_stored(
+    ingestor, store_database, app_and_key, context, sqs, queues, printed
+):
+    # Given an event sent twice with one messageId, the first copy stored
+    app_id, key = app_and_key
+    sent = []
+    for _ in range(2):
+        request = http_event(
+            f"/api/logs/{app_id}", {"eventName": "a", "messageId": "m"}, headers={"x-api-key": key}
+        )
+        sent.append(orjson.loads(ingest_app.handler(request, context)["body"])["event_id"])
+    first, second = sorted(drain(sqs, queues["events"]), key=lambda body: sent[1] in body)
+    store(context, [first])
+    printed.lines()
+    # When the store takes the retry
+    store(context, [second])
+    # Then its line says the retry was a duplicate, and stored nothing
+    [line] = logged(printed.lines(), "batch stored")
+    assert (line["stored_event_ids"], line["duplicate_event_ids"]) == ([], [sent[1]])
+    assert line["rows_added"] == 0
+
+
 def test_a_batchs_line_lists_what_was_queued_and_stores_what_it_handed_back(
     ingestor, store_database, app_and_key, context, sqs, queues, printed
 ):

@@ -605,3 +605,25 @@ def test_a_request_lists_every_error_of_at_most_ten_thousand_values(ingestor, db
     assert (status, body["invalid"]) == (202, 20)
     counted = [result.get("errors_counted", True) for result in body["results"]]
     assert counted == [True] * 11 + [False] * 9  # 11 x 901 = 9,911 values listed
+
+
+def test_a_batch_item_that_could_not_be_queued_gets_no_event_id(
+    ingestor, events_sqs, app_and_key, context
+):
+    # Given a batch of which SQS takes one event and refuses the other, every retry
+    app_id, key = app_and_key
+    events_sqs.refuse(lambda body: "stuck" in body)
+    # (~30 KB each: two events a message)
+    tags = ["ok", "ok", "stuck", "stuck"]
+    events = [{"eventName": "e", "tag": tag, "pad": "p" * 30_000} for tag in tags]
+    status, body = post(context, f"/api/logs/{app_id}/batch", events, key)
+    assert status == 202
+    # Then the refused one is failed and carries no id: nothing could ever be looked up
+    # by it (an id is only handed out for an event that is in the queue)
+    assert [item["status"] for item in body["results"]] == ["valid", "valid", "failed", "failed"]
+    assert [item["event_id"] is None for item in body["results"]] == [False, False, True, True]
+    # And when nothing could be queued (503), no item carries one
+    events_sqs.down = True
+    status, body = post(context, f"/api/logs/{app_id}/batch", events, key)
+    assert status == 503
+    assert [item["event_id"] for item in body["results"]] == [None] * 4

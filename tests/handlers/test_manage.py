@@ -415,3 +415,92 @@ def test_events_are_listed_newest_first_with_filters_and_a_cursor(
     ):
         status, body = call(context, "GET", base + bad, token=owner[1])
         assert status == 400 and set(body) == {"error", "message"}, bad
+
+
+def _store_bodies_with(context, bodies: list[str], event_id: str) -> None:
+    """Stores the one queued message that carries `event_id`, alone in its batch."""
+    import functions.store.app as store_app
+    from tests.support import sqs_event
+
+    [body] = [body for body in bodies if event_id in body]
+    assert store_app.handler(sqs_event([body]), context) == {"batchItemFailures": []}
+
+
+@pytest.fixture
+def as_roles(database_url, clock, monkeypatch):
+    """The store and manage handlers as their own database roles: their grants are tested."""
+    from sluice.config import DatabaseSettings
+    from sluice.db import Database
+    from sluice.manage import Manager
+
+    import functions.store.app as store_app
+
+    store = Database(DatabaseSettings(url=database_url, user="sluice_store"))
+    service = Manager(Database(DatabaseSettings(url=database_url, user="sluice_manage")), clock)
+    monkeypatch.setattr(store_app, "database", lambda: store)
+    monkeypatch.setattr(manage_app, "manager", lambda: service)
+    yield
+    store.close()
+    service.database.close()
+
+
+def test_a_second_send_of_a_message_id_leads_to_the_row_stored(
+    context, owner, created, ingestor, sqs, queues, db, as_roles
+):
+    from tests.support import drain
+
+    # Given an event sent twice with one messageId (a client's retry after a timeout)
+    app_id, key = created["app_id"], created["api_key"]["key"]
+    event = {"eventName": "page_view", "messageId": "retry-1"}
+    first = send(context, app_id, key, event)[1]["event_id"]
+    second = send(context, app_id, key, event)[1]["event_id"]
+    assert first != second
+    bodies = drain(sqs, queues["events"])
+    # When the first is stored, then the retry (skipped: its messageId is taken)
+    _store_bodies_with(context, bodies, first)
+    _store_bodies_with(context, bodies, second)
+    # And the retry's message comes again (an SQS redelivery)
+    _store_bodies_with(context, bodies, second)
+    with db.cursor() as cur:
+        cur.execute("SELECT event_id::text FROM events")
+        assert cur.fetchall() == [(first,)]
+    # Then the retry's id leads to the row that was stored, never to "queued"
+    status, found = call(context, "GET", f"/api/apps/{app_id}/events/{second}", token=owner[1])
+    assert status == 200, found
+    assert (found["event_id"], found["status"], found["duplicate_event_id"]) == (
+        first,
+        "valid",
+        second,
+    )
+    # And the first id is the row itself, with no duplicate_event_id
+    status, original = call(context, "GET", f"/api/apps/{app_id}/events/{first}", token=owner[1])
+    assert (status, original["event_id"]) == (200, first)
+    assert "duplicate_event_id" not in original
+    assert {k: v for k, v in found.items() if k != "duplicate_event_id"} == original
+
+
+def test_a_message_id_twice_in_one_batch_leads_both_ids_to_one_row(
+    context, owner, created, ingestor, store_database, sqs, queues
+):
+    import functions.store.app as store_app
+    from tests.support import drain, sqs_event
+
+    app_id, key = created["app_id"], created["api_key"]["key"]
+    event = {"eventName": "page_view", "messageId": "twice"}
+    response = ingest_app.handler(
+        http_event(f"/api/logs/{app_id}/batch", [event, event], headers={"x-api-key": key}),
+        context,
+    )
+    ids = [item["event_id"] for item in json.loads(response["body"])["results"]]
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
+        "batchItemFailures": []
+    }
+    found = [
+        call(context, "GET", f"/api/apps/{app_id}/events/{event_id}", token=owner[1])
+        for event_id in ids
+    ]
+    assert [status for status, _ in found] == [200, 200]
+    # The first of a batch wins; the second leads to it
+    assert [body["event_id"] for _, body in found] == [ids[0], ids[0]]
+    assert [body["status"] for _, body in found] == ["valid", "valid"]
+    assert found[1][1]["duplicate_event_id"] == ids[1]

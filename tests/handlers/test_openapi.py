@@ -19,6 +19,7 @@ from openapi_spec_validator import validate
 import functions.accounts.app as accounts_app
 import functions.ingest.app as ingest_app
 import functions.manage.app as manage_app
+import functions.store.app as store_app
 from tests.handlers.test_accounts import PASSWORD, register, sign_in
 from tests.handlers.test_fuzz import FUZZ_SETTINGS
 from tests.openapi import Contract, document, operation, operations, parameters, request_schema
@@ -30,8 +31,11 @@ MANAGE_OPERATIONS = [
 ACCOUNTS_OPERATIONS = [(m, r) for m, r in operations() if r.startswith("/api/accounts")]
 
 
+KEY_STATUS = "/api/logs/{app_id}/events/{event_id}"  # the manage function serves it
+
+
 def handler_for(route: str):
-    if route.startswith("/api/logs"):
+    if route.startswith("/api/logs") and route != KEY_STATUS:
         return ingest_app.handler
     if route.startswith("/api/accounts"):
         return accounts_app.handler
@@ -188,8 +192,7 @@ def test_every_management_route_answers_only_what_the_document_says(
     event_id = json.loads(sent["body"])["event_id"]
     route = "/api/apps/{app_id}/events/{event_id}"
     assert call("GET", route, 200, path={**ids, "event_id": event_id})["status"] == "queued"
-    store_app_handler = __import__("functions.store.app", fromlist=["handler"]).handler
-    assert store_app_handler(sqs_event(drain(sqs, queues["events"])), context) == {
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
         "batchItemFailures": []
     }
     assert call("GET", route, 200, path={**ids, "event_id": event_id})["status"] == "valid"
@@ -517,3 +520,97 @@ def test_no_request_the_document_describes_gets_a_5xx_or_an_undocumented_answer_
     )
     statuses = {status for _, _, status in contract.seen}
     assert {202, 400, 401} <= statuses, statuses
+
+
+# --- an event's state for the app's key (the manage function, no session) ---------------
+
+
+def _sent_and_stored(context, sqs, queues, app_id: str, key: str | None) -> list[str]:
+    """Ids in every state: queued, stored valid and invalid, a retry skipped for its row."""
+    headers = {"x-api-key": key} if key else {}
+    ids = []
+    for event in (
+        {"eventName": "checkout", "total": 1, "messageId": "m"},
+        {"eventName": "checkout"},
+        {"eventName": "checkout", "total": 1, "messageId": "m"},
+    ):
+        response = ingest_app.handler(
+            http_event(f"/api/logs/{app_id}", event, headers=headers), context
+        )
+        ids.append(json.loads(response["body"])["event_id"])
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
+        "batchItemFailures": []
+    }
+    response = ingest_app.handler(
+        http_event(f"/api/logs/{app_id}", {"eventName": "later"}, headers=headers), context
+    )
+    return [*ids, json.loads(response["body"])["event_id"]]
+
+
+def test_the_keys_event_lookup_answers_only_what_the_document_says(
+    context, db, database_url, clock, ingestor, store_database, manager, sqs, queues, monkeypatch
+):
+    contract = Contract()
+    rules = {"checkout": {"type": "object", "required": ["total"]}}
+    app_id, key = make_app(db, rules=rules)
+    stored, invalid, duplicate, queued = _sent_and_stored(context, sqs, queues, app_id, key)
+    headers = {"x-api-key": key}
+
+    def call(status, event_id, app=app_id, **kwargs):
+        kwargs.setdefault("headers", headers)
+        path = {"app_id": app, "event_id": event_id}
+        got, body = request(contract, context, "GET", KEY_STATUS, path=path, **kwargs)
+        assert got == status, body
+        return body
+
+    assert call(200, stored)["status"] == "valid"
+    assert call(200, invalid)["status"] == "invalid"
+    assert call(200, duplicate)["event_id"] == stored
+    assert call(200, queued)["status"] == "queued"
+    call(401, stored, headers={})
+    call(401, stored, headers={"authorization": "Basic x"})
+    call(404, "nope")
+    call(404, stored, app="app_nobody")
+    # With the database gone: 503
+    from sluice.config import DatabaseSettings
+    from sluice.db import Database
+    from sluice.manage import Manager
+
+    proxy = SwitchableProxy(database_url)
+    service = Manager(Database(DatabaseSettings(url=proxy.url)), clock)
+    monkeypatch.setattr(manage_app, "manager", lambda: service)
+    try:
+        proxy.off()
+        call(503, stored)
+    finally:
+        service.database.close()
+    assert {status for _, _, status in contract.seen} == {
+        int(status) for status in operation("GET", KEY_STATUS)["responses"]
+    }
+
+
+def test_no_request_to_the_keys_event_lookup_gets_a_5xx_or_an_undocumented_answer(
+    context, db, clock, ingestor, store_database, manager, sqs, queues
+):
+    # Given two apps with events in every state, and a keyless app
+    rules = {"checkout": {"type": "object", "required": ["total"]}}
+    app_id, key = make_app(db, rules=rules)
+    other_app, other_key = make_app(db, rules=rules)
+    keyless, _ = make_app(db, require_key=False)
+    ids = _sent_and_stored(context, sqs, queues, app_id, key)
+    ids += _sent_and_stored(context, sqs, queues, other_app, other_key)
+    ids += _sent_and_stored(context, sqs, queues, keyless, None)
+    path_values = {
+        "app_id": st.sampled_from([app_id, app_id, other_app, keyless, "app_nobody"])
+        | st.text(min_size=1, max_size=30),
+        "event_id": st.sampled_from(ids) | st.uuids().map(str) | st.text(min_size=1, max_size=40),
+    }
+    tokens = st.sampled_from(
+        [f"Bearer {key}"] * 3 + [f"Bearer {other_key}", None, "Bearer nope", "Basic x", ""]
+    )
+    # When requests of every shape ask for them
+    contract = fuzz_group(context, [("GET", KEY_STATUS)], path_values, tokens)
+    # Then none gets a 5xx or an answer the document does not describe, and the run
+    # reached every state: found, refused, unknown
+    statuses = {status for _, _, status in contract.seen}
+    assert {200, 401, 404} <= statuses, statuses

@@ -592,6 +592,8 @@ MANAGE_ROUTES = {
     ("get", "/api/apps/{app_id}/events"),
     ("get", "/api/apps/{app_id}/events/{event_id}"),
     ("get", "/api/apps/{app_id}/stats"),
+    # An event's state for the app's key: manage's role reads events, ingest's does not.
+    ("get", "/api/logs/{app_id}/events/{event_id}"),
 }
 
 

@@ -32,7 +32,9 @@ def db(database_url: str) -> Iterator[psycopg2.extensions.connection]:
     drop_day_partitions(conn)
     reset(conn)
     with conn.cursor() as cur:
-        cur.execute("TRUNCATE event_dedup, deleted_apps, event_archives, apps CASCADE")
+        cur.execute(
+            "TRUNCATE event_dedup, event_duplicates, deleted_apps, event_archives, apps CASCADE"
+        )
     yield conn
     drop_day_partitions(conn)
     conn.close()

@@ -232,3 +232,42 @@ def test_an_event_found_by_id_is_looked_for_in_the_days_around_its_id_only(
     # Then it probes the partitions of the days either side, not the other 17
     searched = sorted(set(re.findall(r"events_(p\d{8}|default)", plan)))
     assert searched == ["p20260309", "p20260310", "p20260311"], plan
+
+
+def test_a_skipped_copys_id_is_kept_while_it_could_read_queued_or_lead_to_its_row(
+    db, maintainer, storer, bucket
+):
+    # Given a retry skipped for its messageId in an app that keeps events 30 days, one
+    # that keeps them a day, and one deleted since
+    retention = {"app_long": 30, "app_short": 1, "app_gone": 30}
+    with db.cursor() as cur:
+        for app_id, days in retention.items():
+            cur.execute(
+                "INSERT INTO apps (app_id, name, retention_days) VALUES (%s, %s, %s)",
+                (app_id, app_id, days),
+            )
+    retries = {}
+    for app_id in retention:
+        first = wire_event(app_id, "buy", MIDNIGHT, message_id="m", received_at=MIDNIGHT)
+        retry = wire_event(app_id, "buy", MIDNIGHT, message_id="m", received_at=MIDNIGHT)
+        assert store(storer, [first]) == 1
+        assert store(storer, [retry]) == 0
+        retries[app_id] = retry["event_id"]
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM apps WHERE app_id = 'app_gone'")
+
+    def kept() -> list[str]:
+        with db.cursor() as cur:
+            cur.execute("SELECT app_id FROM event_duplicates ORDER BY 1")
+            return [app_id for (app_id,) in cur.fetchall()]
+
+    # When maintain runs while the copies' ids could still read `queued` (18 days): all kept
+    maintain.run(maintainer, bucket, MIDNIGHT + timedelta(days=17))
+    assert kept() == ["app_gone", "app_long", "app_short"]
+    # After 18 days: only where the original is still kept (its app's 30 days)
+    result = maintain.run(maintainer, bucket, MIDNIGHT + timedelta(days=19))
+    assert kept() == ["app_long"]
+    assert result.duplicates_forgotten == 2
+    # And once the original has expired too, that one goes as well
+    maintain.run(maintainer, bucket, MIDNIGHT + timedelta(days=32))
+    assert kept() == []
