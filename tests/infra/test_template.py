@@ -209,7 +209,16 @@ def test_ingest_store_and_aggregate_reach_postgres_through_the_proxy(resources):
 def test_ingest_reads_its_documented_settings(resources):
     env = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
     assert env["MAX_EVENT_BYTES"] == "32768"
-    assert env["RULES_CACHE_TTL_SECONDS"] == "60"
+    assert env["RULES_CACHE_TTL_SECONDS"] == {"Ref": "IngestCacheSeconds"}
+
+
+def test_manage_quotes_the_cache_times_ingest_uses(cfn, resources):
+    # Each change's answer says when ingest follows it: one parameter sets both.
+    assert cfn["Parameters"]["IngestCacheSeconds"]["Default"] == 60
+    for name in ("RULES_CACHE_TTL_SECONDS", "KEYS_CACHE_TTL_SECONDS"):
+        ingest = resources["IngestFunction"]["Properties"]["Environment"]["Variables"][name]
+        manage = resources["ManageFunction"]["Properties"]["Environment"]["Variables"][name]
+        assert ingest == manage == {"Ref": "IngestCacheSeconds"}, name
 
 
 def test_every_function_writes_to_a_log_group_with_retention(resources):
