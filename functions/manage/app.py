@@ -199,7 +199,14 @@ def sluice_error(error: SluiceError) -> Response:
 
 @app.not_found
 def route_not_found(_: Exception) -> Response:
-    return json_response(404, {"error": "route_not_found", "message": "No such management route."})
+    # Also every path under /api/ no other route serves (template.yaml: UnmatchedRoute).
+    return json_response(
+        404,
+        {
+            "error": "route_not_found",
+            "message": "No such route; GET /api/openapi.json lists every route.",
+        },
+    )
 
 
 @logger.inject_lambda_context
