@@ -515,16 +515,28 @@ def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
-def _time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def query_time(name: str, value: str, *, code: str = "invalid_request") -> datetime:
+    """A time from a query string, in UTC: the one rule for every route that takes one.
+
+    An ISO 8601 date-time that names its offset (Z or +hh:mm); a time without one, or a
+    date alone, is refused rather than read as UTC, since the caller may have meant their
+    own zone. The instant must fall in the years 1 to 9999 in UTC too.
+    """
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise RequestRejected(f"'{name}' must be an ISO 8601 time.") from None
-    if parsed.tzinfo is None:
-        raise RequestRejected(f"'{name}' must name its time zone (Z or +hh:mm).")
-    return parsed
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise RequestRejected(
+        f"'{name}' must be an ISO 8601 date-time with its offset (Z or +hh:mm),"
+        " in the years 1 to 9999; for example 2026-03-01T00:00:00Z.",
+        code=code,
+    )
+
+
+def _time(name: str, value: str | None) -> datetime | None:
+    return None if value is None else query_time(name, value)
 
 
 def event_filters(query: dict[str, str]) -> dict[str, Any]:
@@ -605,18 +617,9 @@ def _parameters(raw_query: str) -> dict[str, str]:
 def _moment(name: str, value: str | None) -> datetime:
     if value is None:
         raise RequestRejected(
-            f"'{name}' is required (an ISO 8601 date-time).", code="invalid_range"
+            f"'{name}' is required (an ISO 8601 date-time with its offset).", code="invalid_range"
         )
-    try:
-        moment = datetime.fromisoformat(value)
-        # Timezone-less is UTC; a moment in year 1 or 9999 may not exist in UTC.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise RequestRejected(
-            f"'{name}' must be an ISO 8601 date-time in the years 1 to 9999"
-            " (UTC unless it names its offset).",
-            code="invalid_range",
-        ) from None
+    return query_time(name, value, code="invalid_range")
 
 
 def stats_query(raw_query: str) -> StatsQuery:
