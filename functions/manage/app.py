@@ -29,7 +29,12 @@ OPENAPI = (Path(__file__).parent / "openapi.json").read_text(encoding="utf-8")
 def manager() -> Manager:
     """Built on the first invocation and kept by the warm container."""
     settings = ManageSettings.from_env()
-    return Manager(Database(settings.database), SystemClock(), settings.max_body_bytes)
+    return Manager(
+        Database(settings.database),
+        SystemClock(),
+        settings.max_body_bytes,
+        ingest_cache=settings.ingest_cache,
+    )
 
 
 def _session() -> Session:
@@ -86,8 +91,7 @@ def change_app(app_id: str) -> Response:
 
 @app.delete("/api/apps/<app_id>")
 def delete_app(app_id: str) -> Response:
-    manager().delete_app(_session().account_id, app_id)
-    return json_response(204, None)
+    return json_response(200, manager().delete_app(_session().account_id, app_id))
 
 
 # --- keys
@@ -195,7 +199,14 @@ def sluice_error(error: SluiceError) -> Response:
 
 @app.not_found
 def route_not_found(_: Exception) -> Response:
-    return json_response(404, {"error": "route_not_found", "message": "No such management route."})
+    # Also every path under /api/ no other route serves (template.yaml: UnmatchedRoute).
+    return json_response(
+        404,
+        {
+            "error": "route_not_found",
+            "message": "No such route; GET /api/openapi.json lists every route.",
+        },
+    )
 
 
 @logger.inject_lambda_context

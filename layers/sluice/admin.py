@@ -5,6 +5,8 @@
     python -m sluice.admin revoke-key APP_ID KEY_PREFIX
     python -m sluice.admin put-rule APP_ID EVENT_NAME schema.json
     python -m sluice.admin require-key APP_ID on|off
+    python -m sluice.admin list-apps
+    python -m sluice.admin set-owner APP_ID EMAIL|ACCOUNT_ID [--transfer]
 
 They use DATABASE_URL. Functions take a psycopg2 connection; committing is the caller's.
 An operator's ordinary mistake (an unknown app, a missing or broken schema file, no or
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -25,14 +29,18 @@ from typing import NoReturn
 import psycopg2
 from psycopg2 import errors
 
+from sluice.accounts_data import account_email, find_account
 from sluice.config import command_line_database_url
 from sluice.db import Connection
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, RequestRejected
 from sluice.events_data import (
+    all_apps,
     insert_api_key,
     insert_app,
     lock_app,
+    lock_app_owner,
     revoke_api_key,
+    set_app_owner,
     set_require_key,
 )
 from sluice.keys import generate_api_key
@@ -86,6 +94,14 @@ class NotPermitted(AdminError):
     exit_code = 10
 
 
+class AccountUnknown(AdminError):
+    exit_code = 11
+
+
+class OwnedElsewhere(AdminError):
+    exit_code = 12
+
+
 EXIT_CODES = {
     0: "done",
     AppUnknown.exit_code: "no app with that id",
@@ -98,6 +114,8 @@ EXIT_CODES = {
     DatabaseUnreachable.exit_code: "the database cannot be reached or refused the sign-in",
     NotMigrated.exit_code: "the database has no Sluice tables (run make migrate)",
     NotPermitted.exit_code: "DATABASE_URL's user may not do this (a function's role?)",
+    AccountUnknown.exit_code: "no account with that email address or id",
+    OwnedElsewhere.exit_code: "the app belongs to another account (--transfer moves it)",
 }
 
 
@@ -136,6 +154,62 @@ def put_rule(conn: Connection, app_id: str, event_name: str, schema: dict) -> in
     return save_rule(conn, app_id, event_name, schema, datetime.now(UTC)).version
 
 
+def list_apps(conn: Connection) -> list[str]:
+    """One line per app, oldest first: id, created (UTC), owner's email or "-", name.
+
+    Tab-separated, the name last with its control characters and backslashes escaped,
+    so a line is always one app and `cut -f` reads it.
+    """
+    return [
+        "\t".join((app_id, created_at.astimezone(UTC).isoformat(), owner or "-", _escaped(name)))
+        for app_id, created_at, owner, name in all_apps(conn)
+    ]
+
+
+def _escaped(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f\\]", lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
+def set_owner(conn: Connection, app_id: str, account: str, *, transfer: bool = False) -> None:
+    """Gives the app to the account (an email address or an account id), so the
+    management API shows it; an app another account owns moves only with `transfer`.
+
+    Apps made here (create_app) belong to nobody until then.
+    """
+    account_id = _account_id(conn, account)
+    exists, owner = lock_app_owner(conn, app_id)
+    if not exists:
+        raise AppUnknown(f"no app with the id {app_id!r}")
+    if owner not in (None, account_id) and not transfer:
+        # The other account is not named: its address is not this command's to show.
+        raise OwnedElsewhere(
+            f"app {app_id!r} belongs to another account; add --transfer to move it"
+        )
+    set_app_owner(conn, app_id, account_id)
+
+
+def _account_id(conn: Connection, account: str) -> uuid.UUID:
+    try:
+        account_id = uuid.UUID(account)
+    except ValueError:
+        # Imported here: sluice.passwords is only needed for an address.
+        from sluice.passwords import normalise_email
+
+        try:
+            email = normalise_email(account)
+        except RequestRejected:
+            raise BadArgument(
+                f"{account!r} is neither an email address nor an account id"
+            ) from None
+        found = find_account(conn, email)
+        if found is None:
+            raise AccountUnknown(f"no account with the address {email!r}") from None
+        return found[0]
+    if account_email(conn, account_id) is None:
+        raise AccountUnknown(f"no account with the id {account!r}")
+    return account_id
+
+
 def read_schema(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -155,7 +229,6 @@ def read_schema(path: Path) -> dict:
 
 def _check_names(args: argparse.Namespace) -> None:
     # Imported here: sluice.manage imports this module (new_app_id).
-    from sluice.errors import RequestRejected
     from sluice.manage import check_event_name, check_name
 
     try:
@@ -184,7 +257,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _run(args: argparse.Namespace) -> str | None:
-    """The command's output line (None: nothing to print)."""
+    """The command's output (None: nothing to print)."""
     _check_names(args)
     schema = read_schema(args.schema_file) if args.command == "put-rule" else None
     conn = _connect()
@@ -194,6 +267,11 @@ def _run(args: argparse.Namespace) -> str | None:
                 return create_app(conn, args.name, require_key=not args.keyless)
             if args.command == "create-key":
                 return create_api_key(conn, args.app_id)
+            if args.command == "list-apps":
+                return "\n".join(list_apps(conn)) or None
+            if args.command == "set-owner":
+                set_owner(conn, args.app_id, args.account, transfer=args.transfer)
+                return None
             if args.command == "revoke-key":
                 _existing(conn, args.app_id)
                 if not revoke_api_key(conn, args.app_id, args.prefix):
@@ -255,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     require = commands.add_parser("require-key", help="whether events need a key")
     require.add_argument("app_id")
     require.add_argument("setting", choices=["on", "off"])
+    commands.add_parser("list-apps", help="every app: id, created, owner's email or -, name")
+    owner = commands.add_parser("set-owner", help="gives an app to an account (API sees it)")
+    owner.add_argument("app_id")
+    owner.add_argument("account", help="the account's email address or id")
+    owner.add_argument("--transfer", action="store_true", help="move it from another owner")
     args = parser.parse_args(argv)
 
     try:

@@ -38,10 +38,15 @@ class TtlCache(Generic[V]):
         self._max_entries = max_entries
         self._entries: dict[Hashable, _Entry[V]] = {}
 
-    def get(self, key: Hashable, load: Callable[[], V]) -> V:
+    def get(self, key: Hashable, load: Callable[[], V], *, fresh: bool = False) -> V:
+        """The cached value, or `load()`'s (then cached); `fresh` loads even when cached.
+
+        A fresh load that fails because the database is down serves the cached value
+        as an ordinary get would: it is still what the real path uses.
+        """
         now = self._clock.monotonic()
         entry = self._entries.get(key)
-        if entry is not None and now < entry.expires_at:
+        if entry is not None and now < entry.expires_at and not fresh:
             return entry.value
         try:
             value = load()

@@ -27,24 +27,26 @@ class App:
 class Catalog:
     def __init__(self, database: Database, settings: IngestSettings, clock: Clock) -> None:
         self._database = database
+        ttl = settings.cache
         self._apps: TtlCache[App | None] = TtlCache(
             clock,
-            lambda app: settings.rules_cache_ttl if app else settings.unknown_key_cache_ttl,
-            stale_for=settings.stale_cache_max_age,
+            lambda app: ttl.rules_ttl if app else ttl.unknown_ttl,
+            stale_for=ttl.stale_max_age,
         )
         self._key_owners: TtlCache[str | None] = TtlCache(
             clock,
-            lambda owner: settings.keys_cache_ttl if owner else settings.unknown_key_cache_ttl,
-            stale_for=settings.stale_cache_max_age,
+            lambda owner: ttl.keys_ttl if owner else ttl.unknown_ttl,
+            stale_for=ttl.stale_max_age,
         )
 
-    def authorize(self, app_id: str, api_key: str | None) -> App:
+    def authorize(self, app_id: str, api_key: str | None, *, fresh: bool = False) -> App:
         """The app events are sent to, once the caller has shown it may send them.
 
-        Raises AppNotFound, Unauthorized, or DatabaseUnavailable when Postgres is
-        down and nothing fresh enough is cached.
+        `fresh` (a dry run) reads the app and the key from the database even when they
+        are cached, and caches what it read. Raises AppNotFound, Unauthorized, or
+        DatabaseUnavailable when Postgres is down and nothing fresh enough is cached.
         """
-        app = self._apps.get(app_id, lambda: self._load_app(app_id))
+        app = self._apps.get(app_id, lambda: self._load_app(app_id), fresh=fresh)
         if app is None:
             raise AppNotFound(f"No app has the id {app_id!r}; check the URL.")
         if api_key is None:
@@ -53,7 +55,9 @@ class Catalog:
             return app
         key_hash = hash_api_key(api_key)
         owner = self._key_owners.get(
-            key_hash, lambda: self._database.run(lambda conn: fetch_key_owner(conn, key_hash))
+            key_hash,
+            lambda: self._database.run(lambda conn: fetch_key_owner(conn, key_hash)),
+            fresh=fresh,
         )
         if owner != app_id:
             raise unauthorized()

@@ -107,17 +107,37 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestCacheSettings:
+    """How long ingest keeps what it looked up (sluice.catalog).
+
+    Read by ingest, which caches, and by manage, whose answers to a change say when
+    ingest follows it: the same variables, so the two cannot disagree.
+    """
+
+    rules_ttl: float = 60.0  # an app: its rules, policies and require_key
+    keys_ttl: float = 60.0  # which app a key belongs to
+    unknown_ttl: float = 5.0  # an app id or key that matched nothing
+    # How long cached apps, keys and rules keep being served while Postgres is down.
+    stale_max_age: float = 600.0
+
+    @classmethod
+    def read(cls, env: _Reader) -> IngestCacheSettings:
+        return cls(
+            rules_ttl=env.number("RULES_CACHE_TTL_SECONDS", 60.0, minimum=0),
+            keys_ttl=env.number("KEYS_CACHE_TTL_SECONDS", 60.0, minimum=0),
+            unknown_ttl=env.number("UNKNOWN_KEY_CACHE_TTL_SECONDS", 5.0, minimum=0),
+            stale_max_age=env.number("STALE_CACHE_MAX_AGE_SECONDS", 600.0, minimum=0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class IngestSettings:
     events_queue_url: str
     database: DatabaseSettings
     max_event_bytes: int = 32 * 1024
     max_batch_events: int = 500
     max_batch_bytes: int = 1024 * 1024
-    rules_cache_ttl: float = 60.0
-    keys_cache_ttl: float = 60.0
-    unknown_key_cache_ttl: float = 5.0
-    # How long cached apps, keys and rules keep being served while Postgres is down.
-    stale_cache_max_age: float = 600.0
+    cache: IngestCacheSettings = IngestCacheSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
@@ -128,10 +148,7 @@ class IngestSettings:
             max_event_bytes=env.integer("MAX_EVENT_BYTES", 32 * 1024, minimum=256),
             max_batch_events=env.integer("MAX_BATCH_EVENTS", 500, minimum=1),
             max_batch_bytes=env.integer("MAX_BATCH_BYTES", 1024 * 1024, minimum=1024),
-            rules_cache_ttl=env.number("RULES_CACHE_TTL_SECONDS", 60.0, minimum=0),
-            keys_cache_ttl=env.number("KEYS_CACHE_TTL_SECONDS", 60.0, minimum=0),
-            unknown_key_cache_ttl=env.number("UNKNOWN_KEY_CACHE_TTL_SECONDS", 5.0, minimum=0),
-            stale_cache_max_age=env.number("STALE_CACHE_MAX_AGE_SECONDS", 600.0, minimum=0),
+            cache=IngestCacheSettings.read(env),
         )
         env.check()
         return settings
@@ -236,6 +253,8 @@ class ManageSettings:
     database: DatabaseSettings
     # A rule is the biggest thing sent here; 64 KiB holds any reasonable JSON Schema.
     max_body_bytes: int = 64 * 1024
+    # Ingest's: each change's answer says when ingest follows it.
+    ingest_cache: IngestCacheSettings = IngestCacheSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ManageSettings:
@@ -243,6 +262,7 @@ class ManageSettings:
         settings = cls(
             database=DatabaseSettings.read(env),
             max_body_bytes=env.integer("MAX_MANAGE_BODY_BYTES", 64 * 1024, minimum=1024),
+            ingest_cache=IngestCacheSettings.read(env),
         )
         env.check()
         return settings

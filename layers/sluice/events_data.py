@@ -6,8 +6,10 @@ caller. All SQL is parameterised.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -280,6 +282,30 @@ def lock_app(conn: Connection, app_id: str) -> bool:
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM apps WHERE app_id = %s FOR UPDATE", (app_id,))
         return cur.fetchone() is not None
+
+
+def all_apps(conn: Connection) -> list[tuple[str, datetime, str | None, str]]:
+    """Every app, oldest first: (app_id, created_at, its owner's email or None, name)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT a.app_id, a.created_at, o.email, a.name"
+            " FROM apps a LEFT JOIN accounts o ON o.account_id = a.owner_account_id"
+            " ORDER BY a.created_at, a.app_id"
+        )
+        return cur.fetchall()
+
+
+def lock_app_owner(conn: Connection, app_id: str) -> tuple[bool, uuid.UUID | None]:
+    """Whether the app exists, and its owner (None: nobody); the row stays locked."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT owner_account_id FROM apps WHERE app_id = %s FOR UPDATE", (app_id,))
+        row = cur.fetchone()
+    return (True, row[0]) if row else (False, None)
+
+
+def set_app_owner(conn: Connection, app_id: str, account_id: uuid.UUID) -> None:
+    with conn.cursor() as cur:
+        cur.execute("UPDATE apps SET owner_account_id = %s WHERE app_id = %s", (account_id, app_id))
 
 
 def set_require_key(conn: Connection, app_id: str, require_key: bool) -> bool:

@@ -85,14 +85,15 @@ class Ingestor:
 
         An event that breaks its rule is still queued (to be stored as invalid),
         unless its app's policy blocks it: the outcome says so. A dry run answers
-        the same verdict and queues nothing (and issues no event id).
+        the same verdict and queues nothing (and issues no event id); it reads the
+        app, its rules and the key afresh, so it answers by what was saved last.
         """
         if len(body) > self._settings.max_event_bytes:
             raise PayloadTooLarge(
                 f"An event may be at most {self._settings.max_event_bytes} bytes;"
                 f" this one is {len(body)}."
             )
-        app = self._catalog.authorize(app_id, api_key)
+        app = self._catalog.authorize(app_id, api_key, fresh=dry_run)
         received_at = self._clock.now()
         document = parse_json(body)
         envelope = read_envelope(
@@ -120,7 +121,7 @@ class Ingestor:
             raise PayloadTooLarge(
                 f"A batch may be at most {limits.max_batch_bytes} bytes; this one is {len(body)}."
             )
-        app = self._catalog.authorize(app_id, api_key)
+        app = self._catalog.authorize(app_id, api_key, fresh=dry_run)
         items = _batch_items(parse_json(body))
         if not items:
             raise EventRejected("The batch holds no events.", code="empty_batch")

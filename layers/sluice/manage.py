@@ -8,6 +8,7 @@ nobody can learn which app ids are taken.
 from __future__ import annotations
 
 import base64
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl
 from sluice import event_ids, stats
 from sluice.admin import new_app_id
 from sluice.clock import Clock
+from sluice.config import IngestCacheSettings
 from sluice.db import Connection, Database
 from sluice.errors import AppNotFound, NotFound, RequestRejected
 from sluice.events_data import fetch_key_owner
@@ -120,11 +122,30 @@ def parse_key_id(key_id: str) -> uuid.UUID:
         raise NotFound(f"This app has no key {key_id!r}.", code="key_not_found") from None
 
 
+def ingest_follows(seconds: float) -> dict[str, int]:
+    """What a change's answer adds: within how many seconds ingest applies it.
+
+    Ingest caches apps, keys and rules per warm container (sluice.catalog) and nothing
+    tells it of a change, so each container sees one when its cached copy expires.
+    While PostgreSQL is down it serves what it cached for longer (stale_max_age).
+    """
+    return {"ingest_follows_within_seconds": math.ceil(seconds)}
+
+
 @dataclass(slots=True)
 class Manager:
     database: Database
     clock: Clock
     max_body_bytes: int = 64 * 1024
+    ingest_cache: IngestCacheSettings = IngestCacheSettings()
+
+    def _follows_rules(self) -> dict[str, int]:
+        """An app's rules, policies or existence: cached with the app."""
+        return ingest_follows(self.ingest_cache.rules_ttl)
+
+    def _follows_new(self) -> dict[str, int]:
+        """Something new (an app, a key): only a miss just before may be cached."""
+        return ingest_follows(self.ingest_cache.unknown_ttl)
 
     def _app(
         self, conn: Connection, owner: uuid.UUID, app_id: str, *, lock: bool = False
@@ -146,7 +167,11 @@ class Manager:
             return app, insert_key(conn, app.app_id, key.prefix, key.key_hash, now)
 
         app, key_row = self.database.run(work)
-        return {**app_view(app), "api_key": {**key_view(key_row), "key": key.plaintext}}
+        return {
+            **app_view(app),
+            "api_key": {**key_view(key_row), "key": key.plaintext},
+            **self._follows_new(),
+        }
 
     def list_apps(self, owner: uuid.UUID) -> list[dict[str, Any]]:
         return [app_view(app) for app in self.database.run(lambda conn: owned_apps(conn, owner))]
@@ -172,11 +197,12 @@ class Manager:
         app = self.database.run(lambda conn: update_app(conn, owner, app_id, changes))
         if app is None:
             raise _app_not_found(app_id)
-        return app_view(app)
+        return {**app_view(app), **self._follows_rules()}
 
-    def delete_app(self, owner: uuid.UUID, app_id: str) -> None:
+    def delete_app(self, owner: uuid.UUID, app_id: str) -> dict[str, Any]:
         if not self.database.run(lambda conn: delete_app(conn, owner, app_id)):
             raise _app_not_found(app_id)
+        return {"app_id": app_id, "deleted": True, **self._follows_rules()}
 
     # --- keys
     def list_keys(self, owner: uuid.UUID, app_id: str) -> list[dict[str, Any]]:
@@ -193,7 +219,7 @@ class Manager:
             self._app(conn, owner, app_id)
             return insert_key(conn, app_id, key.prefix, key.key_hash, self.clock.now())
 
-        return {**key_view(self.database.run(work)), "key": key.plaintext}
+        return {**key_view(self.database.run(work)), "key": key.plaintext, **self._follows_new()}
 
     def revoke_key(self, owner: uuid.UUID, app_id: str, key_id: str) -> dict[str, Any]:
         parsed = parse_key_id(key_id)
@@ -205,7 +231,7 @@ class Manager:
         key = self.database.run(work)
         if key is None:
             raise NotFound(f"This app has no key {key_id!r}.", code="key_not_found")
-        return key_view(key)
+        return {**key_view(key), **ingest_follows(self.ingest_cache.keys_ttl)}
 
     # --- rules
     def list_rules(self, owner: uuid.UUID, app_id: str) -> list[dict[str, Any]]:
@@ -238,7 +264,10 @@ class Manager:
             check_rule(schema)
         except InvalidRule as exc:
             raise RequestRejected(f"The rule is not usable: {exc}", code="invalid_rule") from None
-        return version_view(self._save(owner, app_id, event_name, schema))
+        return {
+            **version_view(self._save(owner, app_id, event_name, schema)),
+            **self._follows_rules(),
+        }
 
     def delete_rule(self, owner: uuid.UUID, app_id: str, event_name: str) -> dict[str, Any]:
         def work(conn: Connection) -> RuleVersion:
@@ -247,7 +276,7 @@ class Manager:
                 raise _rule_not_found(event_name)
             return save_rule(conn, app_id, event_name, None, self.clock.now())
 
-        return version_view(self.database.run(work))
+        return {**version_view(self.database.run(work)), **self._follows_rules()}
 
     def rule_history(self, owner: uuid.UUID, app_id: str, event_name: str) -> list[dict[str, Any]]:
         def work(conn: Connection) -> list[RuleVersion]:
@@ -278,7 +307,7 @@ class Manager:
             return save_rule(conn, app_id, event_name, old.schema, self.clock.now())
 
         try:
-            return version_view(self.database.run(work))
+            return {**version_view(self.database.run(work)), **self._follows_rules()}
         except InvalidRule as exc:
             raise RequestRejected(
                 f"That version is not usable any more: {exc}", code="invalid_rule"
@@ -486,16 +515,28 @@ def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
-def _time(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def query_time(name: str, value: str, *, code: str = "invalid_request") -> datetime:
+    """A time from a query string, in UTC: the one rule for every route that takes one.
+
+    An ISO 8601 date-time that names its offset (Z or +hh:mm); a time without one, or a
+    date alone, is refused rather than read as UTC, since the caller may have meant their
+    own zone. The instant must fall in the years 1 to 9999 in UTC too.
+    """
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise RequestRejected(f"'{name}' must be an ISO 8601 time.") from None
-    if parsed.tzinfo is None:
-        raise RequestRejected(f"'{name}' must name its time zone (Z or +hh:mm).")
-    return parsed
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise RequestRejected(
+        f"'{name}' must be an ISO 8601 date-time with its offset (Z or +hh:mm),"
+        " in the years 1 to 9999; for example 2026-03-01T00:00:00Z.",
+        code=code,
+    )
+
+
+def _time(name: str, value: str | None) -> datetime | None:
+    return None if value is None else query_time(name, value)
 
 
 def event_filters(query: dict[str, str]) -> dict[str, Any]:
@@ -576,18 +617,9 @@ def _parameters(raw_query: str) -> dict[str, str]:
 def _moment(name: str, value: str | None) -> datetime:
     if value is None:
         raise RequestRejected(
-            f"'{name}' is required (an ISO 8601 date-time).", code="invalid_range"
+            f"'{name}' is required (an ISO 8601 date-time with its offset).", code="invalid_range"
         )
-    try:
-        moment = datetime.fromisoformat(value)
-        # Timezone-less is UTC; a moment in year 1 or 9999 may not exist in UTC.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise RequestRejected(
-            f"'{name}' must be an ISO 8601 date-time in the years 1 to 9999"
-            " (UTC unless it names its offset).",
-            code="invalid_range",
-        ) from None
+    return query_time(name, value, code="invalid_range")
 
 
 def stats_query(raw_query: str) -> StatsQuery:

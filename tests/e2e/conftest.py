@@ -21,7 +21,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # mail limit so a whole flow fits in a minute (tests/e2e/test_accounts.py).
 TEST_SETTINGS = {
     # The aggregate schedule fires every few seconds, so a test sees it fire by itself.
-    "Parameters": {"StoreBatchingWindowSeconds": 0, "AggregateSchedule": "rate(3 seconds)"},
+    # Ingest follows a change within IngestCacheSeconds; tests/e2e/test_manage.py waits for it.
+    "Parameters": {
+        "StoreBatchingWindowSeconds": 0,
+        "AggregateSchedule": "rate(3 seconds)",
+        "IngestCacheSeconds": 1,
+    },
     # A retry every 2 s: the store's timeout is shortened to match, since AWS (and the
     # local runtime) refuse a trigger whose queue hides a message for less than it.
     "Resources": {
@@ -29,8 +34,6 @@ TEST_SETTINGS = {
         "EventsQueue": {"VisibilityTimeout": 2, "RedrivePolicy": {"maxReceiveCount": 2}},
     },
     "Environment": {
-        # Ingest follows a rule change within this; tests/e2e/test_manage.py waits for it.
-        "IngestFunction": {"RULES_CACHE_TTL_SECONDS": "1"},
         "AccountsFunction": {
             "PASSWORD_SCRYPT_N": "1024",
             "EMAIL_SENDS_PER_MINUTE": "5",

@@ -5,9 +5,14 @@ runtime: sign-up, an app and its key, a rule and its versions, events sent with 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from local_runtime.runtime import Runtime
 from tests.e2e.test_accounts import address, call, register, sign_in
+from tests.handlers.test_unknown_routes import segments
 from tests.openapi import Contract, document
 from tests.support import wait_for
 
@@ -44,8 +49,15 @@ def test_an_owner_goes_from_sign_up_to_stored_events_and_back_to_an_old_rule(slu
     assert (status, v1["version"]) == (200, 1)
     status, v2, _ = call(sluice, rule, {"schema": CHECKOUT_RULE}, method="PUT", token=token)
     assert (status, v2["version"]) == (200, 2)
+    # The answer says when ingest follows (IngestCacheSeconds: 1 s in these tests)...
+    assert v2["ingest_follows_within_seconds"] == 1
+    # ...a dry run sees the strict rule at once...
+    status, dry, _ = call(
+        sluice, f"/api/logs/{app_id}?dry_run=true", {"eventName": "checkout"}, token=key
+    )
+    assert (status, dry["status"], dry["dry_run"]) == (422, "invalid", True)
 
-    # The strict rule is in force (within ingest's rules cache TTL, 1 s in these tests)
+    # ...and a real send within that time
     def refused() -> dict | None:
         status, body = send(sluice, app_id, key, {"eventName": "checkout"})
         return body if status == 422 else None
@@ -157,3 +169,32 @@ def test_the_api_describes_itself_and_answers_over_http_as_described(sluice):
         status, answer, _ = call(sluice, path, body, method=method, token=session)
         contract.check(method, route, status, json.dumps(answer))
     assert {status for *_, status in contract.seen} == {200, 201, 401, 404}
+
+
+def test_a_path_under_api_that_no_route_serves_is_a_route_not_found(sluice):
+    # API Gateway's own 404 is {"message": "Not Found"}; the catch-all route makes it ours.
+    for method, path in [
+        ("GET", "/api/nope"),
+        ("GET", "/api/logs/app_nobody"),  # only POST is a route
+        ("POST", "/api/logs/app_nobody/batch/more"),
+        ("DELETE", "/api/accounts/me"),
+        ("PUT", "/api/apps"),
+        ("GET", "/api/apps/app_nobody/keys/k/more"),
+    ]:
+        status, answer, _ = call(sluice, path, {}, method=method)
+        assert status == 404, (method, path, answer)
+        assert answer["error"] == "route_not_found", (method, path, answer)
+        assert set(answer) == {"error", "message"}
+
+
+@settings(derandomize=True, max_examples=40, deadline=None, database=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    parts=st.lists(segments, min_size=1, max_size=4),
+)
+def test_any_unknown_path_under_api_is_a_route_not_found_over_http(sluice, method, parts):
+    if parts[0] in ("logs", "accounts", "apps", "openapi.json"):
+        parts = ["x", *parts]
+    path = "/api/" + "/".join(quote(part, safe="") for part in parts)
+    status, answer, _ = call(sluice, path, {}, method=method)
+    assert (status, answer["error"]) == (404, "route_not_found"), (method, path, answer)

@@ -142,7 +142,8 @@ def test_rename_and_delete(context, owner, created, db):
             " received_at) VALUES (gen_random_uuid(), %s, 'a', '{}', 'valid', now(), now())",
             (app_id,),
         )
-    assert call(context, "DELETE", f"/api/apps/{app_id}", token=owner[1]) == (204, None)
+    status, deleted = call(context, "DELETE", f"/api/apps/{app_id}", token=owner[1])
+    assert (status, deleted["app_id"], deleted["deleted"]) == (200, app_id, True)
     assert call(context, "GET", f"/api/apps/{app_id}", token=owner[1])[0] == 404
     with db.cursor() as cur:
         for table in ("apps", "api_keys", "rules", "rule_versions"):
@@ -197,6 +198,7 @@ def test_every_change_keeps_a_version_and_an_old_one_can_be_restored(
     assert call(context, "DELETE", base, token=token)[1] == {
         **call(context, "GET", f"{base}/versions", token=token)[1]["versions"][0],
         "deleted": True,
+        "ingest_follows_within_seconds": 60,
     }
     versions = call(context, "GET", f"{base}/versions", token=token)[1]["versions"]
     assert [(v["version"], v["deleted"]) for v in versions] == [(3, True), (2, False), (1, False)]
@@ -312,7 +314,7 @@ def test_the_manage_role_can_do_what_the_routes_need(database_url, db, clock, co
     assert call(context, "POST", f"{base}/rules/a/restore", {"version": 1}, token=token)[0] == 200
     assert call(context, "DELETE", f"{base}/keys/{app['api_key']['key_id']}", token=token)[0] == 200
     assert call(context, "PATCH", base, {"name": "R"}, token=token)[0] == 200
-    assert call(context, "DELETE", base, token=token)[0] == 204
+    assert call(context, "DELETE", base, token=token)[0] == 200
     service.database.close()
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         conn = psycopg2.connect(database_url, user="sluice_manage")
@@ -504,3 +506,91 @@ def test_a_message_id_twice_in_one_batch_leads_both_ids_to_one_row(
     assert [body["event_id"] for _, body in found] == [ids[0], ids[0]]
     assert [body["status"] for _, body in found] == ["valid", "valid"]
     assert found[1][1]["duplicate_event_id"] == ids[1]
+
+
+# Not the defaults, so a number in an answer can only come from the settings.
+CACHE_ENVIRONMENT = {
+    "RULES_CACHE_TTL_SECONDS": "7",
+    "KEYS_CACHE_TTL_SECONDS": "11",
+    "UNKNOWN_KEY_CACHE_TTL_SECONDS": "3",
+}
+
+
+@pytest.fixture
+def cached_pair(database_url, queues, events_sqs, clock, monkeypatch):
+    """Ingest and manage built from one environment, as the template gives them."""
+    from sluice.catalog import Catalog
+    from sluice.config import IngestSettings, ManageSettings
+    from sluice.db import Database
+    from sluice.event_ids import EventIds
+    from sluice.ingest import Ingestor
+    from sluice.manage import Manager
+    from sluice.queue import EventQueue
+
+    environment = {
+        **CACHE_ENVIRONMENT,
+        "EVENTS_QUEUE_URL": queues["events"],
+        "DATABASE_URL": database_url,
+    }
+    ingest_settings = IngestSettings.from_env(environment)
+    database = Database(ingest_settings.database)
+    ingestor = Ingestor(
+        ingest_settings,
+        Catalog(database, ingest_settings, clock),
+        EventQueue(events_sqs, ingest_settings.events_queue_url),
+        clock,
+        EventIds(database).new,
+    )
+    monkeypatch.setattr(ingest_app, "ingestor", lambda: ingestor)
+    manage_settings = ManageSettings.from_env(environment)
+    manager = Manager(
+        Database(manage_settings.database), clock, ingest_cache=manage_settings.ingest_cache
+    )
+    monkeypatch.setattr(manage_app, "manager", lambda: manager)
+    yield
+    manager.database.close()
+    database.close()
+
+
+def test_every_change_says_when_ingest_follows_it_and_ingest_does(context, db, clock, cached_pair):
+    # Given an owner's app, its key and rule seen by ingest
+    _, token = make_owner(db, clock)
+    status, created = call(context, "POST", "/api/apps", {"name": "Shop"}, token=token)
+    assert created["ingest_follows_within_seconds"] == 3  # an id nobody could have tried
+    app_id, key = created["app_id"], created["api_key"]["key"]
+    rule = f"/api/apps/{app_id}/rules/checkout"
+    status, saved = call(context, "PUT", rule, {"schema": {}}, token=token)
+    assert (status, saved["ingest_follows_within_seconds"]) == (200, 7)
+    clock.advance(7)
+    assert send(context, app_id, key, {"eventName": "checkout"})[0] == 202
+
+    def follows(answer: tuple[int, dict], seconds: int, then: int, event=None) -> None:
+        status, body = answer
+        assert status == 200 and body["ingest_follows_within_seconds"] == seconds, body
+        clock.advance(seconds)
+        assert send(context, app_id, key, event or {"eventName": "checkout"})[0] == then
+
+    # When the rule changes, ingest applies it within the time the answer gave
+    follows(call(context, "PUT", rule, {"schema": CHECKOUT_RULE}, token=token), 7, 422)
+    follows(call(context, "DELETE", rule, token=token), 7, 202)
+    follows(
+        call(context, "POST", f"{rule}/restore", {"version": 2}, token=token),
+        7,
+        422,
+    )
+    policies = {"policies": {"unplanned_events": "block"}}
+    follows(
+        call(context, "PATCH", f"/api/apps/{app_id}", policies, token=token),
+        7,
+        422,
+        {"eventName": "other"},
+    )
+    status, new_key = call(context, "POST", f"/api/apps/{app_id}/keys", token=token)
+    assert (status, new_key["ingest_follows_within_seconds"]) == (201, 3)
+    status, keys = call(context, "GET", f"/api/apps/{app_id}/keys", token=token)
+    first = next(k for k in keys["keys"] if k["key_id"] != new_key["key_id"])
+    follows(
+        call(context, "DELETE", f"/api/apps/{app_id}/keys/{first['key_id']}", token=token), 11, 401
+    )
+    key = new_key["key"]
+    follows(call(context, "DELETE", f"/api/apps/{app_id}", token=token), 7, 404)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sluice import admin
 
 import functions.ingest.app as ingest_app
 from tests.support import drain, http_event, make_app
@@ -126,3 +127,55 @@ def test_dry_run_takes_only_true_or_false(app_and_key, ingestor, context):
         "dry_run=maybe",
     )
     assert ingest_app.handler(event, context)["statusCode"] == 400
+
+
+def dry_run(context, path: str, body, key: str):
+    event = with_query(http_event(path, body, headers={"x-api-key": key}), "dry_run=true")
+    response = ingest_app.handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_a_dry_run_sees_a_change_at_once_where_a_real_send_follows_within_the_ttl(
+    db, app_and_key, ingestor, context, sqs, queues
+):
+    # Given an app whose rule, policies and key ingest has just cached
+    app_id, key = app_and_key
+    path = f"/api/logs/{app_id}"
+    assert post(context, path, {"eventName": "checkout", "total": 1}, key)[0] == 202
+
+    # When its rule changes, a dry run answers by the new rule at once
+    admin.put_rule(db, app_id, "checkout", {"type": "object", "required": ["total", "cart"]})
+    status, body = dry_run(context, path, {"eventName": "checkout", "total": 1}, key)
+    assert (status, body["status"], body["errors"][0]["keyword"]) == (422, "invalid", "required")
+
+    # And a policy change too
+    set_policies(db, app_id, "block", "block")
+    status, body = dry_run(context, path, {"eventName": "signup"}, key)
+    assert (status, body["error"]) == (422, "unplanned_event")
+
+    # And a revoked key is refused at once
+    with db.cursor() as cur:
+        cur.execute("UPDATE api_keys SET revoked_at = now() WHERE app_id = %s", (app_id,))
+    assert dry_run(context, path, {"eventName": "checkout"}, key)[0] == 401
+
+    # And a deleted app is unknown at once
+    with db.cursor() as cur:
+        cur.execute("DELETE FROM apps WHERE app_id = %s", (app_id,))
+    status, body = dry_run(context, path, {"eventName": "checkout"}, key)
+    assert (status, body["error"]) == (404, "app_not_found")
+    # And only the first, real send was queued
+    assert len(drain(sqs, queues["events"])) == 1
+
+
+def test_a_real_send_follows_a_change_within_the_cache_ttl(
+    db, app_and_key, ingestor, context, clock, ingest_settings
+):
+    app_id, key = app_and_key
+    path = f"/api/logs/{app_id}"
+    assert post(context, path, {"eventName": "checkout", "total": 1}, key)[0] == 202
+    admin.put_rule(db, app_id, "checkout", {"type": "object", "required": ["total", "cart"]})
+    # The cached rule until the TTL is over (what each change's answer says)...
+    assert post(context, path, {"eventName": "checkout", "total": 1}, key)[0] == 202
+    clock.advance(ingest_settings.cache.rules_ttl)
+    # ...then the new one
+    assert post(context, path, {"eventName": "checkout", "total": 1}, key)[0] == 422

@@ -88,7 +88,7 @@ def test_the_series_has_every_hour_with_zeros_and_says_how_fresh_it_is(
 
     # When four hours are asked for, from a time inside the first
     status, body = stats(
-        context, app_id, f"from={iso(START + timedelta(minutes=30))}&to=2026-03-01T04:00", owner[1]
+        context, app_id, f"from={iso(START + timedelta(minutes=30))}&to=2026-03-01T04:00Z", owner[1]
     )
 
     # Then every hour is there, the empty ones as zeros
@@ -97,7 +97,7 @@ def test_the_series_has_every_hour_with_zeros_and_says_how_fresh_it_is(
         "app_id": app_id,
         "granularity": "hour",
         "from": "2026-03-01T00:30:00+00:00",
-        "to": "2026-03-01T04:00:00+00:00",  # no offset given: UTC
+        "to": "2026-03-01T04:00:00+00:00",
         "complete_through": result.complete_through.astimezone(UTC).isoformat(),
         "total": 3,
         "series": [
@@ -141,25 +141,35 @@ def test_the_answer_comes_from_the_rollups_not_the_events(context, db, owner, ap
         ("to=2026-03-02", "invalid_range"),  # no from
         ("from=2026-03-01", "invalid_range"),  # no to
         ("from=yesterday&to=2026-03-02", "invalid_range"),
-        ("from=2026-03-02&to=2026-03-01", "invalid_range"),  # reversed
+        ("from=2026-03-02T00:00Z&to=2026-03-01T00:00Z", "invalid_range"),  # reversed
+        ("from=2026-03-01&to=2026-03-02T00:00Z", "invalid_range"),  # no zone: whose midnight?
         ("from=2026-03-01T00:00:00%2B01:00&to=2026-02-28T23:00:00Z", "invalid_range"),
-        ("from=0001-01-01T00:00:00%2B01:00&to=2026-03-01", "invalid_range"),  # before year 1
-        ("from=9999-12-31T23:00&to=9999-12-31T23:30:00-01:00", "invalid_range"),  # after 9999
+        ("from=0001-01-01T00:00:00%2B01:00&to=2026-03-01T00:00Z", "invalid_range"),  # before year 1
+        ("from=9999-12-31T23:00Z&to=9999-12-31T23:30:00-01:00", "invalid_range"),  # after 9999
         ("from=10000-01-01&to=10000-01-02", "invalid_range"),
-        ("from=2026-03-01&to=2026-03-02&granularity=minute", "invalid_granularity"),
-        ("from=2026-03-01&to=2026-03-02&granularity=", "invalid_granularity"),
-        ("from=2026-03-01&to=2026-04-01T00:00:01", "range_too_large"),  # 31 days + 1 s
+        ("from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&granularity=minute", "invalid_granularity"),
+        ("from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&granularity=", "invalid_granularity"),
+        ("from=2026-03-01T00:00Z&to=2026-04-01T00:00:01Z", "range_too_large"),  # 31 days + 1 s
         (
-            "from=2025-03-01&to=2026-03-02T00:00:01&granularity=day",
+            "from=2025-03-01T00:00Z&to=2026-03-02T00:00:01Z&granularity=day",
             "range_too_large",
         ),  # 366 d + 1 s
-        ("from=2026-03-01&to=2026-03-02&status=queued", "invalid_status"),
-        ("from=2026-03-01&to=2026-03-02&since=2026-03-01", "invalid_query"),
-        ("from=2026-03-01&to=2026-03-02&from=2026-03-01", "invalid_query"),  # repeated
-        ("from=2026-03-01&to=2026-03-02&event_name=", "invalid_query"),
-        ("from=2026-03-01&to=2026-03-02&event_name=a%00b", "invalid_query"),
-        ("from=2026-03-01&to=2026-03-02&event_name=%FF%FE", "invalid_query"),  # not UTF-8
-        ("from=2026-03-01&to=2026-03-02&event_name=%ED%A0%80", "invalid_query"),  # a surrogate
+        ("from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&status=queued", "invalid_status"),
+        ("from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&since=2026-03-01", "invalid_query"),
+        (
+            "from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&from=2026-03-01",
+            "invalid_query",
+        ),  # repeated
+        ("from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&event_name=", "invalid_query"),
+        ("from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&event_name=a%00b", "invalid_query"),
+        (
+            "from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&event_name=%FF%FE",
+            "invalid_query",
+        ),  # not UTF-8
+        (
+            "from=2026-03-01T00:00Z&to=2026-03-02T00:00Z&event_name=%ED%A0%80",
+            "invalid_query",
+        ),  # a surrogate
     ],
 )
 def test_bad_queries_are_400_with_the_reason(context, owner, app_id, query, code):
@@ -168,28 +178,57 @@ def test_bad_queries_are_400_with_the_reason(context, owner, app_id, query, code
     assert body["message"]
 
 
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("2026-03-01T00:00:00Z", True),
+        ("2026-03-01T00:00:00%2B01:00", True),
+        ("2026-03-01T01:30:00.5-01:00", True),
+        ("2026-03-01T00:00:00", False),  # no zone: whose midnight?
+        ("2026-03-01T00:00", False),
+        ("2026-03-01", False),
+        ("yesterday", False),
+        ("0001-01-01T00:00:00%2B01:00", False),  # before year 1 in UTC
+        ("", False),
+    ],
+)
+def test_stats_and_the_events_list_take_times_by_one_rule(context, owner, app_id, value, accepted):
+    # A time must name its zone (Z or an offset), for the stats' from/to and the
+    # events list's since/until alike
+    expected = 200 if accepted else 400
+    status, body = stats(context, app_id, f"from={value}&to=2026-03-01T12:00:00Z", owner[1])
+    assert status == expected, body
+    if not accepted:
+        assert body["error"] == "invalid_range"
+        assert "Z or +hh:mm" in body["message"], body
+    status, body = call(context, "GET", f"/api/apps/{app_id}/events?since={value}", token=owner[1])
+    assert status == expected, body
+    if not accepted:
+        assert "Z or +hh:mm" in body["message"], body
+
+
 def test_the_longest_ranges_are_accepted(context, owner, app_id):
-    status, body = stats(context, app_id, "from=2026-03-01&to=2026-04-01", owner[1])
+    status, body = stats(context, app_id, "from=2026-03-01T00:00Z&to=2026-04-01T00:00Z", owner[1])
     assert (status, len(body["series"])) == (200, 31 * 24)
-    query = "from=2025-03-01T12:00&to=2026-03-02T12:00&granularity=day"
+    query = "from=2025-03-01T12:00Z&to=2026-03-02T12:00Z&granularity=day"
     status, body = stats(context, app_id, query, owner[1])
     assert (status, len(body["series"])) == (200, 367)  # a partial day at each end
 
 
 def test_the_first_and_last_hours_of_the_calendar_are_answered(context, owner, app_id):
-    status, body = stats(context, app_id, "from=0001-01-01&to=0001-01-01T02:00", owner[1])
+    status, body = stats(context, app_id, "from=0001-01-01T00:00Z&to=0001-01-01T02:00Z", owner[1])
     assert (status, [p["start"] for p in body["series"]]) == (
         200,
         ["0001-01-01T00:00:00+00:00", "0001-01-01T01:00:00+00:00"],
     )
     status, body = stats(
-        context, app_id, "from=9999-12-31T22:30&to=9999-12-31T23:59:59.999999", owner[1]
+        context, app_id, "from=9999-12-31T22:30Z&to=9999-12-31T23:59:59.999999Z", owner[1]
     )
     assert (status, body["series"][-1]) == (200, {"start": "9999-12-31T23:00:00+00:00", "count": 0})
 
 
 def test_a_session_is_needed_and_other_accounts_get_404(context, db, clock, owner, app_id):
-    query = "from=2026-03-01&to=2026-03-02"
+    query = "from=2026-03-01T00:00Z&to=2026-03-02T00:00Z"
     assert stats(context, app_id, query, None)[0] == 401
     assert stats(context, app_id, query, "not-a-session")[0] == 401
     _, stranger = make_owner(db, clock, "stranger@sluice.test")
@@ -207,7 +246,7 @@ def test_a_database_outage_is_a_503(context, owner, app_id, database_url, clock,
     proxy.on()
     service = Manager(Database(DatabaseSettings(url=proxy.url, user="sluice_manage")), clock)
     monkeypatch.setattr(manage_app, "manager", lambda: service)
-    query = "from=2026-03-01&to=2026-03-02"
+    query = "from=2026-03-01T00:00Z&to=2026-03-02T00:00Z"
     try:
         assert stats(context, app_id, query, owner[1])[0] == 200
         proxy.off()

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
+from tests.openapi import document as openapi_document
 from tests.openapi import operations
 
 # Data services: a wildcard action here would hand out more than one queue or secret.
@@ -209,7 +210,16 @@ def test_ingest_store_and_aggregate_reach_postgres_through_the_proxy(resources):
 def test_ingest_reads_its_documented_settings(resources):
     env = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
     assert env["MAX_EVENT_BYTES"] == "32768"
-    assert env["RULES_CACHE_TTL_SECONDS"] == "60"
+    assert env["RULES_CACHE_TTL_SECONDS"] == {"Ref": "IngestCacheSeconds"}
+
+
+def test_manage_quotes_the_cache_times_ingest_uses(cfn, resources):
+    # Each change's answer says when ingest follows it: one parameter sets both.
+    assert cfn["Parameters"]["IngestCacheSeconds"]["Default"] == 60
+    for name in ("RULES_CACHE_TTL_SECONDS", "KEYS_CACHE_TTL_SECONDS"):
+        ingest = resources["IngestFunction"]["Properties"]["Environment"]["Variables"][name]
+        manage = resources["ManageFunction"]["Properties"]["Environment"]["Variables"][name]
+        assert ingest == manage == {"Ref": "IngestCacheSeconds"}, name
 
 
 def test_every_function_writes_to_a_log_group_with_retention(resources):
@@ -597,6 +607,11 @@ MANAGE_ROUTES = {
 }
 
 
+# Any other method and path under /api/: the manage function answers 404 route_not_found
+# (API Gateway's own answer to a route it lacks is {"message": "Not Found"}).
+CATCH_ALL = ("x-amazon-apigateway-any-method", "/api/{proxy+}")
+
+
 def test_http_api_routes_send_payload_2_to_ingest_accounts_and_manage(resources):
     (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
     paths = api["Properties"]["Body"]["paths"]
@@ -607,13 +622,13 @@ def test_http_api_routes_send_payload_2_to_ingest_accounts_and_manage(resources)
     }
 
     ingest = {("post", "/api/logs/{app_id}"), ("post", "/api/logs/{app_id}/batch")}
-    assert set(routes) == ingest | ACCOUNT_ROUTES | MANAGE_ROUTES
+    assert set(routes) == ingest | ACCOUNT_ROUTES | MANAGE_ROUTES | {CATCH_ALL}
     for route, integration in routes.items():
         function = (
             "IngestFunction"
             if route in ingest
             else "ManageFunction"
-            if route in MANAGE_ROUTES
+            if route in MANAGE_ROUTES | {CATCH_ALL}
             else "AccountsFunction"
         )
         assert integration["payloadFormatVersion"] == "2.0"
@@ -628,6 +643,10 @@ def test_the_openapi_document_describes_exactly_the_routes_of_the_http_api(resou
         for method in operations_
     }
     documented = {(method.lower(), path) for method, path in operations()}
+    # The catch-all is no operation: the document names it in an extension.
+    documented.add(
+        ("x-amazon-apigateway-any-method", openapi_document()["x-unmatched-routes"]["path"])
+    )
 
     assert served - documented == set(), "routes missing from functions/manage/openapi.json"
     assert documented - served == set(), "documented routes the API does not serve"

@@ -66,6 +66,7 @@ def test_sluices_routes_go_to_ingest_accounts_and_manage_with_payload_2(sluice):
             ("POST /api/apps/{app_id}/keys", "ManageFunction", "2.0"),
             ("POST /api/apps/{app_id}/rules/{event_name}/restore", "ManageFunction", "2.0"),
             ("PUT /api/apps/{app_id}/rules/{event_name}", "ManageFunction", "2.0"),
+            ("ANY /api/{proxy+}", "ManageFunction", "2.0"),  # every other path under /api/
         ]
     )
 

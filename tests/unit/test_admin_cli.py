@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -45,7 +46,11 @@ def mistake(code: int, stdout: str, stderr: str) -> tuple[int, str]:
 
 @pytest.fixture
 def cli(database_url, db):
-    return lambda *args: admin(*args, database_url=database_url)
+    def run(*args: str):
+        return admin(*args, database_url=database_url)
+
+    run.database_url = database_url
+    return run
 
 
 @pytest.fixture
@@ -136,6 +141,102 @@ def test_bad_arguments_are_exit_2_on_one_line(cli, app_id, schema_file):
     assert mistake(*cli("create-app", "a\x01" * 150))[0] == 2
     assert mistake(*cli("put-rule", app_id, "bad\tname", schema_file))[0] == 2
     assert mistake(*cli("require-key", app_id, "maybe"))[0] == 2
+
+
+def make_account(db, email: str) -> str:
+    import uuid
+
+    account_id = str(uuid.uuid4())
+    with db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO accounts (account_id, email, password_hash, created_at,"
+            " password_changed_at) VALUES (%s, %s, 'scrypt$unused', now(), now())",
+            (account_id, email),
+        )
+    return account_id
+
+
+def apps_of(db, account_id: str) -> list[str]:
+    with db.cursor() as cur:
+        cur.execute("SELECT app_id FROM apps WHERE owner_account_id = %s", (account_id,))
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_list_apps_shows_each_app_with_its_owner(cli, db):
+    # Given an app made by the CLI (no owner) and one owned by an account
+    code, unowned, _ = cli("create-app", "Old shop")
+    owner = make_account(db, "owner@sluice.test")
+    code, owned, _ = cli("create-app", "New\tshop")
+    with db.cursor() as cur:
+        cur.execute("UPDATE apps SET owner_account_id = %s WHERE app_id = %s", (owner, owned))
+        cur.execute("SELECT app_id, created_at FROM apps")
+        created = {app_id: at.astimezone(UTC).isoformat() for app_id, at in cur.fetchall()}
+
+    # When the operator lists them
+    code, out, err = cli("list-apps")
+
+    # Then each is one line, oldest first: id, created (UTC), owner (or -), name (control
+    # characters escaped)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"{unowned}\t{created[unowned]}\t-\tOld shop",
+        f"{owned}\t{created[owned]}\towner@sluice.test\tNew\\tshop",
+    ]
+
+
+def test_an_empty_database_lists_nothing(cli):
+    assert cli("list-apps") == (0, "", "")
+
+
+def test_set_owner_gives_an_app_made_by_the_cli_to_an_account(cli, app_id, db, clock):
+    # Given an app the API cannot show, since nobody owns it
+    owner = make_account(db, "owner@sluice.test")
+    assert apps_of(db, owner) == []
+
+    # When the operator gives it to the account, named by its address (any case)
+    assert cli("set-owner", app_id, " Owner@Sluice.TEST ") == (0, "", "")
+
+    # Then the account owns it, and the management API lists it
+    assert apps_of(db, owner) == [app_id]
+    from sluice.config import DatabaseSettings
+    from sluice.db import Database
+    from sluice.manage import Manager
+
+    manager = Manager(Database(DatabaseSettings(url=cli.database_url)), clock)
+    try:
+        import uuid
+
+        assert [a["app_id"] for a in manager.list_apps(uuid.UUID(owner))] == [app_id]
+    finally:
+        manager.database.close()
+    # And naming the account by its id, or again, does the same
+    assert cli("set-owner", app_id, owner) == (0, "", "")
+    assert apps_of(db, owner) == [app_id]
+
+
+def test_an_owned_app_moves_only_with_transfer(cli, app_id, db):
+    first = make_account(db, "first@sluice.test")
+    second = make_account(db, "second@sluice.test")
+    assert cli("set-owner", app_id, first)[0] == 0
+
+    code, message = mistake(*cli("set-owner", app_id, "second@sluice.test"))
+    assert code == 12 and "--transfer" in message
+    assert "first@sluice.test" not in message  # the other account is not named
+    assert apps_of(db, first) == [app_id]
+
+    assert cli("set-owner", app_id, "second@sluice.test", "--transfer") == (0, "", "")
+    assert (apps_of(db, first), apps_of(db, second)) == ([], [app_id])
+
+
+def test_set_owner_mistakes_have_their_codes(cli, app_id, db):
+    make_account(db, "owner@sluice.test")
+    unknown = "app_" + "0" * 32
+    assert mistake(*cli("set-owner", unknown, "owner@sluice.test"))[0] == 1
+    for account in ("nobody@sluice.test", "8c3b4a54-8c9f-4f55-9d44-3f4ad6a7e5a1"):
+        code, message = mistake(*cli("set-owner", app_id, account))
+        assert code == 11 and "no account" in message, account
+    assert mistake(*cli("set-owner", app_id, "not an address"))[0] == 2
+    assert apps_of(db, "8c3b4a54-8c9f-4f55-9d44-3f4ad6a7e5a1") == []
 
 
 def test_no_database_url_is_exit_7(schema_file):

@@ -66,3 +66,26 @@ def test_cache_is_bounded(clock):
     source = Source()
     cache.get("a", source.load)
     assert source.loads == 1  # "a" was the oldest and was dropped
+
+
+def test_a_fresh_get_loads_even_when_cached_and_keeps_what_it_loaded(clock):
+    source = Source()
+    cache = TtlCache(clock, lambda _: 60, stale_for=600)
+    assert cache.get("k", source.load) == "v1"
+    source.value = "v2"
+    assert cache.get("k", source.load, fresh=True) == "v2"
+    # What it loaded is what ordinary gets see from then on
+    source.value = "v3"
+    assert cache.get("k", source.load) == "v2"
+    assert source.loads == 2
+
+
+def test_a_fresh_get_with_the_source_down_serves_what_an_ordinary_get_would(clock):
+    source = Source()
+    cache = TtlCache(clock, lambda _: 60, stale_for=600)
+    cache.get("k", source.load)
+    source.down = True
+    assert cache.get("k", source.load, fresh=True) == "v1"
+    clock.advance(60 + 601)
+    with pytest.raises(DatabaseUnavailable):
+        cache.get("k", source.load, fresh=True)

@@ -8,9 +8,10 @@ def test_ingest_settings_have_documented_defaults():
     assert settings.max_event_bytes == 32 * 1024
     assert settings.max_batch_events == 500
     assert settings.max_batch_bytes == 1024 * 1024
-    assert settings.rules_cache_ttl == 60
-    assert settings.unknown_key_cache_ttl == 5
-    assert settings.stale_cache_max_age == 600
+    assert settings.cache.rules_ttl == 60
+    assert settings.cache.keys_ttl == 60
+    assert settings.cache.unknown_ttl == 5
+    assert settings.cache.stale_max_age == 600
 
 
 def test_overrides_are_parsed():
@@ -24,7 +25,7 @@ def test_overrides_are_parsed():
         }
     )
     assert settings.max_event_bytes == 1024
-    assert settings.rules_cache_ttl == 0.5
+    assert settings.cache.rules_ttl == 0.5
     assert settings.database.host == "proxy"
 
 
