@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -92,9 +93,7 @@ class Accounts:
         password_hash = self.hasher.hash(chosen)
         # Whether the address has an account is not looked at here: the email function
         # sends a code, or tells the owner someone tried, from this same row.
-        return self._queue(
-            "register", address, CODE_LIFETIME, account_id=None, password_hash=password_hash
-        )
+        return self._queue("register", address, CODE_LIFETIME, password_hash=password_hash)
 
     def verify(self, challenge_id: object, code: object) -> uuid.UUID:
         """Opens the account a registration's code was for; its id."""
@@ -127,13 +126,25 @@ class Accounts:
         account = self.database.run(lambda conn: data.find_account(conn, address))
         # The KDF runs either way: against the account's hash or a dummy one.
         right = self.hasher.verify(given, account[1] if account else None)
-        account_id = account[0] if account and right else None
-        if account and account_id is not None and self.hasher.needs_rehash(account[1]):
+        new_hash = None
+        if account and right and self.hasher.needs_rehash(account[1]):
             new_hash = self.hasher.hash(given)
-            self.database.run(
-                lambda conn: data.set_password(conn, account_id, new_hash, self.clock.now())
-            )
-        return self._queue("sign_in", address, CODE_LIFETIME, account_id=account_id)
+
+        def bind(conn: Connection) -> uuid.UUID | None:
+            """The account the code will open, decided under the account row's lock.
+
+            A password reset that committed since the check above changed the hash: the
+            password checked opens nothing any more, and no code is sent.
+            """
+            if account is None or not right:
+                return None
+            if data.lock_password_hash(conn, account[0]) != account[1]:
+                return None
+            if new_hash is not None:
+                data.set_password(conn, account[0], new_hash, self.clock.now())
+            return account[0]
+
+        return self._queue("sign_in", address, CODE_LIFETIME, bind_account=bind)
 
     def finish_sign_in(self, challenge_id: object, code: object) -> NewSession:
         challenge_key = challenges.parse_challenge_id(challenge_id)
@@ -166,10 +177,16 @@ class Accounts:
     def request_reset(self, email: object) -> None:
         address = normalise_email(email)
         self._refuse_if_limited(address)
-        self._queue("password_reset", address, TOKEN_LIFETIME, account_id=None)
+        self._queue("password_reset", address, TOKEN_LIFETIME)
 
     def confirm_reset(self, token: object, password: object) -> None:
-        """Sets the new password and ends every session of the account."""
+        """Sets the new password and ends every pending challenge and session of the account.
+
+        In this order, in one transaction: the account row first (a sign-in that checked
+        the old password waits on it, then finds the hash changed), then the challenges
+        (a code being verified holds its row's lock: its session is committed before
+        this goes on, or it finds its challenge expired), then the sessions.
+        """
         challenge_key, secret = challenges.parse_reset_token(token)
         chosen = check_new_password(password)
         password_hash = self.hasher.hash(chosen)
@@ -183,6 +200,7 @@ class Accounts:
             assert challenge is not None and challenge.account_id is not None
             data.use_challenge(conn, challenge.challenge_id, now)
             data.set_password(conn, challenge.account_id, password_hash, now)
+            data.expire_pending_challenges(conn, challenge.email, now)
             sessions.end_all_sessions(conn, challenge.account_id, now)
             return None
 
@@ -229,8 +247,8 @@ class Accounts:
         address: str,
         lifetime: timedelta,
         *,
-        account_id: uuid.UUID | None,
         password_hash: str | None = None,
+        bind_account: Callable[[Connection], uuid.UUID | None] | None = None,
     ) -> Queued:
         """Counts the send, writes the challenge, commits, then queues the request.
 
@@ -252,7 +270,7 @@ class Accounts:
                 conn,
                 kind=kind,
                 email=address,
-                account_id=account_id,
+                account_id=bind_account(conn) if bind_account else None,
                 password_hash=password_hash,
                 now=now,
                 expires_at=now + lifetime,

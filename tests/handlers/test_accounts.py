@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 
 import pytest
 from moto.ses.models import ses_backends
+from sluice.accounts import Accounts
+from sluice.passwords import PasswordHasher
 
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app
@@ -187,6 +190,129 @@ def test_password_reset_ends_every_session_and_the_old_password(
     deliver(sqs, email_queue, context)
     assert len(sent_mail()) == mails
     assert sign_in(context, sqs, email_queue, clock, "owner@example.com", NEW_PASSWORD)
+
+
+def test_a_sign_in_code_issued_before_a_reset_opens_no_session_after_it(
+    flows, context, sqs, email_queue, clock, db
+):
+    """The sequence of issue 21: reset asked, a code issued with the old password, reset
+    confirmed ("every session ended"), then the old code. It must not mint a session."""
+    register(context, sqs, email_queue, "owner@example.com")
+    clock.advance(61)
+    call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+    deliver(sqs, email_queue, context)
+    reset_token = secret_in(mail_to("owner@example.com")[-1])
+    clock.advance(61)
+    status, started, _ = call(
+        context, "/api/accounts/sign-in", {"email": "owner@example.com", "password": PASSWORD}
+    )
+    assert status == 202
+    deliver(sqs, email_queue, context)
+    old_code = secret_in(mail_to("owner@example.com")[-1])
+
+    status, body, _ = call(
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": reset_token, "password": NEW_PASSWORD},
+    )
+    assert status == 200, body
+    status, body, _ = call(
+        context,
+        "/api/accounts/sign-in/verify",
+        {"challenge_id": started["challenge_id"], "code": old_code},
+    )
+
+    assert (status, body["error"]) == (400, "code_expired")
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL")
+        assert cur.fetchone() == (0,)
+
+
+def test_a_reset_ends_every_other_pending_challenge_of_the_account(
+    flows, context, sqs, email_queue, clock
+):
+    register(context, sqs, email_queue, "owner@example.com")
+    tokens = []
+    for _ in range(2):
+        clock.advance(61)
+        call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+        deliver(sqs, email_queue, context)
+        tokens.append(secret_in(mail_to("owner@example.com")[-1]))
+    # One more, asked for but not mailed yet: its row names the address, not the account.
+    clock.advance(61)
+    call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+
+    status, _, _ = call(
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": tokens[1], "password": NEW_PASSWORD},
+    )
+    assert status == 200
+    status, body, _ = call(
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": tokens[0], "password": "quiver-Marble-44-falcon"},
+    )
+    mails = len(sent_mail())
+    deliver(sqs, email_queue, context)
+
+    assert (status, body["error"]) == (400, "token_expired")
+    assert len(sent_mail()) == mails  # the late one is not mailed: it could only fail
+
+
+class PausingHasher(PasswordHasher):
+    """The real scrypt hasher, which waits after checking a password until it is let go:
+    a sign-in paused between its password check and its challenge's commit."""
+
+    def __init__(self, parameters) -> None:
+        super().__init__(parameters)
+        self.checked = threading.Event()
+        self.go_on = threading.Event()
+
+    def verify(self, password, stored):
+        right = super().verify(password, stored)
+        self.checked.set()
+        assert self.go_on.wait(10)
+        return right
+
+
+def test_a_sign_in_whose_password_was_checked_before_a_reset_gets_no_code_after_it(
+    flows, accounts, accounts_settings, context, sqs, email_queue, clock, db
+):
+    register(context, sqs, email_queue, "owner@example.com")
+    clock.advance(61)
+    call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+    deliver(sqs, email_queue, context)
+    reset_token = secret_in(mail_to("owner@example.com")[-1])
+    clock.advance(61)
+    hasher = PausingHasher(accounts.hasher.parameters)
+    paused = Accounts(accounts_settings, accounts.database, accounts.queue, clock, hasher)
+    outcome = {}
+    sign_in = threading.Thread(
+        target=lambda: outcome.update(queued=paused.start_sign_in("owner@example.com", PASSWORD))
+    )
+
+    sign_in.start()  # checks the old password, which is still right...
+    assert hasher.checked.wait(10)
+    status, _, _ = call(  # ...the reset commits...
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": reset_token, "password": NEW_PASSWORD},
+    )
+    hasher.go_on.set()  # ...then the sign-in writes its challenge.
+    sign_in.join(10)
+    mails = len(sent_mail())
+    deliver(sqs, email_queue, context)
+
+    assert status == 200
+    assert "queued" in outcome  # the same answer as always
+    assert len(sent_mail()) == mails  # but no code: the password it checked is gone
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT account_id FROM email_challenges WHERE challenge_id = %s",
+            (outcome["queued"].challenge_id,),
+        )
+        assert cur.fetchone() == (None,)
 
 
 def test_a_reset_token_expires_after_30_minutes(flows, context, sqs, email_queue, clock):
