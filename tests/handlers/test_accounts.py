@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 from moto.ses.models import ses_backends
@@ -27,9 +28,19 @@ PASSWORD = "tidal-Orbit-93-quince"  # noqa: S105 - a test password
 NEW_PASSWORD = "lantern-Basalt-71-mango"  # noqa: S105
 
 
-def call(context, path: str, body=None, *, method: str = "POST", token: str | None = None):
+def call(
+    context,
+    path: str,
+    body=None,
+    *,
+    method: str = "POST",
+    token: str | None = None,
+    source: str = "192.0.2.1",
+):
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = accounts_app.handler(http_event(path, body, method=method, headers=headers), context)
+    event = http_event(path, body, method=method, headers=headers)
+    event["requestContext"]["http"]["sourceIp"] = source
+    response = accounts_app.handler(event, context)
     data = json.loads(response["body"]) if response.get("body") else None
     return response["statusCode"], data, response.get("headers", {})
 
@@ -356,7 +367,7 @@ def test_a_code_dies_after_5_wrong_tries(flows, context, sqs, email_queue):
     )
 
     assert answers == ["invalid_code"] * 5
-    assert (status, body["error"]) == (400, "too_many_attempts")
+    assert (status, body["error"]) == (429, "too_many_attempts")
 
 
 def test_a_code_expires_after_10_minutes(flows, context, sqs, email_queue, clock):
@@ -400,25 +411,142 @@ def test_a_second_mail_within_a_minute_is_refused_with_retry_after(flows, contex
     assert call(context, "/api/accounts/password-reset", {"email": "x@example.com"})[0] == 202
 
 
-def test_five_mails_an_hour_per_address_whatever_the_route(flows, context, clock):
-    routes = [
-        ("/api/accounts/register", {"email": "x@example.com", "password": PASSWORD}),
-        ("/api/accounts/sign-in", {"email": "x@example.com", "password": PASSWORD}),
-        ("/api/accounts/password-reset", {"email": "x@example.com"}),
-    ]
+def test_five_mails_an_hour_per_address_and_kind(flows, context, clock):
+    register_ = ("/api/accounts/register", {"email": "x@example.com", "password": PASSWORD})
     statuses = []
-    for n in range(5):
-        path, body = routes[n % 3]
-        statuses.append(call(context, path, body)[0])
+    for _ in range(5):
+        statuses.append(call(context, *register_)[0])
         clock.advance(60)
 
-    status, body, headers = call(context, *routes[0])
+    status, body, headers = call(context, *register_)
 
     assert statuses == [202] * 5
     assert (status, body["error"]) == (429, "rate_limited")
     assert headers["Retry-After"] == str(3600 - 5 * 60)
-    # Another address is not held up.
+    # Another kind, and another address, are not held up by them.
+    assert call(context, "/api/accounts/password-reset", {"email": "x@example.com"})[0] == 202
     assert call(context, "/api/accounts/password-reset", {"email": "y@example.com"})[0] == 202
+
+
+def test_wrong_passwords_from_anywhere_never_lock_the_owner_out(
+    flows, context, sqs, email_queue, clock
+):
+    """Issue 21: five wrong passwords, one a minute, from anywhere, gave the owner
+    `429 Retry-After: 2959` on sign-in and on password reset."""
+    register(context, sqs, email_queue, "owner@example.com")
+    for n in range(5):
+        clock.advance(60)
+        status, _, _ = call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": "owner@example.com", "password": f"wrong-guess-{n}"},
+            source=f"198.51.100.{n}",
+        )
+        assert status == 202
+
+    clock.advance(60)
+    signed_in = call(
+        context,
+        "/api/accounts/sign-in",
+        {"email": "owner@example.com", "password": PASSWORD},
+        source="203.0.113.7",
+    )
+    reset = call(
+        context,
+        "/api/accounts/password-reset",
+        {"email": "owner@example.com"},
+        source="203.0.113.7",
+    )
+
+    assert signed_in[0] == 202, signed_in
+    assert reset[0] == 202, reset
+
+
+def guess_for_an_hour(context, clock, address: str) -> tuple[int, list[int]]:
+    """Guesses `address`'s password as fast as the answers allow, a new source each time.
+    The guesses that got through and every Retry-After met."""
+    start, through, waits, n = clock.now(), 0, [], 0
+    while clock.now() - start < timedelta(hours=1):
+        n += 1
+        status, _, headers = call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": address, "password": f"guess-{n}"},
+            source=f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}",
+        )
+        if status == 202:
+            through += 1
+        else:
+            assert status == 429
+            waits.append(int(headers["Retry-After"]))
+            clock.advance(waits[-1])
+    return through, waits
+
+
+def test_guessing_an_address_from_many_sources_is_slowed_never_walled(flows, context, clock):
+    through, waits = guess_for_an_hour(context, clock, "owner@example.com")
+
+    # Five free, then 1, 2, 4 ... 32 s apart, then one a minute: about 70 in the hour.
+    assert 60 <= through <= 75
+    assert waits and max(waits) <= 60
+    # The owner, coming now, waits a minute at most, and a reset not at all.
+    status, _, headers = call(
+        context, "/api/accounts/sign-in", {"email": "owner@example.com", "password": PASSWORD}
+    )
+    assert status == 202 or int(headers["Retry-After"]) <= 60
+    assert call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})[0] == 202
+
+
+def test_one_source_is_walled_off_over_every_address(flows, context, clock):
+    answers = [
+        call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": f"owner{n}@example.com", "password": PASSWORD},
+            source="198.51.100.9",
+        )
+        for n in range(11)
+    ]
+
+    assert [status for status, _, _ in answers] == [202] * 10 + [429]
+    assert answers[-1][2]["Retry-After"] == "60"
+    # Another source is not held up by it.
+    status, _, _ = call(
+        context,
+        "/api/accounts/sign-in",
+        {"email": "owner0@example.com", "password": PASSWORD},
+        source="198.51.100.10",
+    )
+    assert status == 202
+
+
+def test_every_throttle_answers_alike(flows, context, sqs, email_queue, clock):
+    challenge_id, code = _registration(context, sqs, email_queue)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(6):
+        exhausted = call(
+            context, "/api/accounts/verify", {"challenge_id": challenge_id, "code": wrong}
+        )
+    mails = call(
+        context, "/api/accounts/register", {"email": "owner@example.com", "password": PASSWORD}
+    )
+    for n in range(11):
+        source = call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": f"x{n}@example.com", "password": PASSWORD},
+            source="198.51.100.9",
+        )
+
+    for status, body, headers in (exhausted, mails, source):
+        assert status == 429
+        assert set(body) == {"error", "message", "retry_after"}
+        assert body["retry_after"] >= 1
+        assert headers["Retry-After"] == str(body["retry_after"])
+    assert exhausted[1]["error"] == "too_many_attempts"
+    # The wait until a new code may be asked for: the registration's minute.
+    assert exhausted[1]["retry_after"] == 60
+    assert (mails[1]["error"], source[1]["error"]) == ("rate_limited", "rate_limited")
 
 
 # --- no enumeration ---------------------------------------------------------------
