@@ -1,7 +1,8 @@
 """The accounts function's SQL: accounts, challenges, send limits. Parameterised, no commits.
 
 Tables: accounts (read, write), email_challenges (read, write), email_send_limits
-(read, write). Sessions are in sluice.sessions.
+(read, write: the recent request times of every limit key of sluice.limits, an
+address per kind of request or a source). Sessions are in sluice.sessions.
 """
 
 from __future__ import annotations
