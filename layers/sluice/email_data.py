@@ -1,6 +1,6 @@
 """The email function's SQL: challenges (read, set the secret), accounts (read), deliveries.
 
-Its role may touch only the columns named here (migrations/0011, README "Database
+Its role may touch only the columns named here (migrations/0012, README "Database
 roles"): accounts (account_id, email); email_challenges (read challenge_id, kind,
 email, account_id, expires_at, used_at; update secret_hash, account_id);
 email_deliveries (read, write). A query naming another column fails with

@@ -74,6 +74,7 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
     "sluice_store": {
         "events": {"INSERT": ALL},
         "event_dedup": {"SELECT": ALL, "INSERT": ALL},
+        "event_duplicates": {"INSERT": ALL},
     },
     # sluice/accounts_data.py, sluice/sessions.py
     "sluice_accounts": {
@@ -107,6 +108,7 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         "rules": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL, "DELETE": ALL},
         "rule_versions": {"SELECT": ALL, "INSERT": ALL},
         "events": {"SELECT": ALL},
+        "event_duplicates": {"SELECT": ALL},
         "deleted_apps": {"INSERT": ALL},
         "sessions": {"SELECT": ALL},
         "event_id_keys": {"SELECT": ALL},
@@ -122,6 +124,7 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         "events_default": {"SELECT": ALL},
         "event_partitions": {"SELECT": ALL},
         "event_dedup": {"SELECT": ALL, "DELETE": ALL},
+        "event_duplicates": {"SELECT": ALL, "DELETE": ALL},
         "deleted_apps": {"SELECT": ALL, "DELETE": ALL},
         "event_archives": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL, "DELETE": ALL},
         "email_challenges": {"SELECT": ("challenge_id", "expires_at"), "DELETE": ALL},
