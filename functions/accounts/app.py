@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.accounts import Accounts, build_accounts
 from sluice.clock import SystemClock
 from sluice.config import AccountsSettings
-from sluice.errors import RateLimited, SluiceError
+from sluice.errors import SluiceError
 from sluice.http_api import error_response, json_object, json_response, request_body
 from sluice.observability import logger, metrics, tracer
 from sluice.sessions import authenticate
@@ -59,7 +59,8 @@ def verify() -> Response:
 @app.post("/api/accounts/sign-in")
 def sign_in() -> Response:
     email, password = _fields("email", "password")
-    return _queued(accounts().start_sign_in(email, password).challenge_id)
+    source = app.current_event.request_context.http.source_ip
+    return _queued(accounts().start_sign_in(email, password, source).challenge_id)
 
 
 @app.post("/api/accounts/sign-in/verify")
@@ -109,10 +110,7 @@ def password_reset_confirm() -> Response:
 
 @app.exception_handler(SluiceError)
 def sluice_error(error: SluiceError) -> Response:
-    headers = None
-    if isinstance(error, RateLimited):
-        headers = {"Retry-After": str(error.retry_after)}
-    return error_response(error, headers)
+    return error_response(error)
 
 
 @app.not_found

@@ -1,7 +1,8 @@
 """The accounts function's SQL: accounts, challenges, send limits. Parameterised, no commits.
 
 Tables: accounts (read, write), email_challenges (read, write), email_send_limits
-(read, write). Sessions are in sluice.sessions.
+(read, write: the recent request times of every limit key of sluice.limits, an
+address per kind of request or a source). Sessions are in sluice.sessions.
 """
 
 from __future__ import annotations
@@ -56,6 +57,32 @@ def set_password(
             " WHERE account_id = %s",
             (password_hash, now, account_id),
         )
+
+
+def lock_password_hash(conn: Connection, account_id: uuid.UUID) -> str | None:
+    """The account's password hash, the row locked against a reset until the transaction ends."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT password_hash FROM accounts WHERE account_id = %s FOR SHARE", (account_id,)
+        )
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def expire_pending_challenges(conn: Connection, email: str, now: datetime) -> int:
+    """Ends every unused challenge of the address: codes and tokens answer "expired".
+
+    Every challenge of an account names its address (a sign-in's, a reset's not yet
+    mailed, a registration's), so the address finds them all. Waits for the row lock
+    of a challenge being verified.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE email_challenges SET expires_at = %s"
+            " WHERE email = %s AND used_at IS NULL AND expires_at > %s",
+            (now, email, now),
+        )
+        return cur.rowcount
 
 
 def insert_challenge(

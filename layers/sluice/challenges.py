@@ -86,6 +86,7 @@ class Verdict:
     accepted: bool
     error: ChallengeFailed | None = None
     count_failure: bool = False
+    exhausted: bool = False  # tried too often: dead, whatever is typed
 
 
 def check_secret(
@@ -111,6 +112,7 @@ def check_secret(
                 f"The {noun} was tried {MAX_FAILED_TRIES} times; ask for a new one.",
                 code="too_many_attempts",
             ),
+            exhausted=True,
         )
     if now >= challenge.expires_at:
         return Verdict(

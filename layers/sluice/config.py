@@ -176,9 +176,16 @@ class AccountsSettings:
     scrypt_r: int = 8
     scrypt_p: int = 1
     max_body_bytes: int = 4096
-    # Mails per address: one a minute and five an hour, counted over every kind.
+    # Mails per address and kind (register, reset): one a minute and five an hour each.
     sends_per_minute: int = 1
     sends_per_hour: int = 5
+    # Sign-ins per address (sluice.limits.Backoff): five an hour free, then each waits
+    # 1, 2, 4 ... s after the one before, never more than the cap.
+    sign_ins_free_per_hour: int = 5
+    sign_in_backoff_cap_seconds: int = 60
+    # Sign-ins per source (the client's IP address), over every address: a wall.
+    sign_ins_per_source_per_minute: int = 10
+    sign_ins_per_source_per_hour: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsSettings:
@@ -192,6 +199,12 @@ class AccountsSettings:
             max_body_bytes=env.integer("MAX_ACCOUNTS_BODY_BYTES", 4096, minimum=256),
             sends_per_minute=env.integer("EMAIL_SENDS_PER_MINUTE", 1, minimum=1),
             sends_per_hour=env.integer("EMAIL_SENDS_PER_HOUR", 5, minimum=1),
+            sign_ins_free_per_hour=env.integer("SIGN_INS_FREE_PER_HOUR", 5, minimum=1),
+            sign_in_backoff_cap_seconds=env.integer("SIGN_IN_BACKOFF_CAP_SECONDS", 60, minimum=1),
+            sign_ins_per_source_per_minute=env.integer(
+                "SIGN_INS_PER_SOURCE_PER_MINUTE", 10, minimum=1
+            ),
+            sign_ins_per_source_per_hour=env.integer("SIGN_INS_PER_SOURCE_PER_HOUR", 60, minimum=1),
         )
         if settings.scrypt_n & (settings.scrypt_n - 1):
             env.problems.append("PASSWORD_SCRYPT_N must be a power of two")

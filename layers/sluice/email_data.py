@@ -1,7 +1,10 @@
 """The email function's SQL: challenges (read, set the secret), accounts (read), deliveries.
 
-Tables: email_challenges (select, update), accounts (select), email_deliveries (read,
-write). Parameterised, no commits.
+Its role may touch only the columns named here (migrations/0012, README "Database
+roles"): accounts (account_id, email); email_challenges (read challenge_id, kind,
+email, account_id, expires_at, used_at; update secret_hash, account_id);
+email_deliveries (read, write). A query naming another column fails with
+InsufficientPrivilege. Parameterised, no commits.
 """
 
 from __future__ import annotations

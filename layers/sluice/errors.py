@@ -61,6 +61,13 @@ class RateLimited(SluiceError):
         self.retry_after = retry_after
 
 
+class TooManyAttempts(RateLimited):
+    """A code or token tried too often: it never works again. Answered like every other
+    throttle (429, Retry-After), the wait being until a new one may be asked for."""
+
+    code = "too_many_attempts"
+
+
 class Unauthorized(SluiceError):
     code = "unauthorized"
 

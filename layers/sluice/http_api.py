@@ -92,8 +92,14 @@ def error_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    """`{"error", "message"}` at the error's status; a 5xx is logged (4xx are the client's)."""
+    """`{"error", "message"}` at the error's status; a 5xx is logged (4xx are the client's).
+
+    Every throttle (RateLimited) answers alike: 429, `Retry-After` and `retry_after`.
+    """
     status = http_status(error)
+    if isinstance(error, RateLimited):
+        headers = {"Retry-After": str(error.retry_after), **(headers or {})}
+        extra = {"retry_after": error.retry_after, **(extra or {})}
     if status >= 500:
         logger.warning("request failed", error=error.code)
     return json_response(

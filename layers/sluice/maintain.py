@@ -30,11 +30,11 @@ from functools import partial
 
 from sluice import account_purge
 from sluice import partitions as p
-from sluice.accounts import LIMIT_WINDOW
 from sluice.archive import ArchiveBucket, object_key
 from sluice.clock import Clock, SystemClock
 from sluice.db import Connection, Database
 from sluice.event_ids import QUEUED_HORIZON
+from sluice.limits import LIMIT_WINDOW
 from sluice.observability import logger
 
 # Challenges and sessions are kept this long after they expired or ended: long enough

@@ -99,6 +99,32 @@ def test_password_reset_end_to_end_ends_the_old_sessions(sluice, db):
     assert call(sluice, "/api/accounts/me", method="GET", token=fresh)[0] == 200
 
 
+def test_a_sign_in_code_from_before_a_reset_opens_nothing_after_it(sluice, db):
+    owner = address()
+    register(sluice, owner)
+    assert call(sluice, "/api/accounts/password-reset", {"email": owner})[0] == 202
+    reset_token = secret(mail_to(sluice, owner, 2)[-1])
+    status, started, _ = call(
+        sluice, "/api/accounts/sign-in", {"email": owner, "password": PASSWORD}
+    )
+    assert status == 202
+    old_code = secret(mail_to(sluice, owner, 3)[-1])
+
+    status, body, _ = call(
+        sluice,
+        "/api/accounts/password-reset/confirm",
+        {"token": reset_token, "password": NEW_PASSWORD},
+    )
+    assert status == 200, body
+    status, body, _ = call(
+        sluice,
+        "/api/accounts/sign-in/verify",
+        {"challenge_id": started["challenge_id"], "code": old_code},
+    )
+
+    assert (status, body["error"]) == (400, "code_expired")
+
+
 def test_over_the_limit_the_answer_is_429_with_retry_after(sluice, db):
     owner = address()  # the test settings allow five mails a minute per address
     statuses = [call(sluice, "/api/accounts/password-reset", {"email": owner})[0] for _ in range(5)]
@@ -108,6 +134,7 @@ def test_over_the_limit_the_answer_is_429_with_retry_after(sluice, db):
     assert statuses == [202] * 5
     assert (status, body["error"]) == (429, "rate_limited")
     assert 1 <= int(headers["retry-after"][0]) <= 60
+    assert body["retry_after"] == int(headers["retry-after"][0])
 
 
 def _work(db, email: str) -> list[tuple]:

@@ -98,6 +98,7 @@ def accounts_settings(database_url, email_queue):
         {
             "EMAIL_QUEUE_URL": email_queue,
             "DATABASE_URL": database_url,
+            "DB_USER": "sluice_accounts",  # its own role, as the template sets it
             "PASSWORD_SCRYPT_N": TEST_SCRYPT_N,
         }
     )
@@ -131,7 +132,9 @@ def make_mailer(database_url, ses, clock, monkeypatch):
 
     def install(ses_client=None, sender: str = SENDER, **settings) -> Mailer:
         email_settings = EmailSettings(
-            database=DatabaseSettings(url=database_url), sender=sender, **settings
+            database=DatabaseSettings(url=database_url, user="sluice_email"),
+            sender=sender,
+            **settings,
         )
         mailer = Mailer(email_settings, Database(email_settings.database), ses_client or ses, clock)
         monkeypatch.setattr(email_app, "mailer", lambda: mailer)

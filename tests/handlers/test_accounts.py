@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from datetime import timedelta
 
 import pytest
 from moto.ses.models import ses_backends
+from sluice.accounts import Accounts
+from sluice.passwords import PasswordHasher
 
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app
@@ -24,9 +28,19 @@ PASSWORD = "tidal-Orbit-93-quince"  # noqa: S105 - a test password
 NEW_PASSWORD = "lantern-Basalt-71-mango"  # noqa: S105
 
 
-def call(context, path: str, body=None, *, method: str = "POST", token: str | None = None):
+def call(
+    context,
+    path: str,
+    body=None,
+    *,
+    method: str = "POST",
+    token: str | None = None,
+    source: str = "192.0.2.1",
+):
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = accounts_app.handler(http_event(path, body, method=method, headers=headers), context)
+    event = http_event(path, body, method=method, headers=headers)
+    event["requestContext"]["http"]["sourceIp"] = source
+    response = accounts_app.handler(event, context)
     data = json.loads(response["body"]) if response.get("body") else None
     return response["statusCode"], data, response.get("headers", {})
 
@@ -189,6 +203,129 @@ def test_password_reset_ends_every_session_and_the_old_password(
     assert sign_in(context, sqs, email_queue, clock, "owner@example.com", NEW_PASSWORD)
 
 
+def test_a_sign_in_code_issued_before_a_reset_opens_no_session_after_it(
+    flows, context, sqs, email_queue, clock, db
+):
+    """The sequence of issue 21: reset asked, a code issued with the old password, reset
+    confirmed ("every session ended"), then the old code. It must not mint a session."""
+    register(context, sqs, email_queue, "owner@example.com")
+    clock.advance(61)
+    call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+    deliver(sqs, email_queue, context)
+    reset_token = secret_in(mail_to("owner@example.com")[-1])
+    clock.advance(61)
+    status, started, _ = call(
+        context, "/api/accounts/sign-in", {"email": "owner@example.com", "password": PASSWORD}
+    )
+    assert status == 202
+    deliver(sqs, email_queue, context)
+    old_code = secret_in(mail_to("owner@example.com")[-1])
+
+    status, body, _ = call(
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": reset_token, "password": NEW_PASSWORD},
+    )
+    assert status == 200, body
+    status, body, _ = call(
+        context,
+        "/api/accounts/sign-in/verify",
+        {"challenge_id": started["challenge_id"], "code": old_code},
+    )
+
+    assert (status, body["error"]) == (400, "code_expired")
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL")
+        assert cur.fetchone() == (0,)
+
+
+def test_a_reset_ends_every_other_pending_challenge_of_the_account(
+    flows, context, sqs, email_queue, clock
+):
+    register(context, sqs, email_queue, "owner@example.com")
+    tokens = []
+    for _ in range(2):
+        clock.advance(61)
+        call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+        deliver(sqs, email_queue, context)
+        tokens.append(secret_in(mail_to("owner@example.com")[-1]))
+    # One more, asked for but not mailed yet: its row names the address, not the account.
+    clock.advance(61)
+    call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+
+    status, _, _ = call(
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": tokens[1], "password": NEW_PASSWORD},
+    )
+    assert status == 200
+    status, body, _ = call(
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": tokens[0], "password": "quiver-Marble-44-falcon"},
+    )
+    mails = len(sent_mail())
+    deliver(sqs, email_queue, context)
+
+    assert (status, body["error"]) == (400, "token_expired")
+    assert len(sent_mail()) == mails  # the late one is not mailed: it could only fail
+
+
+class PausingHasher(PasswordHasher):
+    """The real scrypt hasher, which waits after checking a password until it is let go:
+    a sign-in paused between its password check and its challenge's commit."""
+
+    def __init__(self, parameters) -> None:
+        super().__init__(parameters)
+        self.checked = threading.Event()
+        self.go_on = threading.Event()
+
+    def verify(self, password, stored):
+        right = super().verify(password, stored)
+        self.checked.set()
+        assert self.go_on.wait(10)
+        return right
+
+
+def test_a_sign_in_whose_password_was_checked_before_a_reset_gets_no_code_after_it(
+    flows, accounts, accounts_settings, context, sqs, email_queue, clock, db
+):
+    register(context, sqs, email_queue, "owner@example.com")
+    clock.advance(61)
+    call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})
+    deliver(sqs, email_queue, context)
+    reset_token = secret_in(mail_to("owner@example.com")[-1])
+    clock.advance(61)
+    hasher = PausingHasher(accounts.hasher.parameters)
+    paused = Accounts(accounts_settings, accounts.database, accounts.queue, clock, hasher)
+    outcome = {}
+    sign_in = threading.Thread(
+        target=lambda: outcome.update(queued=paused.start_sign_in("owner@example.com", PASSWORD))
+    )
+
+    sign_in.start()  # checks the old password, which is still right...
+    assert hasher.checked.wait(10)
+    status, _, _ = call(  # ...the reset commits...
+        context,
+        "/api/accounts/password-reset/confirm",
+        {"token": reset_token, "password": NEW_PASSWORD},
+    )
+    hasher.go_on.set()  # ...then the sign-in writes its challenge.
+    sign_in.join(10)
+    mails = len(sent_mail())
+    deliver(sqs, email_queue, context)
+
+    assert status == 200
+    assert "queued" in outcome  # the same answer as always
+    assert len(sent_mail()) == mails  # but no code: the password it checked is gone
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT account_id FROM email_challenges WHERE challenge_id = %s",
+            (outcome["queued"].challenge_id,),
+        )
+        assert cur.fetchone() == (None,)
+
+
 def test_a_reset_token_expires_after_30_minutes(flows, context, sqs, email_queue, clock):
     register(context, sqs, email_queue, "owner@example.com")
     clock.advance(61)
@@ -230,7 +367,7 @@ def test_a_code_dies_after_5_wrong_tries(flows, context, sqs, email_queue):
     )
 
     assert answers == ["invalid_code"] * 5
-    assert (status, body["error"]) == (400, "too_many_attempts")
+    assert (status, body["error"]) == (429, "too_many_attempts")
 
 
 def test_a_code_expires_after_10_minutes(flows, context, sqs, email_queue, clock):
@@ -274,25 +411,142 @@ def test_a_second_mail_within_a_minute_is_refused_with_retry_after(flows, contex
     assert call(context, "/api/accounts/password-reset", {"email": "x@example.com"})[0] == 202
 
 
-def test_five_mails_an_hour_per_address_whatever_the_route(flows, context, clock):
-    routes = [
-        ("/api/accounts/register", {"email": "x@example.com", "password": PASSWORD}),
-        ("/api/accounts/sign-in", {"email": "x@example.com", "password": PASSWORD}),
-        ("/api/accounts/password-reset", {"email": "x@example.com"}),
-    ]
+def test_five_mails_an_hour_per_address_and_kind(flows, context, clock):
+    register_ = ("/api/accounts/register", {"email": "x@example.com", "password": PASSWORD})
     statuses = []
-    for n in range(5):
-        path, body = routes[n % 3]
-        statuses.append(call(context, path, body)[0])
+    for _ in range(5):
+        statuses.append(call(context, *register_)[0])
         clock.advance(60)
 
-    status, body, headers = call(context, *routes[0])
+    status, body, headers = call(context, *register_)
 
     assert statuses == [202] * 5
     assert (status, body["error"]) == (429, "rate_limited")
     assert headers["Retry-After"] == str(3600 - 5 * 60)
-    # Another address is not held up.
+    # Another kind, and another address, are not held up by them.
+    assert call(context, "/api/accounts/password-reset", {"email": "x@example.com"})[0] == 202
     assert call(context, "/api/accounts/password-reset", {"email": "y@example.com"})[0] == 202
+
+
+def test_wrong_passwords_from_anywhere_never_lock_the_owner_out(
+    flows, context, sqs, email_queue, clock
+):
+    """Issue 21: five wrong passwords, one a minute, from anywhere, gave the owner
+    `429 Retry-After: 2959` on sign-in and on password reset."""
+    register(context, sqs, email_queue, "owner@example.com")
+    for n in range(5):
+        clock.advance(60)
+        status, _, _ = call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": "owner@example.com", "password": f"wrong-guess-{n}"},
+            source=f"198.51.100.{n}",
+        )
+        assert status == 202
+
+    clock.advance(60)
+    signed_in = call(
+        context,
+        "/api/accounts/sign-in",
+        {"email": "owner@example.com", "password": PASSWORD},
+        source="203.0.113.7",
+    )
+    reset = call(
+        context,
+        "/api/accounts/password-reset",
+        {"email": "owner@example.com"},
+        source="203.0.113.7",
+    )
+
+    assert signed_in[0] == 202, signed_in
+    assert reset[0] == 202, reset
+
+
+def guess_for_an_hour(context, clock, address: str) -> tuple[int, list[int]]:
+    """Guesses `address`'s password as fast as the answers allow, a new source each time.
+    The guesses that got through and every Retry-After met."""
+    start, through, waits, n = clock.now(), 0, [], 0
+    while clock.now() - start < timedelta(hours=1):
+        n += 1
+        status, _, headers = call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": address, "password": f"guess-{n}"},
+            source=f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}",
+        )
+        if status == 202:
+            through += 1
+        else:
+            assert status == 429
+            waits.append(int(headers["Retry-After"]))
+            clock.advance(waits[-1])
+    return through, waits
+
+
+def test_guessing_an_address_from_many_sources_is_slowed_never_walled(flows, context, clock):
+    through, waits = guess_for_an_hour(context, clock, "owner@example.com")
+
+    # Five free, then 1, 2, 4 ... 32 s apart, then one a minute: about 70 in the hour.
+    assert 60 <= through <= 75
+    assert waits and max(waits) <= 60
+    # The owner, coming now, waits a minute at most, and a reset not at all.
+    status, _, headers = call(
+        context, "/api/accounts/sign-in", {"email": "owner@example.com", "password": PASSWORD}
+    )
+    assert status == 202 or int(headers["Retry-After"]) <= 60
+    assert call(context, "/api/accounts/password-reset", {"email": "owner@example.com"})[0] == 202
+
+
+def test_one_source_is_walled_off_over_every_address(flows, context, clock):
+    answers = [
+        call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": f"owner{n}@example.com", "password": PASSWORD},
+            source="198.51.100.9",
+        )
+        for n in range(11)
+    ]
+
+    assert [status for status, _, _ in answers] == [202] * 10 + [429]
+    assert answers[-1][2]["Retry-After"] == "60"
+    # Another source is not held up by it.
+    status, _, _ = call(
+        context,
+        "/api/accounts/sign-in",
+        {"email": "owner0@example.com", "password": PASSWORD},
+        source="198.51.100.10",
+    )
+    assert status == 202
+
+
+def test_every_throttle_answers_alike(flows, context, sqs, email_queue, clock):
+    challenge_id, code = _registration(context, sqs, email_queue)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(6):
+        exhausted = call(
+            context, "/api/accounts/verify", {"challenge_id": challenge_id, "code": wrong}
+        )
+    mails = call(
+        context, "/api/accounts/register", {"email": "owner@example.com", "password": PASSWORD}
+    )
+    for n in range(11):
+        source = call(
+            context,
+            "/api/accounts/sign-in",
+            {"email": f"x{n}@example.com", "password": PASSWORD},
+            source="198.51.100.9",
+        )
+
+    for status, body, headers in (exhausted, mails, source):
+        assert status == 429
+        assert set(body) == {"error", "message", "retry_after"}
+        assert body["retry_after"] >= 1
+        assert headers["Retry-After"] == str(body["retry_after"])
+    assert exhausted[1]["error"] == "too_many_attempts"
+    # The wait until a new code may be asked for: the registration's minute.
+    assert exhausted[1]["retry_after"] == 60
+    assert (mails[1]["error"], source[1]["error"]) == ("rate_limited", "rate_limited")
 
 
 # --- no enumeration ---------------------------------------------------------------

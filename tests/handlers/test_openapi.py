@@ -301,6 +301,14 @@ def test_accounts_answer_only_what_the_document_says(
         400,
         body={"token": "7d444840-9dc0-11d1-b245-5ffdce74fad2.x", "password": PASSWORD},
     )
+    clock.advance(61)
+    fresh = call(
+        "/api/accounts/register", 202, body={"email": "new@example.com", "password": PASSWORD}
+    )
+    tried = {"challenge_id": fresh["challenge_id"], "code": "000000"}  # no code is mailed yet
+    for _ in range(5):
+        call("/api/accounts/verify", 400, body=tried)
+    call("/api/accounts/verify", 429, body=tried)
     call("/api/accounts/sign-out", 204, headers=bearer(token))
     call("/api/accounts/me", 401, "GET", headers=bearer(token))
     call("/api/accounts/sign-out", 401, headers=bearer(token))

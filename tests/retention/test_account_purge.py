@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 from sluice import account_purge, accounts_data, email_data, maintain, sessions
-from sluice.accounts import LIMIT_WINDOW, limit_key
 from sluice.clock import ManualClock
 from sluice.config import DatabaseSettings
 from sluice.db import Database
+from sluice.limits import LIMIT_WINDOW, limit_key
 
 from tests.support import wait_for
 
@@ -67,7 +67,7 @@ def session(conn, account_id: uuid.UUID, expires_at: datetime, ended_at=None) ->
 
 
 def send_limit(conn, address: str, sent_at: list[datetime]) -> bytes:
-    key = limit_key(address)
+    key = limit_key("register", address)
     accounts_data.lock_send_times(conn, key)
     accounts_data.save_send_times(conn, key, sent_at)
     return key

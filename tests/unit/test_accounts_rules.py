@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sluice.accounts import LIMIT_WINDOW, retry_after
 from sluice.challenges import (
     CODE_LIFETIME,
     MAX_FAILED_TRIES,
@@ -21,6 +20,7 @@ from sluice.challenges import (
 )
 from sluice.clock import ManualClock
 from sluice.errors import ChallengeFailed, RequestRejected
+from sluice.limits import LIMIT_WINDOW, Backoff, Window, seconds
 from sluice.passwords import PasswordHasher, ScryptParameters, check_new_password, normalise_email
 
 CHEAP = ScryptParameters(n=2**10, r=8, p=1)
@@ -88,6 +88,11 @@ def test_codes_are_six_digits_and_tokens_name_their_challenge():
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def retry_after(sent, now, per_minute, per_hour):
+    wait = Window(per_minute, per_hour).wait(sent, now)
+    return None if wait is None else seconds(wait)
+
+
 @pytest.mark.parametrize(
     ("sent_seconds_ago", "now_wait"),
     [
@@ -101,6 +106,41 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def test_retry_after(sent_seconds_ago, now_wait):
     sent = [T0 - timedelta(seconds=s) for s in sent_seconds_ago]
     assert retry_after(sent, T0, per_minute=1, per_hour=5) == now_wait
+
+
+BACKOFF = Backoff(free=5, cap=timedelta(seconds=60))
+
+
+@pytest.mark.parametrize(
+    ("tried_seconds_ago", "wait"),
+    [
+        ([], None),
+        ([0, 0, 0, 0], None),  # free ones wait for nothing
+        ([10, 10, 10, 10, 10], None),  # the sixth: 1 s after the fifth
+        ([0.5, 10, 10, 10, 10], 0.5),
+        ([1, 2, 3, 4, 5, 6], 1),  # the seventh: 2 s after the sixth
+        ([0] * 40, 60),  # never more than the cap
+        ([3601] * 40 + [0], None),  # only the last hour counts
+    ],
+)
+def test_backoff(tried_seconds_ago, wait):
+    tried = [T0 - timedelta(seconds=s) for s in tried_seconds_ago]
+    expected = None if wait is None else timedelta(seconds=wait)
+    assert BACKOFF.wait(tried, T0) == expected
+
+
+@given(
+    tried=st.lists(st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=2))),
+    free=st.integers(1, 10),
+    cap=st.integers(1, 600),
+)
+def test_a_backoff_never_waits_longer_than_its_cap_and_keeps_what_it_needs(tried, free, cap):
+    backoff = Backoff(free, timedelta(seconds=cap))
+    times = [T0 - d for d in tried]
+    wait = backoff.wait(times, T0)
+    assert wait is None or timedelta(0) < wait <= timedelta(seconds=cap)
+    # What it keeps decides exactly as everything did.
+    assert backoff.wait(backoff.keep(times, T0), T0) == wait
 
 
 @given(
@@ -118,6 +158,8 @@ def test_sends_older_than_the_window_never_limit(older, newer, per_minute, per_h
     assert retry_after(old + recent, T0, per_minute, per_hour) == retry_after(
         recent, T0, per_minute, per_hour
     )
+    backoff = Backoff(per_minute, timedelta(seconds=per_hour))
+    assert backoff.wait(old + recent, T0) == backoff.wait(recent, T0)
 
 
 def test_passwords_hash_with_their_parameters_and_verify():

@@ -83,6 +83,8 @@ def test_passwords_are_set_as_scram_verifiers_and_only_for_function_roles(databa
         ("sluice_store", "accounts"),
         ("sluice_store", "sessions"),
         ("sluice_email", "sessions"),
+        ("sluice_email", "accounts"),  # password hashes (it may read account_id, email)
+        ("sluice_email", "email_challenges"),  # registrations' password hashes, secret hashes
         ("sluice_email", "apps"),
         ("sluice_accounts", "events"),
         ("sluice_accounts", "api_keys"),
