@@ -34,8 +34,13 @@ from local_runtime.async_invoke import LAMBDA_RETRY_DELAYS, AsyncInvoker
 from local_runtime.console import Console
 from local_runtime.schedules import Scheduler
 from local_runtime.services import (
+    Helper,
     HelperProcess,
+    Supervisor,
+    answers_sql,
+    answers_tcp,
     ensure_database,
+    port_of,
     start_local_queue,
     start_moto,
     start_postgres,
@@ -88,7 +93,8 @@ class Runtime:
         self.template = sam.load(config.template, config.settings)
         self.state_dir = config.state_dir.resolve()
         self.api: ApiServer | None = None
-        self.helpers: list[HelperProcess] = []
+        self.helpers: list[Helper] = []
+        self.supervisor: Supervisor | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[Poller] = []
         self.scheduler: Scheduler | None = None
@@ -131,7 +137,7 @@ class Runtime:
             host=self.config.host,
             port=self.config.port,
             local_endpoints={
-                "health": lambda request, rest: _json(200, {"status": "ok"}),
+                "health": self._health_endpoint,
                 "schedules": self._fire_endpoint,
                 "invoke": self._invoke_endpoint,
                 "console": self.console.endpoint,
@@ -143,6 +149,7 @@ class Runtime:
             if not serve:
                 return self
             self._start_functions()
+            self.supervisor = Supervisor(self.helpers).start()
         except BaseException:
             # Saves what was re-queued from the last stop, if it got that far.
             self.stop()
@@ -173,17 +180,40 @@ class Runtime:
         needs_queues = not self.sqs_endpoint_url and any(
             r.get("Type") == sam.QUEUE for r in self.template.resources.values()
         )
+        host = self.config.host
         with ThreadPoolExecutor(2) as pool:
-            moto = pool.submit(start_moto, self.config.host)
+            moto = pool.submit(start_moto, host)
             embedded = None
             if not database_url and (postgres is not None or needs_queues):
                 embedded = pool.submit(start_postgres, self.state_dir / "pgdata")
-            helper, self.aws_endpoint_url = moto.result()
-            self.helpers.append(helper)
+            process, self.aws_endpoint_url = moto.result()
+            moto_port = port_of(self.aws_endpoint_url)
+            self.helpers.append(
+                Helper(
+                    "moto",
+                    self.aws_endpoint_url,
+                    process,
+                    launch=lambda: start_moto(host, moto_port)[0],
+                    probe=answers_tcp(self.aws_endpoint_url),
+                    # moto keeps everything in memory: the setup (a bucket, a sender
+                    # identity) is made again in the new one.
+                    after_restart=self._run_setup,
+                )
+            )
             server_url = None
             if embedded is not None:
-                helper, server_url = embedded.result()
-                self.helpers.append(helper)
+                process, server_url = embedded.result()
+                data_dir = self.state_dir / "pgdata"
+                # Started again on the same folder, it answers at the same URL.
+                self.helpers.append(
+                    Helper(
+                        "postgres",
+                        server_url,
+                        process,
+                        launch=lambda: start_postgres(data_dir)[0],
+                        probe=answers_sql(server_url),
+                    )
+                )
                 if postgres is not None:
                     database_url = ensure_database(server_url, postgres.get("Database", "postgres"))
         self.database_url = database_url
@@ -191,10 +221,24 @@ class Runtime:
             # On the embedded server, a database of its own, so the app's stays as its
             # migrations make it; on a server given, that database.
             queue_database = ensure_database(server_url, QUEUE_DATABASE) if server_url else None
-            helper, self.sqs_endpoint_url = start_local_queue(
-                queue_database or database_url or "", self.config.host, sam.ACCOUNT_ID
+            queue_url = queue_database or database_url or ""
+            process, self.sqs_endpoint_url = start_local_queue(queue_url, host, sam.ACCOUNT_ID)
+            queue_port = port_of(self.sqs_endpoint_url)
+
+            def launch_queue() -> HelperProcess:
+                return start_local_queue(queue_url, host, sam.ACCOUNT_ID, queue_port)[0]
+
+            # The same port and database: the functions' clients and the messages
+            # queued before the crash are where they were.
+            self.helpers.append(
+                Helper(
+                    "local_queue",
+                    self.sqs_endpoint_url,
+                    process,
+                    launch=launch_queue,
+                    probe=answers_tcp(self.sqs_endpoint_url),
+                )
             )
-            self.helpers.append(helper)
             self.queues_are_local_queue = True
         local = sam.LocalValues(
             region=self.config.region,
@@ -233,23 +277,27 @@ class Runtime:
             log.warning("not run locally: %s", line)
         self._sqs = self.sqs_client()
         self.queue_urls = create_queues(self._sqs, topology.queues)
+        self.setup_lines = self._run_setup()
+
+    def _run_setup(self) -> list[str]:
+        """The settings' Setup hook (for Sluice: migrations, the demo app, moto's bucket)."""
         hook = self.template.settings.get("Setup")
-        if hook:
-            module, _, name = hook.partition(":")
-            setup: Callable[[SetupContext], list[str]] = getattr(
-                importlib.import_module(module), name
+        if not hook:
+            return []
+        assert self.topology is not None
+        module, _, name = hook.partition(":")
+        setup: Callable[[SetupContext], list[str]] = getattr(importlib.import_module(module), name)
+        return setup(
+            SetupContext(
+                template_dir=self.template.base_dir,
+                state_dir=self.state_dir,
+                api_url=self.api_url,
+                aws_endpoint_url=self.aws_endpoint_url,
+                database_url=self.database_url,
+                queue_urls=self.queue_urls,
+                topology=self.topology,
             )
-            self.setup_lines = setup(
-                SetupContext(
-                    template_dir=self.template.base_dir,
-                    state_dir=self.state_dir,
-                    api_url=self.api_url,
-                    aws_endpoint_url=self.aws_endpoint_url,
-                    database_url=database_url,
-                    queue_urls=self.queue_urls,
-                    topology=topology,
-                )
-            )
+        )
 
     def _start_functions(self) -> None:
         topology = self.topology
@@ -336,6 +384,17 @@ class Runtime:
             return self.console.owns(rest)
         return name in self.api.local_endpoints if self.api else False
 
+    def _health_endpoint(self, request: Request, rest: str) -> Response:
+        """Each helper probed now: 200 when all answer, 503 while one does not."""
+        helpers = (
+            self.supervisor.health()
+            if self.supervisor
+            else {helper.name: helper.state() for helper in self.helpers}
+        )
+        healthy = all(state == "ok" for state in helpers.values())
+        body = {"status": "ok" if healthy else "degraded", "helpers": helpers}
+        return _json(200 if healthy else 503, body)
+
     def _fire_endpoint(self, request: Request, rest: str) -> Response:
         function, _, event = rest.partition("/")
         if request.method != "POST":
@@ -384,8 +443,10 @@ class Runtime:
             for poller in self.pollers:
                 poller.release_outstanding()
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        if self.supervisor is not None:
+            self.supervisor.stop()  # none is started again while they stop
         for helper in reversed(self.helpers):
-            helper.stop()
+            helper.process.stop()
         self.console.close()
 
     def __enter__(self) -> Runtime:
