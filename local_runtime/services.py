@@ -191,7 +191,7 @@ class Helper:
             return "restarting"
         try:
             self.probe()
-        except Exception:  # noqa: BLE001 - any failure to answer is "not answering"
+        except Exception:  # any failure to answer is "not answering"
             return "not answering"
         return "ok"
 
@@ -238,7 +238,7 @@ class Supervisor:
             helper.process = helper.launch()
             if helper.after_restart is not None:
                 helper.after_restart()
-        except Exception as exc:  # noqa: BLE001 - keep trying; the log says why
+        except Exception as exc:  # keep trying; the log says why
             # Its port may still be held, or PostgreSQL may be down too: try again soon.
             helper.next_attempt = time.monotonic() + 2.0
             log.warning("%s did not start again: %s; next try in 2 s", helper.name, exc)
