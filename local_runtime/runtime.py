@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,9 @@ class SetupContext:
     database_url: str | None
     queue_urls: dict[str, str]
     topology: sam.Topology
+    # Variables the operator's tools need to reach this stack (a bucket, a queue's
+    # URL), on top of the runtime's own: `python -m local_runtime env` sets them.
+    tool_environment: dict[str, str] = field(default_factory=dict)
 
 
 class Runtime:
@@ -107,6 +110,7 @@ class Runtime:
         self.sqs_endpoint_url = config.sqs_endpoint_url
         self.queues_are_local_queue = False  # local_queue started here serves the queues
         self.setup_lines: list[str] = []
+        self.tool_environment: dict[str, str] = {}
         self._sqs = None
         self._stopped = threading.Event()
         self.console = Console(self)  # /_local/console/: it reads the log from the start
@@ -159,7 +163,8 @@ class Runtime:
         return self
 
     def _write_state(self) -> None:
-        """Where tools that drive the running stack (make invoke, make loadtest) find it."""
+        """Where tools that drive the running stack (make invoke, make loadtest, and
+        through `python -m local_runtime env` make archive-read, redrive...) find it."""
         state = {
             "pid": os.getpid(),
             "api_url": self.api_url,
@@ -167,6 +172,8 @@ class Runtime:
             "aws_endpoint_url": self.aws_endpoint_url,
             "sqs_endpoint_url": self.sqs_url,
             "region": self.config.region,
+            "queue_urls": self.queue_urls,
+            "environment": self.tool_environment_values(),
         }
         temporary = self.state_dir / (STATE_FILE + ".tmp")
         temporary.write_text(json.dumps(state, indent=2))
@@ -287,17 +294,18 @@ class Runtime:
         assert self.topology is not None
         module, _, name = hook.partition(":")
         setup: Callable[[SetupContext], list[str]] = getattr(importlib.import_module(module), name)
-        return setup(
-            SetupContext(
-                template_dir=self.template.base_dir,
-                state_dir=self.state_dir,
-                api_url=self.api_url,
-                aws_endpoint_url=self.aws_endpoint_url,
-                database_url=self.database_url,
-                queue_urls=self.queue_urls,
-                topology=self.topology,
-            )
+        context = SetupContext(
+            template_dir=self.template.base_dir,
+            state_dir=self.state_dir,
+            api_url=self.api_url,
+            aws_endpoint_url=self.aws_endpoint_url,
+            database_url=self.database_url,
+            queue_urls=self.queue_urls,
+            topology=self.topology,
         )
+        lines = setup(context)
+        self.tool_environment = context.tool_environment
+        return lines
 
     def _start_functions(self) -> None:
         topology = self.topology
@@ -384,6 +392,15 @@ class Runtime:
             return self.console.owns(rest)
         return name in self.api.local_endpoints if self.api else False
 
+    def tool_environment_values(self) -> dict[str, str]:
+        """What a command-line tool needs to reach this stack as the functions do."""
+        values = local_aws_environment(
+            self.config.region, self.aws_endpoint_url, self.sqs_endpoint_url
+        )
+        if self.database_url:
+            values["DATABASE_URL"] = self.database_url
+        return values | self.tool_environment
+
     def _health_endpoint(self, request: Request, rest: str) -> Response:
         """Each helper probed now: 200 when all answer, 503 while one does not."""
         helpers = (
@@ -454,6 +471,17 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def running_stack(state_dir: Path) -> dict[str, Any] | None:
+    """The state of a `make dev` running from this state folder, if one is."""
+    path = state_dir / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or left by a runtime that was killed
+    return state
 
 
 def local_aws_environment(
