@@ -16,6 +16,7 @@ import pytest
 
 from local_runtime.runtime import Runtime, RuntimeConfig
 from tests.e2e.conftest import REPO_ROOT, settings_file
+from tests.e2e.test_make_dev import Dev
 from tests.local_runtime.conftest import http
 from tests.support import scratch_database, wait_for
 
@@ -56,8 +57,8 @@ def _send(runtime: Runtime, app_id: str, key: str) -> int:
     return status
 
 
-def _child(module: str) -> int:
-    """The pid of this process's child running `python -m <module>`."""
+def _processes() -> Iterator[tuple[int, int, list[bytes]]]:
+    """(pid, parent pid, command line) of every process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -66,10 +67,15 @@ def _child(module: str) -> int:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # ended meanwhile
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"-m" in command and module.encode() in command:
-            return int(entry.name)
-    raise AssertionError(f"no child process runs {module}")
+        yield int(entry.name), int(stat.rsplit(")", 1)[1].split()[1]), command
+
+
+def _child(name: str, parent: int | None = None) -> int:
+    """The pid of the child of `parent` (this process) whose command line names `name`."""
+    for pid, ppid, command in _processes():
+        if ppid == (parent or os.getpid()) and any(name in part.decode() for part in command):
+            return pid
+    raise AssertionError(f"no child process runs {name}")
 
 
 def _health(runtime: Runtime) -> tuple[int, dict]:
@@ -343,3 +349,29 @@ def test_health_probes_the_helpers_instead_of_trusting_their_processes(stack):
 
     assert status == 503
     assert body["helpers"]["moto"] == "not answering"
+
+
+def test_a_killed_embedded_postgres_helper_comes_back_and_still_stops_with_make_dev(dev_state):
+    # Given make dev with its embedded PostgreSQL
+    dev = Dev(dev_state)
+    dev.wait_for_line(r"^Ctrl-C stops")
+    api_url = dev.wait_for_line(r"API\s+(http://\S+)").group(1)
+
+    # When the process that runs PostgreSQL for it is killed outright
+    os.kill(_child("_postgres.py", dev.process.pid), signal.SIGKILL)
+
+    # Then it is started again (the log says so) and health comes back to ok
+    dev.wait_for_line(r"postgres exited \(status -9\): starting it again")
+    dev.wait_for_line(r"postgres restarted at ")
+    wait_for(lambda: http("GET", api_url + "/_local/health")[0] == 200, timeout=60)
+    # And Ctrl-C still stops PostgreSQL: the killed helper's handle does not keep it up
+    dev.interrupt()
+    data = str(dev_state / "pgdata")
+    wait_for(
+        lambda: (
+            not any(
+                any(part.decode() == data for part in command) for _, _, command in _processes()
+            )
+        ),
+        timeout=60,
+    )
