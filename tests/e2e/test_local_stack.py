@@ -70,6 +70,14 @@ def _processes() -> Iterator[tuple[int, int, list[bytes]]]:
         yield int(entry.name), int(stat.rsplit(")", 1)[1].split()[1]), command
 
 
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie its parent has not collected yet."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def _child(name: str, parent: int | None = None) -> int:
     """The pid of the child of `parent` (this process) whose command line names `name`."""
     for pid, ppid, command in _processes():
@@ -317,7 +325,9 @@ def test_a_killed_local_queue_is_started_again_and_health_tells_the_truth_meanwh
 
     # When local_queue is killed outright
     with caplog.at_level(logging.WARNING, logger="local_runtime"):
-        os.kill(_child("local_queue"), signal.SIGKILL)
+        pid = _child("local_queue")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: _ended(pid))
         # Then health says so while it is down (the restart takes a process start)
         status, body = _health(stack)
         assert status == 503, body
