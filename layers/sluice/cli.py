@@ -4,7 +4,8 @@ sluice.admin's convention, for `make migrate`, `make aggregate`,
 `make rebuild-aggregates`, `make maintain`, `make archive-read` and `make redrive`:
 an operator's ordinary mistake (no or an unreachable database, an unknown app or
 queue, no AWS settings) is a sentence, and its own exit code (EXIT_CODES) lets a
-script tell them apart; a traceback means a bug. The database codes are admin's.
+script tell them apart; a traceback means a bug. The codes 1-10 mean what they mean
+for sluice.admin; the AWS ones start after admin's own (11, 12).
 """
 
 from __future__ import annotations
@@ -48,23 +49,23 @@ class NotPermitted(CommandError):
 
 
 class AwsNotConfigured(CommandError):
-    exit_code = 11
-
-
-class AwsUnreachable(CommandError):
-    exit_code = 12
-
-
-class AwsResourceUnknown(CommandError):
     exit_code = 13
 
 
-class NothingArchived(CommandError):
+class AwsUnreachable(CommandError):
     exit_code = 14
 
 
-class HistoryExpired(CommandError):
+class AwsResourceUnknown(CommandError):
     exit_code = 15
+
+
+class NothingArchived(CommandError):
+    exit_code = 16
+
+
+class HistoryExpired(CommandError):
+    exit_code = 17
 
 
 EXIT_CODES = {

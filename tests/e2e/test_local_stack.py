@@ -268,18 +268,18 @@ def _one_sentence(done: subprocess.CompletedProcess, code: int, text: str) -> No
         (
             ["-m", "sluice.archive", "read", "app_x", "2026-03-01"],
             {"ARCHIVE_BUCKET": "archive"},
-            11,
+            13,
             "sluice.archive: Unable to locate credentials",
         ),
-        (["-m", "sluice.maintain", "run"], {}, 11, "ARCHIVE_BUCKET is not set"),
-        (["-m", "tools.mail"], {}, 11, "make mail: make dev is not running"),
+        (["-m", "sluice.maintain", "run"], {}, 13, "ARCHIVE_BUCKET is not set"),
+        (["-m", "tools.mail"], {}, 13, "make mail: make dev is not running"),
         (
             ["-m", "tools.mail"],
             {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
-            12,
+            14,
             "make mail: no moto server answers at http://127.0.0.1:9",
         ),
-        (["-m", "tools.redrive"], {}, 11, "make redrive: no queue to redrive"),
+        (["-m", "tools.redrive"], {}, 13, "make redrive: no queue to redrive"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
@@ -306,7 +306,7 @@ def test_redriving_an_unknown_queue_names_it(stack):
     nope = stack.sqs_endpoint_url + "/123456789012/no-such-queue"
     done = _cli(["-m", "tools.redrive", "--dlq-url", nope], **stack.tool_environment_values())
 
-    _one_sentence(done, 13, f"make redrive: the queue {nope}: ")
+    _one_sentence(done, 15, f"make redrive: the queue {nope}: ")
 
 
 def test_health_names_each_helper(stack):
