@@ -28,18 +28,26 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# `make dev` keeps its state in LOCAL_STATE_DIR. The operator's commands below run
+# against the running one: each variable the shell leaves unset (DATABASE_URL,
+# AWS_ENDPOINT_URL, ARCHIVE_BUCKET, EVENTS_DLQ_URL, moto's credentials...) is taken
+# from it. LOCAL_STACK=off runs them with the shell's variables alone (AWS).
+LOCAL_STATE_DIR ?= .local/dev
+LOCAL_STACK ?= on
+WITH_DEV = $(if $(filter off,$(LOCAL_STACK)),,$(BIN)/python -m local_runtime env --state-dir "$(LOCAL_STATE_DIR)" --)
+
 # The whole topology of template.yaml on this machine (local_runtime/, settings in
 # local-env.json): API on 127.0.0.1:3000, queues, schedules, embedded PostgreSQL.
 # Ctrl-C drains the queues and keeps what is left for the next start.
 dev: venv
-	$(BIN)/python -m local_runtime $(DEV_ARGS)
+	$(BIN)/python -m local_runtime --state-dir "$(LOCAL_STATE_DIR)" $(DEV_ARGS)
 
 # One function, one event, as `sam local invoke` (no Docker), against a running
 # `make dev` or, without one, the stand-ins it needs:
 # make invoke FN=StoreFunction EVENT=events/store-batch.json [ENV_VARS=env.json]  (EVENT=- reads stdin)
 invoke: venv
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> [EVENT=file|-] [ENV_VARS=file]" >&2; exit 2; }
-	$(BIN)/python -m local_runtime invoke "$(FN)" $(if $(EVENT),--event "$(EVENT)") $(if $(ENV_VARS),--env-vars "$(ENV_VARS)")
+	$(BIN)/python -m local_runtime invoke "$(FN)" --state-dir "$(LOCAL_STATE_DIR)" $(if $(EVENT),--event "$(EVENT)") $(if $(ENV_VARS),--env-vars "$(ENV_VARS)")
 
 test: venv tools browser
 	SLUICE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -66,32 +74,32 @@ loadtest: venv
 
 # The email a running `make dev` sent (moto's SES): make mail ARGS="--to you@example.com"
 mail: venv
-	$(BIN)/python -m tools.mail $(ARGS)
+	$(WITH_DEV) $(BIN)/python -m tools.mail $(ARGS)
 
 migrate: venv
-	$(BIN)/python -m sluice.migrate
+	$(WITH_DEV) $(BIN)/python -m sluice.migrate
 
 # What the scheduled aggregate function does, once, against DATABASE_URL.
 aggregate: venv
-	$(BIN)/python -m sluice.aggregate run
+	$(WITH_DEV) $(BIN)/python -m sluice.aggregate run
 
 # What the scheduled maintain function does, once, against DATABASE_URL and
-# ARCHIVE_BUCKET (AWS_ENDPOINT_URL for moto's S3): partitions ahead, the dedup window,
-# retention with its archive.
+# ARCHIVE_BUCKET (make dev's, or AWS's with LOCAL_STACK=off): partitions ahead, the
+# dedup window, retention with its archive.
 maintain: venv
-	$(BIN)/python -m sluice.maintain run
+	$(WITH_DEV) $(BIN)/python -m sluice.maintain run
 
 # Prints an app's archived events of one day (UTC, by when they were received):
 # make archive-read APP=app_... DATE=2026-03-01
 archive-read: venv
 	@test -n "$(APP)" -a -n "$(DATE)" || { echo "usage: make archive-read APP=... DATE=YYYY-MM-DD" >&2; exit 2; }
-	$(BIN)/python -m sluice.archive read "$(APP)" "$(DATE)"
+	$(WITH_DEV) $(BIN)/python -m sluice.archive read "$(APP)" "$(DATE)"
 
 # Recounts the rollups of every UTC day in a range from the stored events, safely
 # while scheduled runs go on: make rebuild-aggregates FROM=2026-03-01 TO=2026-03-08 [APP=app_...]
 rebuild-aggregates: venv
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make rebuild-aggregates FROM=... TO=... [APP=...]" >&2; exit 2; }
-	$(BIN)/python -m sluice.aggregate rebuild --from "$(FROM)" --to "$(TO)" $(if $(APP),--app "$(APP)") $(if $(FORCE),--force)
+	$(WITH_DEV) $(BIN)/python -m sluice.aggregate rebuild --from "$(FROM)" --to "$(TO)" $(if $(APP),--app "$(APP)") $(if $(FORCE),--force)
 
 # Re-pin after changing dependencies in pyproject.toml or requirements-tools.in.
 lock: venv
@@ -115,10 +123,12 @@ deploy: build
 	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod" >&2; exit 2;; esac
 	$(SAM) deploy --config-env $(ENV)
 
-# Moves the dead-letter queue's messages back to the events queue. The queue is
-# the stack's output, or DLQ_URL=... (AWS_ENDPOINT_URL points it at moto).
+# Moves the dead-letter queue's messages back to the events queue: the running
+# `make dev`'s (plain `make redrive`), a deployed stack's output (ENV=dev|prod given),
+# or DLQ_URL=...
+ENV_GIVEN = $(filter command line environment,$(origin ENV))
 redrive: venv
-	$(BIN)/python -m tools.redrive $(if $(DLQ_URL),--dlq-url $(DLQ_URL),--stack sluice-$(ENV))
+	$(if $(ENV_GIVEN),,$(WITH_DEV)) $(BIN)/python -m tools.redrive $(if $(DLQ_URL),--dlq-url "$(DLQ_URL)",$(if $(ENV_GIVEN),--stack sluice-$(ENV)))
 
 # `sam build` runs these (template.yaml: BuildMethod makefile, ContextPath and
 # WorkingDirectory the repository root) with ARTIFACTS_DIR set. Python 3.13 on

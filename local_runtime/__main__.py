@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         from local_runtime import invoke
 
         return invoke.main(argv[1:])
+    if argv[:1] == ["env"]:
+        from local_runtime import env
+
+        return env.main(argv[1:])
     args = _arguments(argv)
     _logging(args.verbose)
     settings = args.settings

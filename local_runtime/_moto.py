@@ -1,7 +1,8 @@
 """moto's server on loopback, in a process of its own, for as long as its stdin stays open.
 
-Run as `python -m local_runtime._moto HOST`; prints the port it listens on. When the
-runtime ends, even by kill -9, stdin closes and this process ends with it.
+Run as `python -m local_runtime._moto HOST [PORT]` (0, the default, picks one); prints
+the port it listens on. When the runtime ends, even by kill -9, stdin closes and this
+process ends with it.
 
 moto's server answers any Origin with permissive CORS and checks no credentials, so
 any page in the developer's browser could call every AWS API it serves. Here its
@@ -61,9 +62,10 @@ def refuse_forged(app: Wsgi, bind_host: str) -> Wsgi:
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
     host = sys.argv[1]
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0  # the same port when restarted
     # What moto's ThreadedMotoServer does, with the guard around its application.
     app = refuse_forged(DomainDispatcherApplication(create_backend_app), host)
-    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     print(server.server_port, flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sys.stdin.read()  # until the runtime closes it, or dies

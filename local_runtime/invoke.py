@@ -7,7 +7,9 @@ folder holds runtime.json), the function reaches that stack's database, queues a
 moto; otherwise the stand-ins it needs start for this one call (the embedded
 PostgreSQL keeps `make dev`'s data) and stop after it. The handler's logs go to
 stderr between START and END/REPORT lines, and the response, or the error as Lambda
-reports it, is printed on stdout.
+reports it, is printed on stdout; the exit code is 1 when the function failed. A
+function behind API routes takes API Gateway's request event only: a bare body is
+refused with a sentence (exit 2) instead of failing inside the handler.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from typing import Any
 
 from local_runtime import template as sam
 from local_runtime.runtime import (
-    STATE_FILE,
     Runtime,
     RuntimeConfig,
     local_aws_environment,
+    running_stack,
     write_inline_code,
 )
 from local_runtime.workers import FunctionPool, Outcome
@@ -55,17 +57,31 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _running_stack(state_dir: Path) -> dict[str, Any] | None:
-    """The addresses of a `make dev` running from this state folder, if one is."""
-    path = state_dir / STATE_FILE
-    if not path.exists():
+# Top-level keys of API Gateway's events (payload 2.0 and 1.0): an event with none of
+# them is a request body, not a request.
+API_EVENT_KEYS = {"version", "routeKey", "rawPath", "requestContext", "path", "httpMethod"}
+
+
+def _not_its_event(
+    topology: sam.Topology, function: str, event: Any, events_dir: Path
+) -> str | None:
+    """Why `event` cannot be what API Gateway sends `function`, if it cannot.
+
+    A function behind routes reads the request from API Gateway's event; a bare body
+    would fail inside the handler (a KeyError), which reads like a bug of the handler.
+    """
+    routes = [route.route_key for route in topology.routes if route.function == function]
+    if not routes or (isinstance(event, dict) and API_EVENT_KEYS & event.keys()):
         return None
-    state = json.loads(path.read_text())
-    try:
-        os.kill(int(state["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        return None  # left by a runtime that was killed
-    return state
+    sample = next(
+        iter(sorted(events_dir.glob(f"{function.removesuffix('Function').lower()}-*.json"))), None
+    )
+    like = f" ({sample} is one)" if sample else ""
+    return (
+        f"{function} is invoked by API Gateway ({', '.join(routes[:3])}): the event must be"
+        f" the request event API Gateway sends{like}, not a request body. To send a body,"
+        " use curl against make dev (its banner prints the line)."
+    )
 
 
 def _read_event(source: str | None) -> Any:
@@ -141,7 +157,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    stack = _running_stack(args.state_dir)
+    stack = running_stack(args.state_dir)
     runtime = None
     try:
         if stack is not None:
@@ -178,6 +194,10 @@ def main(argv: list[str]) -> int:
                 aws_endpoint_url=runtime.aws_endpoint_url,
                 sqs_endpoint_url=runtime.sqs_url,
             )
+        refused = _not_its_event(topology, args.function, event, args.template.parent / "events")
+        if refused:
+            print(refused, file=sys.stderr)
+            return 2
         function = _with_env_vars(topology.functions[args.function], args.env_vars)
         environment = local_aws_environment(
             local.region, local.aws_endpoint_url, local.sqs_endpoint_url
@@ -197,4 +217,4 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     print(json.dumps(outcome.result if outcome.ok else outcome.error), flush=True)
-    return 0
+    return 0 if outcome.ok else 1  # the error is printed; a script must see it failed

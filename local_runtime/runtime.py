@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,13 @@ from local_runtime.async_invoke import LAMBDA_RETRY_DELAYS, AsyncInvoker
 from local_runtime.console import Console
 from local_runtime.schedules import Scheduler
 from local_runtime.services import (
+    Helper,
     HelperProcess,
+    Supervisor,
+    answers_sql,
+    answers_tcp,
     ensure_database,
+    port_of,
     start_local_queue,
     start_moto,
     start_postgres,
@@ -80,6 +85,9 @@ class SetupContext:
     database_url: str | None
     queue_urls: dict[str, str]
     topology: sam.Topology
+    # Variables the operator's tools need to reach this stack (a bucket, a queue's
+    # URL), on top of the runtime's own: `python -m local_runtime env` sets them.
+    tool_environment: dict[str, str] = field(default_factory=dict)
 
 
 class Runtime:
@@ -88,7 +96,8 @@ class Runtime:
         self.template = sam.load(config.template, config.settings)
         self.state_dir = config.state_dir.resolve()
         self.api: ApiServer | None = None
-        self.helpers: list[HelperProcess] = []
+        self.helpers: list[Helper] = []
+        self.supervisor: Supervisor | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[Poller] = []
         self.scheduler: Scheduler | None = None
@@ -101,6 +110,7 @@ class Runtime:
         self.sqs_endpoint_url = config.sqs_endpoint_url
         self.queues_are_local_queue = False  # local_queue started here serves the queues
         self.setup_lines: list[str] = []
+        self.tool_environment: dict[str, str] = {}
         self._sqs = None
         self._stopped = threading.Event()
         self.console = Console(self)  # /_local/console/: it reads the log from the start
@@ -131,7 +141,7 @@ class Runtime:
             host=self.config.host,
             port=self.config.port,
             local_endpoints={
-                "health": lambda request, rest: _json(200, {"status": "ok"}),
+                "health": self._health_endpoint,
                 "schedules": self._fire_endpoint,
                 "invoke": self._invoke_endpoint,
                 "console": self.console.endpoint,
@@ -143,6 +153,7 @@ class Runtime:
             if not serve:
                 return self
             self._start_functions()
+            self.supervisor = Supervisor(self.helpers).start()
         except BaseException:
             # Saves what was re-queued from the last stop, if it got that far.
             self.stop()
@@ -152,7 +163,8 @@ class Runtime:
         return self
 
     def _write_state(self) -> None:
-        """Where tools that drive the running stack (make invoke, make loadtest) find it."""
+        """Where tools that drive the running stack (make invoke, make loadtest, and
+        through `python -m local_runtime env` make archive-read, redrive...) find it."""
         state = {
             "pid": os.getpid(),
             "api_url": self.api_url,
@@ -160,6 +172,8 @@ class Runtime:
             "aws_endpoint_url": self.aws_endpoint_url,
             "sqs_endpoint_url": self.sqs_url,
             "region": self.config.region,
+            "queue_urls": self.queue_urls,
+            "environment": self.tool_environment_values(),
         }
         temporary = self.state_dir / (STATE_FILE + ".tmp")
         temporary.write_text(json.dumps(state, indent=2))
@@ -173,17 +187,40 @@ class Runtime:
         needs_queues = not self.sqs_endpoint_url and any(
             r.get("Type") == sam.QUEUE for r in self.template.resources.values()
         )
+        host = self.config.host
         with ThreadPoolExecutor(2) as pool:
-            moto = pool.submit(start_moto, self.config.host)
+            moto = pool.submit(start_moto, host)
             embedded = None
             if not database_url and (postgres is not None or needs_queues):
                 embedded = pool.submit(start_postgres, self.state_dir / "pgdata")
-            helper, self.aws_endpoint_url = moto.result()
-            self.helpers.append(helper)
+            process, self.aws_endpoint_url = moto.result()
+            moto_port = port_of(self.aws_endpoint_url)
+            self.helpers.append(
+                Helper(
+                    "moto",
+                    self.aws_endpoint_url,
+                    process,
+                    launch=lambda: start_moto(host, moto_port)[0],
+                    probe=answers_tcp(self.aws_endpoint_url),
+                    # moto keeps everything in memory: the setup (a bucket, a sender
+                    # identity) is made again in the new one.
+                    after_restart=self._run_setup,
+                )
+            )
             server_url = None
             if embedded is not None:
-                helper, server_url = embedded.result()
-                self.helpers.append(helper)
+                process, server_url = embedded.result()
+                data_dir = self.state_dir / "pgdata"
+                # Started again on the same folder, it answers at the same URL.
+                self.helpers.append(
+                    Helper(
+                        "postgres",
+                        server_url,
+                        process,
+                        launch=lambda: start_postgres(data_dir)[0],
+                        probe=answers_sql(server_url),
+                    )
+                )
                 if postgres is not None:
                     database_url = ensure_database(server_url, postgres.get("Database", "postgres"))
         self.database_url = database_url
@@ -191,10 +228,24 @@ class Runtime:
             # On the embedded server, a database of its own, so the app's stays as its
             # migrations make it; on a server given, that database.
             queue_database = ensure_database(server_url, QUEUE_DATABASE) if server_url else None
-            helper, self.sqs_endpoint_url = start_local_queue(
-                queue_database or database_url or "", self.config.host, sam.ACCOUNT_ID
+            queue_url = queue_database or database_url or ""
+            process, self.sqs_endpoint_url = start_local_queue(queue_url, host, sam.ACCOUNT_ID)
+            queue_port = port_of(self.sqs_endpoint_url)
+
+            def launch_queue() -> HelperProcess:
+                return start_local_queue(queue_url, host, sam.ACCOUNT_ID, queue_port)[0]
+
+            # The same port and database: the functions' clients and the messages
+            # queued before the crash are where they were.
+            self.helpers.append(
+                Helper(
+                    "local_queue",
+                    self.sqs_endpoint_url,
+                    process,
+                    launch=launch_queue,
+                    probe=answers_tcp(self.sqs_endpoint_url),
+                )
             )
-            self.helpers.append(helper)
             self.queues_are_local_queue = True
         local = sam.LocalValues(
             region=self.config.region,
@@ -233,23 +284,28 @@ class Runtime:
             log.warning("not run locally: %s", line)
         self._sqs = self.sqs_client()
         self.queue_urls = create_queues(self._sqs, topology.queues)
+        self.setup_lines = self._run_setup()
+
+    def _run_setup(self) -> list[str]:
+        """The settings' Setup hook (for Sluice: migrations, the demo app, moto's bucket)."""
         hook = self.template.settings.get("Setup")
-        if hook:
-            module, _, name = hook.partition(":")
-            setup: Callable[[SetupContext], list[str]] = getattr(
-                importlib.import_module(module), name
-            )
-            self.setup_lines = setup(
-                SetupContext(
-                    template_dir=self.template.base_dir,
-                    state_dir=self.state_dir,
-                    api_url=self.api_url,
-                    aws_endpoint_url=self.aws_endpoint_url,
-                    database_url=database_url,
-                    queue_urls=self.queue_urls,
-                    topology=topology,
-                )
-            )
+        if not hook:
+            return []
+        assert self.topology is not None
+        module, _, name = hook.partition(":")
+        setup: Callable[[SetupContext], list[str]] = getattr(importlib.import_module(module), name)
+        context = SetupContext(
+            template_dir=self.template.base_dir,
+            state_dir=self.state_dir,
+            api_url=self.api_url,
+            aws_endpoint_url=self.aws_endpoint_url,
+            database_url=self.database_url,
+            queue_urls=self.queue_urls,
+            topology=self.topology,
+        )
+        lines = setup(context)
+        self.tool_environment = context.tool_environment
+        return lines
 
     def _start_functions(self) -> None:
         topology = self.topology
@@ -336,6 +392,26 @@ class Runtime:
             return self.console.owns(rest)
         return name in self.api.local_endpoints if self.api else False
 
+    def tool_environment_values(self) -> dict[str, str]:
+        """What a command-line tool needs to reach this stack as the functions do."""
+        values = local_aws_environment(
+            self.config.region, self.aws_endpoint_url, self.sqs_endpoint_url
+        )
+        if self.database_url:
+            values["DATABASE_URL"] = self.database_url
+        return values | self.tool_environment
+
+    def _health_endpoint(self, request: Request, rest: str) -> Response:
+        """Each helper probed now: 200 when all answer, 503 while one does not."""
+        helpers = (
+            self.supervisor.health()
+            if self.supervisor
+            else {helper.name: helper.state() for helper in self.helpers}
+        )
+        healthy = all(state == "ok" for state in helpers.values())
+        body = {"status": "ok" if healthy else "degraded", "helpers": helpers}
+        return _json(200 if healthy else 503, body)
+
     def _fire_endpoint(self, request: Request, rest: str) -> Response:
         function, _, event = rest.partition("/")
         if request.method != "POST":
@@ -384,8 +460,10 @@ class Runtime:
             for poller in self.pollers:
                 poller.release_outstanding()
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        if self.supervisor is not None:
+            self.supervisor.stop()  # none is started again while they stop
         for helper in reversed(self.helpers):
-            helper.stop()
+            helper.process.stop()
         self.console.close()
 
     def __enter__(self) -> Runtime:
@@ -393,6 +471,17 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def running_stack(state_dir: Path) -> dict[str, Any] | None:
+    """The state of a `make dev` running from this state folder, if one is."""
+    path = state_dir / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or left by a runtime that was killed
+    return state
 
 
 def local_aws_environment(

@@ -1,17 +1,24 @@
 """The local stand-ins the functions reach: moto's server (AWS APIs) and an embedded PostgreSQL.
 
 Each runs in a helper process of its own session that lives while its stdin is
-open: stopping the runtime closes it, and so does the runtime's death.
+open: stopping the runtime closes it, and so does the runtime's death. A helper
+that dies while the runtime runs is started again at the same address (Supervisor),
+so a `kill -9` of local_queue costs a second of 503s, not the rest of the session.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 log = logging.getLogger("local_runtime")
 HERE = Path(__file__).parent
@@ -73,15 +80,19 @@ class HelperProcess:
             self.process.wait()
 
 
-def start_moto(host: str = "127.0.0.1") -> tuple[HelperProcess, str]:
+def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[HelperProcess, str]:
     # As a module from the repository root: it imports local_runtime.forgery.
     helper = HelperProcess(
-        "moto", command=[sys.executable, "-m", "local_runtime._moto", host], cwd=HERE.parent
+        "moto",
+        command=[sys.executable, "-m", "local_runtime._moto", host, str(port)],
+        cwd=HERE.parent,
     )
     return helper, f"http://{host}:{int(helper.value)}"
 
 
-def start_local_queue(database_url: str, host: str, account_id: str) -> tuple[HelperProcess, str]:
+def start_local_queue(
+    database_url: str, host: str, account_id: str, port: int = 0
+) -> tuple[HelperProcess, str]:
     """The durable SQS-compatible queue (local_queue/), its messages in PostgreSQL."""
     helper = HelperProcess(
         "local_queue",
@@ -94,7 +105,7 @@ def start_local_queue(database_url: str, host: str, account_id: str) -> tuple[He
             "--host",
             host,
             "--port",
-            "0",
+            str(port),
             "--account-id",
             account_id,
             "--until-stdin-closes",
@@ -128,3 +139,110 @@ def ensure_database(server_url: str, name: str) -> str:
     finally:
         conn.close()
     return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+
+
+def port_of(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None, url
+    return port
+
+
+def answers_tcp(url: str) -> Callable[[], None]:
+    """A probe: something accepts connections at the URL's address (OSError if not)."""
+    parts = urlsplit(url)
+
+    def probe() -> None:
+        socket.create_connection((parts.hostname, port_of(url)), timeout=1).close()
+
+    return probe
+
+
+def answers_sql(url: str) -> Callable[[], None]:
+    """A probe: the PostgreSQL at `url` accepts a session."""
+
+    def probe() -> None:
+        import psycopg2
+
+        psycopg2.connect(url, connect_timeout=2).close()
+
+    return probe
+
+
+@dataclass
+class Helper:
+    """A helper process the runtime keeps alive.
+
+    `launch` starts it again at the same address (same port, same data), so the
+    functions' clients and local_queue's messages find it where they left it.
+    """
+
+    name: str
+    url: str
+    process: HelperProcess
+    launch: Callable[[], HelperProcess]
+    probe: Callable[[], None]
+    after_restart: Callable[[], object] | None = None  # e.g. moto's setup, lost with it
+    restarts: int = 0
+    next_attempt: float = field(default=0.0, repr=False)
+
+    def state(self) -> str:
+        """ok, restarting (the process exited) or not answering (alive, but no answer)."""
+        if self.process.process.poll() is not None:
+            return "restarting"
+        try:
+            self.probe()
+        except Exception:  # any failure to answer is "not answering"
+            return "not answering"
+        return "ok"
+
+
+class Supervisor:
+    """Watches the helpers and starts again any that exits, saying so in the log."""
+
+    def __init__(self, helpers: list[Helper], interval: float = 0.25) -> None:
+        self.helpers = helpers
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="helper-supervisor", daemon=True)
+
+    def start(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Before the helpers are stopped, so none is started again on the way out."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def health(self) -> dict[str, str]:
+        return {helper.name: helper.state() for helper in self.helpers}
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.interval):
+            for helper in self.helpers:
+                if helper.process.process.poll() is not None and not self._stopping.is_set():
+                    self._restart(helper)
+
+    def _restart(self, helper: Helper) -> None:
+        if time.monotonic() < helper.next_attempt:
+            return
+        if helper.next_attempt == 0.0:
+            log.warning(
+                "%s exited (status %s): starting it again at %s",
+                helper.name,
+                helper.process.process.returncode,
+                helper.url,
+            )
+        try:
+            helper.process = helper.launch()
+            if helper.after_restart is not None:
+                helper.after_restart()
+        except Exception as exc:  # keep trying; the log says why
+            # Its port may still be held, or PostgreSQL may be down too: try again soon.
+            helper.next_attempt = time.monotonic() + 2.0
+            log.warning("%s did not start again: %s; next try in 2 s", helper.name, exc)
+            return
+        helper.next_attempt = 0.0
+        helper.restarts += 1
+        log.warning("%s restarted at %s (restart %d)", helper.name, helper.url, helper.restarts)

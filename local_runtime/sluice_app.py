@@ -19,8 +19,9 @@ from sluice.migrate import apply_migrations
 from local_runtime.runtime import SetupContext
 
 DEMO_FILE = "demo-app.json"
-# Where `make mail` (tools.mail) finds moto's server, whose SES holds the sent mail.
-AWS_ENDPOINT_FILE = "aws-endpoint-url"
+# The app the sample events in events/ name (`make invoke FN=IngestFunction
+# EVENT=events/ingest-event.json`); its key is in those files, so it exists locally only.
+SAMPLE_APP = "app_sample"
 # Events named user_login need an integer userId: `"userId": "42"` shows a 422.
 DEMO_RULES = {
     "user_login": {
@@ -48,6 +49,29 @@ def _demo_app(conn, path: Path) -> tuple[str, str]:
     return app_id, key
 
 
+def sample_app(conn, events_dir: Path) -> str:
+    """The app, key and user_login rule the sample events carry, made once; the key.
+
+    Committing is the caller's.
+    """
+    key = json.loads((events_dir / "ingest-event.json").read_text())["headers"]["x-api-key"]
+    with conn.cursor() as cur:
+        # The samples were received in 2025: the longest retention keeps them from the
+        # maintain function's runs (and the rollups equal to the rows).
+        cur.execute(
+            "INSERT INTO apps (app_id, name, retention_days) VALUES (%s, 'sample app', 3650)"
+            " ON CONFLICT (app_id) DO NOTHING",
+            (SAMPLE_APP,),
+        )
+        if cur.rowcount == 1:
+            cur.execute(
+                "INSERT INTO api_keys (app_id, prefix, key_hash) VALUES (%s, %s, %s)",
+                (SAMPLE_APP, key.rsplit("_", 1)[0], hash_api_key(key)),
+            )
+            admin.put_rule(conn, SAMPLE_APP, "user_login", DEMO_RULES["user_login"])
+    return key
+
+
 def _verify_sender(context: SetupContext) -> str | None:
     """SES sends only from a verified identity; moto's starts with none."""
     email = context.topology.functions.get("EmailFunction")
@@ -63,7 +87,6 @@ def _verify_sender(context: SetupContext) -> str | None:
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto's placeholder
     ).create_email_identity(EmailIdentity=sender)
-    (context.state_dir / AWS_ENDPOINT_FILE).write_text(context.aws_endpoint_url + "\n")
     return sender
 
 
@@ -73,6 +96,7 @@ def _archive_bucket(context: SetupContext) -> None:
     bucket = maintain.environment.get("ARCHIVE_BUCKET") if maintain else None
     if not bucket:
         return
+    context.tool_environment["ARCHIVE_BUCKET"] = bucket  # make archive-read, make maintain
     import boto3
 
     s3 = boto3.client(
@@ -92,10 +116,15 @@ def setup(context: SetupContext) -> list[str]:
     try:
         applied = apply_migrations(conn, context.template_dir / "migrations")
         app_id, key = _demo_app(conn, context.state_dir / DEMO_FILE)
+        with conn:
+            sample_app(conn, context.template_dir / "events")
     finally:
         conn.close()
     sender = _verify_sender(context)
     _archive_bucket(context)
+    dead_letters = context.queue_urls.get("EventsDeadLetterQueue")
+    if dead_letters:
+        context.tool_environment["EVENTS_DLQ_URL"] = dead_letters  # make redrive
     body = '{"eventName": "user_login", "userId": 42}'
     return [
         f"  schema    {'applied ' + ', '.join(applied) if applied else 'up to date'}",
@@ -106,6 +135,8 @@ def setup(context: SetupContext) -> list[str]:
         f" -H 'Content-Type: application/json' -d '{body}'",
         "Look at what is stored, or manage apps (README, Apps, keys and rules):",
         f"  DATABASE_URL='{context.database_url}' .venv/bin/python -m sluice.admin --help",
+        f"Events the store cannot take wait in the DLQ {dead_letters}"
+        " (`make redrive` moves them back).",
         f"Accounts: mail goes from {sender} to moto's SES; codes print below as [local mail]."
         " Read the mail with `make mail` (README, Accounts).",
     ]

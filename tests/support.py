@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 import psycopg2
 import pytest
 from sluice import admin
-from sluice.keys import hash_api_key
+
+from local_runtime import sluice_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = REPO_ROOT / "events"
@@ -314,21 +315,11 @@ def sample(name: str) -> dict:
 
 
 def add_sample_app(conn) -> str:
-    """The app and key the sample ingest events carry, with a rule for user_login; the key."""
-    key = sample("ingest-event.json")["headers"]["x-api-key"]
-    with conn.cursor() as cur:
-        # The samples were received in 2025: the longest retention keeps them from the
-        # maintain function's sample run (and the rollups equal to the rows).
-        cur.execute(
-            "INSERT INTO apps (app_id, name, retention_days) VALUES (%s, 'sample app', 3650)",
-            (SAMPLE_APP,),
-        )
-        cur.execute(
-            "INSERT INTO api_keys (app_id, prefix, key_hash) VALUES (%s, %s, %s)",
-            (SAMPLE_APP, key.rsplit("_", 1)[0], hash_api_key(key)),
-        )
-    admin.put_rule(conn, SAMPLE_APP, "user_login", LOGIN_RULE)
-    return key
+    """The app and key the sample ingest events carry, with a rule for user_login; the key.
+
+    make dev's setup makes the same (local_runtime.sluice_app), so the samples work there.
+    """
+    return sluice_app.sample_app(conn, EVENTS)
 
 
 class ResponseCatcher:

@@ -1,8 +1,8 @@
 """Prints the email `make dev` has sent: what moto's SES captured, newest last.
 
-Local only: it reads moto's server (`GET /moto-api/data.json`, its `ses` section), whose
-address the dev setup hook writes to .local/dev/aws-endpoint-url (or AWS_ENDPOINT_URL).
-In AWS, mail goes to real inboxes and nothing keeps a copy.
+Local only: it reads moto's server (`GET /moto-api/data.json`, its `ses` section) at
+AWS_ENDPOINT_URL, which `make mail` takes from the running `make dev` (`python -m
+local_runtime env`). In AWS, mail goes to real inboxes and nothing keeps a copy.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ import os
 import re
 import sys
 import urllib.request
-from pathlib import Path
 
-ENDPOINT_FILE = Path(".local/dev/aws-endpoint-url")
+from sluice import cli
 
 
 def endpoint() -> str:
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"]
-    if ENDPOINT_FILE.exists():
-        return ENDPOINT_FILE.read_text().strip()
-    sys.exit("no local AWS endpoint: start `make dev` first (or set AWS_ENDPOINT_URL)")
+    raise cli.AwsNotConfigured("make dev is not running: start it first (or set AWS_ENDPOINT_URL)")
 
 
 def captured(url: str) -> list[dict]:
@@ -46,7 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", help="only mail to this address")
     parser.add_argument("--last", type=int, default=10, help="how many to show (default 10)")
     args = parser.parse_args(argv)
-    messages = captured(endpoint())
+    return cli.run("make mail", lambda: show(args))
+
+
+def show(args: argparse.Namespace) -> None:
+    url = endpoint()
+    try:
+        messages = captured(url)
+    except (OSError, ValueError) as exc:  # URLError is an OSError; a page that is not JSON
+        reason = getattr(exc, "reason", None) or exc
+        raise cli.AwsUnreachable(
+            f"no moto server answers at {url} ({reason}): is make dev running?"
+        ) from None
     if args.to:
         wanted = args.to.strip().lower()
         messages = [m for m in messages if wanted in m["destinations"].get("ToAddresses", [])]
@@ -57,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         print(as_text(message.get("body", "")) + "\n")
     if not messages:
         print("no mail yet")
-    return 0
 
 
 if __name__ == "__main__":

@@ -47,9 +47,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sluice.clock import Clock, SystemClock
-from sluice.config import DatabaseSettings, command_line_database_url
+from sluice.config import DatabaseSettings
 from sluice.db import Connection, Database
-from sluice.errors import ConfigurationError
+from sluice.errors import AppNotFound
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -362,6 +362,13 @@ def rebuild(
     return len(app_ids) * len(days)
 
 
+def _app_exists(conn: Connection, app_id: str) -> bool:
+    """For the command line, which runs as the operator (the function's role reads no apps)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM apps WHERE app_id = %s", (app_id,))
+        return cur.fetchone() is not None
+
+
 # --- command line -------------------------------------------------------------------
 
 
@@ -375,6 +382,8 @@ def _moment(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sluice import cli
+
     parser = argparse.ArgumentParser(prog="python -m sluice.aggregate")
     commands = parser.add_subparsers(dest="command", required=True)
     once = commands.add_parser("run", help="count what is new, as the scheduled function does")
@@ -387,29 +396,35 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="recount even days whose events have expired"
     )
     args = parser.parse_args(argv)
+    if args.command == "rebuild" and args.end <= args.start:
+        parser.error("--to must be after --from")
 
-    try:
-        database = Database(DatabaseSettings(url=command_line_database_url()))
-    except ConfigurationError as exc:
-        sys.exit(str(exc))
-    try:
-        if args.command == "run":
-            result = run(database, args.chunk_size)
-            print(
-                f"counted {result.counted} new events ({result.scanned} read, {result.chunks}"
-                f" chunks); complete through {result.complete_through}"
-            )
-        else:
-            if args.end <= args.start:
-                parser.error("--to must be after --from")
-            try:
-                pairs = rebuild(database, args.start, args.end, args.app_id, force=args.force)
-            except ExpiredHistory as exc:
-                sys.exit(f"not rebuilt: {exc}")
-            print(f"rebuilt {pairs} app-days")
-    finally:
-        database.close()
-    return 0
+    def command() -> int:
+        database = Database(DatabaseSettings(url=cli.database_url()))
+        try:
+            with cli.database_errors():
+                if args.command == "run":
+                    result = run(database, args.chunk_size)
+                    print(
+                        f"counted {result.counted} new events ({result.scanned} read,"
+                        f" {result.chunks} chunks); complete through {result.complete_through}"
+                    )
+                    return 0
+                if args.app_id and not database.run(
+                    functools.partial(_app_exists, app_id=args.app_id)
+                ):
+                    # An unknown id would "rebuild" nothing and report success.
+                    raise AppNotFound(f"no app with the id {args.app_id!r}")
+                try:
+                    pairs = rebuild(database, args.start, args.end, args.app_id, force=args.force)
+                except ExpiredHistory as exc:
+                    raise cli.HistoryExpired(f"not rebuilt: {exc}") from None
+                print(f"rebuilt {pairs} app-days")
+                return 0
+        finally:
+            database.close()
+
+    return cli.run(parser.prog, command)
 
 
 if __name__ == "__main__":

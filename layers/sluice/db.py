@@ -163,15 +163,3 @@ def _rollback(conn: Connection) -> None:
             conn.rollback()
         except psycopg2.Error:
             pass  # the error that got us here is the one worth reporting
-
-
-def connect_from_env() -> Connection:
-    """For command-line tools (make migrate, sluice.admin): DATABASE_URL, or exit with a hint."""
-    import sys
-
-    from sluice.config import command_line_database_url
-
-    try:
-        return psycopg2.connect(command_line_database_url())
-    except ConfigurationError as exc:
-        sys.exit(str(exc))

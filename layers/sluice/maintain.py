@@ -272,21 +272,25 @@ def _remove_deleted_apps(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m sluice.maintain run`: one run against DATABASE_URL and ARCHIVE_BUCKET."""
-    from sluice import archive
+    from sluice import archive, cli
     from sluice.clock import SystemClock
-    from sluice.config import DatabaseSettings, command_line_database_url
-    from sluice.errors import ConfigurationError
+    from sluice.config import DatabaseSettings
 
     parser = argparse.ArgumentParser(prog="python -m sluice.maintain")
     parser.add_argument("command", choices=["run"])
     parser.parse_args(argv)
-    try:
-        database = Database(DatabaseSettings(url=command_line_database_url()))
-    except ConfigurationError as exc:
-        sys.exit(str(exc))
-    result = run(database, archive.from_env(), SystemClock().now())
-    print(result)
-    return 0
+
+    def command() -> None:
+        bucket = archive.from_env()
+        database = Database(DatabaseSettings(url=cli.database_url()))
+        try:
+            with cli.database_errors(), cli.aws_errors(f"the archive bucket {bucket.bucket!r}"):
+                result = run(database, bucket, SystemClock().now())
+        finally:
+            database.close()
+        print(result)
+
+    return cli.run(parser.prog, command)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from sluice.config import migrations_directory
-from sluice.db import Connection, connect_from_env
+from sluice.db import Connection
 
 # Any constant will do; it only has to be the same for every migrator.
 _MIGRATION_LOCK_ID = 0x51_1C_E0
@@ -48,13 +48,18 @@ def apply_migrations(conn: Connection, directory: Path) -> list[str]:
 
 
 def main() -> int:
-    conn = connect_from_env()
-    try:
-        names = apply_migrations(conn, default_directory())
-    finally:
-        conn.close()
-    print("applied: " + ", ".join(names) if names else "schema is up to date")
-    return 0
+    from sluice import cli
+
+    def migrate() -> None:
+        conn = cli.connect()
+        try:
+            with cli.database_errors():
+                names = apply_migrations(conn, default_directory())
+        finally:
+            conn.close()
+        print("applied: " + ", ".join(names) if names else "schema is up to date")
+
+    return cli.run("make migrate", migrate)
 
 
 if __name__ == "__main__":

@@ -312,7 +312,11 @@ def test_an_unknown_schedule_is_a_404(sample):
 def test_the_runtime_answers_its_health_check(sample, path):
     status, _, body = http("GET", sample.api_url + path)
 
-    assert (status, json.loads(body)) == (200, {"status": "ok"})
+    # every helper probed: moto and local_queue (the fixture gives a database)
+    assert (status, json.loads(body)) == (
+        200,
+        {"status": "ok", "helpers": {"moto": "ok", "local_queue": "ok"}},
+    )
 
 
 # ------------------------------------------------------- what a web page could forge
