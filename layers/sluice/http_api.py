@@ -23,6 +23,7 @@ from sluice.errors import (
     SluiceError,
     Unauthorized,
 )
+from sluice.exact_json import dumps
 from sluice.observability import logger
 
 if TYPE_CHECKING:  # the data_classes package is large: not imported at cold start for a type
@@ -78,11 +79,11 @@ def json_object(raw: bytes, limit: int, *names: str) -> dict[str, Any]:
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """`body` as JSON; None is an empty body (204)."""
+    """`body` as JSON, stored JSON (JsonText) exactly as read; None is an empty body (204)."""
     return Response(
         status_code=status,
         content_type="application/json",
-        body=orjson.dumps(body).decode() if body is not None else "",
+        body=dumps(body).decode() if body is not None else "",
         headers=headers,
     )
 
