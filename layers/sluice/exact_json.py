@@ -6,6 +6,9 @@ orjson writes no integer past 64 bits (a TypeError: a 500). So a stored JSON val
 that is served (a payload, its validation errors, a rule) is read as PostgreSQL
 prints it (a cursor from `exact_cursor`) and written into the answer as that text.
 That is exact, and cheaper than parsing it and writing it again.
+
+What comes in is held to the same standard: a request body whose numbers orjson
+cannot hold exactly is refused (`check_exact`), never saved altered.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import orjson
 import psycopg2.extensions
 import psycopg2.extras
 from psycopg2.extensions import cursor as Cursor
+
+from sluice.errors import RequestRejected
 
 
 class JsonText:
@@ -90,3 +95,38 @@ _NUMBER_SYMBOLS = bytes(
 def may_lose_precision(body: bytes) -> bool:
     symbols = body.translate(_NUMBER_SYMBOLS)
     return b"0" * 16 in symbols or b"0e" in symbols
+
+
+def check_exact(raw: bytes, parsed: Any) -> None:
+    """Raises RequestRejected unless `parsed` (orjson's reading of `raw`) is `raw` exactly.
+
+    orjson reads a number into a double, or an int of at most 64 bits; what it would
+    write back must be the same JSON value as what was sent, digit for digit.
+    """
+    if not may_lose_precision(raw):
+        return
+    sent = loads(raw)
+    if loads(orjson.dumps(parsed)) != sent:
+        number = _first_inexact(sent, parsed) or "in the body"
+        raise RequestRejected(
+            f"The number {number} cannot be kept exactly: send numbers that fit in 64 bits"
+            " (integers) or in a double (others), as the events they are checked against"
+            " are read.",
+            code="inexact_number",
+        )
+
+
+def _first_inexact(sent: Any, parsed: Any) -> str | None:
+    """The text of the first number of `sent` that `parsed` holds differently."""
+    if isinstance(sent, dict) and isinstance(parsed, dict):
+        for key, value in sent.items():
+            if (found := _first_inexact(value, parsed.get(key))) is not None:
+                return found
+    elif isinstance(sent, list) and isinstance(parsed, list):
+        for value, other in zip(sent, parsed, strict=False):
+            if (found := _first_inexact(value, other)) is not None:
+                return found
+    elif isinstance(sent, int | Decimal) and not isinstance(sent, bool):
+        if loads(orjson.dumps(parsed)) != sent:
+            return str(sent)
+    return None

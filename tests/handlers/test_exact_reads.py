@@ -115,6 +115,26 @@ def put_rule_text(context, app_id: str, token: str, schema_text: str):
     return response["statusCode"], exact(response["body"])
 
 
+@pytest.mark.parametrize(
+    "number", ["18446744073709551616", "-9223372036854775809", "3.14159265358979323846", "1e-400"]
+)
+def test_a_rule_with_a_number_it_cannot_keep_exactly_is_refused_and_nothing_is_saved(
+    context, owned, db, number
+):
+    base = f"/api/apps/{owned.app_id}/rules"
+    schema = f'{{"type": "object", "properties": {{"n": {{"maximum": {number}}}}}}}'
+    # When the owner saves a rule holding a number ingest's checks cannot hold exactly
+    status, answer = put_rule_text(context, owned.app_id, owned.token, schema)
+    # Then it is a 400 that names the number, and neither the rule nor a version is saved
+    assert (status, answer["error"]) == (400, "inexact_number"), answer
+    assert number.lower() in answer["message"].lower()
+    assert rule_rows(db, owned.app_id) == (0, 0)
+    # And every read of the rules still answers
+    assert read(context, base, owned.token)[0] == 200
+    assert read(context, f"{base}/n", owned.token)[0] == 404
+    assert read(context, f"{base}/n/versions", owned.token)[0] == 404
+
+
 def test_a_rule_with_numbers_a_double_or_64_bits_hold_is_kept_exactly(context, owned, db):
     schema = (
         '{"type": "object", "properties": {"n": {"maximum": 18446744073709551615,'
