@@ -8,11 +8,21 @@ digit for digit (1e-400 equals the 0.000…1 jsonb prints).
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import date
 from types import SimpleNamespace
 
+import boto3
 import pytest
+from sluice import partitions
+from sluice.archive import ArchiveBucket, object_key
+from sluice.config import DatabaseSettings
+from sluice.db import Database
 
 import functions.manage.app as manage_app
+from local_runtime.console import Console
+from local_runtime.console import _json as console_json
 from tests.handlers.test_door import exact
 from tests.handlers.test_manage import call
 from tests.handlers.test_properties import (
@@ -178,3 +188,56 @@ def test_a_rule_saved_with_a_big_number_before_is_still_read_exactly(context, ow
     status, restored = call(context, "POST", f"{base}/n/restore", {"version": 1}, token=owned.token)
     assert status == 200, restored
     assert read(context, f"{base}/n", owned.token)[1]["schema"] == exact(schema)
+
+
+# --- the console and the archive ----------------------------------------------------
+
+
+@pytest.fixture
+def console(database_url):
+    """The local console's data, read from the test database (no runtime around it)."""
+    console = Console(SimpleNamespace(database_url=database_url))
+    yield console
+    console.close()
+    if console._database is not None:
+        console._database.close()
+
+
+def console_payloads(console) -> dict[str, object]:
+    """What the console's data says each recent event holds, in the console's own encoding."""
+    data = json.loads(console_json(200, console.stored(time.time())).body)
+    return {e["event_id"]: exact(e["payload"]) for e in data["events"] if "payload" in e}
+
+
+def test_the_console_shows_each_recent_events_payload_exactly(owned, console):
+    status, answer = owned.send("", LONG_NUMBERS)
+    assert status == 202
+    assert console_payloads(console) == {answer["event_id"]: exact(LONG_NUMBERS)}
+
+
+@pytest.fixture
+def archive(database_url, aws):
+    """Archives a day as maintain does (its role, its lines, moto's S3) and reads it back."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="exact-archive")
+    bucket = ArchiveBucket(s3, "exact-archive")
+    maintainer = Database(DatabaseSettings(url=database_url, user="sluice_maintain"))
+
+    def archived(app_id: str, day: date) -> dict[str, object]:
+        for key in bucket.keys(f"events/app_id={app_id}/"):
+            s3.delete_object(Bucket="exact-archive", Key=key)
+        lines = maintainer.run(
+            lambda conn: list(partitions.archive_lines(conn, app_id, day, detached=False))
+        )
+        bucket.write(object_key(app_id, day, 0), lines)
+        read_back = [exact(line) for line in bucket.read(app_id, day)]
+        return {line["event_id"]: exact(line["payload"]) for line in read_back}
+
+    yield archived
+    maintainer.close()
+
+
+def test_the_archive_keeps_every_number(owned, archive, clock):
+    status, answer = owned.send("", LONG_NUMBERS)
+    assert status == 202
+    assert archive(owned.app_id, clock.now().date()) == {answer["event_id"]: exact(LONG_NUMBERS)}
