@@ -15,6 +15,8 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sluice import partitions
 from sluice.archive import ArchiveBucket, object_key
 from sluice.config import DatabaseSettings
@@ -26,7 +28,11 @@ from local_runtime.console import _json as console_json
 from tests.handlers.test_door import exact
 from tests.handlers.test_manage import call
 from tests.handlers.test_properties import (
+    CLIENT_ERRORS,
+    PROPERTY_SETTINGS,
+    events,
     send,
+    to_json,
 )
 from tests.handlers.test_store import failed_ids, store
 from tests.support import drain, http_event, make_owner
@@ -241,3 +247,58 @@ def test_the_archive_keeps_every_number(owned, archive, clock):
     status, answer = owned.send("", LONG_NUMBERS)
     assert status == 202
     assert archive(owned.app_id, clock.now().date()) == {answer["event_id"]: exact(LONG_NUMBERS)}
+
+
+# --- the property: ingest -> every read path ----------------------------------------
+
+
+def api_payloads(context, owned) -> dict[str, object]:
+    """Every event of the app through the list (page after page) and through its lookup."""
+    base = f"/api/apps/{owned.app_id}/events"
+    listed: dict[str, object] = {}
+    cursor = None
+    while True:
+        status, page = read(
+            context, base + "?limit=3" + (f"&cursor={cursor}" if cursor else ""), owned.token
+        )
+        assert status == 200, page
+        listed.update({e["event_id"]: e["payload"] for e in page["events"]})
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    for event_id, payload in listed.items():
+        status, found = read(context, f"{base}/{event_id}", owned.token)
+        assert status == 200, found
+        assert found["payload"] == payload, event_id
+    return listed
+
+
+# Each example sends, stores and reads through four paths: fewer than ingest's own 200.
+READ_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=40)
+
+
+@READ_SETTINGS
+@given(batch=st.lists(events(), min_size=1, max_size=6))
+def test_every_event_ingest_accepts_reads_back_as_the_same_value_everywhere(
+    context, owned, db, console, archive, clock, batch
+):
+    with db.cursor() as cur:
+        cur.execute("TRUNCATE events, event_dedup")  # each example afresh, its messageIds too
+    body = "[" + ",".join(to_json(event) for event in batch) + "]"
+    status, answer = owned.send("/batch", body)
+    if "results" not in answer:  # refused whole: not an array of events
+        assert (status, answer["error"]) in {(400, "invalid_json"), (413, "payload_too_large")}
+        return
+    accepted: dict[str, object] = {}
+    message_ids = set()
+    for result, event in zip(answer["results"], batch, strict=True):
+        if result["status"] not in ("valid", "invalid"):
+            assert result["error"] in CLIENT_ERRORS, result
+        elif event.get("messageId") not in message_ids:  # a repeated messageId adds no row
+            accepted[result["event_id"]] = exact(to_json(event))
+            if event.get("messageId") is not None:
+                message_ids.add(event["messageId"])
+    # The management API (list and lookup), the console and the archive all agree
+    assert api_payloads(context, owned) == accepted
+    assert console_payloads(console) == accepted
+    assert archive(owned.app_id, clock.now().date()) == accepted
