@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -68,14 +69,15 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_fragment)
 
 
-def loads(text: str | bytes) -> Any:
-    """A JSON value with every number kept: integers as int, the rest as Decimal."""
+def loads(text: str | bytes, parse_int: Callable[[str], Any] = int) -> Any:
+    """A JSON value with every number kept: integers as `parse_int` makes them, the rest
+    as Decimal."""
     # orjson took up to 1,024 levels; the standard library counts each level against
     # the interpreter's recursion limit, so give it room for the same depth.
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(limit + 1_100)
     try:
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=Decimal, parse_int=parse_int)
     finally:
         sys.setrecursionlimit(limit)
 

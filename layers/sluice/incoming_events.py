@@ -18,8 +18,6 @@ once ingest answers 202, the store function can always write the event.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ from typing import Any
 import orjson
 
 from sluice.errors import EventRejected
+from sluice.exact_json import loads as exact_loads
 from sluice.exact_json import may_lose_precision
 
 MAX_EVENT_NAME_LENGTH = 128
@@ -120,7 +119,8 @@ class EventTexts:
             except orjson.JSONEncodeError:
                 raise _too_deep_error() from None
         if self._exact is None:
-            self._exact = self._select(_parse_exact(self._body))
+            # Integers as Decimals too: orjson writes no int past 64 bits, a Decimal's digits.
+            self._exact = self._select(exact_loads(self._body, parse_int=Decimal))
         try:
             return orjson.dumps(self._exact[index], default=_exact_fragment)
         except orjson.JSONEncodeError as exc:
@@ -131,17 +131,6 @@ class EventTexts:
                     code="number_out_of_range",
                 ) from None
             raise _too_deep_error() from None
-
-
-def _parse_exact(body: bytes) -> Any:
-    # orjson took up to 1,024 levels; the standard library counts each level against
-    # the interpreter's recursion limit, so give it room for the same depth.
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(limit + 1_100)
-    try:
-        return json.loads(body, parse_float=Decimal, parse_int=Decimal)
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 def may_contain_nul(body: bytes) -> bool:
