@@ -102,14 +102,14 @@ def may_lose_precision(body: bytes) -> bool:
 def check_exact(raw: bytes, parsed: Any) -> None:
     """Raises RequestRejected unless `parsed` (orjson's reading of `raw`) is `raw` exactly.
 
-    orjson reads a number into a double, or an int of at most 64 bits; what it would
-    write back must be the same JSON value as what was sent, digit for digit.
+    orjson reads a number into a double, or an int of at most 64 bits; each must be
+    the number that was sent, digit for digit (a double as the shortest text that
+    reads back as it, which is what orjson and json.dumps write).
     """
     if not may_lose_precision(raw):
         return
-    sent = loads(raw)
-    if loads(orjson.dumps(parsed)) != sent:
-        number = _first_inexact(sent, parsed) or "in the body"
+    number = _first_inexact(loads(raw), parsed)
+    if number is not None:
         raise RequestRejected(
             f"The number {number} cannot be kept exactly: send numbers that fit in 64 bits"
             " (integers) or in a double (others), as the events they are checked against"
@@ -119,16 +119,19 @@ def check_exact(raw: bytes, parsed: Any) -> None:
 
 
 def _first_inexact(sent: Any, parsed: Any) -> str | None:
-    """The text of the first number of `sent` that `parsed` holds differently."""
-    if isinstance(sent, dict) and isinstance(parsed, dict):
-        for key, value in sent.items():
-            if (found := _first_inexact(value, parsed.get(key))) is not None:
-                return found
-    elif isinstance(sent, list) and isinstance(parsed, list):
-        for value, other in zip(sent, parsed, strict=False):
-            if (found := _first_inexact(value, other)) is not None:
-                return found
-    elif isinstance(sent, int | Decimal) and not isinstance(sent, bool):
-        if loads(orjson.dumps(parsed)) != sent:
-            return str(sent)
+    """The first number of `sent` (in document order) that `parsed` holds differently.
+
+    A loop, not recursion: a body may nest up to orjson's 1,024 levels.
+    """
+    pending = [(sent, parsed)]
+    while pending:
+        value, held = pending.pop()
+        if isinstance(value, dict) and isinstance(held, dict):
+            pending.extend((item, held.get(key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list) and isinstance(held, list):
+            pending.extend(zip(reversed(value), reversed(held), strict=True))
+        elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+            kept = Decimal(repr(held)) if isinstance(held, float) else held
+            if kept != value:
+                return str(value)
     return None

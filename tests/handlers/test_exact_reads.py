@@ -151,6 +151,15 @@ def test_a_rule_with_a_number_it_cannot_keep_exactly_is_refused_and_nothing_is_s
     assert read(context, f"{base}/n/versions", owned.token)[0] == 404
 
 
+def test_a_deeply_nested_rule_with_such_a_number_is_refused_too(context, owned, db):
+    # Deeper than orjson writes (255 levels): the check walks, it does not write
+    depth = 300
+    schema = '{"allOf": [' * depth + '{"maximum": 3.14159265358979323846}' + "]}" * depth
+    status, answer = put_rule_text(context, owned.app_id, owned.token, schema)
+    assert (status, answer["error"]) == (400, "inexact_number"), answer
+    assert rule_rows(db, owned.app_id) == (0, 0)
+
+
 def test_a_rule_with_numbers_a_double_or_64_bits_hold_is_kept_exactly(context, owned, db):
     schema = (
         '{"type": "object", "properties": {"n": {"maximum": 18446744073709551615,'
