@@ -214,8 +214,6 @@ def console(database_url):
     console = Console(SimpleNamespace(database_url=database_url))
     yield console
     console.close()
-    if console._database is not None:
-        console._database.close()
 
 
 def console_payloads(console) -> dict[str, object]:
