@@ -455,10 +455,10 @@ class Console:
             with conn.cursor() as cur:
                 cur.execute(
                     "SELECT event_id::text, app_id, event_name, status, validation_errors,"
-                    " extract(epoch FROM received_at), extract(epoch FROM stored_at)"
+                    " payload::text, extract(epoch FROM received_at), extract(epoch FROM stored_at)"
                     " FROM events WHERE event_id = ANY(%s::uuid[])"
                     " UNION ALL (SELECT event_id::text, app_id, event_name, status,"
-                    " validation_errors, extract(epoch FROM received_at),"
+                    " validation_errors, payload::text, extract(epoch FROM received_at),"
                     " extract(epoch FROM stored_at) FROM events ORDER BY event_id DESC LIMIT 20)",
                     ([e["event_id"] for e in tracked],),
                 )
@@ -481,7 +481,7 @@ class Console:
             "AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": "Database"}, now, connections
         )
         by_id = {e["event_id"]: e for e in tracked}
-        for event_id, app_id, name, status, errors, received, stored_at in rows:
+        for event_id, app_id, name, status, errors, payload, received, stored_at in rows:
             event = by_id.get(event_id)
             if event is None:
                 event = by_id[event_id] = {"event_id": event_id, "status": "stored"}
@@ -491,6 +491,9 @@ class Console:
                 event_name=name,
                 validity=status,
                 validation_errors=errors,
+                # As PostgreSQL prints it: a number's every digit reaches the page, which
+                # shows the text (JSON.parse would make each number a double).
+                payload=payload,
                 received_at=float(received),
                 stored_at=float(stored_at),
             )

@@ -42,9 +42,9 @@ def _session() -> Session:
     return authenticate(service.database, app.current_event.headers, service.clock)
 
 
-def _body() -> dict[str, Any]:
-    """The JSON object in the body; 400/413 otherwise."""
-    return json_object(request_body(app.current_event), manager().max_body_bytes)
+def _body(*, exact: bool = False) -> dict[str, Any]:
+    """The JSON object in the body; 400/413 otherwise (see json_object for `exact`)."""
+    return json_object(request_body(app.current_event), manager().max_body_bytes, exact=exact)
 
 
 def _only(body: dict[str, Any], *names: str) -> list[Any]:
@@ -130,7 +130,8 @@ def get_rule(app_id: str, event_name: str) -> Response:
 @app.put("/api/apps/<app_id>/rules/<event_name>")
 def put_rule(app_id: str, event_name: str) -> Response:
     owner = _session().account_id
-    (schema,) = _only(_body(), "schema")
+    # Saved as it is and enforced by ingest: refused unless every number is kept exactly.
+    (schema,) = _only(_body(exact=True), "schema")
     return json_response(200, manager().put_rule(owner, app_id, unquote(event_name), schema))
 
 

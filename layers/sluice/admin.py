@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+import orjson
 import psycopg2
 from psycopg2 import errors
 
@@ -43,6 +44,7 @@ from sluice.events_data import (
     set_app_owner,
     set_require_key,
 )
+from sluice.exact_json import check_exact
 from sluice.keys import generate_api_key
 from sluice.manage_data import save_rule
 from sluice.validation import InvalidRule, check_rule
@@ -217,7 +219,7 @@ def read_schema(path: Path) -> dict:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8"
         raise SchemaUnreadable(f"cannot read the schema file {str(path)!r}: {reason}") from None
     try:
-        return json.loads(text)
+        schema = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         where = (
             f" (line {exc.lineno}, column {exc.colno})"
@@ -225,6 +227,19 @@ def read_schema(path: Path) -> dict:
             else ""
         )
         raise SchemaNotJson(f"the schema file {str(path)!r} is not JSON{where}") from None
+    _check_exact(text)
+    return schema
+
+
+def _check_exact(text: str) -> None:
+    """The management API's rule: a number the validator would not hold exactly is refused."""
+    raw = text.encode("utf-8", "surrogatepass")
+    try:
+        check_exact(raw, orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        pass  # NaN, a lone surrogate: the rule's own checks and PostgreSQL refuse them
+    except RequestRejected as exc:
+        raise RuleUnusable(f"the schema is not a usable rule: {exc.message}") from None
 
 
 def _check_names(args: argparse.Namespace) -> None:

@@ -23,6 +23,7 @@ from sluice.errors import (
     SluiceError,
     Unauthorized,
 )
+from sluice.exact_json import check_exact, dumps
 from sluice.observability import logger
 
 if TYPE_CHECKING:  # the data_classes package is large: not imported at cold start for a type
@@ -63,8 +64,12 @@ def request_body(event: APIGatewayProxyEventV2) -> bytes:
     return (event.body or "").encode("utf-8", "surrogatepass")
 
 
-def json_object(raw: bytes, limit: int, *names: str) -> dict[str, Any]:
-    """The JSON object in a body of at most `limit` bytes; 413 or 400 otherwise."""
+def json_object(raw: bytes, limit: int, *names: str, exact: bool = False) -> dict[str, Any]:
+    """The JSON object in a body of at most `limit` bytes; 413 or 400 otherwise.
+
+    `exact`, for a body saved as it is (a rule): a number orjson would not keep
+    exactly (past 64 bits, more digits than a double holds) is a 400 `inexact_number`.
+    """
     if len(raw) > limit:
         raise PayloadTooLarge(f"The body is over {limit} bytes.")
     try:
@@ -74,15 +79,17 @@ def json_object(raw: bytes, limit: int, *names: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         fields = f" with {', '.join(names)}" if names else ""
         raise RequestRejected(f"The body must be a JSON object{fields}.")
+    if exact:
+        check_exact(raw, body)
     return body
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """`body` as JSON; None is an empty body (204)."""
+    """`body` as JSON, stored JSON (JsonText) exactly as read; None is an empty body (204)."""
     return Response(
         status_code=status,
         content_type="application/json",
-        body=orjson.dumps(body).decode() if body is not None else "",
+        body=dumps(body).decode() if body is not None else "",
         headers=headers,
     )
 

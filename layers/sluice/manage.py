@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
+
 from sluice import event_ids, stats
 from sluice.admin import new_app_id
 from sluice.clock import Clock
@@ -303,7 +305,7 @@ class Manager:
                     f"The rule {event_name!r} has no version {version}.", code="version_not_found"
                 )
             if old.schema is not None:
-                check_rule(old.schema)  # saved by an older validator, perhaps
+                check_rule(orjson.loads(old.schema.text))  # saved by an older validator, perhaps
             return save_rule(conn, app_id, event_name, old.schema, self.clock.now())
 
         try:

@@ -2,7 +2,8 @@
 
 Parameterised, no commits (the caller's Database.run is the transaction). Every
 statement about an app names its owner too, so an app of another account is, to
-these functions, an app that does not exist.
+these functions, an app that does not exist. Stored JSON (rules, payloads, validation
+errors) is read as its text (JsonText, exact_json): served as stored, every digit kept.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from psycopg2.extras import Json
 
 from sluice.db import Connection
+from sluice.exact_json import JsonText, exact_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +162,12 @@ def revoke_key(conn: Connection, app_id: str, key_id: uuid.UUID, now: datetime) 
 class RuleVersion:
     event_name: str
     version: int
-    schema: dict[str, Any] | None  # None: the rule was deleted
+    schema: JsonText | None  # None: the rule was deleted
     created_at: datetime
 
 
 def current_rule(conn: Connection, app_id: str, event_name: str) -> RuleVersion | None:
-    with conn.cursor() as cur:
+    with exact_cursor(conn) as cur:
         cur.execute(
             "SELECT event_name, version, schema, created_at FROM rule_versions"
             " WHERE app_id = %s AND event_name = %s ORDER BY version DESC LIMIT 1",
@@ -175,8 +177,8 @@ def current_rule(conn: Connection, app_id: str, event_name: str) -> RuleVersion 
     return RuleVersion(*row) if row else None
 
 
-def app_rules(conn: Connection, app_id: str) -> list[tuple[str, dict[str, Any], datetime]]:
-    with conn.cursor() as cur:
+def app_rules(conn: Connection, app_id: str) -> list[tuple[str, JsonText, datetime]]:
+    with exact_cursor(conn) as cur:
         cur.execute(
             "SELECT event_name, schema, updated_at FROM rules WHERE app_id = %s"
             " ORDER BY event_name",
@@ -185,8 +187,8 @@ def app_rules(conn: Connection, app_id: str) -> list[tuple[str, dict[str, Any], 
         return cur.fetchall()
 
 
-def rule_schema(conn: Connection, app_id: str, event_name: str) -> tuple[dict, datetime] | None:
-    with conn.cursor() as cur:
+def rule_schema(conn: Connection, app_id: str, event_name: str) -> tuple[JsonText, datetime] | None:
+    with exact_cursor(conn) as cur:
         cur.execute(
             "SELECT schema, updated_at FROM rules WHERE app_id = %s AND event_name = %s",
             (app_id, event_name),
@@ -195,7 +197,7 @@ def rule_schema(conn: Connection, app_id: str, event_name: str) -> tuple[dict, d
 
 
 def rule_versions(conn: Connection, app_id: str, event_name: str) -> list[RuleVersion]:
-    with conn.cursor() as cur:
+    with exact_cursor(conn) as cur:
         cur.execute(
             "SELECT event_name, version, schema, created_at FROM rule_versions"
             " WHERE app_id = %s AND event_name = %s ORDER BY version DESC",
@@ -207,7 +209,7 @@ def rule_versions(conn: Connection, app_id: str, event_name: str) -> list[RuleVe
 def rule_version(
     conn: Connection, app_id: str, event_name: str, version: int
 ) -> RuleVersion | None:
-    with conn.cursor() as cur:
+    with exact_cursor(conn) as cur:
         cur.execute(
             "SELECT event_name, version, schema, created_at FROM rule_versions"
             " WHERE app_id = %s AND event_name = %s AND version = %s",
@@ -218,14 +220,21 @@ def rule_version(
 
 
 def save_rule(
-    conn: Connection, app_id: str, event_name: str, schema: dict[str, Any] | None, now: datetime
+    conn: Connection,
+    app_id: str,
+    event_name: str,
+    schema: dict[str, Any] | JsonText | None,
+    now: datetime,
 ) -> RuleVersion:
     """Makes `schema` the rule (None deletes it) and records it as the next version.
+
+    A JsonText (an old version restored) is saved as the very text it holds.
 
     The caller holds the app's row lock (owned_app(lock=True)), so two saves of one
     app cannot pick the same version number.
     """
-    with conn.cursor() as cur:
+    stored = None if schema is None else _jsonb(schema)
+    with exact_cursor(conn) as cur:
         if schema is None:
             cur.execute(
                 "DELETE FROM rules WHERE app_id = %s AND event_name = %s", (app_id, event_name)
@@ -235,7 +244,7 @@ def save_rule(
                 "INSERT INTO rules (app_id, event_name, schema, updated_at)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT (app_id, event_name)"
                 " DO UPDATE SET schema = EXCLUDED.schema, updated_at = EXCLUDED.updated_at",
-                (app_id, event_name, Json(schema), now),
+                (app_id, event_name, stored, now),
             )
         cur.execute(
             "INSERT INTO rule_versions (app_id, event_name, version, schema, created_at)"
@@ -245,13 +254,18 @@ def save_rule(
             (
                 app_id,
                 event_name,
-                Json(schema) if schema is not None else None,
+                stored,
                 now,
                 app_id,
                 event_name,
             ),
         )
         return RuleVersion(*cur.fetchone())
+
+
+def _jsonb(schema: dict[str, Any] | JsonText) -> Any:
+    # The text as a string parameter, which the jsonb column parses.
+    return schema.text if isinstance(schema, JsonText) else Json(schema)
 
 
 # --- events -------------------------------------------------------------------------
@@ -285,7 +299,7 @@ def find_event(
             (query + " AND received_at >= %s AND received_at < %s", (event_id, app_id, *days))
         )
     searches.append((query, (event_id, app_id)))
-    with conn.cursor() as cur:
+    with exact_cursor(conn) as cur:
         for statement, params in searches:
             cur.execute(statement, params)
             if row := cur.fetchone():
@@ -343,7 +357,7 @@ def list_events(
         # breaks ties between events of the same instant.
         conditions.append("occurred_at <= %s AND (occurred_at, event_id) < (%s, %s)")
         params.extend([after[0], after[0], after[1]])
-    with conn.cursor() as cur:
+    with exact_cursor(conn) as cur:
         cur.execute(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(conditions)}"  # noqa: S608
             " ORDER BY occurred_at DESC, event_id DESC LIMIT %s",

@@ -130,6 +130,7 @@ function drawEvents(events) {
       element("td", { text: event.event_name || "" }),
       element("td", { class: `status-${event.status.replace(" ", "-")}`, "data-column": "status", text: status }),
       element("td", { text: errors }),
+      element("td", { class: "payload", "data-column": "payload", text: event.payload || "" }),
       element("td", { class: "id", text: event.api_request_id || "" }),
     );
   }));

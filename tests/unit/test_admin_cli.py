@@ -125,6 +125,18 @@ def test_schema_files_that_cannot_be_used_each_have_their_code(cli, app_id, tmp_
         assert cur.fetchone() == (0,)
 
 
+def test_a_rule_with_a_number_it_cannot_keep_exactly_is_exit_5(cli, app_id, tmp_path, db):
+    # As the management API: saved as sent and enforced, or refused with nothing saved
+    for number in ("3.14159265358979323846", "18446744073709551616"):
+        inexact = tmp_path / "inexact.json"
+        inexact.write_text(f'{{"properties": {{"n": {{"maximum": {number}}}}}}}')
+        code, message = mistake(*cli("put-rule", app_id, "checkout", inexact))
+        assert code == 5 and f"The number {number} cannot be kept exactly" in message
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM rule_versions")
+        assert cur.fetchone() == (0,)
+
+
 def test_revoking_a_key_that_is_not_there_is_exit_6(cli, app_id):
     code, key, _ = cli("create-key", app_id)
     assert code == 0
