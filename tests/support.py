@@ -22,6 +22,9 @@ from sluice import admin
 
 from local_runtime import sluice_app
 
+from local_queue.errors import SqsError
+from local_queue.messages import check_characters
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = REPO_ROOT / "events"
 # The app, key and rule the sample events in events/ were written for.
@@ -183,6 +186,8 @@ class RefusingSqs:
 
     `refuse(body_predicate, times)` makes SendMessageBatch report matching entries as
     failed for their next `times` attempts (None: always). Records every call.
+    Like SQS (and local_queue), and unlike moto, it refuses an entry whose body holds
+    a character outside XML's (U+FFFE, U+FFFF, C0 controls): InvalidMessageContents.
     """
 
     def __init__(self, client) -> None:
@@ -202,6 +207,11 @@ class RefusingSqs:
             raise EndpointConnectionError(endpoint_url=QueueUrl)
         passed, failed = [], []
         for entry in Entries:
+            try:
+                check_characters(entry["MessageBody"])
+            except SqsError as error:
+                failed.append(error.entry(entry["Id"]))
+                continue
             for rule in self._rules:
                 predicate, times = rule
                 if predicate(entry["MessageBody"]) and (times is None or times > 0):
