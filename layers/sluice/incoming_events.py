@@ -14,6 +14,9 @@ once ingest answers 202, the store function can always write the event.
   takes XML's characters only (#x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD,
   #x10000-#x10FFFF), and no retry changes its mind. orjson escapes the C0
   controls in the queued message; these three kinds it cannot escape or write.
+- The fields Sluice reads (messageId, timestamp, sentAt) are absent or of their
+  type: null is refused, not read as absent (a client sending a null messageId
+  believes its retries are safe; they would store a second row).
 - Times that stay within 0001-01-01 and 9999-12-31 (UTC), before and after the
   correction for the client's clock.
 - Numbers are kept exactly as sent: the payload travels as the client's own
@@ -223,11 +226,12 @@ def read_envelope(event: Any, *, check_nul: bool = True, check_depth: bool = Tru
             code="invalid_event_name",
         )
     message_id = event.get("messageId")
-    if message_id is not None and (
+    if (message_id is not None or "messageId" in event) and (
         not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH
     ):
         raise EventRejected(
-            f"messageId must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters.",
+            f"messageId must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters;"
+            " leave it out for none.",
             code="invalid_message_id",
         )
     if check_depth and _too_deep(event, MAX_DEPTH):
@@ -247,7 +251,7 @@ def read_envelope(event: Any, *, check_nul: bool = True, check_depth: bool = Tru
 
 def _read_time(event: dict, field: str) -> datetime | None:
     value = event.get(field)
-    if value is None:
+    if value is None and field not in event:
         return None
     try:
         if not isinstance(value, str):
@@ -255,7 +259,8 @@ def _read_time(event: dict, field: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise EventRejected(
-            f"{field} must be an ISO 8601 date-time string, such as 2026-01-31T12:00:00Z.",
+            f"{field} must be an ISO 8601 date-time string, such as 2026-01-31T12:00:00Z;"
+            " leave it out for none.",
             code="invalid_timestamp",
         ) from None
     if parsed.tzinfo is None:
