@@ -72,12 +72,12 @@ _ESCAPES = re.compile(
     rb"|\\.",  # any other escape
     re.DOTALL,
 )
-_UNPAIRED_ESCAPE_LENGTH = 6
+_UNPAIRED_ESCAPE_LENGTH = 6  # the second alternative; the others are 12 and 2 long
 
 
 def _mark_unpaired_surrogate(escape: re.Match[bytes]) -> bytes:
     text = escape.group()
-    return b"\\uFFFF" if len(text) == _UNPAIRED_ESCAPE_LENGTH and text[1] == ord("u") else text
+    return b"\\uFFFF" if len(text) == _UNPAIRED_ESCAPE_LENGTH else text
 
 
 def parse_events(body: bytes) -> tuple[bytes, Any]:
