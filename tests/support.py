@@ -20,10 +20,9 @@ import psycopg2
 import pytest
 from sluice import admin
 
-from local_runtime import sluice_app
-
 from local_queue.errors import SqsError
 from local_queue.messages import check_characters
+from local_runtime import sluice_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = REPO_ROOT / "events"
