@@ -20,6 +20,8 @@ import psycopg2
 import pytest
 from sluice import admin
 
+from local_queue.errors import SqsError
+from local_queue.messages import check_characters
 from local_runtime import sluice_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +185,8 @@ class RefusingSqs:
 
     `refuse(body_predicate, times)` makes SendMessageBatch report matching entries as
     failed for their next `times` attempts (None: always). Records every call.
+    Like SQS (and local_queue), and unlike moto, it refuses an entry whose body holds
+    a character outside XML's (U+FFFE, U+FFFF, C0 controls): InvalidMessageContents.
     """
 
     def __init__(self, client) -> None:
@@ -202,6 +206,11 @@ class RefusingSqs:
             raise EndpointConnectionError(endpoint_url=QueueUrl)
         passed, failed = [], []
         for entry in Entries:
+            try:
+                check_characters(entry["MessageBody"])
+            except SqsError as error:
+                failed.append(error.entry(entry["Id"]))
+                continue
             for rule in self._rules:
                 predicate, times = rule
                 if predicate(entry["MessageBody"]) and (times is None or times > 0):

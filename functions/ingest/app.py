@@ -42,12 +42,18 @@ def _dry_run() -> bool:
     """`?dry_run=true`: the verdict a real send would get, with nothing queued or stored."""
     value = _dry_run_text()
     if value not in ("true", "1", "false", "0"):
-        raise EventRejected("dry_run must be true or false.", code="invalid_request")
+        raise EventRejected(
+            "dry_run must be true, false, 1 or 0; leave it out for a real send.",
+            code="invalid_request",
+        )
     return value in ("true", "1")
 
 
 def _dry_run_text() -> str:
-    return (app.current_event.get_query_string_value("dry_run", "false") or "false").lower()
+    # Absent is a real send. Present, it must say which: `?dry_run=` and a bare
+    # `?dry_run` could mean either, and guessing "no" once sent events for real.
+    value = app.current_event.get_query_string_value("dry_run")
+    return "false" if value is None else value.lower()
 
 
 @app.post("/api/logs/<app_id>")

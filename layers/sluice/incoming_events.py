@@ -4,12 +4,19 @@ This module is the one definition of what can be stored. Everything the store
 side would refuse is refused here, at the door, with a 400 and a stable code:
 once ingest answers 202, the store function can always write the event.
 
-- JSON that orjson reads: UTF-8 without lone surrogates, no NaN or Infinity,
+- JSON that orjson reads: UTF-8 (as bytes: no encoded surrogates), no NaN or Infinity,
   every number within a double's range (about ±1.8e308) and with at most
   16,383 digits after the decimal point (PostgreSQL's numeric).
 - At most MAX_DEPTH levels of arrays and objects (the queued forms are parsed
   and written by libraries with recursion limits of their own, near 250).
 - No U+0000 in any string or key: PostgreSQL's jsonb and text refuse it.
+- No U+FFFE, U+FFFF or unpaired surrogate (`\\ud800`) in any string or key: SQS
+  takes XML's characters only (#x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD,
+  #x10000-#x10FFFF), and no retry changes its mind. orjson escapes the C0
+  controls in the queued message; these three kinds it cannot escape or write.
+- The fields Sluice reads (messageId, timestamp, sentAt) are absent or of their
+  type: null is refused, not read as absent (a client sending a null messageId
+  believes its retries are safe; they would store a second row).
 - Times that stay within 0001-01-01 and 9999-12-31 (UTC), before and after the
   correction for the client's clock.
 - Numbers are kept exactly as sent: the payload travels as the client's own
@@ -18,6 +25,7 @@ once ingest answers 202, the store function can always write the event.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,9 +57,49 @@ def parse_json(body: bytes | str) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise EventRejected(
-            f"The body is not valid JSON in UTF-8: {exc}.", code="invalid_json"
-        ) from None
+        raise _invalid_json(exc) from None
+
+
+def _invalid_json(exc: orjson.JSONDecodeError) -> EventRejected:
+    return EventRejected(f"The body is not valid JSON in UTF-8: {exc}.", code="invalid_json")
+
+
+# In a JSON string every backslash starts an escape; read them left to right, a
+# surrogate pair as one, so that an escaped backslash followed by "ud800" is text.
+_ESCAPES = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a pair: one character
+    rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"  # an unpaired surrogate
+    rb"|\\.",  # any other escape
+    re.DOTALL,
+)
+_UNPAIRED_ESCAPE_LENGTH = 6  # the second alternative; the others are 12 and 2 long
+
+
+def _mark_unpaired_surrogate(escape: re.Match[bytes]) -> bytes:
+    text = escape.group()
+    return b"\\uFFFF" if len(text) == _UNPAIRED_ESCAPE_LENGTH else text
+
+
+def parse_events(body: bytes) -> tuple[bytes, Any]:
+    """The body's JSON value, and the body as read (which EventTexts must be given).
+
+    An unpaired surrogate escape (`"\\ud800"`) is JSON that orjson, SQS and jsonb
+    all refuse. So that it costs only its own event, not its whole batch, a body
+    orjson refused is read again with each one as `\\uFFFF` (as long, so sizes
+    hold): a character refused in the same words, and the event that holds it never
+    leaves EventTexts.text. Bodies orjson reads are never looked at twice.
+    """
+    try:
+        return body, orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        error = exc
+    marked = _ESCAPES.sub(_mark_unpaired_surrogate, body) if b"\\u" in body else body
+    if marked != body:
+        try:
+            return marked, orjson.loads(marked)
+        except orjson.JSONDecodeError:
+            pass  # wrong for another reason too: say what was wrong with the body itself
+    raise _invalid_json(error) from None
 
 
 def may_be_too_deep(body: bytes) -> bool:
@@ -93,6 +141,11 @@ def _exact_fragment(value: Any) -> orjson.Fragment:
     raise TypeError(type(value).__name__)
 
 
+# U+FFFE and U+FFFF in UTF-8. One compiled search scans a text about 4x faster
+# than two `in` tests (0.1 against 0.45 us for a typical event's 124 bytes).
+_NONCHARACTERS = re.compile(b"\xef\xbf[\xbe\xbf]")
+
+
 class EventTexts:
     """The JSON text of each event of a request body, numbers exactly as the client wrote them.
 
@@ -111,8 +164,23 @@ class EventTexts:
         """`event` is the parsed `index`th event.
 
         Raises EventRejected when the event cannot be written: too deep for orjson
-        (past ~250 levels, which MAX_DEPTH refuses anyway) or a number out of range.
+        (past ~250 levels, which MAX_DEPTH refuses anyway), a number out of range,
+        or a character SQS refuses.
         """
+        text = self._write(index, event)
+        # orjson writes every character but the C0 controls as it is, in keys and
+        # values alike, so the text holds one exactly when the event does. The rest
+        # of the queued message is Sluice's own (validation.py keeps its messages,
+        # which quote the app's rule, free of them).
+        if _NONCHARACTERS.search(text):
+            raise EventRejected(
+                "The event contains U+FFFE, U+FFFF or an unpaired surrogate (\\ud800 to"
+                " \\udfff), which the queue cannot carry; remove it.",
+                code="unstorable_value",
+            )
+        return text
+
+    def _write(self, index: int, event: Any) -> bytes:
         if not self._needs_exact:
             try:
                 return orjson.dumps(event)
@@ -159,11 +227,12 @@ def read_envelope(event: Any, *, check_nul: bool = True, check_depth: bool = Tru
             code="invalid_event_name",
         )
     message_id = event.get("messageId")
-    if message_id is not None and (
+    if (message_id is not None or "messageId" in event) and (
         not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH
     ):
         raise EventRejected(
-            f"messageId must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters.",
+            f"messageId must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters;"
+            " leave it out for none.",
             code="invalid_message_id",
         )
     if check_depth and _too_deep(event, MAX_DEPTH):
@@ -183,7 +252,7 @@ def read_envelope(event: Any, *, check_nul: bool = True, check_depth: bool = Tru
 
 def _read_time(event: dict, field: str) -> datetime | None:
     value = event.get(field)
-    if value is None:
+    if value is None and field not in event:
         return None
     try:
         if not isinstance(value, str):
@@ -191,7 +260,8 @@ def _read_time(event: dict, field: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise EventRejected(
-            f"{field} must be an ISO 8601 date-time string, such as 2026-01-31T12:00:00Z.",
+            f"{field} must be an ISO 8601 date-time string, such as 2026-01-31T12:00:00Z;"
+            " leave it out for none.",
             code="invalid_timestamp",
         ) from None
     if parsed.tzinfo is None:

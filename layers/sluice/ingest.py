@@ -20,7 +20,7 @@ from sluice.incoming_events import (
     may_be_too_deep,
     may_contain_nul,
     occurred_at,
-    parse_json,
+    parse_events,
     read_envelope,
 )
 from sluice.queue import EventQueue
@@ -95,7 +95,7 @@ class Ingestor:
             )
         app = self._catalog.authorize(app_id, api_key, fresh=dry_run)
         received_at = self._clock.now()
-        document = parse_json(body)
+        body, document = parse_events(body)
         envelope = read_envelope(
             document, check_nul=may_contain_nul(body), check_depth=may_be_too_deep(body)
         )
@@ -122,7 +122,8 @@ class Ingestor:
                 f"A batch may be at most {limits.max_batch_bytes} bytes; this one is {len(body)}."
             )
         app = self._catalog.authorize(app_id, api_key, fresh=dry_run)
-        items = _batch_items(parse_json(body))
+        body, document = parse_events(body)
+        items = _batch_items(document)
         if not items:
             raise EventRejected("The batch holds no events.", code="empty_batch")
         if len(items) > limits.max_batch_events:

@@ -196,6 +196,10 @@ def _keyword(schema_path: list[str | int]) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
+    if "\ufffe" in text or "\uffff" in text:
+        # A message may quote the rule, which may hold characters SQS refuses: the
+        # event is fine, so its issue must not keep it from being queued.
+        text = text.replace("\ufffe", "\ufffd").replace("\uffff", "\ufffd")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -88,6 +88,23 @@ def test_a_batch_request_stores_each_event_on_its_own(sluice, db):
     ]
 
 
+def test_an_event_sqs_cannot_carry_is_refused_alone_at_the_door(sluice, db):
+    """Through local_queue, which refuses U+FFFE/U+FFFF as SQS does: no 503, no lost batch."""
+    app_id, key = make_app(db)
+    headers = {"X-Api-Key": key, "Content-Type": "application/json"}
+    bad = '{"eventName": "x", "v": "\uffff"}'.encode()
+    status, _, data = http("POST", f"{sluice.api_url}/api/logs/{app_id}", bad, headers)
+    assert (status, json.loads(data)["error"]) == (400, "unstorable_value")
+
+    good = [b'{"eventName": "ok", "n": %d}' % n for n in range(24)]
+    batch = b"[" + b",".join([*good[:12], bad, *good[12:]]) + b"]"
+    status, _, data = http("POST", f"{sluice.api_url}/api/logs/{app_id}/batch", batch, headers)
+    body = json.loads(data)
+    assert (status, body["accepted"], body["rejected"], body["failed"]) == (202, 24, 1, 0)
+    assert body["results"][12]["error"] == "unstorable_value"
+    assert len(stored(db, app_id, 24)) == 24
+
+
 def test_a_poison_message_ends_in_the_dlq_while_good_events_are_stored(sluice, db):
     # Given a message on the events queue that is no Sluice message
     client = sqs_client(sluice.sqs_url, "us-east-1")

@@ -31,6 +31,15 @@ def stored_payloads(db) -> list:
         return [exact(text) for (text,) in cur.fetchall()]
 
 
+def send(context, path: str, body: bytes, key: str, *, dry_run: bool = False):
+    event = http_event(path, body, headers={"x-api-key": key})
+    if dry_run:
+        event["rawQueryString"] = "dry_run=true"
+        event["queryStringParameters"] = {"dry_run": "true"}
+    response = ingest_app.handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
 def store_all(context, sqs, queues) -> dict:
     return store(context, drain(sqs, queues["events"]))[0]
 
@@ -180,6 +189,91 @@ def test_a_base64_body_that_is_utf8_is_accepted(ingestor, app_and_key, context):
     )
     assert json.loads(base64.b64decode(event["body"]))["eventName"] == "café ✓"
     assert ingest_app.handler(event, context)["statusCode"] == 202
+
+
+# --- characters SQS refuses -----------------------------------------------------------
+
+# SQS takes XML's characters only; orjson escapes C0 controls in the queued message,
+# but writes U+FFFE and U+FFFF as they are, and an unpaired surrogate escape cannot be
+# written at all. Each such event is refused alone, dry run or not; the fake SQS
+# refuses these characters as SQS does (moto lets them through).
+REFUSED_CHARACTERS = [
+    pytest.param(b'{"eventName": "x", "v": "a\xef\xbf\xbeb"}', id="raw U+FFFE in a value"),
+    pytest.param(b'{"eventName": "x", "v": "\xef\xbf\xbf"}', id="raw U+FFFF in a value"),
+    pytest.param(b'{"eventName": "x", "v": "\\uFFFE"}', id="escaped U+FFFE"),
+    pytest.param(b'{"eventName": "x", "v": {"w": ["\\uffff"]}}', id="nested U+FFFF"),
+    pytest.param(b'{"eventName": "x", "k\\ufffe": 1}', id="U+FFFE in a key"),
+    pytest.param(b'{"eventName": "x\\uffff"}', id="U+FFFF in eventName"),
+    pytest.param(b'{"eventName": "x", "messageId": "m\\ufffe"}', id="U+FFFE in messageId"),
+    pytest.param(b'{"eventName": "x", "v": "\\ud800"}', id="lone high surrogate"),
+    pytest.param(b'{"eventName": "x", "v": "a\\uDC00b"}', id="lone low surrogate"),
+    pytest.param(b'{"eventName": "x", "v": "\\ud800\\u0041"}', id="high then not low"),
+    pytest.param(b'{"eventName": "x", "\\udbff": 1}', id="lone surrogate in a key"),
+    pytest.param(b'{"eventName": "\\ud83d\\ud83d\\ude00"}', id="lone before a pair"),
+]
+
+
+@pytest.mark.parametrize("event", REFUSED_CHARACTERS)
+def test_a_character_sqs_refuses_is_a_400_alone_and_in_a_dry_run(
+    ingestor, store_database, db, app_and_key, context, sqs, queues, event
+):
+    """The finding: 503 queue_unavailable forever, a batch of 25 failed whole, and a dry
+    run that said the event would be queued."""
+    app_id, key = app_and_key
+    for dry_run in (False, True):
+        status, answer = send(context, f"/api/logs/{app_id}", event, key, dry_run=dry_run)
+        assert (status, answer["error"]) == (400, "unstorable_value"), dry_run
+        batch = b'[{"eventName": "ok", "i": 0}, ' + event + b', {"eventName": "ok", "i": 2}]'
+        status, answer = send(context, f"/api/logs/{app_id}/batch", batch, key, dry_run=dry_run)
+        assert status == (200 if dry_run else 202), answer
+        assert [(r["status"], r.get("error")) for r in answer["results"]] == [
+            ("valid", None),
+            ("rejected", "unstorable_value"),
+            ("valid", None),
+        ]
+    assert failed_ids(store_all(context, sqs, queues)) == []
+    assert stored_payloads(db) == [{"eventName": "ok", "i": 0}, {"eventName": "ok", "i": 2}]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'"\\ud83d\\ude00"',  # a pair: one character, U+1F600
+        b'"\\\\ud800"',  # an escaped backslash, then the letters ud800
+        b'"\\ufffd \\uFFFD \\ufdd0 ' + "\U0001fffe".encode() + b'"',  # other noncharacters
+        b'"\\uffef \\uffe5 \\ud7ff \\ue000"',
+    ],
+)
+def test_characters_sqs_takes_are_stored(
+    ingestor, store_database, db, app_and_key, context, sqs, queues, text
+):
+    app_id, key = app_and_key
+    event = b'{"eventName": "x", "v": ' + text + b"}"
+    assert post(context, f"/api/logs/{app_id}", event, key)[0] == 202
+    assert failed_ids(store_all(context, sqs, queues)) == []
+    assert stored_payloads(db) == [exact(event)]
+
+
+def test_a_bad_escape_next_to_a_lone_surrogate_is_still_invalid_json(
+    ingestor, app_and_key, context
+):
+    app_id, key = app_and_key
+    for route in ("", "/batch"):
+        body = b'{"eventName": "x", "v": "\\ud800", "w": "\\q"}'
+        status, answer = post(context, f"/api/logs/{app_id}{route}", body, key)
+        assert (status, answer["error"]) == (400, "invalid_json")
+
+
+def test_a_rule_quoting_a_character_sqs_refuses_does_not_block_its_events(
+    ingestor, store_database, db, context, sqs, queues
+):
+    """The event is clean; its validation message quotes the rule's U+FFFF."""
+    app_id, key = make_app(db, rules={"pick": {"properties": {"k": {"enum": ["\uffff"]}}}})
+    status, answer = post(context, f"/api/logs/{app_id}", {"eventName": "pick", "k": "a"}, key)
+    assert (status, answer["status"]) == (422, "invalid"), answer
+    assert "\uffff" not in answer["errors"][0]["message"]
+    assert failed_ids(store_all(context, sqs, queues)) == []
+    assert rows(db, "status") == [("invalid",)]
 
 
 # --- dates at the edge of the range ---------------------------------------------------

@@ -117,6 +117,11 @@ def test_event_breaking_its_rule_is_422_and_still_queued(
         (b'{"eventName": "' + b"x" * 129 + b'"}', "invalid_event_name"),
         (b'{"eventName": "x", "note": "nul\\u0000here"}', "unstorable_value"),
         (b'{"eventName": "x", "timestamp": "last tuesday"}', "invalid_timestamp"),
+        # null is not "absent": a messageId the client thinks it sent would not dedupe
+        (b'{"eventName": "x", "messageId": null}', "invalid_message_id"),
+        (b'{"eventName": "x", "messageId": 42}', "invalid_message_id"),
+        (b'{"eventName": "x", "timestamp": null}', "invalid_timestamp"),
+        (b'{"eventName": "x", "sentAt": null}', "invalid_timestamp"),
     ],
 )
 def test_malformed_event_is_400_and_not_queued(
@@ -364,6 +369,18 @@ def test_batch_mixes_valid_invalid_and_malformed(ingestor, app_and_key, context,
         body["results"][i]["event_id"] for i in (0, 1, 5)
     )
     assert {e["event_id"]: e["status"] for e in queued}[body["results"][1]["event_id"]] == "invalid"
+
+
+def test_a_null_messageid_is_refused_alone_in_a_batch(ingestor, app_and_key, context, sqs, queues):
+    app_id, key = app_and_key
+    batch = [{"eventName": "a", "messageId": "m1"}, {"eventName": "b", "messageId": None}]
+    status, body = post(context, f"/api/logs/{app_id}/batch", batch, key)
+    assert status == 202
+    assert [(r["status"], r.get("error")) for r in body["results"]] == [
+        ("valid", None),
+        ("rejected", "invalid_message_id"),
+    ]
+    assert [e["message_id"] for e in queued_events(sqs, queues)] == ["m1"]
 
 
 def test_batch_may_be_an_object_with_events(ingestor, app_and_key, context):

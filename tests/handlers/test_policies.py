@@ -25,7 +25,7 @@ def post(context, path: str, body, key: str):
 def with_query(event: dict, query: str) -> dict:
     event["rawQueryString"] = query
     name, _, value = query.partition("=")
-    event["queryStringParameters"] = {name: value}
+    event["queryStringParameters"] = {name: value} if name else None
     return event
 
 
@@ -120,13 +120,32 @@ def test_a_dry_run_answers_the_verdict_and_queues_nothing(
     assert drain(sqs, queues["events"]) == []
 
 
-def test_dry_run_takes_only_true_or_false(app_and_key, ingestor, context):
+@pytest.mark.parametrize("query", ["dry_run=maybe", "dry_run=yes", "dry_run=", "dry_run"])
+@pytest.mark.parametrize("route", ["", "/batch"])
+def test_dry_run_takes_only_true_or_false(
+    app_and_key, ingestor, context, sqs, queues, query, route
+):
+    """An empty dry_run made a real send: refused, like any value that is not documented."""
+    app_id, key = app_and_key
+    body = {"eventName": "a"} if not route else [{"eventName": "a"}]
+    event = with_query(
+        http_event(f"/api/logs/{app_id}{route}", body, headers={"x-api-key": key}), query
+    )
+    response = ingest_app.handler(event, context)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"] == "invalid_request"
+    assert drain(sqs, queues["events"]) == []
+
+
+@pytest.mark.parametrize("query", ["dry_run=false", "dry_run=0", "dry_run=FALSE", ""])
+def test_a_send_without_a_true_dry_run_is_real(app_and_key, ingestor, context, query):
     app_id, key = app_and_key
     event = with_query(
-        http_event(f"/api/logs/{app_id}", {"eventName": "a"}, headers={"x-api-key": key}),
-        "dry_run=maybe",
+        http_event(f"/api/logs/{app_id}", {"eventName": "a"}, headers={"x-api-key": key}), query
     )
-    assert ingest_app.handler(event, context)["statusCode"] == 400
+    response = ingest_app.handler(event, context)
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"])["event_id"]
 
 
 def dry_run(context, path: str, body, key: str):

@@ -171,3 +171,77 @@ def test_every_event_accepted_in_a_batch_is_stored_exactly_as_sent(sending, batc
             if event.get("messageId") is not None:
                 message_ids.add(event["messageId"])
     assert stored == expected
+
+
+# Characters no SQS message may hold. U+FFFE and U+FFFF reach the queued message as
+# they are (raw or escaped in the client's text); an unpaired surrogate can only be
+# sent escaped (as bytes it is not UTF-8, and the whole body is invalid_json).
+REFUSED = st.sampled_from(["\ufffe", "\uffff", "\ud800", "\udbff", "\udc00", "\udfff"])
+clean_text = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00\ufffe\uffff"), max_size=10
+)
+clean_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), clean_text),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(clean_text, children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@st.composite
+def events_with_a_refused_character(draw) -> str:
+    """JSON text of an event with one character SQS refuses, somewhere in it."""
+    char = draw(REFUSED)
+    spoiled = draw(clean_text) + char + draw(clean_text)
+    event = {"eventName": "e", "x": draw(clean_values)}
+    place = draw(st.sampled_from(["eventName", "messageId", "key", "value", "nested"]))
+    if place in ("eventName", "messageId"):
+        event[place] = spoiled[:128]
+    elif place == "key":
+        event[spoiled] = draw(clean_values)
+    elif place == "value":
+        event["v"] = spoiled
+    else:
+        event["n"] = [{"a": draw(clean_values), spoiled[::-1]: [spoiled]}]
+    # U+FFFE and U+FFFF may come raw; a surrogate must be escaped to be UTF-8.
+    raw = char in "\ufffe\uffff" and draw(st.booleans())
+    return json.dumps(event, ensure_ascii=not raw)
+
+
+def send_maybe_dry(context, path: str, key: str, body: str, dry_run: bool):
+    event = http_event(path, body.encode(), headers={"x-api-key": key})
+    if dry_run:
+        event["rawQueryString"] = "dry_run=true"
+        event["queryStringParameters"] = {"dry_run": "true"}
+    response = ingest_app.handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+@settings(PROPERTY_SETTINGS, max_examples=100)
+@given(
+    bad=events_with_a_refused_character(),
+    before=st.integers(0, 3),
+    after=st.integers(0, 3),
+    dry_run=st.booleans(),
+)
+def test_an_event_sqs_would_refuse_is_a_400_alone_never_a_503(
+    ingestor, store_database, db, context, sqs, queues, bad, before, after, dry_run
+):
+    app_id, key = make_app(db)
+    status, answer = send_maybe_dry(context, f"/api/logs/{app_id}", key, bad, dry_run)
+    assert (status, answer["error"]) == (400, "unstorable_value"), answer
+
+    good = [json.dumps({"eventName": "ok", "i": i}) for i in range(before + after)]
+    batch = "[" + ",".join([*good[:before], bad, *good[before:]]) + "]"
+    status, answer = send_maybe_dry(context, f"/api/logs/{app_id}/batch", key, batch, dry_run)
+    expected = [("valid", None)] * before + [("rejected", "unstorable_value")]
+    expected += [("valid", None)] * after
+    assert [(r["status"], r.get("error")) for r in answer["results"]] == expected
+    assert status == (200 if dry_run else 202 if good else 400), answer
+
+    response, _ = store(context, drain(sqs, queues["events"]))
+    assert failed_ids(response) == []
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events WHERE app_id = %s", (app_id,))
+        assert cur.fetchone() == (0 if dry_run else len(good),)

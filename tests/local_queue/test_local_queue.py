@@ -37,10 +37,19 @@ def test_characters_sqs_refuses_are_refused(client):
     # moto stores these; SQS refuses them (only XML's characters are allowed).
     url = new_queue(client)
 
-    for body in ("nul \x00 inside", "bell \x07", "lone surrogate \ud800"):
+    for body in (
+        "nul \x00 inside",
+        "bell \x07",
+        "lone surrogate \ud800",
+        "noncharacter \ufffe",
+        "noncharacter \uffff",
+    ):
         with pytest.raises(client.exceptions.InvalidMessageContents):
             client.send_message(QueueUrl=url, MessageBody=body)
-    client.send_message(QueueUrl=url, MessageBody="tab\t newline\n emoji \U0001f600")
+    client.send_message(
+        QueueUrl=url,
+        MessageBody="tab\t newline\n emoji \U0001f600 \ufffd \ufdd0 \U0001fffe \x7f \x85",
+    )
 
 
 def test_a_bad_entry_fails_alone_in_a_batch(client):

@@ -7,6 +7,7 @@ from sluice.incoming_events import (
     contains_nul,
     may_contain_nul,
     occurred_at,
+    parse_events,
     parse_json,
     read_envelope,
 )
@@ -78,6 +79,37 @@ def test_nul_is_found_only_where_json_can_spell_it():
     assert not may_contain_nul(b'{"a": "x\\u0001"}')
     assert contains_nul(parse_json(b'{"a": ["x\\u0000"]}'))
     assert not contains_nul(parse_json(b'{"a": ["x\\\\u0000"]}'))
+
+
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [
+        (b'["\\ud800"]', b'["\\uFFFF"]'),
+        (b'["\\uDFFF", "\\ud83d\\ude00"]', b'["\\uFFFF", "\\ud83d\\ude00"]'),
+        (b'["\\ud83d\\ud83d\\ude00"]', b'["\\uFFFF\\ud83d\\ude00"]'),
+        (b'["\\\\\\ud800"]', b'["\\\\\\uFFFF"]'),  # a backslash, then an escape
+    ],
+)
+def test_an_unpaired_surrogate_escape_is_read_as_uffff(body, read):
+    assert parse_events(body) == (read, parse_json(read))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'["\\\\ud800"]',  # an escaped backslash, then text
+        b'["\\ud83d\\ude00", "\\u00e9"]',
+    ],
+)
+def test_a_body_without_unpaired_surrogates_is_read_as_it_is(body):
+    assert parse_events(body) == (body, parse_json(body))
+
+
+@pytest.mark.parametrize("body", [b'["\\ud800", 1e400]', b'{"n": 1e400, "s": "\\u00e9"}'])
+def test_a_body_wrong_for_another_reason_is_invalid_json(body):
+    with pytest.raises(EventRejected) as caught:
+        parse_events(body)
+    assert caught.value.code == "invalid_json"
 
 
 def test_event_time_corrects_the_client_clock():
