@@ -130,12 +130,15 @@ def test_the_readme_lists_the_local_commands():
 
 
 def _shell_environment(**extra: str) -> dict[str, str]:
-    """A developer's shell: none of AWS's or the database's variables."""
+    """A developer's shell: none of AWS's or the database's variables, and not inside a
+    make of its own (under `make test`, make's variables would make the README's `make`
+    print "Entering directory" lines around a command's own output)."""
     kept = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith("AWS_")
         and name not in {"DATABASE_URL", "ARCHIVE_BUCKET", "EVENTS_DLQ_URL", "ENV"}
+        and name not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}
     }
     # No instance metadata to wait for, no ~/.aws to find: a fresh machine.
     return (
