@@ -112,7 +112,7 @@ clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .aws-sam
 
 # ---------------------------------------------------------------- AWS (SAM)
-# Nothing here needs Docker. `make deploy` needs AWS credentials; see README.
+# Nothing here needs Docker. `make deploy` needs AWS credentials; see docs/operating-in-aws.md.
 ENV ?= dev
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_BIN)/sam
 

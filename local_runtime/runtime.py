@@ -66,7 +66,7 @@ class RuntimeConfig:
     # queues, the pollers and the functions (AWS_ENDPOINT_URL_SQS) all use it.
     sqs_endpoint_url: str | None = None
     drain_seconds: float = 10.0
-    max_workers: int = 8  # per function, like a concurrency limit (8: see README, speed)
+    max_workers: int = 8  # per function, like a concurrency limit (8: see docs/performance.md)
     # Batches in flight per SQS trigger. Lambda starts at five and scales up to the
     # trigger's ScalingConfig; two let one batch be stored while the next is received
     # on a 2-core laptop. A FIFO queue keeps one, so a message group stays in order.

@@ -133,10 +133,10 @@ def setup(context: SetupContext) -> list[str]:
         "Send an event (202; a text userId gets 422, stored as invalid):",
         f"  curl -i {context.api_url}/api/logs/{app_id} -H 'X-Api-Key: {key}'"
         f" -H 'Content-Type: application/json' -d '{body}'",
-        "Look at what is stored, or manage apps (README, Apps, keys and rules):",
+        "Look at what is stored, or manage apps (docs/managing-apps.md):",
         f"  DATABASE_URL='{context.database_url}' .venv/bin/python -m sluice.admin --help",
         f"Events the store cannot take wait in the DLQ {dead_letters}"
         " (`make redrive` moves them back).",
         f"Accounts: mail goes from {sender} to moto's SES; codes print below as [local mail]."
-        " Read the mail with `make mail` (README, Accounts).",
+        " Read the mail with `make mail` (docs/managing-apps.md, Accounts).",
     ]

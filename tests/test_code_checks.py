@@ -12,15 +12,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# .pre-commit-config.yaml runs these two as well (tests/unit/test_repository.py).
+RUFF_CHECKS = {
+    # RUF100 too: a noqa that silences nothing (or an unselected rule) is noise
+    "ruff-check": ["ruff", "check", "--extend-select", "RUF100", "."],
+    "ruff-format": ["ruff", "format", "--check", "."],
+}
+
+
 @pytest.mark.parametrize(
     "command",
     [
-        # RUF100 too: a noqa that silences nothing (or an unselected rule) is noise
-        ["ruff", "check", "--extend-select", "RUF100", "."],
-        ["ruff", "format", "--check", "."],
+        *RUFF_CHECKS.values(),
         ["mypy"],  # layers/ and functions/ ([tool.mypy] files)
     ],
-    ids=["ruff-check", "ruff-format", "mypy"],
+    ids=[*RUFF_CHECKS, "mypy"],
 )
 def test_the_code_passes(command):
     done = subprocess.run(  # noqa: S603 - tools of this virtualenv

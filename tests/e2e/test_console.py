@@ -36,7 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# UPDATE_SCREENSHOT=1 make test PYTEST_ARGS=tests/e2e/test_console.py refreshes the README's.
+# UPDATE_SCREENSHOT=1 make test PYTEST_ARGS=tests/e2e/test_console.py refreshes the picture
+# docs/running-locally.md shows.
 SCREENSHOT = REPO_ROOT / "docs" / "console.png"
 
 

@@ -91,7 +91,7 @@ def _health(runtime: Runtime) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
-# ------------------------------------------------- the README's commands, as written
+# ------------------------------------- the README's and docs/'s commands, as written
 # The operator commands a developer runs against `make dev`; AWS-only lines (ENV=...,
 # LOCAL_STACK=off) and the long-running ones (dev, test, loadtest, build) are not here.
 LOCAL_TARGETS = {
@@ -104,14 +104,17 @@ LOCAL_TARGETS = {
     "aggregate",
     "rebuild-aggregates",
 }
-# Named in the README's prose rather than in a block.
+# Named in the docs' prose rather than in a block.
 PROSE_COMMANDS = ["make migrate", "make aggregate"]
+# Where a reader finds commands: the README, the pages it sends them to, CONTRIBUTING.
+DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+DOCUMENTS.append(REPO_ROOT / "CONTRIBUTING.md")
 
 
 def readme_commands() -> list[str]:
-    """Every `make <local target>` line of the README's shell blocks, comment dropped."""
+    """Every `make <local target>` line of the documents' shell blocks, comment dropped."""
     commands, in_shell = [], False
-    for line in (REPO_ROOT / "README.md").read_text().splitlines():
+    for line in "\n".join(d.read_text() for d in DOCUMENTS).splitlines():
         if line.startswith("```"):
             in_shell = not in_shell and line.strip("`").strip() in {"bash", "sh"}
             continue

@@ -11,7 +11,8 @@ import pytest
 from tests.infra.stack import REPO_ROOT, of_type, referenced
 from tests.observability import alarm_metrics, alarms, dashboard_body, widget_metrics
 
-# The failure modes of issue 13 and the alarm that catches each (README, "Alarms").
+# The failure modes of issue 13 and the alarm that catches each
+# (docs/operating-in-aws.md, "Alarms").
 FAILURE_ALARMS = {
     "database outage": ("StoreDatabaseUnavailableAlarm", "Sluice", "DatabaseUnavailable"),
     "poison event": ("DeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
@@ -33,8 +34,8 @@ FAILURE_ALARMS = {
 
 
 @pytest.fixture(scope="module")
-def readme() -> str:
-    return (REPO_ROOT / "README.md").read_text()
+def operating_docs() -> str:
+    return (REPO_ROOT / "docs" / "operating-in-aws.md").read_text()
 
 
 @pytest.mark.parametrize("failure", FAILURE_ALARMS)
@@ -43,12 +44,12 @@ def test_every_failure_mode_has_an_alarm_on_its_metric(resources, failure):
     assert (namespace, metric) in {(n, m) for n, m, _ in alarm_metrics(resources[name])}
 
 
-def test_every_alarm_notifies_the_topic_and_is_in_the_readme(resources, readme):
+def test_every_alarm_notifies_the_topic_and_is_in_the_operating_docs(resources, operating_docs):
     assert set(alarms(resources)) == {name for name, *_ in FAILURE_ALARMS.values()}
     for name, alarm in alarms(resources).items():
         actions = alarm["Properties"]["AlarmActions"]["Fn::If"]
         assert actions[0] == "HasAlarmEmail" and actions[1] == [{"Ref": "AlarmTopic"}]
-        assert f"`{name}`" in readme, f"README's alarm table lacks {name}"
+        assert f"`{name}`" in operating_docs, f"the operating docs' alarm table lacks {name}"
 
 
 def test_a_database_outage_alarm_sees_what_lambda_errors_cannot(resources):

@@ -126,7 +126,7 @@ def test_a_retry_inside_the_window_adds_no_row_across_a_partition_boundary(
     # When the window (72 hours) has passed, the messageId is forgotten...
     later = MIDNIGHT + maintain.MaintainPolicy().dedup_window + timedelta(minutes=1)
     assert maintain.run(maintainer, bucket, later).dedup_forgotten >= 3
-    # ...so a retry that late is a new event (the README states the window)
+    # ...so a retry that late is a new event (docs/sending-events.md states the window)
     late = wire_event("app_a", "buy", MIDNIGHT, message_id="m-1", received_at=later)
     assert store(storer, [late]) == 1
     # But an SQS redelivery is still turned away by the primary key, whatever its age

@@ -1,7 +1,7 @@
 """Each function's database role holds exactly the grants this file declares.
 
 The declaration is what the functions' SQL uses (the data modules named below), and
-the README's "Database roles" table states it; the tests read the grants back from the
+docs/design.md's "Database roles" table states it; the tests read the grants back from the
 database, so a migration that grants more, or less, fails here.
 """
 
@@ -164,7 +164,7 @@ _ROW = re.compile(r"^\| `(sluice_[a-z]+)` \| `([a-z_]+(?:\(\))?)` \| (.+) \|$")
 
 
 def grant_text(privileges: dict[str, tuple[str, ...] | None]) -> str:
-    """`SELECT, UPDATE (secret_hash)`: how the README writes one object's grants."""
+    """`SELECT, UPDATE (secret_hash)`: how docs/design.md writes one object's grants."""
     return ", ".join(
         privilege if privileges[privilege] is ALL else f"{privilege} ({', '.join(columns)})"
         for privilege in _ORDER
@@ -173,10 +173,10 @@ def grant_text(privileges: dict[str, tuple[str, ...] | None]) -> str:
     )
 
 
-def test_the_readme_table_states_the_declared_grants():
-    readme = (REPO_ROOT / "README.md").read_text()
+def test_the_design_docs_table_states_the_declared_grants():
+    design = (REPO_ROOT / "docs" / "design.md").read_text()
     stated: dict[str, dict[str, str]] = {}
-    for line in readme.splitlines():
+    for line in design.splitlines():
         row = _ROW.match(line)
         if row:
             role, name, grants = row.groups()
