@@ -18,7 +18,7 @@ with a redrive button for each DLQ (`POST /_local/console/redrive`), the recent
 events followed by id through ingest's and store's log lines, the functions'
 warnings and errors, the mail moto's SES captured and the rollups.
 
-Every `/_local/` request passes local_runtime.forgery first (ApiServer._local),
+Every `/_local/` request passes toolkit.forgery first (ApiServer._local),
 so only the page itself, served from the same origin, can use these endpoints.
 """
 
@@ -509,7 +509,7 @@ class Console:
         }
 
     def emails(self) -> list[dict[str, Any]]:
-        from tools.mail import as_text, captured
+        from toolkit.mail import as_text, captured
 
         return [
             {
@@ -537,7 +537,7 @@ class Console:
         }
 
     def redrive(self, logical_id: str) -> dict[str, Any]:
-        from tools.redrive import redrive
+        from toolkit.redrive import redrive
 
         url = self.runtime.queue_urls[logical_id]
         outcome = redrive(self._sqs_client(), url, poll_seconds=0.1)
