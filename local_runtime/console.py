@@ -32,12 +32,10 @@ import threading
 import time
 from collections import OrderedDict, deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from local_runtime.api import Request, Response
-
-if TYPE_CHECKING:
-    from local_runtime.runtime import Runtime
+from local_runtime.template import Template, Topology
 
 STATIC = Path(__file__).with_name("console_static")
 STATIC_TYPES = {
@@ -174,8 +172,26 @@ class _Tap(logging.Handler):
             pass
 
 
+class _Region(Protocol):
+    region: str
+
+
+class Stack(Protocol):
+    """What the console reads of the running stack: local_runtime.runtime.Runtime, which
+    makes the console, is one (named here, not imported: the runtime imports this module)."""
+
+    template: Template
+    topology: Topology | None
+    queue_urls: dict[str, str]
+    aws_endpoint_url: str
+    database_url: str | None
+    config: _Region
+
+    def sqs_client(self) -> Any: ...
+
+
 class Console:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Stack) -> None:
         self.runtime = runtime
         self.metrics = Metrics()
         self._lock = threading.Lock()
