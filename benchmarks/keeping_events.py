@@ -17,6 +17,8 @@ from __future__ import annotations
 import io
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -205,10 +207,28 @@ def assert_true(value: object) -> None:
     assert value is True, value
 
 
-def _archive_day(maintainer: Database) -> None:
-    from local_runtime.services import start_moto
+# moto's server in a process of its own, so the archive's peak memory is this process's
+# alone (moto keeps each object it is sent); it ends when its stdin closes.
+MOTO_SERVER = """
+import logging, sys
+from moto.server import ThreadedMotoServer
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(f"http://127.0.0.1:{server._server.server_port}", flush=True)
+sys.stdin.read()
+"""
 
-    helper, moto_url = start_moto()
+
+def _archive_day(maintainer: Database) -> None:
+    helper = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", MOTO_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert helper.stdout is not None and helper.stdin is not None
+    moto_url = helper.stdout.readline().strip()
     try:
         s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
         s3.create_bucket(Bucket="bench-archive")
@@ -230,7 +250,8 @@ def _archive_day(maintainer: Database) -> None:
             f" {peak / 2**20:5.1f} MiB"
         )
     finally:
-        helper.stop()
+        helper.stdin.close()
+        helper.wait()
 
 
 def run(env: BenchEnvironment, *, quick: bool = False) -> None:

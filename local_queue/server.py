@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 
 from local_queue import errors
-from local_queue.http import HttpRequest, HttpServer
 from local_queue.service import ACCOUNT_ID, REGION, SqsService
-from local_runtime import forgery
+from toolkit import forgery
+from toolkit.http_server import HttpRequest, HttpServer
 
 log = logging.getLogger("local_queue")
 
@@ -107,7 +107,7 @@ class QueueServer:
         assert self._http is not None
         host, port = self._http.server_address[:2]
         # No credentials are checked here: a page in the developer's browser must not
-        # reach the queues either (local_runtime.forgery). botocore sends SQS's JSON type.
+        # reach the queues either (toolkit.forgery). botocore sends SQS's JSON type.
         refused = forgery.refusal(
             method, headers, len(body), forgery.own_hosts(host, port), JSON_TYPES
         )

@@ -7,7 +7,7 @@ process ends with it.
 moto's server answers any Origin with permissive CORS and checks no credentials, so
 any page in the developer's browser could call every AWS API it serves. Here its
 global CORS is off (its own switch, read at import) and every request passes
-local_runtime.forgery's guard first; boto3 sends none of what it refuses.
+toolkit.forgery's guard first; boto3 sends none of what it refuses.
 """
 
 import json
@@ -27,7 +27,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from local_runtime import forgery
+from toolkit import forgery
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

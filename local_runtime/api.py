@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local_queue.http import HttpRequest, HttpServer
-from local_runtime import forgery
 from local_runtime.template import ACCOUNT_ID, Route
 from local_runtime.workers import Outcome
+from toolkit import forgery
+from toolkit.http_server import HttpRequest, HttpServer
 
 log = logging.getLogger("local_runtime")
 
@@ -340,7 +340,7 @@ class ApiServer:
 
     def _local(self, request: Request, name: str, rest: str) -> Response:
         # The runtime's own endpoints invoke functions with any event and fire schedules,
-        # so a page in the developer's browser must not reach them (local_runtime.forgery).
+        # so a page in the developer's browser must not reach them (toolkit.forgery).
         # The template's routes are the app's API: they answer as API Gateway would.
         headers = {name.lower(): value for name, value in request.headers}
         refused = forgery.refusal(

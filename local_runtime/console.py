@@ -18,7 +18,7 @@ with a redrive button for each DLQ (`POST /_local/console/redrive`), the recent
 events followed by id through ingest's and store's log lines, the functions'
 warnings and errors, the mail moto's SES captured and the rollups.
 
-Every `/_local/` request passes local_runtime.forgery first (ApiServer._local),
+Every `/_local/` request passes toolkit.forgery first (ApiServer._local),
 so only the page itself, served from the same origin, can use these endpoints.
 """
 
@@ -32,12 +32,10 @@ import threading
 import time
 from collections import OrderedDict, deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from local_runtime.api import Request, Response
-
-if TYPE_CHECKING:
-    from local_runtime.runtime import Runtime
+from local_runtime.template import Template, Topology
 
 STATIC = Path(__file__).with_name("console_static")
 STATIC_TYPES = {
@@ -174,8 +172,26 @@ class _Tap(logging.Handler):
             pass
 
 
+class _Region(Protocol):
+    region: str
+
+
+class Stack(Protocol):
+    """What the console reads of the running stack: local_runtime.runtime.Runtime, which
+    makes the console, is one (named here, not imported: the runtime imports this module)."""
+
+    template: Template
+    topology: Topology | None
+    queue_urls: dict[str, str]
+    aws_endpoint_url: str
+    database_url: str | None
+    config: _Region
+
+    def sqs_client(self) -> Any: ...
+
+
 class Console:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Stack) -> None:
         self.runtime = runtime
         self.metrics = Metrics()
         self._lock = threading.Lock()
@@ -509,7 +525,7 @@ class Console:
         }
 
     def emails(self) -> list[dict[str, Any]]:
-        from tools.mail import as_text, captured
+        from toolkit.mail import as_text, captured
 
         return [
             {
@@ -537,7 +553,7 @@ class Console:
         }
 
     def redrive(self, logical_id: str) -> dict[str, Any]:
-        from tools.redrive import redrive
+        from toolkit.redrive import redrive
 
         url = self.runtime.queue_urls[logical_id]
         outcome = redrive(self._sqs_client(), url, poll_seconds=0.1)

@@ -81,7 +81,7 @@ class HelperProcess:
 
 
 def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[HelperProcess, str]:
-    # As a module from the repository root: it imports local_runtime.forgery.
+    # As a module from the repository root: it imports toolkit.forgery.
     helper = HelperProcess(
         "moto",
         command=[sys.executable, "-m", "local_runtime._moto", host, str(port)],

@@ -8,34 +8,18 @@ local_runtime env`). In AWS, mail goes to real inboxes and nothing keeps a copy.
 from __future__ import annotations
 
 import argparse
-import html
-import json
 import os
-import re
 import sys
-import urllib.request
 
 from sluice import cli
+
+from toolkit.mail import as_text, captured
 
 
 def endpoint() -> str:
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"]
     raise cli.AwsNotConfigured("make dev is not running: start it first (or set AWS_ENDPOINT_URL)")
-
-
-def captured(url: str) -> list[dict]:
-    """Every message moto's SES holds, in the order sent."""
-    with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=5) as response:  # noqa: S310 - a local URL
-        data = json.load(response)
-    # moto lists each backend's objects by model name; SES v2's simple sends are "Message".
-    return list(data.get("ses", {}).get("Message", []))
-
-
-def as_text(body: str) -> str:
-    """The HTML part (the one moto keeps) as readable text."""
-    text = re.sub(r"</p>", "\n\n", body)
-    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
 
 
 def main(argv: list[str] | None = None) -> int:

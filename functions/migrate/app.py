@@ -4,6 +4,18 @@ Every path ends in an answer to CloudFormation's pre-signed S3 URL, even a faile
 import or a run that outlives the function: an unanswered custom resource holds
 the deploy until its ServiceTimeout. So only the standard library is imported at
 module level, and a timer answers FAILED shortly before Lambda's deadline.
+
+Why not crhelper (aws-cloudformation's custom-resource helper, read at 2.0.12), which
+does the same job: its timer fires 0.5 s before the deadline and nothing stops it and
+the work from both answering (no lock, no "answered" flag), so a late FAILED can
+follow a SUCCESS; its PUT has no timeout and retries forever (the repository's open
+issue #34: a function in a VPC, as this one is, that cannot reach S3 hangs until
+Lambda kills it and CloudFormation waits out ServiceTimeout); it keeps the last 240
+characters of a long Reason, where the exception's name is the first; it imports
+boto3 and builds three clients (Lambda, EventBridge, Logs: for its polling mode,
+unused here) before it can answer anything, and sets the root logger's level. What
+it would save is the fifty lines of `Responder`; the rollback rule (`is_rollback`)
+would stay ours either way.
 """
 
 from __future__ import annotations

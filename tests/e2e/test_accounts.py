@@ -11,7 +11,7 @@ import uuid
 from local_runtime.runtime import Runtime
 from tests.local_runtime.conftest import http
 from tests.support import wait_for
-from tools.mail import captured
+from toolkit.mail import captured
 
 PASSWORD = "tidal-Orbit-93-quince"  # noqa: S105 - a test password
 NEW_PASSWORD = "lantern-Basalt-71-mango"  # noqa: S105

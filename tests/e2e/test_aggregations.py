@@ -87,7 +87,7 @@ def test_the_stats_route_shows_what_was_sent_once_the_schedule_has_fired(sluice,
     stored(db, app_id, 3)
 
     # When the aggregate schedule is fired now (a request with no browser headers, as
-    # local_runtime.forgery wants), rather than waited for
+    # toolkit.forgery wants), rather than waited for
     status, _, body = http("POST", sluice.api_url + "/_local/schedules/AggregateFunction/Schedule")
     assert status == 200, body
     assert json.loads(body)["result"]["caught_up"] is True

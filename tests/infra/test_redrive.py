@@ -20,6 +20,7 @@ from botocore.stub import Stubber
 from local_queue import QueueServer
 from tests.infra.stack import REPO_ROOT
 from tests.support import scratch_database
+from toolkit.redrive import Outcome
 from tools import redrive
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:sluice-dev-EventsDeadLetterQueue-AbC"
@@ -152,7 +153,7 @@ def test_on_aws_sqs_moves_the_messages_itself_and_the_count_is_reported():
     with stubber:
         outcome = redrive.redrive(sqs, DLQ_URL, poll_seconds=5, sleep=waits.append)
 
-    assert outcome == redrive.Outcome(moved=42, status="COMPLETED", method="move-task")
+    assert outcome == Outcome(moved=42, status="COMPLETED", method="move-task")
     assert waits == [5]
     stubber.assert_no_pending_responses()
 
@@ -166,7 +167,7 @@ def test_on_aws_a_refused_move_task_is_an_error_not_a_fallback():
 
 
 def test_a_failed_move_task_fails_the_command(monkeypatch, capsys):
-    failed = redrive.Outcome(moved=3, status="FAILED", method="move-task", reason="AccessDenied")
+    failed = Outcome(moved=3, status="FAILED", method="move-task", reason="AccessDenied")
     monkeypatch.setattr(redrive, "redrive", lambda sqs, url: failed)
     monkeypatch.setattr(redrive.boto3, "client", lambda name: None)
 

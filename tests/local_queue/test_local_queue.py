@@ -108,7 +108,7 @@ def test_dead_letter_source_arn_and_move_task_back(client):
     )["Messages"]
     assert dead["Attributes"] == {"DeadLetterQueueSourceArn": source_arn}
 
-    from tools.redrive import redrive
+    from toolkit.redrive import redrive
 
     outcome = redrive(client, dlq, poll_seconds=0)
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local_queue.http import HttpRequest, HttpServer, _Connection
 from tests.support import wait_for
+from toolkit.http_server import HttpRequest, HttpServer, _Connection
 
 
 class Echo:

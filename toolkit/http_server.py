@@ -9,6 +9,11 @@ meet the peer's delayed ACK and stall for ~40 ms).
 
 `stop()` stops accepting, closes the idle connections, lets a request being answered
 finish (its answer says `Connection: close`), and waits for those threads.
+
+Still hand-written, on purpose for now: issue 26, which owns the runtime's request
+path, replaces it for both packages with an event-loop server (uvicorn or granian),
+measured against the design it replaces; issue 22 (tools that stand alone) only moved
+it here, out of local_queue, so that neither tool imports the other.
 """
 
 from __future__ import annotations

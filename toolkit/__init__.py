@@ -1,0 +1,15 @@
+"""What the tool packages share: a library, never run by itself, and it imports no tool.
+
+The tools (local_runtime, local_queue, tools, benchmarks, loadtest) each stand alone
+and import none of each other (tests/test_tool_imports.py); what two of them need
+lives here instead:
+
+- `http_server`: the keep-alive HTTP/1.1 server of local_queue's SQS endpoint and the
+  runtime's API (issue 26 replaces it with an event-loop server for both);
+- `forgery`: the guard every local-only endpoint (runtime, moto, local_queue) puts
+  in front of its requests;
+- `mail`: the mail moto's SES captured (`make mail`, the console);
+- `redrive`: SQS's own redrive, followed until it ends (`make redrive`, the console).
+
+Like the tools, it runs beside the product and no Lambda artifact contains it.
+"""
