@@ -67,7 +67,7 @@ class _Reader:
         value = self.number(name, default, minimum=minimum)
         if value != int(value):
             self.problems.append(f"{name} must be a whole number")
-        # After the whole-number check, as it always was: "at most" comes last.
+        # After the whole-number check: the order the messages have always come in.
         if maximum is not None and value > maximum:
             self.problems.append(f"{name} must be at most {maximum}")
         return int(value)
@@ -138,12 +138,10 @@ class Integer:
     def __init__(
         self, variable: str, default: int, *, minimum: int, maximum: int | None = None
     ) -> None:
-        self.variable, self.default, self.minimum, self.maximum = (
-            variable,
-            default,
-            minimum,
-            maximum,
-        )
+        self.variable = variable
+        self.default = default
+        self.minimum = minimum
+        self.maximum = maximum
 
     def read(self, env: _Reader) -> int:
         return env.integer(self.variable, self.default, minimum=self.minimum, maximum=self.maximum)
@@ -155,12 +153,10 @@ class Number:
     def __init__(
         self, variable: str, default: float, *, minimum: float, maximum: float | None = None
     ) -> None:
-        self.variable, self.default, self.minimum, self.maximum = (
-            variable,
-            default,
-            minimum,
-            maximum,
-        )
+        self.variable = variable
+        self.default = default
+        self.minimum = minimum
+        self.maximum = maximum
 
     def read(self, env: _Reader) -> float:
         return env.number(self.variable, self.default, minimum=self.minimum, maximum=self.maximum)
@@ -301,9 +297,8 @@ class IngestCacheSettings:
 
     rules_ttl: float = RULES_CACHE_TTL_SECONDS.default  # an app: its rules, policies, require_key
     keys_ttl: float = KEYS_CACHE_TTL_SECONDS.default  # which app a key belongs to
-    unknown_ttl: float = (
-        UNKNOWN_KEY_CACHE_TTL_SECONDS.default
-    )  # an app id or key that matched nothing
+    # An app id or key that matched nothing.
+    unknown_ttl: float = UNKNOWN_KEY_CACHE_TTL_SECONDS.default
     # How long cached apps, keys and rules keep being served while Postgres is down.
     stale_max_age: float = STALE_CACHE_MAX_AGE_SECONDS.default
 
