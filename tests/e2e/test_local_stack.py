@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -329,20 +330,31 @@ def test_a_killed_local_queue_is_started_again_and_health_tells_the_truth_meanwh
     assert _send(stack, app_id, key) == 202
     url = stack.sqs_endpoint_url
 
-    # When local_queue is killed outright
-    with caplog.at_level(logging.WARNING, logger="local_runtime"):
-        pid = _child("local_queue")
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: _ended(pid))
-        # Then health says so while it is down (the restart takes a process start)
-        status, body = _health(stack)
-        assert status == 503, body
-        assert body["status"] == "degraded"
-        assert body["helpers"]["local_queue"] in {"restarting", "not answering"}
+    # (its restart held back until health has been asked, so the answer while it is down
+    # does not race a quick restart)
+    helper = next(h for h in stack.helpers if h.name == "local_queue")
+    launch, asked = helper.launch, threading.Event()
+    helper.launch = lambda: (asked.wait(60), launch())[1]
 
-        # And it comes back at the same address: sends succeed and health is ok again
-        wait_for(lambda: _send(stack, app_id, key) == 202, timeout=60)
-        assert wait_for(lambda: _health(stack)[0] == 200, timeout=30)
+    # When local_queue is killed outright
+    try:
+        with caplog.at_level(logging.WARNING, logger="local_runtime"):
+            pid = _child("local_queue")
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: _ended(pid))
+            # Then health says so while it is down
+            status, body = _health(stack)
+            asked.set()
+            assert status == 503, body
+            assert body["status"] == "degraded"
+            assert body["helpers"]["local_queue"] in {"restarting", "not answering"}
+
+            # And it comes back at the same address: sends succeed and health is ok again
+            wait_for(lambda: _send(stack, app_id, key) == 202, timeout=60)
+            assert wait_for(lambda: _health(stack)[0] == 200, timeout=30)
+    finally:
+        asked.set()
+        helper.launch = launch
     assert stack.sqs_endpoint_url == url
     log = caplog.text
     assert f"local_queue exited (status -9): starting it again at {url}" in log
