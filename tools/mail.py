@@ -15,7 +15,7 @@ import re
 import sys
 import urllib.request
 
-from sluice import cli
+from tools import cli
 
 
 def endpoint() -> str:

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import boto3
-from sluice import cli
+
+from tools import cli
 
 FINISHED = {"COMPLETED", "CANCELLED", "FAILED"}
 
