@@ -17,7 +17,7 @@ _MIGRATION_LOCK_ID = 0x51_1C_E0
 
 def default_directory() -> Path:
     """migrations/ at the repository root, or MIGRATIONS_DIR where it was packaged elsewhere."""
-    return migrations_directory() or Path(__file__).resolve().parents[2] / "migrations"
+    return migrations_directory() or Path(__file__).resolve().parents[3] / "migrations"
 
 
 def pending(directory: Path, applied: set[str]) -> list[Path]:
