@@ -27,11 +27,11 @@ from pathlib import Path
 
 import boto3
 import psycopg2
-from sluice import partitions as p
-from sluice.archive import ArchiveBucket, object_key
-from sluice.config import DatabaseSettings
-from sluice.db import Database
-from sluice.store_batch import QueueRecord, store_records
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.retention import partitions as p
+from sluice.retention.archive import ArchiveBucket, object_key
+from sluice.store.store_batch import QueueRecord, store_records
 
 from benchmarks.environment import BenchEnvironment
 from benchmarks.store_throughput import copy_text, queued_events, store_round

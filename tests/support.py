@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-from sluice import admin
+from sluice.manage import admin
 
 from local_queue.errors import SqsError
 from local_queue.messages import check_characters
@@ -371,7 +371,7 @@ def make_owner(conn, clock, email: str = "owner@sluice.test") -> tuple[str, str]
     """
     import uuid
 
-    from sluice.sessions import open_session
+    from sluice.accounts.sessions import open_session
 
     account_id = uuid.uuid4()
     now = clock.now()

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from sluice.config import DatabaseSettings
-from sluice.db import Database
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
 
 ROLLUPS = ("event_counts_hourly", "event_counts_daily", "daily_users")
 

@@ -752,7 +752,7 @@ def test_the_maintain_function_may_write_only_under_the_archives_prefix(resource
 
 
 def test_the_archive_is_private_encrypted_and_athena_reads_its_layout(resources):
-    from sluice.archive import object_key
+    from sluice.retention.archive import object_key
 
     bucket = resources["ArchiveBucket"]
     assert bucket["DeletionPolicy"] == "Retain"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import boto3
 import psycopg2
 import pytest
-from sluice.archive import ArchiveBucket
-from sluice.config import DatabaseSettings
-from sluice.db import Database
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.retention.archive import ArchiveBucket
 
 from tests.aggregate.conftest import reset
 
