@@ -714,7 +714,7 @@ def test_the_aggregate_function_runs_on_the_schedule_parameter(cfn, resources):
     assert int(cfn["Parameters"]["AggregateChunkSize"]["MaxValue"]) <= 100_000
 
 
-# --- keeping events (issue 14) ------------------------------------------------------
+# --- retention (issue 14) ------------------------------------------------------
 
 
 def test_the_maintain_function_runs_on_the_schedule_parameter(cfn, resources):

@@ -1,4 +1,4 @@
-"""Keeping events: the session's database with no day partitions, moto's S3 for the archive."""
+"""Retention: the session's database with no day partitions, moto's S3 for the archive."""
 
 from __future__ import annotations
 
