@@ -77,29 +77,29 @@ mail: venv
 	$(WITH_DEV) $(BIN)/python -m tools.mail $(ARGS)
 
 migrate: venv
-	$(WITH_DEV) $(BIN)/python -m sluice.migrate
+	$(WITH_DEV) $(BIN)/python -m tools.migrate
 
 # What the scheduled aggregate function does, once, against DATABASE_URL.
 aggregate: venv
-	$(WITH_DEV) $(BIN)/python -m sluice.aggregate run
+	$(WITH_DEV) $(BIN)/python -m tools.aggregate run
 
 # What the scheduled maintain function does, once, against DATABASE_URL and
 # ARCHIVE_BUCKET (make dev's, or AWS's with LOCAL_STACK=off): partitions ahead, the
 # dedup window, retention with its archive.
 maintain: venv
-	$(WITH_DEV) $(BIN)/python -m sluice.maintain run
+	$(WITH_DEV) $(BIN)/python -m tools.maintain run
 
 # Prints an app's archived events of one day (UTC, by when they were received):
 # make archive-read APP=app_... DATE=2026-03-01
 archive-read: venv
 	@test -n "$(APP)" -a -n "$(DATE)" || { echo "usage: make archive-read APP=... DATE=YYYY-MM-DD" >&2; exit 2; }
-	$(WITH_DEV) $(BIN)/python -m sluice.archive read "$(APP)" "$(DATE)"
+	$(WITH_DEV) $(BIN)/python -m tools.archive read "$(APP)" "$(DATE)"
 
 # Recounts the rollups of every UTC day in a range from the stored events, safely
 # while scheduled runs go on: make rebuild-aggregates FROM=2026-03-01 TO=2026-03-08 [APP=app_...]
 rebuild-aggregates: venv
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make rebuild-aggregates FROM=... TO=... [APP=...]" >&2; exit 2; }
-	$(WITH_DEV) $(BIN)/python -m sluice.aggregate rebuild --from "$(FROM)" --to "$(TO)" $(if $(APP),--app "$(APP)") $(if $(FORCE),--force)
+	$(WITH_DEV) $(BIN)/python -m tools.aggregate rebuild --from "$(FROM)" --to "$(TO)" $(if $(APP),--app "$(APP)") $(if $(FORCE),--force)
 
 # Re-pin after changing dependencies in pyproject.toml or requirements-tools.in.
 lock: venv
@@ -144,7 +144,7 @@ build-SluiceLayer: $(TOOLS)/.installed
 	rm -rf "$(ARTIFACTS_DIR)/python/bin" # console scripts (jmespath's jp.py): nothing runs them
 
 build-IngestFunction:
-	cp functions/ingest/app.py "$(ARTIFACTS_DIR)/"
+	cp functions/ingest/app.py functions/ingest/answers.py "$(ARTIFACTS_DIR)/"
 
 build-StoreFunction:
 	cp functions/store/app.py "$(ARTIFACTS_DIR)/"
@@ -164,7 +164,7 @@ build-MigrateFunction:
 	cp migrations/*.sql "$(ARTIFACTS_DIR)/migrations/"
 
 build-ManageFunction:
-	cp functions/manage/app.py functions/manage/openapi.json "$(ARTIFACTS_DIR)/"
+	cp functions/manage/app.py functions/manage/query.py functions/manage/openapi.json "$(ARTIFACTS_DIR)/"
 
 build-MaintainFunction:
 	cp functions/maintain/app.py "$(ARTIFACTS_DIR)/"

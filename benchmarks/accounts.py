@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import psycopg2
-from sluice.accounts import Accounts
-from sluice.clock import SystemClock
-from sluice.config import AccountsSettings, DatabaseSettings, EmailSettings
-from sluice.db import Database
-from sluice.email_queue import EmailQueue, EmailRequest
-from sluice.mailer import Mailer
-from sluice.passwords import ScryptParameters
+from sluice.accounts.accounts import Accounts
+from sluice.accounts.email_queue import EmailQueue, EmailRequest
+from sluice.accounts.passwords import ScryptParameters
+from sluice.core.clock import SystemClock
+from sluice.core.config import AccountsSettings, DatabaseSettings, EmailSettings
+from sluice.core.db import Database
+from sluice.email.mailer import Mailer
 
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app

@@ -16,11 +16,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
-from sluice import aggregate
-from sluice.config import DatabaseSettings
-from sluice.db import Database
-from sluice.events_data import EVENT_COLUMNS
-from sluice.stats import stats_series
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.rollups import aggregate
+from sluice.rollups.stats import stats_series
+from sluice.store.events_data import EVENT_COLUMNS
 
 from benchmarks.environment import BenchEnvironment
 
@@ -141,9 +141,9 @@ def _route_timings(env: BenchEnvironment, conn, quick: bool) -> None:
     the session lookup, the owner check, the query string, the JSON answer."""
     from urllib.parse import urlencode
 
-    from sluice.clock import SystemClock
-    from sluice.manage import Manager
-    from sluice.sessions import open_session
+    from sluice.accounts.sessions import open_session
+    from sluice.core.clock import SystemClock
+    from sluice.manage.manage import Manager
 
     import functions.manage.app as manage_app
     from toolkit.lambda_events import http_event

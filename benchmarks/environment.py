@@ -69,7 +69,7 @@ class BenchEnvironment:
 
     def create_app(self, name: str) -> tuple[str, str]:
         """An app with a key and the typical rule for user_login; returns (app_id, key)."""
-        from sluice import admin
+        from sluice.manage import admin
 
         conn = psycopg2.connect(self.database_url)
         try:
@@ -93,7 +93,7 @@ def bench_environment() -> Iterator[BenchEnvironment]:
         POWERTOOLS_SERVICE_NAME="sluice-bench",
         POWERTOOLS_METRICS_NAMESPACE="Sluice",
     )
-    from sluice.migrate import apply_migrations
+    from sluice.schema.migrate import apply_migrations
 
     from toolkit.postgres import embedded_postgres, scratch_database
 

@@ -12,8 +12,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
-from sluice.events_data import EVENT_COLUMNS
-from sluice.manage_data import list_events
+from sluice.manage.manage_data import list_events
+from sluice.store.events_data import EVENT_COLUMNS
 
 from benchmarks.environment import BenchEnvironment
 

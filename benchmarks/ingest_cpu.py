@@ -13,12 +13,12 @@ import os
 import statistics
 import time
 
-from sluice.catalog import Catalog
-from sluice.clock import SystemClock
-from sluice.config import IngestSettings
-from sluice.db import Database
-from sluice.ingest import Ingestor
-from sluice.queue import EventQueue
+from sluice.core.clock import SystemClock
+from sluice.core.config import IngestSettings
+from sluice.core.db import Database
+from sluice.intake.catalog import Catalog
+from sluice.intake.ingest import Ingestor
+from sluice.intake.queue import EventQueue
 
 import functions.ingest.app as ingest_app
 from benchmarks.environment import BenchEnvironment, typical_event

@@ -34,9 +34,9 @@ from unittest import mock
 
 import boto3
 import psycopg2
-from sluice.config import DatabaseSettings
-from sluice.db import Database
-from sluice.events_data import EVENT_COLUMNS
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.store.events_data import EVENT_COLUMNS
 
 import functions.ingest.app as ingest_app
 import functions.store.app as store_app

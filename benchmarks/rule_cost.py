@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema_rs
 import orjson
-from sluice.validation import ErrorBudget, InvalidRule, RuleSet, check_rule
+from sluice.intake.validation import ErrorBudget, InvalidRule, RuleSet, check_rule
 
 from benchmarks.environment import TYPICAL_RULE, BenchEnvironment, typical_event
 

@@ -17,10 +17,10 @@ import time
 from datetime import UTC, datetime
 
 import psycopg2
-from sluice.config import DatabaseSettings
-from sluice.db import Database
-from sluice.events_data import EVENT_COLUMNS
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
 from sluice.queued_events import QueuedEvent, pack, serialize_event
+from sluice.store.events_data import EVENT_COLUMNS
 from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app

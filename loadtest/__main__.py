@@ -24,7 +24,8 @@ from pathlib import Path
 
 import orjson
 import psycopg2
-from sluice import admin, events_data
+from sluice.manage import admin
+from sluice.store import events_data
 from uuid_utils.compat import uuid7
 
 from loadtest import wrk

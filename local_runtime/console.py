@@ -453,8 +453,8 @@ class Console:
 
     def _db(self):
         if self._database is None and self.runtime.database_url:
-            from sluice.config import DatabaseSettings
-            from sluice.db import Database
+            from sluice.core.config import DatabaseSettings
+            from sluice.core.db import Database
 
             self._database = Database(DatabaseSettings(url=self.runtime.database_url))
         return self._database

@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import psycopg2
-from sluice import admin
-from sluice.events_data import fetch_app, fetch_key_owner
-from sluice.keys import hash_api_key
-from sluice.migrate import apply_migrations
+from sluice.intake.catalog_data import fetch_app, fetch_key_owner
+from sluice.intake.keys import hash_api_key
+from sluice.manage import admin
+from sluice.schema.migrate import apply_migrations
 
 from local_runtime.runtime import SetupContext
 
@@ -134,7 +134,7 @@ def setup(context: SetupContext) -> list[str]:
         f"  curl -i {context.api_url}/api/logs/{app_id} -H 'X-Api-Key: {key}'"
         f" -H 'Content-Type: application/json' -d '{body}'",
         "Look at what is stored, or manage apps (docs/managing-apps.md):",
-        f"  DATABASE_URL='{context.database_url}' .venv/bin/python -m sluice.admin --help",
+        f"  DATABASE_URL='{context.database_url}' .venv/bin/python -m tools.admin --help",
         f"Events the store cannot take wait in the DLQ {dead_letters}"
         " (`make redrive` moves them back).",
         f"Accounts: mail goes from {sender} to moto's SES; codes print below as [local mail]."

@@ -48,7 +48,7 @@ def postgres_server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh database for this session, migrated; dropped at the end."""
-    from sluice.migrate import apply_migrations
+    from sluice.schema.migrate import apply_migrations
 
     from tests.support import scratch_database
 
@@ -71,7 +71,7 @@ def db(database_url: str) -> Iterator[psycopg2.extensions.connection]:
 
 @pytest.fixture
 def clock():
-    from sluice.clock import ManualClock
+    from sluice.core.clock import ManualClock
 
     return ManualClock()
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from sluice import admin
+from sluice.manage import admin
 
 from local_queue.errors import SqsError
 from local_queue.messages import check_characters
@@ -265,7 +265,7 @@ def make_owner(conn, clock, email: str = "owner@sluice.test") -> tuple[str, str]
     The accounts flow that makes them for real is tested in tests/handlers/test_accounts.py.
     """
 
-    from sluice.sessions import open_session
+    from sluice.accounts.sessions import open_session
 
     account_id = uuid.uuid4()
     now = clock.now()

@@ -11,9 +11,8 @@ import argparse
 import os
 import sys
 
-from sluice import cli
-
 from toolkit.mail import as_text, captured
+from tools import cli
 
 
 def endpoint() -> str:

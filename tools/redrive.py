@@ -13,9 +13,9 @@ import os
 import sys
 
 import boto3
-from sluice import cli
 
 from toolkit.redrive import redrive
+from tools import cli
 
 
 def stack_output(cloudformation, stack_name: str, key: str) -> str:

@@ -9,13 +9,13 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from sluice.accounts import Accounts, build_accounts
-from sluice.clock import SystemClock
-from sluice.config import AccountsSettings
-from sluice.errors import SluiceError
-from sluice.http_api import error_response, json_object, json_response, request_body
-from sluice.observability import logger, metrics, tracer
-from sluice.sessions import authenticate
+from sluice.accounts.accounts import Accounts, build_accounts
+from sluice.accounts.sessions import authenticate
+from sluice.core.clock import SystemClock
+from sluice.core.config import AccountsSettings
+from sluice.core.errors import SluiceError
+from sluice.core.http_api import error_response, json_object, json_response, request_body
+from sluice.core.observability import logger, metrics, tracer
 
 app = APIGatewayHttpResolver()
 # The same words whatever the address: nothing here may tell whether it has an account.

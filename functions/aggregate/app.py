@@ -7,10 +7,10 @@ from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from sluice import aggregate
-from sluice.config import AggregateSettings
-from sluice.db import Database
-from sluice.observability import logger, metrics, tracer
+from sluice.core.config import AggregateSettings
+from sluice.core.db import Database
+from sluice.core.observability import logger, metrics, tracer
+from sluice.rollups import aggregate
 
 
 @cache

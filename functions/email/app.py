@@ -14,12 +14,12 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from sluice.clock import SystemClock
-from sluice.config import EmailSettings
-from sluice.db import Database
-from sluice.email_queue import EmailRequest
-from sluice.mailer import Mailer, RetryLater
-from sluice.observability import logger, metrics, tracer
+from sluice.accounts.email_queue import EmailRequest
+from sluice.core.clock import SystemClock
+from sluice.core.config import EmailSettings
+from sluice.core.db import Database
+from sluice.core.observability import logger, metrics, tracer
+from sluice.email.mailer import Mailer, RetryLater
 
 # A failed record (SES throttled, the database down, a malformed message) goes back
 # alone; after maxReceiveCount receives it waits in the DLQ.

@@ -8,17 +8,25 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from sluice.catalog import Catalog
-from sluice.clock import SystemClock
-from sluice.config import IngestSettings
-from sluice.db import Database
-from sluice.errors import EventBlocked, EventRejected, SluiceError
-from sluice.event_ids import EventIds
-from sluice.http_api import error_response, http_status, json_response, request_body
-from sluice.ingest import BatchOutcome, Ingestor, Outcome
-from sluice.keys import api_key_from_headers
-from sluice.observability import logger, metrics, tracer
-from sluice.queue import EventQueue
+from sluice.core.clock import SystemClock
+from sluice.core.config import IngestSettings
+from sluice.core.db import Database
+from sluice.core.errors import EventBlocked, EventRejected, SluiceError
+from sluice.core.http_api import error_response, http_status, json_response, request_body
+from sluice.core.observability import logger, metrics, tracer
+from sluice.intake.catalog import Catalog
+from sluice.intake.event_ids import EventIds
+from sluice.intake.ingest import Ingestor, Outcome
+from sluice.intake.keys import api_key_from_headers
+from sluice.intake.queue import EventQueue
+
+# Lambda (and the local runtime) import this file as `app`, from its folder on the path,
+# with answers.py copied beside it (Makefile, build-IngestFunction); the tests, mypy and
+# the benchmarks import it as functions.ingest.app. The sibling module follows either way.
+if __package__:
+    from . import answers
+else:
+    import answers  # type: ignore[import-not-found, no-redef]
 
 app = APIGatewayHttpResolver()
 
@@ -66,19 +74,10 @@ def post_event(app_id: str) -> Response:
         dry_run=dry_run,
     )
     if dry_run:
-        if outcome.status == "invalid":
-            message = "Dry run: a real send would store this event as invalid (its rule fails)."
-            return json_response(
-                422, {**invalid_body(outcome), "message": message, "dry_run": True}
-            )
-        message = "Dry run: a real send would queue this event; nothing was queued."
-        return json_response(200, {**accepted_body(outcome), "message": message, "dry_run": True})
-    invalid = int(outcome.status == "invalid")
-    count_outcomes(accepted=1, invalid=invalid)
+        return answers.dry_run_response(outcome)
+    count_outcomes(accepted=1, invalid=int(outcome.status == "invalid"))
     log_queued([outcome])
-    if invalid:
-        return json_response(422, invalid_body(outcome))
-    return json_response(202, accepted_body(outcome))
+    return answers.event_response(outcome)
 
 
 @app.post("/api/logs/<app_id>/batch")
@@ -91,7 +90,7 @@ def post_batch(app_id: str) -> Response:
         dry_run=dry_run,
     )
     if dry_run:
-        return batch_response(batch, dry_run=True)
+        return answers.batch_response(batch, dry_run=True)
     count_outcomes(
         accepted=batch.queued,
         invalid=batch.count("invalid"),
@@ -99,7 +98,7 @@ def post_batch(app_id: str) -> Response:
         failed=batch.count("failed"),
     )
     log_queued(batch.outcomes)
-    return batch_response(batch)
+    return answers.batch_response(batch)
 
 
 def count_outcomes(accepted: int = 0, invalid: int = 0, rejected: int = 0, failed: int = 0) -> None:
@@ -151,74 +150,6 @@ def route_not_found(_: Exception) -> Response:
         404,
         {"error": "route_not_found", "message": "Send events to POST /api/logs/{app_id}[/batch]."},
     )
-
-
-def accepted_body(outcome: Outcome) -> dict:
-    event_id = str(outcome.event_id) if outcome.event_id else None  # None: a dry run
-    return {
-        "event_id": event_id,
-        "task_id": event_id,  # the seed's name for it; kept for its clients
-        "event_name": outcome.event_name,
-        "status": "valid",
-        "message": "Event queued for processing",
-    }
-
-
-def invalid_body(outcome: Outcome) -> dict:
-    return {
-        "error": "validation_failed",
-        "message": "The event breaks its app's rule for this event name; it was stored as invalid.",
-        "event_id": str(outcome.event_id) if outcome.event_id else None,
-        "event_name": outcome.event_name,
-        "status": "invalid",
-        "errors": outcome.errors,
-        "errors_omitted": outcome.errors_omitted,
-        **_uncounted(outcome),
-    }
-
-
-def _uncounted(outcome: Outcome) -> dict:
-    # An event with very many values is checked up to its first error only.
-    return {} if outcome.errors_counted else {"errors_counted": False}
-
-
-def batch_response(batch: BatchOutcome, *, dry_run: bool = False) -> Response:
-    results = []
-    for outcome in batch.outcomes:
-        result: dict = {
-            "index": outcome.index,
-            "event_id": str(outcome.event_id) if outcome.event_id else None,
-            "status": outcome.status,
-        }
-        if outcome.errors or outcome.errors_omitted:
-            result["errors"] = outcome.errors
-            result["errors_omitted"] = outcome.errors_omitted
-            result.update(_uncounted(outcome))
-        if outcome.error is not None:
-            result["error"] = outcome.error.code
-            result["message"] = outcome.error.message
-        if outcome.status == "failed":
-            result["retryable"] = True
-        results.append(result)
-    body = {
-        "accepted": batch.count("valid"),
-        "invalid": batch.count("invalid"),
-        "rejected": batch.count("rejected"),
-        "failed": batch.count("failed"),
-        "results": results,
-    }
-    if dry_run:
-        # The same counts and per-item results; 200 because nothing was accepted for real.
-        return json_response(200, {**body, "dry_run": True})
-    if batch.queued:
-        return json_response(202, body)
-    if batch.count("failed"):
-        body.update(error="queue_unavailable", message="No event could be queued. Retry the batch.")
-        return json_response(503, body)
-    body.update(
-        error="invalid_batch", message="Every event in the batch was rejected; see results."
-    )
-    return json_response(400, body)
 
 
 @logger.inject_lambda_context

@@ -9,12 +9,12 @@ from functools import cache
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from sluice import maintain
-from sluice.archive import ArchiveBucket
-from sluice.clock import SystemClock
-from sluice.config import MaintainSettings
-from sluice.db import Database
-from sluice.observability import logger, metrics, tracer
+from sluice.core.clock import SystemClock
+from sluice.core.config import MaintainSettings
+from sluice.core.db import Database
+from sluice.core.observability import logger, metrics, tracer
+from sluice.retention import maintain
+from sluice.retention.archive import ArchiveBucket
 
 
 @cache

@@ -9,15 +9,24 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from sluice.clock import SystemClock
-from sluice.config import ManageSettings
-from sluice.db import Database
-from sluice.errors import RequestRejected, SluiceError
-from sluice.http_api import error_response, json_object, json_response, request_body
-from sluice.keys import api_key_from_headers
-from sluice.manage import Manager
-from sluice.observability import logger, metrics, tracer
-from sluice.sessions import Session, authenticate
+from sluice.accounts.sessions import Session, authenticate
+from sluice.core.clock import SystemClock
+from sluice.core.config import ManageSettings
+from sluice.core.db import Database
+from sluice.core.errors import RequestRejected, SluiceError
+from sluice.core.http_api import error_response, json_object, json_response, request_body
+from sluice.core.observability import logger, metrics, tracer
+from sluice.intake.keys import api_key_from_headers
+from sluice.manage.manage import PARAMETERS as STATS_PARAMETERS
+from sluice.manage.manage import Manager
+
+# Lambda (and the local runtime) import this file as `app`, from its folder on the path,
+# with query.py copied beside it (Makefile, build-ManageFunction); the tests, mypy and
+# the benchmarks import it as functions.manage.app. The sibling module follows either way.
+if __package__:
+    from . import query
+else:
+    import query  # type: ignore[import-not-found, no-redef]
 
 app = APIGatewayHttpResolver()
 # The whole HTTP API's OpenAPI document, built next to this file (Makefile:
@@ -188,9 +197,8 @@ def event_status(app_id: str, event_id: str) -> Response:
 @app.get("/api/apps/<app_id>/stats")
 def app_stats(app_id: str) -> Response:
     owner = _session().account_id
-    return json_response(
-        200, manager().stats(owner, app_id, app.current_event.raw_query_string or "")
-    )
+    given = query.parameters(app.current_event.raw_query_string or "", STATS_PARAMETERS)
+    return json_response(200, manager().stats(owner, app_id, given))
 
 
 @app.exception_handler(SluiceError)

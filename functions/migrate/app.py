@@ -83,10 +83,10 @@ def _log(message: str, **fields: Any) -> None:
 
 
 def migrate() -> dict[str, str]:
-    from sluice.config import MigrateSettings
-    from sluice.db import Database
-    from sluice.migrate import apply_migrations, default_directory, pending
-    from sluice.roles import role_credentials, set_role_passwords
+    from sluice.core.config import MigrateSettings
+    from sluice.core.db import Database
+    from sluice.schema.migrate import apply_migrations, default_directory, pending
+    from sluice.schema.roles import role_credentials, set_role_passwords
 
     settings = MigrateSettings.from_env()
     # MIGRATIONS_DIR in Lambda (the .sql files are packed beside this module by

@@ -6,11 +6,11 @@ import time
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
-from sluice.config import StoreSettings
-from sluice.db import Database
-from sluice.errors import DatabaseUnavailable
-from sluice.observability import logger, metrics, tracer
-from sluice.store_batch import QueueRecord, event_ids, store_records
+from sluice.core.config import StoreSettings
+from sluice.core.db import Database
+from sluice.core.errors import DatabaseUnavailable
+from sluice.core.observability import logger, metrics, tracer
+from sluice.store.store_batch import QueueRecord, event_ids, store_records
 
 
 @cache

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from sluice.config import DatabaseSettings
-from sluice.db import Database
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
 
 from tests.database import rollups, truncate
 

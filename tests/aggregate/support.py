@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sluice.events_data import insert_events
+from sluice.store.events_data import insert_events
 from uuid_utils.compat import uuid7
 
 
@@ -19,7 +19,7 @@ def wire_event(
     message_id: str | None = None,
     received_at: datetime | None = None,
 ) -> dict:
-    """An event in the form the store function writes (sluice.events_data.insert_events)."""
+    """An event in the form the store function writes (sluice.store.events_data.insert_events)."""
     payload = {"eventName": event_name}
     if user_id is not None:
         payload["userId"] = user_id

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg2 import errors
-from sluice import aggregate
-from sluice.config import DatabaseSettings
-from sluice.db import Database
-from sluice.errors import DatabaseUnavailable
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.core.errors import DatabaseUnavailable
+from sluice.rollups import aggregate
 
 from tests.aggregate.conftest import reset
 from tests.aggregate.support import direct_counts, rollups, store, total_counted, wire_event
@@ -168,7 +168,7 @@ def test_a_store_transaction_open_across_a_run_is_counted_by_a_later_run(
     held = psycopg2.connect(database_url)
     late = some_events(5, hours=2)
     with held.cursor() as cur:  # BEGIN ... the rows are written, not yet committed
-        from sluice.events_data import insert_events
+        from sluice.store.events_data import insert_events
 
         insert_events(held, late)
         cur.execute("SELECT now()")
@@ -311,7 +311,7 @@ def test_the_aggregate_role_reads_events_and_writes_only_rollups(database):
 def test_a_transaction_committing_inside_an_open_window_is_counted_once(db, database_url, database):
     store(db, some_events(30))
     held = psycopg2.connect(database_url)
-    from sluice.events_data import insert_events
+    from sluice.store.events_data import insert_events
 
     insert_events(held, some_events(5))  # open when the window's snapshot is taken...
     # ...and a later transaction has committed, so the open one's id is inside the

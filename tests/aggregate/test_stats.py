@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sluice import aggregate
-from sluice.stats import InvalidStatsQuery, stats_series
+from sluice.rollups import aggregate
+from sluice.rollups.stats import InvalidStatsQuery, stats_series
 
 from tests.aggregate.conftest import reset
 from tests.aggregate.support import store, wire_event

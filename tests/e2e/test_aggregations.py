@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sluice.stats import stats_series
+from sluice.rollups.stats import stats_series
 
 from tests.e2e.test_sluice import post, stored
 from tests.local_runtime.conftest import http

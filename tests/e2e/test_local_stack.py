@@ -205,7 +205,7 @@ def test_each_readme_command_works_against_a_running_make_dev(stack, command):
     if target == "archive-read":
         # nothing is archived that day: said in one line, with its own exit code
         assert done.returncode == 2, output  # make's code for a failed recipe
-        assert "python -m sluice.archive: nothing archived for app_sample on 2026-03-01" in output
+        assert "python -m tools.archive: nothing archived for app_sample on 2026-03-01" in output
         return
     assert done.returncode == 0, output
     if target == "invoke":
@@ -237,7 +237,15 @@ def test_a_bare_body_for_an_api_function_is_refused_with_a_sentence(stack):
 # ------------------------------------------- a sentence where a traceback was
 # Nothing listens on the discard port: the connection is refused at once.
 UNREACHABLE = "postgresql://sluice@127.0.0.1:9/sluice"
-REBUILD = ["-m", "sluice.aggregate", "rebuild", "--from", "2026-03-01", "--to", "2026-03-02"]
+REBUILD = [
+    "-m",
+    "tools.aggregate",
+    "rebuild",
+    "--from",
+    "2026-03-01",
+    "--to",
+    "2026-03-02",
+]
 
 
 def _cli(args: list[str], **extra: str) -> subprocess.CompletedProcess:
@@ -262,23 +270,33 @@ def _one_sentence(done: subprocess.CompletedProcess, code: int, text: str) -> No
 @pytest.mark.parametrize(
     ("args", "variables", "code", "text"),
     [
-        (["-m", "sluice.migrate"], {"DATABASE_URL": UNREACHABLE}, 8, "migrate: cannot connect"),
-        (["-m", "sluice.migrate"], {}, 7, "make migrate: DATABASE_URL is not set"),
-        (REBUILD, {"DATABASE_URL": UNREACHABLE}, 8, "sluice.aggregate: cannot connect to"),
-        (["-m", "sluice.aggregate", "run"], {"DATABASE_URL": UNREACHABLE}, 8, "cannot connect"),
         (
-            ["-m", "sluice.maintain", "run"],
+            ["-m", "tools.migrate"],
+            {"DATABASE_URL": UNREACHABLE},
+            8,
+            "migrate: cannot connect",
+        ),
+        (["-m", "tools.migrate"], {}, 7, "make migrate: DATABASE_URL is not set"),
+        (REBUILD, {"DATABASE_URL": UNREACHABLE}, 8, "tools.aggregate: cannot connect to"),
+        (
+            ["-m", "tools.aggregate", "run"],
+            {"DATABASE_URL": UNREACHABLE},
+            8,
+            "cannot connect",
+        ),
+        (
+            ["-m", "tools.maintain", "run"],
             {"DATABASE_URL": UNREACHABLE, "ARCHIVE_BUCKET": "archive"},
             8,
-            "sluice.maintain: cannot connect to DATABASE_URL",
+            "tools.maintain: cannot connect to DATABASE_URL",
         ),
         (
-            ["-m", "sluice.archive", "read", "app_x", "2026-03-01"],
+            ["-m", "tools.archive", "read", "app_x", "2026-03-01"],
             {"ARCHIVE_BUCKET": "archive"},
             13,
-            "sluice.archive: Unable to locate credentials",
+            "tools.archive: Unable to locate credentials",
         ),
-        (["-m", "sluice.maintain", "run"], {}, 13, "ARCHIVE_BUCKET is not set"),
+        (["-m", "tools.maintain", "run"], {}, 13, "ARCHIVE_BUCKET is not set"),
         (["-m", "tools.mail"], {}, 13, "make mail: make dev is not running"),
         (
             ["-m", "tools.mail"],
@@ -305,7 +323,7 @@ def test_make_mail_with_make_dev_stopped_says_so(tmp_path):
 def test_rebuilding_an_unknown_app_is_refused_not_reported_done(database_url):
     done = _cli([*REBUILD, "--app", "app_nope"], DATABASE_URL=database_url)
 
-    _one_sentence(done, 1, "python -m sluice.aggregate: no app with the id 'app_nope'")
+    _one_sentence(done, 1, "python -m tools.aggregate: no app with the id 'app_nope'")
     assert "rebuilt" not in done.stdout
 
 

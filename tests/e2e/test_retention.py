@@ -1,7 +1,7 @@
 """Retention on the local runtime: expired events go to moto's S3 and come back by the read command.
 
 The schedules are fired through /_local/schedules, as `curl -X POST` would; the
-archive is read back by `python -m sluice.archive read` in its own process, against
+archive is read back by `python -m tools.archive read` in its own process, against
 the runtime's moto server, as a user of `make archive-read` would.
 """
 
@@ -68,7 +68,7 @@ def test_expired_events_are_archived_to_s3_and_read_back(sluice, db):
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     read = subprocess.run(  # noqa: S603 - this interpreter, a module of this repository
-        [sys.executable, "-m", "sluice.archive", "read", app_id, day.isoformat()],
+        [sys.executable, "-m", "tools.archive", "read", app_id, day.isoformat()],
         env=env,
         capture_output=True,
         text=True,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from sluice.accounts import Accounts
-from sluice.catalog import Catalog
-from sluice.config import AccountsSettings, DatabaseSettings, EmailSettings, IngestSettings
-from sluice.db import Database
-from sluice.email_queue import EmailQueue
-from sluice.event_ids import EventIds
-from sluice.ingest import Ingestor
-from sluice.mailer import Mailer
-from sluice.queue import EventQueue
+from sluice.accounts.accounts import Accounts
+from sluice.accounts.email_queue import EmailQueue
+from sluice.core.config import AccountsSettings, DatabaseSettings, EmailSettings, IngestSettings
+from sluice.core.db import Database
+from sluice.email.mailer import Mailer
+from sluice.intake.catalog import Catalog
+from sluice.intake.event_ids import EventIds
+from sluice.intake.ingest import Ingestor
+from sluice.intake.queue import EventQueue
 
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app
@@ -154,7 +154,7 @@ def mailer(make_mailer) -> Mailer:
 @pytest.fixture
 def manager(database_url, clock, monkeypatch):
     """The manage handler's service, on the test database and the manual clock."""
-    from sluice.manage import Manager
+    from sluice.manage.manage import Manager
 
     import functions.manage.app as manage_app
 

@@ -15,8 +15,8 @@ from datetime import timedelta
 
 import pytest
 from moto.ses.models import ses_backends
-from sluice.accounts import Accounts
-from sluice.passwords import PasswordHasher
+from sluice.accounts.accounts import Accounts
+from sluice.accounts.passwords import PasswordHasher
 
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app
@@ -729,7 +729,7 @@ def test_a_malformed_message_fails_alone(flows, context, sqs, email_queue, capsy
 def test_no_address_code_or_password_reaches_the_logs(
     flows, context, sqs, email_queue, clock, caplog
 ):
-    from sluice.observability import logger
+    from sluice.core.observability import logger
 
     level = logger.log_level
     logger.setLevel("DEBUG")  # every record the functions make, not only warnings

@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
-from sluice.db import Database
-from sluice.email_queue import EmailQueue
+from sluice.accounts.email_queue import EmailQueue
+from sluice.core.db import Database
 
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app

@@ -7,7 +7,7 @@ import json
 
 import orjson
 import pytest
-from sluice.observability import logger
+from sluice.core.observability import logger
 
 import functions.ingest.app as ingest_app
 from tests.handlers.test_store import failed_ids, store
@@ -150,8 +150,8 @@ def test_a_batchs_line_lists_what_was_queued_and_stores_what_it_handed_back(
 def test_a_database_outage_is_a_metric_and_a_line_with_every_event_id(
     ingestor, app_and_key, context, sqs, queues, printed, monkeypatch
 ):
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
 
     import functions.store.app as store_app
 

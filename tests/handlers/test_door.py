@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from sluice.incoming_events import MAX_DEPTH
+from sluice.intake.incoming_events import MAX_DEPTH
 
 import functions.ingest.app as ingest_app
 from tests.handlers.test_ingest import post

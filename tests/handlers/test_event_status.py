@@ -22,9 +22,9 @@ RULE = {"type": "object", "properties": {"total": {"type": "integer"}}}
 @pytest.fixture
 def manage_role(database_url, clock, monkeypatch):
     """The manage handler as sluice_manage: the route's needs are among its grants."""
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
-    from sluice.manage import Manager
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
+    from sluice.manage.manage import Manager
 
     service = Manager(Database(DatabaseSettings(url=database_url, user="sluice_manage")), clock)
     monkeypatch.setattr(manage_app, "manager", lambda: service)

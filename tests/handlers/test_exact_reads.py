@@ -17,10 +17,10 @@ import boto3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sluice import partitions
-from sluice.archive import ArchiveBucket, object_key
-from sluice.config import DatabaseSettings
-from sluice.db import Database
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.retention import partitions
+from sluice.retention.archive import ArchiveBucket, object_key
 
 import functions.manage.app as manage_app
 from local_runtime.console import Console

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
-from sluice import admin
-from sluice.events_data import revoke_api_key, upsert_rule
-from sluice.ingest import MAX_ANSWER_ISSUES
-from sluice.validation import MAX_ISSUES, OMITTED_KEYWORD, UNUSABLE_RULE_KEYWORD
+from sluice.intake.ingest import MAX_ANSWER_ISSUES
+from sluice.intake.validation import MAX_ISSUES, OMITTED_KEYWORD, UNUSABLE_RULE_KEYWORD
+from sluice.manage import admin
+from sluice.manage.manage_data import save_rule
 
 import functions.ingest.app as ingest_app
 from tests.support import SwitchableProxy, drain, http_event, make_app
@@ -156,7 +157,7 @@ def test_every_kind_of_bad_key_gets_the_same_401(ingestor, db, app_and_key, cont
     app_id, key = app_and_key
     other_app, other_key = make_app(db)
     revoked = admin.create_api_key(db, app_id)
-    revoke_api_key(db, app_id, revoked.rsplit("_", 1)[0])
+    admin.revoke_api_key(db, app_id, revoked.rsplit("_", 1)[0])
     answers = [
         post(context, f"/api/logs/{app_id}", {"eventName": "x"}, candidate)
         for candidate in (None, "sk_wrong_key", revoked, other_key)
@@ -262,7 +263,7 @@ def test_rule_change_is_seen_after_the_ttl(ingestor, db, app_and_key, context, c
 def test_revoked_key_is_refused_after_the_ttl(ingestor, db, app_and_key, context, clock):
     app_id, key = app_and_key
     assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 202
-    revoke_api_key(db, app_id, key.rsplit("_", 1)[0])
+    admin.revoke_api_key(db, app_id, key.rsplit("_", 1)[0])
     clock.advance(61)
     assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 401
 
@@ -308,7 +309,7 @@ def test_a_key_revoked_during_an_outage_works_until_the_stale_limit(
     make_ingestor(proxy.url)
     app_id, key = make_app(db)
     assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 202
-    revoke_api_key(db, app_id, key.rsplit("_", 1)[0])
+    admin.revoke_api_key(db, app_id, key.rsplit("_", 1)[0])
     proxy.off()
     clock.advance(60 + 599)  # TTL, then all but the last second of the stale limit
     assert post(context, f"/api/logs/{app_id}", {"eventName": "x"}, key)[0] == 202
@@ -490,10 +491,12 @@ def test_batch_needs_the_key_too(ingestor, app_and_key, context):
 def test_events_under_a_stored_rule_that_no_longer_compiles_are_invalid(
     ingestor, db, context, sqs, queues, caplog
 ):
-    # Written around sluice.admin (as before lookaround was refused): a rule that
+    # Written around sluice.manage.admin (as before lookaround was refused): a rule that
     # does not compile must not wave its events through.
     app_id, key = make_app(db, rules={"user_login": LOGIN_RULE})
-    upsert_rule(db, app_id, "slug_set", {"items": {"pattern": "^(?:(?!-)[a-z0-9]+)+$"}})
+    save_rule(
+        db, app_id, "slug_set", {"items": {"pattern": "^(?:(?!-)[a-z0-9]+)+$"}}, datetime.now(UTC)
+    )
 
     status, body = post(context, f"/api/logs/{app_id}", {"eventName": "slug_set"}, key)
     assert status == 422

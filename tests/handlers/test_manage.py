@@ -281,9 +281,9 @@ def test_an_oversize_body_is_a_413(context, owner):
 
 
 def test_a_database_outage_is_a_503(context, owner, database_url, monkeypatch, clock):
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
-    from sluice.manage import Manager
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
+    from sluice.manage.manage import Manager
 
     proxy = SwitchableProxy(database_url)
     proxy.on()
@@ -300,9 +300,9 @@ def test_a_database_outage_is_a_503(context, owner, database_url, monkeypatch, c
 
 
 def test_the_manage_role_can_do_what_the_routes_need(database_url, db, clock, context, monkeypatch):
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
-    from sluice.manage import Manager
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
+    from sluice.manage.manage import Manager
 
     _, token = make_owner(db, clock)
     service = Manager(Database(DatabaseSettings(url=database_url, user="sluice_manage")), clock)
@@ -431,9 +431,9 @@ def _store_bodies_with(context, bodies: list[str], event_id: str) -> None:
 @pytest.fixture
 def as_roles(database_url, clock, monkeypatch):
     """The store and manage handlers as their own database roles: their grants are tested."""
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
-    from sluice.manage import Manager
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
+    from sluice.manage.manage import Manager
 
     import functions.store.app as store_app
 
@@ -519,13 +519,13 @@ CACHE_ENVIRONMENT = {
 @pytest.fixture
 def cached_pair(database_url, queues, events_sqs, clock, monkeypatch):
     """Ingest and manage built from one environment, as the template gives them."""
-    from sluice.catalog import Catalog
-    from sluice.config import IngestSettings, ManageSettings
-    from sluice.db import Database
-    from sluice.event_ids import EventIds
-    from sluice.ingest import Ingestor
-    from sluice.manage import Manager
-    from sluice.queue import EventQueue
+    from sluice.core.config import IngestSettings, ManageSettings
+    from sluice.core.db import Database
+    from sluice.intake.catalog import Catalog
+    from sluice.intake.event_ids import EventIds
+    from sluice.intake.ingest import Ingestor
+    from sluice.intake.queue import EventQueue
+    from sluice.manage.manage import Manager
 
     environment = {
         **CACHE_ENVIRONMENT,

@@ -219,9 +219,9 @@ def test_every_management_route_answers_only_what_the_document_says(
         call(method, route, 401, path=some, headers={}, body={})
 
     # With the database gone: 503 everywhere (the session is checked against it first)
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
-    from sluice.manage import Manager
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
+    from sluice.manage.manage import Manager
 
     proxy = SwitchableProxy(database_url)
     service = Manager(Database(DatabaseSettings(url=proxy.url)), clock)
@@ -580,9 +580,9 @@ def test_the_keys_event_lookup_answers_only_what_the_document_says(
     call(404, "nope")
     call(404, stored, app="app_nobody")
     # With the database gone: 503
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
-    from sluice.manage import Manager
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
+    from sluice.manage.manage import Manager
 
     proxy = SwitchableProxy(database_url)
     service = Manager(Database(DatabaseSettings(url=proxy.url)), clock)

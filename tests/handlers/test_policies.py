@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sluice import admin
+from sluice.manage import admin
 
 import functions.ingest.app as ingest_app
 from tests.support import drain, http_event, make_app

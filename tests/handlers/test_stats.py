@@ -13,10 +13,10 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sluice import aggregate
-from sluice.config import DatabaseSettings
-from sluice.db import Database
-from sluice.manage import Manager
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.manage.manage import Manager
+from sluice.rollups import aggregate
 
 import functions.manage.app as manage_app
 from tests.aggregate.conftest import reset

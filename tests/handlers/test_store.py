@@ -196,8 +196,8 @@ def test_row_postgres_refuses_fails_alone(
 def test_database_down_fails_the_whole_batch_until_it_is_back(
     ingestor, db, database_url, app_and_key, context, sqs, queues, monkeypatch
 ):
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
 
     app_id, key = app_and_key
     bodies = ingested_bodies(

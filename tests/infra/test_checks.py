@@ -64,22 +64,24 @@ def test_sam_validate_lint(sam):
 
 
 @pytest.mark.slow
-def test_sam_build_packs_each_function_with_only_its_handler(sam_build: Path):
+def test_sam_build_packs_each_function_with_only_its_handler_and_its_modules(sam_build: Path):
     for name, folder in FUNCTIONS.items():
         built = {
             p.relative_to(sam_build / name).as_posix()
             for p in (sam_build / name).rglob("*")
             if p.is_file()
         }
-        expected = {"app.py"}
+        # app.py and the modules beside it (ingest's answers.py), each as in the repository.
+        modules = sorted((REPO_ROOT / "functions" / folder).glob("*.py"))
+        expected = {p.name for p in modules}
         if name == "MigrateFunction":
             expected |= {f"migrations/{p.name}" for p in (REPO_ROOT / "migrations").glob("*.sql")}
         if name == "ManageFunction":
             expected |= {"openapi.json"}  # served at GET /api/openapi.json
         assert built == expected, name
-        assert (sam_build / name / "app.py").read_bytes() == (
-            REPO_ROOT / "functions" / folder / "app.py"
-        ).read_bytes()
+        assert "app.py" in expected, name
+        for module in modules:
+            assert (sam_build / name / module.name).read_bytes() == module.read_bytes(), module
 
 
 @pytest.mark.slow
@@ -97,8 +99,9 @@ def test_sam_build_layer_holds_the_tested_versions_for_arm64_python313(sam_build
     for name, version in pins.items():
         assert metadata.version(name) == version, name
     # The sluice package itself, as in the repository.
-    for source in (REPO_ROOT / "layers" / "sluice").glob("*.py"):
-        assert (site / "sluice" / source.name).read_bytes() == source.read_bytes()
+    layer = REPO_ROOT / "layers"
+    for source in (layer / "sluice").rglob("*.py"):
+        assert (site / source.relative_to(layer)).read_bytes() == source.read_bytes()
     # Compiled extensions are for Lambda's platform, not this machine's.
     extensions = list(site.rglob("*.so"))
     assert extensions

@@ -1,6 +1,6 @@
-"""The functions' environment in template.yaml obeys the settings spec in sluice.config.
+"""The functions' environment in template.yaml obeys the settings spec in sluice.core.config.
 
-Each setting's variable, default and bounds are written once, in sluice.config; the
+Each setting's variable, default and bounds are written once, in sluice.core.config; the
 template may only give a function variables its settings read, with values (or
 parameters whose Default, MinValue and MaxValue are) within the spec's bounds, and a
 value other than the spec's default only where DIFFERENT_ON_PURPOSE says why.
@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sluice import config
-from sluice.errors import ConfigurationError
+from sluice.core import config
+from sluice.core.errors import ConfigurationError
 
 from tests.infra.stack import REPO_ROOT, of_type
 

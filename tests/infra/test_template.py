@@ -760,7 +760,7 @@ def test_the_aggregate_function_runs_on_the_schedule_parameter(cfn, resources):
     assert int(cfn["Parameters"]["AggregateChunkSize"]["MaxValue"]) <= 100_000
 
 
-# --- keeping events (issue 14) ------------------------------------------------------
+# --- retention (issue 14) ------------------------------------------------------
 
 
 def test_the_maintain_function_runs_on_the_schedule_parameter(cfn, resources):
@@ -798,7 +798,7 @@ def test_the_maintain_function_may_write_only_under_the_archives_prefix(resource
 
 
 def test_the_archive_is_private_encrypted_and_athena_reads_its_layout(resources):
-    from sluice.archive import object_key
+    from sluice.retention.archive import object_key
 
     bucket = resources["ArchiveBucket"]
     assert bucket["DeletionPolicy"] == "Retain"

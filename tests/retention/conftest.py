@@ -1,4 +1,4 @@
-"""Keeping events: the session's database with no day partitions, moto's S3 for the archive."""
+"""Retention: the session's database with no day partitions, moto's S3 for the archive."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import boto3
 import psycopg2
 import pytest
-from sluice.archive import ArchiveBucket
-from sluice.config import DatabaseSettings
-from sluice.db import Database
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.retention.archive import ArchiveBucket
 
 from tests.aggregate.conftest import reset
 

@@ -1,8 +1,8 @@
 """The maintain run purges account records nothing uses any more, as its own role.
 
-Rows are written by the accounts and email functions' own SQL (sluice.accounts_data,
-sluice.sessions, sluice.email_data) as those functions would; the run is
-sluice.maintain.run on the maintain role's connection, with only its grants.
+Rows are written by the accounts and email functions' own SQL (sluice.accounts.accounts_data,
+sluice.accounts.sessions, sluice.email.email_data) as those functions would; the run is
+sluice.retention.maintain.run on the maintain role's connection, with only its grants.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
-from sluice import account_purge, accounts_data, email_data, maintain, sessions
-from sluice.clock import ManualClock
-from sluice.config import DatabaseSettings
-from sluice.db import Database
-from sluice.limits import LIMIT_WINDOW, limit_key
+from sluice.accounts import accounts_data, sessions
+from sluice.accounts.limits import LIMIT_WINDOW, limit_key
+from sluice.core.clock import ManualClock
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.email import email_data
+from sluice.retention import account_purge, maintain
 
 from tests.support import wait_for
 
@@ -100,7 +102,7 @@ def test_challenges_a_week_past_expiry_go_with_their_deliveries(db, maintainer, 
     assert ids(db, "SELECT challenge_id FROM email_challenges") == kept
     assert ids(db, "SELECT challenge_id FROM email_deliveries") == {at_cutoff, unexpired, claimed}
     # And the open challenge is still usable: the email function finds it
-    found = email_data.lock_challenge(db, unexpired)
+    found = accounts_data.lock_pending_challenge(db, unexpired)
     assert found is not None and found.expires_at > NOW
     assert result.finished
 

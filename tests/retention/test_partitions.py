@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import psycopg2
-from sluice import maintain
-from sluice import partitions as p
-from sluice.migrate import apply_migrations
-from sluice.store_batch import QueueRecord, store_records
+from sluice.retention import maintain
+from sluice.retention import partitions as p
+from sluice.schema.migrate import apply_migrations
+from sluice.store.store_batch import QueueRecord, store_records
 
 from tests.aggregate.support import wire_event
 from tests.support import REPO_ROOT, scratch_database
@@ -199,8 +199,8 @@ def test_an_event_found_by_id_is_looked_for_in_the_days_around_its_id_only(
     db, maintainer, storer, database_url
 ):
     from psycopg2.extras import LoggingConnection
-    from sluice import event_ids
-    from sluice.manage_data import find_event
+    from sluice.intake import event_ids
+    from sluice.manage.manage_data import find_event
     from uuid_utils.compat import uuid7
 
     # Given 20 days of partitions and an event received on the 10th, its id made then

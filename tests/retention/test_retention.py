@@ -11,13 +11,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg2
 import pytest
-from sluice import aggregate, archive, maintain
-from sluice import partitions as p
-from sluice.config import DatabaseSettings
-from sluice.db import Database
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.retention import archive, maintain
+from sluice.retention import partitions as p
+from sluice.rollups import aggregate
 
 from tests.aggregate.support import rollups, store, wire_event
 from tests.retention.conftest import BUCKET
+from tools import archive as tools_archive
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 # A number jsonb keeps exactly and a double would not: the archive must too.
@@ -259,7 +261,7 @@ def test_the_read_command_prints_a_days_archive(
     count_all(database_url)
     maintain.run(maintainer, bucket, NOW)
     monkeypatch.setenv("ARCHIVE_BUCKET", BUCKET)
-    assert archive.main(["read", "app_long", "2026-03-05"]) == 0
+    assert tools_archive.main(["read", "app_long", "2026-03-05"]) == 0
     lines = capsysbinary.readouterr().out.splitlines()
     wanted = {
         e["event_id"] for e in history if e["app_id"] == "app_long" and "03-05" in e["received_at"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sluice.challenges import (
+from sluice.accounts.challenges import (
     CODE_LIFETIME,
     MAX_FAILED_TRIES,
     Challenge,
@@ -18,10 +18,15 @@ from sluice.challenges import (
     reset_token,
     secret_hash,
 )
-from sluice.clock import ManualClock
-from sluice.errors import ChallengeFailed, RequestRejected
-from sluice.limits import LIMIT_WINDOW, Backoff, Window, seconds
-from sluice.passwords import PasswordHasher, ScryptParameters, check_new_password, normalise_email
+from sluice.accounts.limits import LIMIT_WINDOW, Backoff, Window, seconds
+from sluice.accounts.passwords import (
+    PasswordHasher,
+    ScryptParameters,
+    check_new_password,
+    normalise_email,
+)
+from sluice.core.clock import ManualClock
+from sluice.core.errors import ChallengeFailed, RequestRejected
 
 CHEAP = ScryptParameters(n=2**10, r=8, p=1)
 

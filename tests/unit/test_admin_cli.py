@@ -1,4 +1,4 @@
-"""`python -m sluice.admin` as an operator runs it: a subprocess on the test database.
+"""`python -m tools.admin` as an operator runs it: a subprocess on the test database.
 
 Every ordinary mistake is one line on stderr, no traceback, and an exit code of its own.
 """
@@ -26,7 +26,7 @@ def admin(*args: str, database_url: str | None, **env: str):
         environment["DATABASE_URL"] = database_url
     environment.update(env)
     done = subprocess.run(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "sluice.admin", *map(str, args)],
+        [sys.executable, "-m", "tools.admin", *map(str, args)],
         capture_output=True,
         text=True,
         env=environment,
@@ -40,7 +40,7 @@ def mistake(code: int, stdout: str, stderr: str) -> tuple[int, str]:
     """The exit code and the message, once it is clear the message is one plain line."""
     assert stdout == ""
     assert "\n" not in stderr and "Traceback" not in stderr, stderr
-    assert stderr.startswith("python -m sluice.admin"), stderr
+    assert stderr.startswith("python -m tools.admin"), stderr
     return code, stderr
 
 
@@ -107,7 +107,7 @@ def test_schema_files_that_cannot_be_used_each_have_their_code(cli, app_id, tmp_
     latin.write_bytes(b'{"description": "caf\xe9"}')
     assert mistake(*cli("put-rule", app_id, "checkout", latin)) == (
         3,
-        f"python -m sluice.admin: cannot read the schema file '{latin}': not UTF-8",
+        f"python -m tools.admin: cannot read the schema file '{latin}': not UTF-8",
     )
     broken = tmp_path / "broken.json"
     broken.write_text('{"type": "object",\n')
@@ -210,9 +210,9 @@ def test_set_owner_gives_an_app_made_by_the_cli_to_an_account(cli, app_id, db, c
 
     # Then the account owns it, and the management API lists it
     assert apps_of(db, owner) == [app_id]
-    from sluice.config import DatabaseSettings
-    from sluice.db import Database
-    from sluice.manage import Manager
+    from sluice.core.config import DatabaseSettings
+    from sluice.core.db import Database
+    from sluice.manage.manage import Manager
 
     manager = Manager(Database(DatabaseSettings(url=cli.database_url)), clock)
     try:
@@ -282,7 +282,7 @@ def test_a_function_role_is_exit_10(database_url, app_id):
 
 
 def test_help_lists_every_exit_code(cli):
-    from sluice.admin import EXIT_CODES
+    from tools.admin import EXIT_CODES
 
     code, out, _ = cli("--help")
     assert code == 0

@@ -1,6 +1,6 @@
 import pytest
-from sluice.cache import TtlCache
-from sluice.errors import DatabaseUnavailable
+from sluice.core.cache import TtlCache
+from sluice.core.errors import DatabaseUnavailable
 
 
 class Source:

@@ -1,6 +1,6 @@
 import pytest
-from sluice.config import IngestSettings, StoreSettings
-from sluice.errors import ConfigurationError
+from sluice.core.config import IngestSettings, StoreSettings
+from sluice.core.errors import ConfigurationError
 
 
 def test_ingest_settings_have_documented_defaults():

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from sluice.config import DatabaseSettings
-from sluice.db import Database, _connect_kwargs
-from sluice.errors import DatabaseUnavailable
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database, _connect_kwargs
+from sluice.core.errors import DatabaseUnavailable
 
 from tests.support import SwitchableProxy
 

@@ -63,27 +63,27 @@ def granted(conn, role: str) -> dict[str, dict[str, tuple[str, ...] | None]]:
 ALL = None  # every column
 # role -> object -> privilege -> ALL or the columns. Functions are "name()".
 GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
-    # sluice/events_data.py (fetch_app, fetch_key_owner), sluice/event_ids.py
+    # sluice/intake/catalog_data.py (fetch_app, fetch_key_owner), sluice/intake/event_ids.py
     "sluice_ingest": {
         "apps": {"SELECT": ALL},
         "api_keys": {"SELECT": ALL},
         "rules": {"SELECT": ALL},
         "event_id_keys": {"SELECT": ALL},
     },
-    # sluice/events_data.py (COPY and INSERT of events and their dedup claims)
+    # sluice/store/events_data.py (COPY and INSERT of events and their dedup claims)
     "sluice_store": {
         "events": {"INSERT": ALL},
         "event_dedup": {"SELECT": ALL, "INSERT": ALL},
         "event_duplicates": {"INSERT": ALL},
     },
-    # sluice/accounts_data.py, sluice/sessions.py
+    # sluice/accounts/accounts_data.py, sluice/accounts/sessions.py
     "sluice_accounts": {
         "accounts": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL},
         "email_challenges": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL, "DELETE": ALL},
         "email_send_limits": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL},
         "sessions": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL},
     },
-    # sluice/email_data.py: never a password hash, a secret's hash, nor the tries.
+    # sluice/email/email_data.py: never a password hash, a secret's hash, nor the tries.
     "sluice_email": {
         "accounts": {"SELECT": ("account_id", "email")},
         "email_challenges": {
@@ -92,7 +92,7 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         },
         "email_deliveries": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL},
     },
-    # sluice/aggregate.py
+    # sluice/rollups/aggregate.py
     "sluice_aggregate": {
         "events": {"SELECT": ALL},
         "event_archives": {"SELECT": ALL},
@@ -101,7 +101,8 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         "daily_users": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL, "DELETE": ALL},
         "aggregate_position": {"SELECT": ALL, "UPDATE": ALL},
     },
-    # sluice/manage_data.py, sluice/stats.py, sluice/sessions.py (authenticate), sluice/event_ids.py
+    # sluice/manage/manage_data.py, sluice/rollups/stats.py,
+    # sluice/accounts/sessions.py (authenticate), sluice/intake/event_ids.py
     "sluice_manage": {
         "apps": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL, "DELETE": ALL},
         "api_keys": {"SELECT": ALL, "INSERT": ALL, "UPDATE": ALL},
@@ -116,7 +117,8 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         "event_counts_daily": {"SELECT": ALL},
         "aggregate_position": {"SELECT": ALL},
     },
-    # sluice/partitions.py, sluice/account_purge.py: keys and times of account records only.
+    # sluice/retention/partitions.py, sluice/retention/account_purge.py: keys and times of
+    # account records only.
     "sluice_maintain": {
         "apps": {"SELECT": ALL},
         "aggregate_position": {"SELECT": ALL},

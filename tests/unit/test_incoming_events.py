@@ -1,9 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sluice.errors import DatabaseUnavailable, EventBlocked, EventRejected, SluiceError
-from sluice.http_api import http_status
-from sluice.incoming_events import (
+from sluice.core.errors import DatabaseUnavailable, EventBlocked, EventRejected, SluiceError
+from sluice.core.http_api import http_status
+from sluice.intake.incoming_events import (
     contains_nul,
     may_contain_nul,
     occurred_at,
@@ -130,7 +130,7 @@ def test_event_time_without_client_times_is_arrival():
 
 
 def test_only_numbers_a_double_may_not_carry_take_the_exact_path():
-    from sluice.exact_json import may_lose_precision
+    from sluice.core.exact_json import may_lose_precision
 
     for body in (
         b'{"n": 12345678901234567}',  # 17 digits

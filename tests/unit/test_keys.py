@@ -1,6 +1,6 @@
 import pytest
-from sluice.errors import Unauthorized
-from sluice.keys import api_key_from_headers, generate_api_key, hash_api_key
+from sluice.core.errors import Unauthorized
+from sluice.intake.keys import api_key_from_headers, generate_api_key, hash_api_key
 
 
 def test_generated_keys_are_unique_and_hashed():

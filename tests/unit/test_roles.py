@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 from psycopg2 import errors
-from sluice.roles import UnknownRole, set_role_passwords
+from sluice.schema.roles import UnknownRole, set_role_passwords
 
 from tests.support import make_app
 

@@ -3,7 +3,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sluice.validation import (
+from sluice.intake.validation import (
     MAX_ISSUES,
     MAX_MESSAGE_CHARS,
     MAX_PATH_CHARS,

@@ -1,0 +1,1 @@
+"""Accounts: sign-up, sign-in, sessions, passwords; the emails they ask for are queued here."""

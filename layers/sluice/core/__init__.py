@@ -1,0 +1,1 @@
+"""What every flow stands on: settings, database, errors, clock, logs and metrics, HTTP glue."""

@@ -1,0 +1,165 @@
+"""The one PostgreSQL connection a warm Lambda container keeps.
+
+Nothing here pins an RDS Proxy connection: no SET, no server-side prepared
+statements, no temporary tables, no advisory locks held across transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+from psycopg2.extensions import connection as Connection
+
+from sluice.core.config import DatabaseSettings
+from sluice.core.errors import ConfigurationError, DatabaseUnavailable
+
+T = TypeVar("T")
+# uuid columns in and out as uuid.UUID (accounts, challenges, sessions); process-wide.
+psycopg2.extras.register_uuid()
+
+# Errors that say the server or the link to it is gone, as opposed to a statement
+# the server refused. Only these make a batch "database down".
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def _connect_kwargs(settings: DatabaseSettings, *, fresh_secret: bool = False) -> dict[str, Any]:
+    if settings.url:
+        kwargs: dict[str, Any] = {"dsn": settings.url, "connect_timeout": settings.connect_timeout}
+        if settings.user:
+            kwargs["user"] = settings.user  # overrides the URL's user
+        return kwargs
+    from aws_lambda_powertools.utilities import parameters
+
+    assert settings.secret_arn, "DatabaseSettings holds DATABASE_URL or DB_SECRET_ARN"
+    try:
+        secret = parameters.get_secret(
+            settings.secret_arn, transform="json", max_age=300, force_fetch=fresh_secret
+        )
+    except parameters.exceptions.GetParameterError as exc:
+        # Secrets Manager unreachable or refusing is, to a caller, the database
+        # being unreachable: ingest serves its stale cache, store returns the batch.
+        raise DatabaseUnavailable("the database credentials cannot be read") from exc
+    if settings.user and settings.user != secret["username"]:
+        raise ConfigurationError(
+            f"DB_USER is {settings.user!r} but the secret is for {secret['username']!r}"
+        )
+    kwargs = {
+        "host": settings.host,
+        "port": settings.port,
+        "dbname": settings.name,
+        "user": secret["username"],
+        "password": secret["password"],
+        "sslmode": settings.sslmode,
+        "connect_timeout": settings.connect_timeout,
+    }
+    if settings.sslmode.startswith("verify"):
+        import certifi
+
+        # RDS Proxy's certificate comes from ACM and chains to Amazon's roots,
+        # which Mozilla's bundle holds.
+        kwargs["sslrootcert"] = certifi.where()
+    return kwargs
+
+
+def _is_broken(exc: psycopg2.Error, conn: Connection) -> bool:
+    # A lost server is not always an OperationalError: when libpq has not yet
+    # marked the connection bad, psycopg2 reports "server closed the connection
+    # unexpectedly" as a bare DatabaseError. Whatever the server itself refuses
+    # carries a SQLSTATE and a subclass; a bare DatabaseError without one never
+    # came from the server.
+    if isinstance(exc, CONNECTION_ERRORS) or conn.closed:
+        return True
+    return type(exc) is psycopg2.DatabaseError and exc.pgcode is None
+
+
+class Database:
+    """Opens its connection on first use and again after it breaks."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self._conn: Connection | None = None
+        self._refetch_secret = False
+
+    def connection(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = None
+            try:
+                self._conn = psycopg2.connect(
+                    **_connect_kwargs(self.settings, fresh_secret=self._refetch_secret)
+                )
+            except CONNECTION_ERRORS as exc:
+                # Perhaps the password was rotated: read the secret again next time.
+                self._refetch_secret = True
+                raise DatabaseUnavailable("the database cannot be reached") from exc
+            self._refetch_secret = False
+        return self._conn
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Runs `work` in one transaction: committed if it returns, rolled back if it raises.
+
+        A kept connection can die while the container sleeps (RDS Proxy drops
+        clients idle for IdleClientTimeout; the database may have restarted). When
+        a reused connection turns out dead before the transaction committed,
+        nothing was written: reconnect and run `work` once more. A connection that
+        breaks otherwise is dropped (the next call reconnects) and reported as
+        DatabaseUnavailable; any other database error propagates unchanged.
+        """
+        reused = self._conn is not None and not self._conn.closed
+        conn = self.connection()
+        try:
+            return self._transaction(conn, work)
+        except _DiedBeforeCommit as died:
+            self.close()
+            if not reused:
+                raise DatabaseUnavailable("the database cannot be reached") from died.cause
+        try:
+            return self._transaction(self.connection(), work)
+        except _DiedBeforeCommit as died:
+            self.close()
+            raise DatabaseUnavailable("the database cannot be reached") from died.cause
+
+    def _transaction(self, conn: Connection, work: Callable[[Connection], T]) -> T:
+        try:
+            result = work(conn)
+        except psycopg2.Error as exc:
+            if _is_broken(exc, conn):
+                raise _DiedBeforeCommit(exc) from exc
+            _rollback(conn)
+            raise
+        except BaseException:
+            _rollback(conn)
+            raise
+        try:
+            conn.commit()
+        except psycopg2.Error as exc:
+            # The commit may or may not have reached the server: not safe to repeat here.
+            if _is_broken(exc, conn):
+                self.close()
+                raise DatabaseUnavailable("the database connection broke at commit") from exc
+            raise
+        return result
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+class _DiedBeforeCommit(Exception):
+    def __init__(self, cause: psycopg2.Error) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _rollback(conn: Connection) -> None:
+    if not conn.closed:
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            pass  # the error that got us here is the one worth reporting

@@ -1,0 +1,1 @@
+"""The email function: queued email requests rendered and sent through SES, once each."""

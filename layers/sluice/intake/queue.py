@@ -1,0 +1,60 @@
+"""Sending message bodies to the events queue, as few calls as SQS allows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sluice.core.observability import logger
+from sluice.queued_events import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
+
+
+def _send_groups(bodies: Sequence[bytes], indexes: list[int]) -> Iterator[list[int]]:
+    """Splits bodies into SendMessageBatch calls: at most 10 entries and 256 KiB each."""
+    group: list[int] = []
+    size = 0
+    for index in indexes:
+        length = len(bodies[index])
+        if group and (len(group) == MAX_BATCH_ENTRIES or size + length > MAX_BATCH_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(index)
+        size += length
+    if group:
+        yield group
+
+
+class EventQueue:
+    def __init__(self, sqs_client: Any, queue_url: str, *, attempts: int = 3) -> None:
+        self._sqs = sqs_client
+        self._queue_url = queue_url
+        self._attempts = attempts  # per entry, on top of botocore's own retries per call
+
+    def send(self, bodies: Sequence[bytes]) -> set[int]:
+        """Sends every body; returns the positions of those SQS did not take."""
+        pending = list(range(len(bodies)))
+        for _ in range(self._attempts):
+            if not pending:
+                break
+            failed: list[int] = []
+            for group in _send_groups(bodies, pending):
+                failed.extend(self._send_batch(bodies, group))
+            pending = failed
+        return set(pending)
+
+    def _send_batch(self, bodies: Sequence[bytes], group: list[int]) -> list[int]:
+        entries = [{"Id": str(i), "MessageBody": bodies[i].decode()} for i in group]
+        try:
+            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("send to events queue failed", error=type(exc).__name__)
+            return group
+        failed = response.get("Failed", [])
+        if failed:
+            logger.warning(
+                "events queue refused entries",
+                codes=sorted({entry.get("Code", "") for entry in failed}),
+            )
+        return [int(entry["Id"]) for entry in failed]

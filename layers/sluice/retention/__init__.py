@@ -1,0 +1,1 @@
+"""Retention: partitions ahead, expiry with its archive, old records purged."""

@@ -1,0 +1,1 @@
+"""The database schema: migrations applied at deploy, and the functions' roles."""

@@ -1,0 +1,224 @@
+"""The store function's SQL: events in (COPY, then ON CONFLICT), their messageIds claimed.
+
+Functions take a psycopg2 connection (or cursor) and leave transactions to the
+caller. All SQL is parameterised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import orjson
+
+from sluice.core.db import Connection
+
+# Events go to Postgres as one jsonb array, unpacked server-side: no per-value
+# adaptation in Python, one statement per batch. A redelivered event (same event_id
+# and received_at, so the same partition) meets the primary key and ON CONFLICT DO
+# NOTHING skips it; a client's retry (same messageId, a new event) meets the dedup
+# row its first copy claimed (migrations/0007), and only the events whose claim
+# succeeded (or that carry no messageId) are inserted, in the same statement. Within
+# one batch the first event of a messageId wins. A payload is the client's JSON text
+# (a jsonb string, version 2 messages) or, from version 1 messages, the object itself.
+_INSERT_EVENTS = """
+WITH batch AS (
+    SELECT *
+    FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
+             event_id uuid, app_id text, event_name text, payload jsonb, status text,
+             validation_errors jsonb, message_id text, client_timestamp timestamptz,
+             sent_at timestamptz, occurred_at timestamptz, received_at timestamptz))
+         WITH ORDINALITY AS e(event_id, app_id, event_name, payload, status, validation_errors,
+                              message_id, client_timestamp, sent_at, occurred_at, received_at, n)
+), claimed AS (
+    INSERT INTO event_dedup (app_id, message_id, event_id, received_at)
+    SELECT DISTINCT ON (app_id, message_id) app_id, message_id, event_id, received_at
+    FROM batch WHERE message_id IS NOT NULL ORDER BY app_id, message_id, n
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
+INSERT INTO events (event_id, app_id, event_name, payload, status, validation_errors,
+                    message_id, client_timestamp, sent_at, occurred_at, received_at)
+SELECT b.event_id, b.app_id, b.event_name,
+       CASE jsonb_typeof(b.payload) WHEN 'string' THEN (b.payload #>> '{}')::jsonb
+            ELSE b.payload END,
+       b.status, b.validation_errors,
+       b.message_id, b.client_timestamp, b.sent_at, b.occurred_at, b.received_at
+FROM batch b
+WHERE b.message_id IS NULL OR b.event_id IN (SELECT event_id FROM claimed)
+ON CONFLICT DO NOTHING
+"""
+
+
+# A copy skipped for its messageId leaves the id ingest answered it with: recorded with
+# the row its messageId's claim points at (migrations/0010), so a lookup of that id
+# finds the stored row instead of reading `queued` for 18 days. A separate statement,
+# after the claims: its snapshot sees a claim made by this batch and one that a
+# concurrent store committed while this batch's claim waited on it. A redelivery of the
+# stored event itself (the claim is its own) records nothing.
+_RECORD_DUPLICATES = """
+WITH duplicate AS (
+    SELECT b.event_id, b.app_id, d.event_id AS original_event_id,
+           d.received_at AS original_received_at, b.received_at
+    FROM jsonb_to_recordset(%s::jsonb)
+             AS b(event_id uuid, app_id text, message_id text, received_at timestamptz)
+    JOIN event_dedup d ON d.app_id = b.app_id AND d.message_id = b.message_id
+    WHERE d.event_id <> b.event_id
+), recorded AS (
+    INSERT INTO event_duplicates (event_id, app_id, original_event_id, original_received_at,
+                                  received_at)
+    SELECT * FROM duplicate
+    ON CONFLICT DO NOTHING
+)
+SELECT event_id::text FROM duplicate
+"""
+
+
+def insert_events(
+    conn: Connection, events: list[dict[str, Any]], duplicates: list[str] | None = None
+) -> int:
+    """Stores events in their wire form (see copy_events), skipping any already stored.
+
+    The copies skipped for their messageId are recorded as duplicates, in the same
+    transaction (the caller's), and their ids added to `duplicates`.
+    """
+    with conn.cursor() as cur:
+        cur.execute(_INSERT_EVENTS, (orjson.dumps(events).decode(),))
+        stored = cur.rowcount
+        keyed = [
+            {key: event[key] for key in ("event_id", "app_id", "message_id", "received_at")}
+            for event in events
+            if event.get("message_id") is not None
+        ]
+        if keyed:
+            cur.execute(_RECORD_DUPLICATES, (orjson.dumps(keyed).decode(),))
+            if duplicates is not None:
+                duplicates.extend(event_id for (event_id,) in cur.fetchall())
+        return stored
+
+
+def store_new_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
+    """The fast path: COPY of the events, then of their messageIds into event_dedup.
+
+    One transaction (the caller's). Retries are rare, so this path assumes there are
+    none: a messageId already claimed (a client's retry, or twice in the batch) or an
+    event already stored (a redelivery) makes a COPY raise UniqueViolation, which undoes
+    both, and the caller falls back to insert_events, which skips them.
+
+    `events` may be lazy (the store checks each message as it is read): it is read
+    once, while the events' COPY streams, so that the checking overlaps the server's
+    inserting, the bigger of the two COPYs.
+    """
+    taken: list[dict[str, Any]] = []
+
+    def taking() -> Iterator[dict[str, Any]]:
+        for event in events:
+            taken.append(event)
+            yield event
+
+    stored = copy_events(conn, taking())
+    text = _copy_text
+    claims = (
+        f"{text(e['app_id'])}\t{text(e['message_id'])}\t{e['event_id']}\t{e['received_at']}"
+        for e in taken
+        if e["message_id"] is not None
+    )
+    _copy(conn, "COPY event_dedup (app_id, message_id, event_id, received_at) FROM STDIN", claims)
+    return stored
+
+
+class _CopyStream:
+    """COPY's input, made a chunk of rows at a time as psycopg2 reads it.
+
+    libpq sends each chunk on, so PostgreSQL parses, inserts and indexes one chunk
+    while this process makes the next: the two work at once (on two cores, or two
+    machines in AWS) instead of the server waiting for the whole text first.
+    """
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._next = self._chunk()
+
+    def _chunk(self) -> str:
+        chunk = list(islice(self._lines, _CHUNK_ROWS))
+        return "\n".join(chunk) + "\n" if chunk else ""
+
+    def empty(self) -> bool:
+        return not self._next
+
+    def read(self, size: int = -1) -> str:
+        chunk, self._next = self._next, self._chunk() if self._next else ""
+        return chunk
+
+
+_CHUNK_ROWS = 20  # ~8 KB of typical events: libpq sends on at every 8 KB
+
+
+def _copy(conn: Connection, statement: str, lines: Iterator[str]) -> int:
+    stream = _CopyStream(lines)
+    if stream.empty():
+        return 0
+    with conn.cursor() as cur:
+        cur.copy_expert(statement, stream)
+        return cur.rowcount
+
+
+EVENT_COLUMNS = (
+    "event_id, app_id, event_name, payload, status, validation_errors,"
+    " message_id, client_timestamp, sent_at, occurred_at, received_at"
+)
+# COPY's text format: backslash escapes, \N for NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+def _copy_text(value: str | None) -> str:
+    if value is None:
+        return _NULL
+    # Most values hold nothing to escape, and four searches are far cheaper than translate.
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _copy_json(value: Any) -> str:
+    return _NULL if value is None else _copy_text(orjson.dumps(value).decode())
+
+
+def _copy_payload(payload: str | dict[str, Any]) -> str:
+    # Version 2 carries the client's JSON text: written as it is, every number exact.
+    return _copy_text(payload) if isinstance(payload, str) else _copy_json(payload)
+
+
+def copy_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
+    """Writes events with COPY: the fastest way in, but with no ON CONFLICT.
+
+    `events` are in their wire form: QueuedEvent fields as decoded from a message
+    body that parse_message has accepted, times still ISO 8601 strings. Raises
+    psycopg2.errors.UniqueViolation if any event is already stored; the caller then
+    falls back to insert_events. COPY holds no session state, so it does
+    not pin an RDS Proxy connection.
+    """
+    text = _copy_text
+    # Ids, status and times were checked by the model (UUIDs, a fixed word, ISO 8601):
+    # nothing in them needs escaping.
+    lines = (
+        "\t".join(
+            (
+                event["event_id"],
+                text(event["app_id"]),
+                text(event["event_name"]),
+                _copy_payload(event["payload"]),
+                event["status"],
+                _copy_json(event["validation_errors"]),
+                text(event["message_id"]),
+                event["client_timestamp"] or _NULL,
+                event["sent_at"] or _NULL,
+                event["occurred_at"],
+                event["received_at"],
+            )
+        )
+        for event in events
+    )
+    return _copy(conn, f"COPY events ({EVENT_COLUMNS}) FROM STDIN", lines)

@@ -1,0 +1,239 @@
+"""Storing queued events: what the store function does, without AWS.
+
+Redelivery is safe (inserts ignore rows already there). The unit of failure is
+the event, not the message: an event that does not fit the model, or that
+Postgres refuses (found by halving the batch), fails alone, and its message is
+handed back while every other event, of that message too, is stored. A message
+handed back is retried, then kept in the DLQ; its stored events are skipped on
+every retry and redrive. A database that is down fails the whole batch so SQS
+brings it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import orjson
+import psycopg2
+from pydantic import ValidationError
+
+from sluice.core.db import Connection, Database
+from sluice.core.observability import logger
+from sluice.queued_events import QueuedEvent, parse_message
+from sluice.store.events_data import insert_events, store_new_events
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    message_id: str
+    body: str
+
+
+@dataclass(slots=True)
+class StoreResult:
+    failed: list[str]  # SQS message ids to hand back to the queue
+    events: int = 0  # events that fit the model
+    stored: int = 0  # rows added (the rest were already there)
+    # Event ids for the batch's one log line (a search for an event id finds it):
+    # in the table now (added, or there already), skipped as a retry of a messageId
+    # stored under another id, and refused (their message goes back).
+    stored_ids: list[str] = field(default_factory=list)
+    returned_ids: list[str] = field(default_factory=list)
+    duplicate_ids: list[str] = field(default_factory=list)
+
+
+# One event in its wire form (QueuedEvent fields as decoded from the message
+# body, times still ISO 8601 strings), with the SQS message that carried it.
+_Pending = tuple[str, dict[str, Any]]
+
+
+def store_records(database: Database, records: list[QueueRecord]) -> StoreResult:
+    """Stores what it can; raises DatabaseUnavailable when Postgres cannot be reached."""
+    batch = _Batch(records)
+    stored = 0
+    duplicates: list[str] = []
+    # A batch in which no message fits needs no round trip: its messages go back even
+    # while the database is down.
+    if batch.has_events():
+        try:
+            # The common case, fresh events only, goes in with COPY, the messages read
+            # and checked while the COPY streams...
+            stored = database.run(lambda conn: store_new_events(conn, batch.events()))
+        except _REFUSED:
+            # ...and a batch holding a redelivered event, or a value Postgres refuses,
+            # takes the INSERT path, which skips what is stored and isolates the rest.
+            stored = _insert(database, batch.pending(), batch.failed, batch.returned, duplicates)
+    pending = batch.pending()
+    refused, skipped = set(batch.returned), set(duplicates)
+    return StoreResult(
+        failed=list(batch.failed),
+        events=len(pending),
+        stored=stored,
+        stored_ids=[
+            str(event_id)
+            for _, event in pending
+            if (event_id := event.get("event_id")) is not None
+            and str(event_id) not in refused
+            and str(event_id) not in skipped
+        ],
+        returned_ids=batch.returned,
+        duplicate_ids=duplicates,
+    )
+
+
+class _Batch:
+    """The batch's messages, read and checked once, on demand, in order.
+
+    events() may be iterated again (a retry on a new connection): it yields what was
+    read already, then reads on.
+    """
+
+    def __init__(self, records: list[QueueRecord]) -> None:
+        self._unread = iter(records)
+        self._pending: list[_Pending] = []
+        self.failed: dict[str, None] = {}  # ordered, without repeats
+        self.returned: list[str] = []
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        position = 0
+        while True:
+            while position < len(self._pending):
+                yield self._pending[position][1]
+                position += 1
+            record = next(self._unread, None)
+            if record is None:
+                return
+            events, whole = _read_message(record, self.returned)
+            if not whole:
+                self.failed[record.message_id] = None
+            self._pending.extend((record.message_id, event) for event in events)
+
+    def has_events(self) -> bool:
+        return next(self.events(), None) is not None
+
+    def pending(self) -> list[_Pending]:
+        """Every event that fits the model, with its message (reads what is left)."""
+        for _ in self.events():
+            pass
+        return self._pending
+
+
+def event_ids(records: list[QueueRecord]) -> list[str]:
+    """Every event id the messages carry, as far as they can be read (for a log line)."""
+    ids: list[str] = []
+    for record in records:
+        try:
+            events = orjson.loads(record.body).get("events")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        ids.extend(_ids_of(events))
+    return ids
+
+
+def _ids_of(events: Any) -> list[str]:
+    if not isinstance(events, list):
+        return []
+    return [
+        event["event_id"]
+        for event in events
+        if isinstance(event, dict) and isinstance(event.get("event_id"), str)
+    ]
+
+
+def _read_message(record: QueueRecord, returned: list[str]) -> tuple[list[dict[str, Any]], bool]:
+    """The events of a message that fit the model, and whether all of them did.
+
+    The ids of the events that do not fit (those that have one) go into `returned`.
+    """
+    try:
+        parse_message(record.body)
+        # The model accepted it; COPY wants the wire form, which orjson gives faster
+        # than turning the model's datetimes and UUIDs back into text.
+        return orjson.loads(record.body)["events"], True
+    except ValidationError as exc:
+        problems = exc.error_count()
+    # Salvage the events that fit, one by one: the others must not take them along.
+    try:
+        document = orjson.loads(record.body)
+    except orjson.JSONDecodeError:
+        document = None
+    events = document.get("events") if isinstance(document, dict) else None
+    if not isinstance(events, list) or document.get("version") not in (1, 2):
+        logger.error(
+            "message is not an events message", message_id=record.message_id, problems=problems
+        )
+        returned.extend(_ids_of(events))
+        return [], False
+    fitting: list[dict[str, Any]] = []
+    unfit: list[Any] = []
+    for event in events:
+        (fitting if _fits(event) else unfit).append(event)
+    returned.extend(_ids_of(unfit))
+    logger.error(
+        "events do not fit the events model",
+        message_id=record.message_id,
+        events=len(events),
+        unfit=len(events) - len(fitting),
+    )
+    return fitting, False
+
+
+def _fits(event: Any) -> bool:
+    try:
+        _event_adapter().validate_json(orjson.dumps(event), strict=True)
+    except (ValidationError, orjson.JSONEncodeError):
+        return False
+    return True
+
+
+@cache
+def _event_adapter():  # built on first use, like queued_events._message_adapter
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(QueuedEvent)
+
+
+# A value or a row the database refuses, as opposed to a database it cannot reach.
+_REFUSED = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError)
+
+
+def _insert(
+    database: Database,
+    pending: list[_Pending],
+    failed: dict[str, None],
+    returned: list[str],
+    duplicates: list[str],
+) -> int:
+    """Inserts `pending`, halving around what Postgres refuses; returns rows added."""
+    if not pending:
+        return 0
+
+    skipped: list[str] = []  # kept once the transaction committed
+
+    def work(conn: Connection) -> int:
+        skipped.clear()  # run again on a new connection, it finds them again
+        return insert_events(conn, [event for _, event in pending], skipped)
+
+    try:
+        stored = database.run(work)
+        duplicates.extend(skipped)
+        return stored
+    except _REFUSED as exc:
+        if len(pending) == 1:
+            message_id, event = pending[0]
+            logger.error(
+                "event refused by the database",
+                message_id=message_id,
+                event_id=event.get("event_id"),
+                sqlstate=exc.pgcode,
+            )
+            failed[message_id] = None
+            returned.extend(_ids_of([event]))
+            return 0
+    middle = len(pending) // 2
+    return _insert(database, pending[:middle], failed, returned, duplicates) + _insert(
+        database, pending[middle:], failed, returned, duplicates
+    )
