@@ -11,7 +11,7 @@ from psycopg2 import sql
 
 # Left as the migrations made them, each for its reason.
 KEPT = {
-    "schema_migrations": "which migrations ran (sluice.migrate): emptied, the session's"
+    "schema_migrations": "which migrations ran (sluice.schema.migrate): emptied, the session's"
     " database would look unmigrated",
     "event_id_keys": "the one row its migration makes: the key ingest signs event ids with",
     "aggregate_position": "the one row its migration makes: how far the aggregator has"
