@@ -25,19 +25,12 @@ def drop_day_partitions(conn) -> None:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[psycopg2.extensions.connection]:
-    """The test database with no events, partitions, rollups or records of either."""
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    drop_day_partitions(conn)
-    reset(conn)
-    with conn.cursor() as cur:
-        cur.execute(
-            "TRUNCATE event_dedup, event_duplicates, deleted_apps, event_archives, apps CASCADE"
-        )
-    yield conn
-    drop_day_partitions(conn)
-    conn.close()
+def db(db) -> Iterator[psycopg2.extensions.connection]:
+    """The emptied test database (tests/conftest.py), with no day partitions or rollups either."""
+    drop_day_partitions(db)
+    reset(db)
+    yield db
+    drop_day_partitions(db)
 
 
 @pytest.fixture
