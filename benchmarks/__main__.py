@@ -7,7 +7,7 @@
 5. Aggregation: a first run over 1,000,000 events, 10,000 new ones, a stats query.
 6-7. Accounts: sign-in CPU per request (scrypt); the email function's throughput on moto's SES.
 8. Listing 100 events of an app holding 1,000,000, and the query's plan.
-9. Keeping events: store into the partitioned table next to a raw COPY into its
+9. Retention: store into the partitioned table next to a raw COPY into its
    partition, dropping a day's partition under a concurrent store, archiving a day.
 10. The functions' own CPU per event (ingest with its real SQS client, store with its
    database): the most one machine could reach, whatever runs around them.
@@ -31,7 +31,7 @@ def main() -> None:
         "aggregate",
         "accounts",
         "events",
-        "keeping",
+        "retention",
         "floor",
     ]
     parser.add_argument("--only", choices=parts, action="append")
@@ -47,7 +47,7 @@ def main() -> None:
             ("aggregate", "aggregation"),
             ("accounts", "accounts"),
             ("events", "events_list"),
-            ("keeping", "keeping_events"),
+            ("retention", "retention"),
             ("floor", "request_floor"),
         ):
             if name in chosen:

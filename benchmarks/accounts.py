@@ -29,7 +29,7 @@ from sluice.email.mailer import Mailer
 import functions.accounts.app as accounts_app
 import functions.email.app as email_app
 from benchmarks.environment import BenchEnvironment
-from tests.support import http_event, sqs_event
+from toolkit.lambda_events import http_event, sqs_event
 
 PASSWORD = "tidal-Orbit-93-quince"  # noqa: S105 - a benchmark's password
 SENDER = "no-reply@sluice.bench"

@@ -146,7 +146,7 @@ def _route_timings(env: BenchEnvironment, conn, quick: bool) -> None:
     from sluice.manage.manage import Manager
 
     import functions.manage.app as manage_app
-    from tests.support import http_event
+    from toolkit.lambda_events import http_event
 
     owner = uuid.uuid4()
     with conn, conn.cursor() as cur:

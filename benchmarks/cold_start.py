@@ -18,7 +18,7 @@ from pathlib import Path
 from sluice.queued_events import pack, serialize_event
 
 from benchmarks.environment import REPO_ROOT, BenchEnvironment, typical_event, typical_queued_event
-from tests.support import http_event, sqs_event
+from toolkit.lambda_events import http_event, sqs_event
 
 FLOOR = (
     "import boto3; boto3.client('sqs');"

@@ -102,7 +102,7 @@ def bench_environment() -> Iterator[BenchEnvironment]:
     )
     from sluice.schema.migrate import apply_migrations
 
-    from tests.support import embedded_postgres, scratch_database
+    from toolkit.postgres import embedded_postgres, scratch_database
 
     with contextlib.ExitStack() as stack:
         server_url = os.environ.get("DATABASE_URL") or stack.enter_context(

@@ -22,7 +22,7 @@ from sluice.intake.queue import EventQueue
 
 import functions.ingest.app as ingest_app
 from benchmarks.environment import BenchEnvironment, typical_event
-from tests.support import http_event
+from toolkit.lambda_events import http_event
 
 
 class StubSqs:

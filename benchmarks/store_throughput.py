@@ -25,7 +25,7 @@ from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app
 from benchmarks.environment import BenchEnvironment, copy_line, typical_queued_event
-from tests.support import sqs_event
+from toolkit.lambda_events import sqs_event
 
 
 class Context:

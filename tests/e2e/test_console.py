@@ -138,7 +138,7 @@ def test_the_console_follows_an_event_a_queue_and_a_metric(sluice, printed, app_
         expect(value).to_have_text(f"{printed.total(metric):g}", timeout=15_000)
 
     # A message the store cannot read: retried, then the dead-letter queue's depth moves.
-    sqs = sqs_client(sluice.sqs_url, sluice.core.config.region)
+    sqs = sqs_client(sluice.sqs_url, sluice.config.region)
     sqs.send_message(QueueUrl=sluice.queue_urls["EventsQueue"], MessageBody="not an events message")
     expect(dead_letters).to_have_text(str(dead_before + 1), timeout=60_000)
     page.locator('[data-redrive="EventsDeadLetterQueue"]').click()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
 from tests.openapi import document as openapi_document
@@ -571,85 +574,128 @@ def test_the_migration_function_finds_the_sql_where_the_build_puts_it(resources)
 # --- API ----------------------------------------------------------------------------
 
 
-ACCOUNT_ROUTES = {
-    ("post", "/api/accounts/register"),
-    ("post", "/api/accounts/verify"),
-    ("post", "/api/accounts/sign-in"),
-    ("post", "/api/accounts/sign-in/verify"),
-    ("post", "/api/accounts/sign-out"),
-    ("get", "/api/accounts/me"),
-    ("post", "/api/accounts/password-reset"),
-    ("post", "/api/accounts/password-reset/confirm"),
-}
+# A route is declared in three places, none generated from another: the template (an
+# HttpApi event on the function that serves it), that function's resolver (a decorator
+# in functions/<name>/app.py) and functions/manage/openapi.json. The test below reads
+# all three and holds them equal, and which function serves a route is the template's
+# word, checked against the resolver that registers it (so GET
+# /api/logs/{app_id}/events/{event_id} is manage's: its role reads events, ingest's
+# does not).
+
+Route = tuple[str, str]  # (METHOD, path template with {names})
+ANY = "ANY"  # API Gateway's x-amazon-apigateway-any-method
 
 
-MANAGE_ROUTES = {
-    ("get", "/api/openapi.json"),
-    ("post", "/api/apps"),
-    ("get", "/api/apps"),
-    ("get", "/api/apps/{app_id}"),
-    ("patch", "/api/apps/{app_id}"),
-    ("delete", "/api/apps/{app_id}"),
-    ("get", "/api/apps/{app_id}/keys"),
-    ("post", "/api/apps/{app_id}/keys"),
-    ("delete", "/api/apps/{app_id}/keys/{key_id}"),
-    ("get", "/api/apps/{app_id}/rules"),
-    ("get", "/api/apps/{app_id}/rules/{event_name}"),
-    ("put", "/api/apps/{app_id}/rules/{event_name}"),
-    ("delete", "/api/apps/{app_id}/rules/{event_name}"),
-    ("get", "/api/apps/{app_id}/rules/{event_name}/versions"),
-    ("post", "/api/apps/{app_id}/rules/{event_name}/restore"),
-    ("get", "/api/apps/{app_id}/events"),
-    ("get", "/api/apps/{app_id}/events/{event_id}"),
-    ("get", "/api/apps/{app_id}/stats"),
-    # An event's state for the app's key: manage's role reads events, ingest's does not.
-    ("get", "/api/logs/{app_id}/events/{event_id}"),
-}
-
-
-# Any other method and path under /api/: the manage function answers 404 route_not_found
-# (API Gateway's own answer to a route it lacks is {"message": "Not Found"}).
-CATCH_ALL = ("x-amazon-apigateway-any-method", "/api/{proxy+}")
-
-
-def test_http_api_routes_send_payload_2_to_ingest_accounts_and_manage(resources):
+def template_routes(resources) -> dict[Route, dict[str, Any]]:
+    """Every route of the HTTP API, as SAM builds it from the events: its integration."""
     (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
-    paths = api["Properties"]["Body"]["paths"]
-    routes = {
-        (method, path): operation["x-amazon-apigateway-integration"]
-        for path, operations in paths.items()
-        for method, operation in operations.items()
-    }
-
-    ingest = {("post", "/api/logs/{app_id}"), ("post", "/api/logs/{app_id}/batch")}
-    assert set(routes) == ingest | ACCOUNT_ROUTES | MANAGE_ROUTES | {CATCH_ALL}
-    for route, integration in routes.items():
-        function = (
-            "IngestFunction"
-            if route in ingest
-            else "ManageFunction"
-            if route in MANAGE_ROUTES | {CATCH_ALL}
-            else "AccountsFunction"
-        )
-        assert integration["payloadFormatVersion"] == "2.0"
-        assert f"${{{function}.Arn}}" in integration["uri"]["Fn::Sub"]
-
-
-def test_the_openapi_document_describes_exactly_the_routes_of_the_http_api(resources):
-    (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
-    served = {
-        (method, path)
+    return {
+        (ANY if method == "x-amazon-apigateway-any-method" else method.upper(), path): operation[
+            "x-amazon-apigateway-integration"
+        ]
         for path, operations_ in api["Properties"]["Body"]["paths"].items()
-        for method in operations_
+        for method, operation in operations_.items()
     }
-    documented = {(method.lower(), path) for method, path in operations()}
-    # The catch-all is no operation: the document names it in an extension.
-    documented.add(
-        ("x-amazon-apigateway-any-method", openapi_document()["x-unmatched-routes"]["path"])
+
+
+def integrated_function(integration: dict[str, Any]) -> str:
+    """The function an integration invokes (its uri is `...${Function.Arn}/invocations`)."""
+    match = re.search(r"\$\{(\w+)\.Arn\}", integration["uri"]["Fn::Sub"])
+    assert match, integration
+    return match.group(1)
+
+
+def resolvers(sam_template) -> dict[str, APIGatewayHttpResolver]:
+    """Each function whose handler module holds an HTTP resolver (`app`): its resolver.
+
+    The module is the function's own (CodeUri + Handler), imported as the tests do.
+    """
+    found = {}
+    for name, resource in sam_template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        folder = Path(properties["CodeUri"]).parts
+        module = importlib.import_module(".".join([*folder, properties["Handler"].split(".")[0]]))
+        app = getattr(module, "app", None)
+        if isinstance(app, APIGatewayHttpResolver):
+            found[name] = app
+    return found
+
+
+def registered_routes(app: APIGatewayHttpResolver) -> set[Route]:
+    """The routes a Powertools resolver's decorators registered.
+
+    Powertools keeps them in two internal lists (static and dynamic routes); if a new
+    version keeps them elsewhere, this fails here rather than finding no routes.
+    """
+    routes = [*app._static_routes, *app._dynamic_routes]
+    assert routes, "Powertools keeps its routes elsewhere now: read them there"
+    return {(route.method, route.openapi_path) for route in routes}
+
+
+def documented_routes() -> set[Route]:
+    """The document's operations, and its catch-all (no operation: an extension names it)."""
+    return {*operations(), (ANY, openapi_document()["x-unmatched-routes"]["path"])}
+
+
+def greedy(route: Route) -> bool:
+    """Whether this is the catch-all: any other method and path under /api/.
+
+    API Gateway sends it to a function whose resolver answers with its not-found handler
+    (404 route_not_found, tests/handlers/test_unknown_routes.py): no route registers it.
+    """
+    return route[1].endswith("{proxy+}")
+
+
+def declarations(sam_template, resources) -> dict[Route, set[str]]:
+    """Route -> where it is declared: the template, a resolver, the OpenAPI document."""
+    sources = {
+        "template.yaml": set(template_routes(resources)),
+        "a resolver": {
+            route for app in resolvers(sam_template).values() for route in registered_routes(app)
+        },
+        "openapi.json": documented_routes(),
+    }
+    found: dict[Route, set[str]] = {}
+    for source, routes in sources.items():
+        for route in routes:
+            found.setdefault(route, set()).add(source)
+    return found
+
+
+def test_the_template_the_resolvers_and_the_openapi_document_declare_the_same_routes(
+    sam_template, resources
+):
+    everywhere = {"template.yaml", "a resolver", "openapi.json"}
+
+    missing = {}
+    for route, sources in declarations(sam_template, resources).items():
+        expected = everywhere - {"a resolver"} if greedy(route) else everywhere
+        if expected - sources:
+            missing[" ".join(route)] = sorted(expected - sources)
+
+    assert missing == {}, (
+        "declare each route in template.yaml, on its handler and in functions/manage/openapi.json"
     )
 
-    assert served - documented == set(), "routes missing from functions/manage/openapi.json"
-    assert documented - served == set(), "documented routes the API does not serve"
+
+def test_each_route_goes_to_the_function_whose_resolver_registers_it(sam_template, resources):
+    served = template_routes(resources)
+    apps = resolvers(sam_template)
+    registered_by = {
+        route: function for function, app in apps.items() for route in registered_routes(app)
+    }
+
+    for route, integration in served.items():
+        function = integrated_function(integration)
+        assert integration["payloadFormatVersion"] == "2.0", route
+        if greedy(route):
+            assert function in apps, f"{route} goes to {function}, which has no resolver"
+        else:
+            assert registered_by.get(route) == function, f"{route} goes to {function}"
+    # Each resolver's routes are its function's alone: no route is registered twice.
+    assert sum(len(registered_routes(app)) for app in apps.values()) == len(registered_by)
 
 
 def test_cors_origins_are_a_parameter(resources):
@@ -714,7 +760,7 @@ def test_the_aggregate_function_runs_on_the_schedule_parameter(cfn, resources):
     assert int(cfn["Parameters"]["AggregateChunkSize"]["MaxValue"]) <= 100_000
 
 
-# --- keeping events (issue 14) ------------------------------------------------------
+# --- retention (issue 14) ------------------------------------------------------
 
 
 def test_the_maintain_function_runs_on_the_schedule_parameter(cfn, resources):

@@ -1,4 +1,4 @@
-"""Keeping events: the session's database with no day partitions, moto's S3 for the archive."""
+"""Retention: the session's database with no day partitions, moto's S3 for the archive."""
 
 from __future__ import annotations
 
@@ -25,19 +25,12 @@ def drop_day_partitions(conn) -> None:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[psycopg2.extensions.connection]:
-    """The test database with no events, partitions, rollups or records of either."""
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    drop_day_partitions(conn)
-    reset(conn)
-    with conn.cursor() as cur:
-        cur.execute(
-            "TRUNCATE event_dedup, event_duplicates, deleted_apps, event_archives, apps CASCADE"
-        )
-    yield conn
-    drop_day_partitions(conn)
-    conn.close()
+def db(db) -> Iterator[psycopg2.extensions.connection]:
+    """The emptied test database (tests/conftest.py), with no day partitions or rollups either."""
+    drop_day_partitions(db)
+    reset(db)
+    yield db
+    drop_day_partitions(db)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
-import pytest
 from sluice.accounts import accounts_data, sessions
 from sluice.accounts.limits import LIMIT_WINDOW, limit_key
 from sluice.core.clock import ManualClock
@@ -27,17 +26,6 @@ NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 KEPT = maintain.ACCOUNT_RECORDS_KEPT
 CUTOFF = NOW - KEPT  # gone before this: purged; at it or after: kept
 TICK = timedelta(microseconds=1)
-
-
-@pytest.fixture
-def accounts_db(db):
-    """The retention suite's database with empty account tables."""
-    with db.cursor() as cur:
-        cur.execute(
-            "TRUNCATE email_deliveries, sessions, email_challenges, email_send_limits, accounts"
-            " CASCADE"
-        )
-    return db
 
 
 def account(conn, email: str = "owner@sluice.test") -> uuid.UUID:
@@ -89,8 +77,7 @@ def run(maintainer, bucket, **policy) -> maintain.MaintainResult:
     return maintain.run(maintainer, bucket, NOW, maintain.MaintainPolicy(**policy))
 
 
-def test_challenges_a_week_past_expiry_go_with_their_deliveries(accounts_db, maintainer, bucket):
-    db = accounts_db
+def test_challenges_a_week_past_expiry_go_with_their_deliveries(db, maintainer, bucket):
     # Given challenges either side of the cutoff, exactly at it, and one still open
     long_gone = challenge(db, NOW - timedelta(days=30))
     just_past = challenge(db, CUTOFF - TICK)
@@ -120,10 +107,7 @@ def test_challenges_a_week_past_expiry_go_with_their_deliveries(accounts_db, mai
     assert result.finished
 
 
-def test_sessions_a_week_after_they_expired_or_ended_go_and_live_ones_stay(
-    accounts_db, maintainer, bucket
-):
-    db = accounts_db
+def test_sessions_a_week_after_they_expired_or_ended_go_and_live_ones_stay(db, maintainer, bucket):
     owner = account(db)
     # Given sessions that expired or ended either side of the cutoff and exactly at it
     session(db, owner, CUTOFF - TICK)
@@ -150,8 +134,7 @@ def test_sessions_a_week_after_they_expired_or_ended_go_and_live_ones_stay(
     assert sessions.find_session(db, live.token, NOW).account_id == owner
 
 
-def test_rate_limit_rows_with_no_send_inside_the_window_go(accounts_db, maintainer, bucket):
-    db = accounts_db
+def test_rate_limit_rows_with_no_send_inside_the_window_go(db, maintainer, bucket):
     window_start = NOW - LIMIT_WINDOW
     just_past = send_limit(db, "a@sluice.test", [NOW - timedelta(hours=3), window_start - TICK])
     at_start = send_limit(db, "b@sluice.test", [window_start])
@@ -167,10 +150,10 @@ def test_rate_limit_rows_with_no_send_inside_the_window_go(accounts_db, maintain
 
 
 def test_a_send_counted_while_the_purge_waits_for_its_row_keeps_the_row(
-    accounts_db, database_url, maintainer
+    db, database_url, maintainer
 ):
     # Given an address whose last send is past the window
-    key = send_limit(accounts_db, "busy@sluice.test", [NOW - timedelta(hours=2)])
+    key = send_limit(db, "busy@sluice.test", [NOW - timedelta(hours=2)])
     # And the accounts function counting a new send, the row locked, not yet committed
     accounts = psycopg2.connect(database_url, user="sluice_accounts")
     try:
@@ -190,7 +173,7 @@ def test_a_send_counted_while_the_purge_waits_for_its_row_keeps_the_row(
         purge.start()
 
         def purge_waits_for_the_lock() -> bool:
-            with accounts_db.cursor() as cur:
+            with db.cursor() as cur:
                 cur.execute(
                     "SELECT count(*) FROM pg_stat_activity"
                     " WHERE usename = 'sluice_maintain' AND wait_event_type = 'Lock'"
@@ -204,11 +187,10 @@ def test_a_send_counted_while_the_purge_waits_for_its_row_keeps_the_row(
         accounts.close()
     # Then the DELETE judged the row as it now is, and kept it: the new send counts
     assert purged == [0]
-    assert accounts_data.read_send_times(accounts_db, key) == [NOW]
+    assert accounts_data.read_send_times(db, key) == [NOW]
 
 
-def test_more_rows_than_a_chunk_all_go_in_one_run(accounts_db, maintainer, bucket):
-    db = accounts_db
+def test_more_rows_than_a_chunk_all_go_in_one_run(db, maintainer, bucket):
     owner = account(db)
     old = NOW - timedelta(days=10)
     for n in range(7):
@@ -243,9 +225,8 @@ class SlowDatabase:
 
 
 def test_the_deadline_stops_the_purge_between_chunks_and_the_next_run_finishes(
-    accounts_db, database_url, bucket
+    db, database_url, bucket
 ):
-    db = accounts_db
     owner = account(db)
     old = NOW - timedelta(days=10)
     for _ in range(7):

@@ -240,7 +240,7 @@ ARCHIVE_BUCKET = Required("ARCHIVE_BUCKET")
 # Day partitions made ahead of today: days of runs may fail before any event lands in
 # the default partition.
 PARTITION_DAYS_AHEAD = Integer("PARTITION_DAYS_AHEAD", 7, minimum=1)
-# How long a client's messageId is remembered (README, "Keeping events").
+# How long a client's messageId is remembered (docs/operating-in-aws.md, "Retention").
 DEDUP_WINDOW_HOURS = Integer("DEDUP_WINDOW_HOURS", 72, minimum=1)
 MAINTAIN_CHUNK_SIZE = Integer("MAINTAIN_CHUNK_SIZE", 10_000, minimum=1)
 # Time left for the last step and the answer once a run stops starting new ones.

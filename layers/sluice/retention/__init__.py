@@ -1,1 +1,1 @@
-"""Retention (keeping events): partitions ahead, expiry with its archive, old records purged."""
+"""Retention: partitions ahead, expiry with its archive, old records purged."""

@@ -1,4 +1,4 @@
-"""Keeping events: what the scheduled maintain function does, without AWS.
+"""Retention: what the scheduled maintain function does, without AWS.
 
 Each run, in order:
 1. makes the day partitions of events from today to DAYS_AHEAD days ahead (the

@@ -1,4 +1,4 @@
-"""Keeping events (issue 14): the partitioned table's store speed, dropping a day, the archive.
+"""Retention (issue 14): the partitioned table's store speed, dropping a day, the archive.
 
 a. The store function's path (messages checked as the COPY into events streams them,
    then the COPY of their messageIds into event_dedup) next to a raw COPY of the same
@@ -258,7 +258,7 @@ def _archive_day(maintainer: Database) -> None:
 
 def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     rows = int(os.environ.get("BENCH_DROP_ROWS", 1_000_000 if quick else 10_000_000))
-    print("9. Keeping events: partitioned store, dropping a day, archiving a day")
+    print("9. Retention: partitioned store, dropping a day, archiving a day")
     _store_versus_copy(env, 4 if quick else 10)
     built = _build_day(env, rows)
     print(f"   (built a {rows:,}-row day partition in {built:5.1f} s with generate_series)")
