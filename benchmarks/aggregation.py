@@ -20,9 +20,9 @@ from sluice.core.config import DatabaseSettings
 from sluice.core.db import Database
 from sluice.rollups import aggregate
 from sluice.rollups.stats import stats_series
-from sluice.store.events_data import EVENT_COLUMNS
+from sluice.store.events_data import COPY_EVENTS
 
-from benchmarks.environment import BenchEnvironment
+from benchmarks.environment import BenchEnvironment, copy_line
 
 APPS = [f"app_bench_{i}" for i in range(4)]
 NAMES = [f"event_{i}" for i in range(20)]
@@ -54,20 +54,20 @@ class _Arrivals:
             name = rng.choice(NAMES)
             payload = f'{{"eventName": "{name}", "userId": {user}, "plan": "pro"}}'
             lines.append(
-                "\t".join(
-                    (
-                        str(uuid.UUID(int=(self.sent << 64) | rng.getrandbits(64))),
-                        rng.choice(APPS),
-                        name,
-                        payload,
-                        "valid" if rng.random() < 0.9 else "invalid",
-                        "\\N",
-                        "\\N",
-                        iso,
-                        iso,
-                        iso,
-                        arrived.isoformat(),
-                    )
+                copy_line(
+                    {
+                        "event_id": str(uuid.UUID(int=(self.sent << 64) | rng.getrandbits(64))),
+                        "app_id": rng.choice(APPS),
+                        "event_name": name,
+                        "payload": payload,
+                        "status": "valid" if rng.random() < 0.9 else "invalid",
+                        "validation_errors": "\\N",
+                        "message_id": "\\N",
+                        "client_timestamp": iso,
+                        "sent_at": iso,
+                        "occurred_at": iso,
+                        "received_at": arrived.isoformat(),
+                    }
                 )
             )
         return "\n".join(lines) + "\n"
@@ -77,7 +77,7 @@ def _copy(conn, arrivals: _Arrivals, count: int, per_transaction: int) -> None:
     for _ in range(count // per_transaction):
         text = arrivals.rows(per_transaction)
         with conn, conn.cursor() as cur:
-            cur.copy_expert(f"COPY events ({EVENT_COLUMNS}) FROM STDIN", io.StringIO(text))
+            cur.copy_expert(COPY_EVENTS, io.StringIO(text))
 
 
 def run(env: BenchEnvironment, *, quick: bool = False) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg2
+from sluice.store.events_table import WRITTEN
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +62,12 @@ def typical_queued_event(app_id: str, i: int, now: datetime, message_id: str | N
         occurred_at=now,
         received_at=now,
     )
+
+
+def copy_line(row: dict[str, str]) -> str:
+    """A row of the events table in COPY's text format, its values in the order that
+    sluice.store.events_data.COPY_EVENTS names the columns."""
+    return "\t".join(row[name] for name in WRITTEN)
 
 
 @dataclass

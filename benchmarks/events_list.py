@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 from sluice.manage.manage_data import list_events
-from sluice.store.events_data import EVENT_COLUMNS
+from sluice.store.events_data import COPY_EVENTS
 
-from benchmarks.environment import BenchEnvironment
+from benchmarks.environment import BenchEnvironment, copy_line
 
 APP = "app_bench_list"
 OTHER_APP = "app_bench_other"
@@ -30,20 +30,20 @@ def _rows(rng: random.Random, app_id: str, start: int, count: int, total: int) -
         occurred = (END - timedelta(seconds=span * (1 - n / total))).isoformat()
         name = rng.choice(NAMES)
         lines.append(
-            "\t".join(
-                (
-                    str(uuid.UUID(int=(n << 64) | rng.getrandbits(64))),
-                    app_id,
-                    name,
-                    f'{{"eventName": "{name}", "userId": {rng.randrange(50_000)}}}',
-                    "valid" if rng.random() < 0.9 else "invalid",
-                    "\\N",
-                    "\\N",
-                    occurred,
-                    occurred,
-                    occurred,
-                    occurred,
-                )
+            copy_line(
+                {
+                    "event_id": str(uuid.UUID(int=(n << 64) | rng.getrandbits(64))),
+                    "app_id": app_id,
+                    "event_name": name,
+                    "payload": f'{{"eventName": "{name}", "userId": {rng.randrange(50_000)}}}',
+                    "status": "valid" if rng.random() < 0.9 else "invalid",
+                    "validation_errors": "\\N",
+                    "message_id": "\\N",
+                    "client_timestamp": occurred,
+                    "sent_at": occurred,
+                    "occurred_at": occurred,
+                    "received_at": occurred,
+                }
             )
         )
     return "\n".join(lines) + "\n"
@@ -58,7 +58,7 @@ def _load(conn, total: int) -> None:
         for app_id in (APP, OTHER_APP) if start % (4 * step) == 0 else (APP,):
             with conn, conn.cursor() as cur:
                 cur.copy_expert(
-                    f"COPY events ({EVENT_COLUMNS}) FROM STDIN",
+                    COPY_EVENTS,
                     io.StringIO(_rows(rng, app_id, start, step, total)),
                 )
     conn.autocommit = True

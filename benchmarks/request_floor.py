@@ -36,7 +36,7 @@ import boto3
 import psycopg2
 from sluice.core.config import DatabaseSettings
 from sluice.core.db import Database
-from sluice.store.events_data import EVENT_COLUMNS
+from sluice.store.events_data import COPY_EVENTS
 
 import functions.ingest.app as ingest_app
 import functions.store.app as store_app
@@ -166,7 +166,7 @@ def _copy_rate(env: BenchEnvironment, rounds: int) -> float:
         text = copy_text(queued_events(1_000))
         start = time.perf_counter()
         with conn, conn.cursor() as cur:
-            cur.copy_expert(f"COPY events ({EVENT_COLUMNS}) FROM STDIN", io.StringIO(text))
+            cur.copy_expert(COPY_EVENTS, io.StringIO(text))
         rates.append(1_000 / (time.perf_counter() - start))
     conn.close()
     return statistics.median(rates)

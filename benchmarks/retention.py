@@ -27,10 +27,12 @@ from pathlib import Path
 
 import boto3
 import psycopg2
+from psycopg2 import sql
 from sluice.core.config import DatabaseSettings
 from sluice.core.db import Database
 from sluice.retention import partitions as p
 from sluice.retention.archive import ArchiveBucket, object_key
+from sluice.store.events_table import WRITTEN, names
 from sluice.store.store_batch import QueueRecord, store_records
 
 from benchmarks.environment import BenchEnvironment
@@ -66,9 +68,9 @@ def _store_versus_copy(env: BenchEnvironment, rounds: int) -> None:
         start = time.perf_counter()
         with copy_conn, copy_conn.cursor() as cur:
             cur.copy_expert(
-                f"COPY {partition} (event_id, app_id, event_name, payload, status,"
-                " validation_errors, message_id, client_timestamp, sent_at, occurred_at,"
-                " received_at) FROM STDIN",
+                sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    sql.Identifier(partition), names(WRITTEN)
+                ),
                 io.StringIO(text),
             )
         copy_rates.append(count / (time.perf_counter() - start))

@@ -20,11 +20,11 @@ import psycopg2
 from sluice.core.config import DatabaseSettings
 from sluice.core.db import Database
 from sluice.queued_events import QueuedEvent, pack, serialize_event
-from sluice.store.events_data import EVENT_COLUMNS
+from sluice.store.events_data import COPY_EVENTS
 from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app
-from benchmarks.environment import BenchEnvironment, typical_queued_event
+from benchmarks.environment import BenchEnvironment, copy_line, typical_queued_event
 from toolkit.lambda_events import sqs_event
 
 
@@ -45,20 +45,22 @@ def queued_events(count: int) -> list[QueuedEvent]:
 def copy_text(events: list[QueuedEvent]) -> str:
     lines = []
     for e in events:
-        values = [
-            str(e.event_id),
-            e.app_id,
-            e.event_name,
-            e.payload,
-            e.status,
-            "\\N",
-            e.message_id,
-            e.client_timestamp.isoformat(),
-            e.sent_at.isoformat(),
-            e.occurred_at.isoformat(),
-            e.received_at.isoformat(),
-        ]
-        lines.append("\t".join(v.replace("\\", "\\\\") if v != "\\N" else v for v in values))
+        values = {
+            "event_id": str(e.event_id),
+            "app_id": e.app_id,
+            "event_name": e.event_name,
+            "payload": e.payload,
+            "status": e.status,
+            "validation_errors": "\\N",
+            "message_id": e.message_id,
+            "client_timestamp": e.client_timestamp.isoformat(),
+            "sent_at": e.sent_at.isoformat(),
+            "occurred_at": e.occurred_at.isoformat(),
+            "received_at": e.received_at.isoformat(),
+        }
+        lines.append(
+            copy_line({k: v.replace("\\", "\\\\") if v != "\\N" else v for k, v in values.items()})
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -93,7 +95,7 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
                 text = copy_text(queued_events(count))
                 start = time.perf_counter()
                 with copy_conn, copy_conn.cursor() as cur:
-                    cur.copy_expert(f"COPY events ({EVENT_COLUMNS}) FROM STDIN", io.StringIO(text))
+                    cur.copy_expert(COPY_EVENTS, io.StringIO(text))
                 copy_rates.append(count / (time.perf_counter() - start))
         store_rate, copy_rate = statistics.median(store_rates), statistics.median(copy_rates)
         print(

@@ -30,12 +30,14 @@ FLOWS: dict[str, set[str]] = {
     "sluice.email": {"sluice.accounts"},
     # Rules are checked as ingest checks them (validation), keys made as ingest reads
     # them (keys, catalog_data), event ids read (event_ids); stats read from the
-    # rollups; operators name an account by its address (accounts).
-    "sluice.manage": {"sluice.intake", "sluice.rollups", "sluice.accounts"},
+    # rollups; operators name an account by its address (accounts); events read with
+    # the columns of the table the store owns (store.events_table).
+    "sluice.manage": {"sluice.intake", "sluice.rollups", "sluice.accounts", "sluice.store"},
     "sluice.rollups": set(),
     # How long ingest answers for a queued event (intake.event_ids.QUEUED_HORIZON) and
-    # the longest rate-limit window (accounts.limits) bound what may be forgotten.
-    "sluice.retention": {"sluice.intake", "sluice.accounts"},
+    # the longest rate-limit window (accounts.limits) bound what may be forgotten; the
+    # archive's lines hold the columns of the table the store owns (store.events_table).
+    "sluice.retention": {"sluice.intake", "sluice.accounts", "sluice.store"},
     "sluice.schema": set(),
 }
 # The repository's other packages, read so that a circle through them is found too;

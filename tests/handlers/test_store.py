@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 
 import orjson
+import psycopg2
 import pytest
+from psycopg2 import sql
+from psycopg2.extras import RealDictCursor
+from sluice.store.events_data import copy_events, insert_events
+from sluice.store.events_table import WRITTEN, names
 from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app
@@ -92,6 +99,52 @@ def test_queued_events_become_rows(ingestor, store_database, db, app_and_key, co
     assert invalid[3] == [
         {"path": "/userId", "message": '"one" is not of type "integer"', "keyword": "type"}
     ]
+
+
+def test_the_copy_and_the_insert_path_write_each_value_into_its_column(db):
+    # Given two events in their wire form, each column given a value no other could hold
+    def wire() -> dict:
+        event_id = str(uuid7())
+        return {
+            "event_id": event_id,
+            "app_id": "app_columns",
+            "event_name": "checkout",
+            "status": "invalid",
+            "payload": '{"eventName": "checkout", "total": "x"}',
+            "validation_errors": [{"path": "/total", "message": "bad", "keyword": "type"}],
+            "message_id": f"m-{event_id}",
+            "client_timestamp": "2026-01-01T00:00:01+00:00",
+            "sent_at": "2026-01-01T00:00:02+00:00",
+            "occurred_at": "2026-01-01T00:00:03+00:00",
+            "received_at": "2026-01-01T00:00:04+00:00",
+        }
+
+    copied, inserted = wire(), wire()
+
+    # When one is stored by the fast path's COPY and the other by INSERT ... ON CONFLICT
+    conn = psycopg2.connect(db.dsn)
+    try:
+        with conn:
+            assert copy_events(conn, [copied]) == 1
+        with conn:
+            assert insert_events(conn, [inserted]) == 1
+    finally:
+        conn.close()
+
+    # Then each row holds its event's values, each in its own column
+    with db.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(sql.SQL("SELECT {} FROM events").format(names(WRITTEN)))
+        stored = {str(row["event_id"]): dict(row) for row in cur.fetchall()}
+    for event in (copied, inserted):
+        assert stored[event["event_id"]] == {
+            **event,
+            "event_id": uuid.UUID(event["event_id"]),
+            "payload": json.loads(event["payload"]),
+            **{
+                name: datetime.fromisoformat(event[name])
+                for name in ("client_timestamp", "sent_at", "occurred_at", "received_at")
+            },
+        }
 
 
 def test_repeated_message_id_makes_one_row(

@@ -824,6 +824,17 @@ def test_the_archive_is_private_encrypted_and_athena_reads_its_layout(resources)
     )
 
 
+def test_athenas_archive_table_has_the_archived_lines_columns(resources):
+    from sluice.store.events_table import SHOWN
+
+    table = resources["ArchiveTable"]["Properties"]["TableInput"]
+    keys = [k["Name"] for k in table["PartitionKeys"]]
+    columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+    # A line holds every column an event is shown with (sluice.retention.partitions);
+    # the app is the object's folder, a partition key.
+    assert columns == [name for name in SHOWN if name not in keys]
+
+
 def test_storage_grows_to_a_parameter_and_an_alarm_warns_before_it_ends(cfn, resources):
     props = resources["Database"]["Properties"]
     assert props["MaxAllocatedStorage"] == {"Ref": "DatabaseMaxAllocatedStorage"}

@@ -19,6 +19,7 @@ from sluice.rollups import aggregate
 
 from tests.aggregate.support import rollups, store, wire_event
 from tests.retention.conftest import BUCKET
+from tests.unit.test_events_table import migrated_columns
 from tools import archive as tools_archive
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -87,6 +88,27 @@ def history(db, maintainer):
     finally:
         conn.close()
     return events
+
+
+def test_an_archived_line_holds_every_column_of_the_event_but_the_store_transaction(db, maintainer):
+    # Given an event stored
+    day = date(2026, 3, 8)
+    conn = psycopg2.connect(db.dsn)
+    try:
+        store(conn, [event("app_short", day)])
+    finally:
+        conn.close()
+
+    # When its day is read for the archive
+    def read(conn) -> list[dict]:
+        lines = p.archive_lines(conn, "app_short", day, detached=False)
+        return [json.loads(line) for line in lines]
+
+    (line,) = maintainer.run(read)
+
+    # Then the line names each column of the migrated table, but the transaction that
+    # stored the row (the aggregator's position, no fact of the event)
+    assert set(line) == set(migrated_columns(db)) - {"store_xid"}
 
 
 def test_expired_events_are_archived_then_dropped_or_deleted_and_rollups_stay(

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from psycopg2 import sql
 from psycopg2.extras import Json
 
 from sluice.core.db import Connection
 from sluice.core.exact_json import JsonText, exact_cursor
+from sluice.store.events_table import SHOWN, names
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,11 +331,11 @@ def _jsonb(schema: dict[str, Any] | JsonText) -> Any:
 
 # --- events -------------------------------------------------------------------------
 
-_EVENT_COLUMNS = (
-    "event_id, event_name, status, payload, validation_errors, message_id,"
-    " client_timestamp, sent_at, occurred_at, received_at, stored_at"
-)
-EVENT_FIELDS = tuple(_EVENT_COLUMNS.replace(" ", "").split(","))
+# An event as the API shows it: as stored, but for its app, which the URL names.
+EVENT_FIELDS = tuple(name for name in SHOWN if name != "app_id")
+_SELECT_EVENTS = sql.SQL("SELECT {} FROM events WHERE ").format(names(EVENT_FIELDS))
+_FIND_EVENT = _SELECT_EVENTS + sql.SQL("event_id = %s AND app_id = %s")
+_FIND_EVENT_IN_DAYS = _FIND_EVENT + sql.SQL(" AND received_at >= %s AND received_at < %s")
 
 
 # How far received_at may be from the time in an event id: ingest takes both in the
@@ -350,14 +352,11 @@ def find_event(
     around it instead of every day's index; a row not there (an id made on another
     clock than its received_at) is looked for in all of them.
     """
-    query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = %s AND app_id = %s"  # noqa: S608
-    searches: list[tuple[str, tuple[Any, ...]]] = []
+    searches: list[tuple[sql.Composable, tuple[Any, ...]]] = []
     if issued_at is not None:
         days = (issued_at - _ID_TIME_MARGIN, issued_at + _ID_TIME_MARGIN)
-        searches.append(
-            (query + " AND received_at >= %s AND received_at < %s", (event_id, app_id, *days))
-        )
-    searches.append((query, (event_id, app_id)))
+        searches.append((_FIND_EVENT_IN_DAYS, (event_id, app_id, *days)))
+    searches.append((_FIND_EVENT, (event_id, app_id)))
     with exact_cursor(conn) as cur:
         for statement, params in searches:
             cur.execute(statement, params)
@@ -418,8 +417,9 @@ def list_events(
         params.extend([after[0], after[0], after[1]])
     with exact_cursor(conn) as cur:
         cur.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(conditions)}"  # noqa: S608
-            " ORDER BY occurred_at DESC, event_id DESC LIMIT %s",
+            _SELECT_EVENTS
+            + sql.SQL(" AND ").join(sql.SQL(condition) for condition in conditions)
+            + sql.SQL(" ORDER BY occurred_at DESC, event_id DESC LIMIT %s"),
             (*params, limit),
         )
         return [dict(zip(EVENT_FIELDS, row, strict=True)) for row in cur.fetchall()]

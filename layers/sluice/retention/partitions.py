@@ -15,6 +15,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from sluice.core.db import Connection
+from sluice.store.events_table import COLUMNS, SHOWN
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -126,15 +127,17 @@ def purge_duplicates(conn: Connection, queued_before: datetime, now: datetime, l
 
 # --- the archive's reads ----------------------------------------------------------
 
-# One JSON object per event, made by the server: timestamps ISO 8601 in UTC, the
-# payload and errors as JSON text (Athena's json_extract reads them; jsonb's text keeps
-# every digit of every number).
+# One JSON object per event, made by the server, with every column an event is shown
+# with: timestamps ISO 8601 in UTC, the payload and errors as JSON text (Athena's
+# json_extract reads them; jsonb's text keeps every digit of every number).
+_ARCHIVE_FIELDS = sql.SQL(", ").join(
+    sql.SQL("{}, {}::text" if COLUMNS[name] == "jsonb" else "{}, {}").format(
+        sql.Literal(name), sql.Identifier(name)
+    )
+    for name in SHOWN
+)
 _ARCHIVE_LINE = sql.SQL(
-    "SELECT json_build_object("
-    "'event_id', event_id, 'app_id', app_id, 'event_name', event_name, 'status', status,"
-    " 'payload', payload::text, 'validation_errors', validation_errors::text,"
-    " 'message_id', message_id, 'client_timestamp', client_timestamp, 'sent_at', sent_at,"
-    " 'occurred_at', occurred_at, 'received_at', received_at, 'stored_at', stored_at)::text"
+    "SELECT json_build_object({fields})::text"
     " FROM {table} WHERE app_id = %s AND received_at >= %s AND received_at < %s"
 )
 
@@ -165,7 +168,7 @@ def archive_lines(
         cur.execute("SET LOCAL TimeZone = 'UTC'")  # the lines' timestamps end in +00:00
     with conn.cursor(name="archive_lines") as cur:
         cur.itersize = fetch
-        cur.execute(_ARCHIVE_LINE.format(table=table), (app_id, start, end))
+        cur.execute(_ARCHIVE_LINE.format(fields=_ARCHIVE_FIELDS, table=table), (app_id, start, end))
         for (line,) in cur:
             yield line
 
