@@ -20,6 +20,7 @@ message becomes an event of the one events table:
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +46,7 @@ ROUTES: dict[str, str | None] = {
     "b": None,
 }
 _SHARED = ("context", "integrations", "sentAt")
+_NUMBERS = (int, float, Decimal)
 
 
 def write_key_in_body(document: Any) -> str | None:
@@ -84,7 +86,7 @@ def _normalised(
 ) -> Any:
     if not isinstance(item, dict):
         return item
-    message = dict(item)
+    message = item  # the request's own parse: changed in place, no copy to pay for
     for key, value in shared.items():
         own = message.get(key)
         if own is None:
@@ -94,9 +96,8 @@ def _normalised(
     if call_type is not None:
         message["type"] = call_type
     for key in ("userId", "anonymousId"):
-        value = message.get(key)
-        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-            message[key] = str(value)
+        if type(message.get(key)) in _NUMBERS:  # bool is not one: type(), not isinstance()
+            message[key] = str(message[key])
     if message.get("messageId") is None:
         message["messageId"] = message_id()
     return message
@@ -157,13 +158,13 @@ def _identifier(message: dict[str, Any], key: str) -> bool:
     value = message.get(key)
     if value is None:
         return False
-    if isinstance(value, str):
+    if type(value) is str:
         return bool(value.strip())
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+    if type(value) in _NUMBERS:
         return True  # groupId and previousId may be numbers too
     raise EventRejected(f"{key} must be a string or a number.", code="invalid_id")
 
 
-def _time(message: dict[str, Any], key: str):
+def _time(message: dict[str, Any], key: str) -> datetime | None:
     # The libraries send null for times they do not know: that is none, not an error.
     return None if message.get(key) is None else read_time(message, key)
