@@ -504,3 +504,39 @@ def test_any_request_to_any_v1_route_is_a_200_or_a_4xx(
         assert answer["success"] is True
     else:
         assert answer["code"] and answer["message"]
+
+
+# --- stored like every event: the list (by type), the lookup ---------------------------------
+
+
+def test_calls_are_stored_listed_by_type_and_looked_up(
+    context, db, clock, manager, ingestor, store_database, sqs, queues
+):
+    from tests.handlers.test_manage import call
+    from tests.handlers.test_store import store
+    from tests.support import make_owner
+
+    _, token = make_owner(db, clock)
+    status, created = call(context, "POST", "/api/apps", {"name": "Shop"}, token=token)
+    app_id, key = created["app_id"], created["api_key"]["key"]
+    batch = [
+        track(messageId="t1"),
+        {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}, "messageId": "i1"},
+        {"type": "page", "anonymousId": "a1", "name": "Home", "messageId": "p1"},
+    ]
+    assert post(context, "/v1/batch", {"batch": batch}, basic(key))[0] == 200
+    response, _ = store(context, drain(sqs, queues["events"]))
+    assert response == {"batchItemFailures": []}
+
+    status, listed = call(context, "GET", f"/api/apps/{app_id}/events", token=token)
+    assert status == 200
+    assert sorted(e["event_name"] for e in listed["events"]) == ["Signed Up", "identify", "page"]
+    status, identifies = call(
+        context, "GET", f"/api/apps/{app_id}/events?event_name=identify", token=token
+    )
+    [identify] = identifies["events"]
+    assert identify["payload"] == {**batch[1]}
+    status, found = call(
+        context, "GET", f"/api/apps/{app_id}/events/{identify['event_id']}", token=token
+    )
+    assert (status, found["message_id"], found["event_name"]) == (200, "i1", "identify")
