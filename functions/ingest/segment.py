@@ -118,7 +118,7 @@ def success(batch: BatchOutcome) -> Response:
                 "rejections": rejected,
             },
         )
-    body = {"success": True, **counts}
+    body: dict[str, object] = {"success": True, **counts}
     if rejected:
         body["rejections"] = rejected
     return json_response(200, body)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sluice.core.errors import EventRejected
@@ -69,14 +70,14 @@ def messages(document: Any, call_type: str | None, message_id: Callable[[int], s
             raise EventRejected(
                 "The body must be a JSON object: one Segment message.", code="not_an_object"
             )
-        return [_normalised(document, {}, call_type, lambda: message_id(0))]
+        return [_normalised(document, {}, call_type, partial(message_id, 0))]
     if not isinstance(document, dict) or not isinstance(document.get("batch"), list):
         raise EventRejected(
             'A batch must be a JSON object {"batch": [...messages]}.', code="invalid_batch"
         )
     shared = {key: document[key] for key in _SHARED if document.get(key) is not None}
     return [
-        _normalised(item, shared, None, lambda i=index: message_id(i))
+        _normalised(item, shared, None, partial(message_id, index))
         for index, item in enumerate(document["batch"])
     ]
 
