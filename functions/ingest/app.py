@@ -126,15 +126,7 @@ def post_segment(call: str) -> Response:
         failed=batch.count("failed"),
     )
     log_queued(batch.outcomes)
-    if batch.count("rejected"):
-        # What the owner sees of refused messages (the client's answer lists them too).
-        logger.info(
-            "messages rejected",
-            codes=sorted(
-                {o.error.code for o in batch.outcomes if o.error and o.status == "rejected"}
-            ),
-            indexes=[o.index for o in batch.outcomes if o.status == "rejected"][:100],
-        )
+    segment.log_rejected(batch)
     return segment.success(batch)
 
 

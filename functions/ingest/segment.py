@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from aws_lambda_powertools.event_handler import Response
 from sluice.core.errors import EventRejected, PayloadTooLarge, SluiceError, Unauthorized
 from sluice.core.http_api import http_status, json_response
+from sluice.core.observability import logger
 from sluice.intake.ingest import BatchOutcome
 from sluice.intake.keys import api_key_from_headers
 from sluice.intake.segment import MAX_REQUEST_BYTES
@@ -122,6 +123,17 @@ def success(batch: BatchOutcome) -> Response:
     if rejected:
         body["rejections"] = rejected
     return json_response(200, body)
+
+
+def log_rejected(batch: BatchOutcome) -> None:
+    """What the owner sees of refused messages (the client's answer lists them too)."""
+    rejected = [o for o in batch.outcomes if o.status == "rejected" and o.error is not None]
+    if rejected:
+        logger.info(
+            "messages rejected",
+            codes=sorted({o.error.code for o in rejected if o.error is not None}),
+            indexes=[o.index for o in rejected][:100],
+        )
 
 
 def error(error: SluiceError) -> Response:

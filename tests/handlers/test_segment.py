@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from sluice.intake.segment import CALL_TYPES, MAX_REQUEST_BYTES, ROUTES
 
 import functions.ingest.app as ingest_app
+from tests.handlers import test_correlation
+from tests.handlers.test_correlation import emitted, logged
 from tests.handlers.test_fuzz import FUZZ_SETTINGS
 from tests.support import drain, http_event, make_app
 
@@ -42,6 +44,9 @@ def queued(sqs, queues) -> list[dict]:
 @pytest.fixture
 def app_and_key(db):
     return make_app(db, rules={"identify": IDENTIFY_RULE})
+
+
+printed = test_correlation.printed  # the log lines a request printed (a fixture)
 
 
 def track(**fields) -> dict:
@@ -540,3 +545,18 @@ def test_calls_are_stored_listed_by_type_and_looked_up(
         context, "GET", f"/api/apps/{app_id}/events/{identify['event_id']}", token=token
     )
     assert (status, found["message_id"], found["event_name"]) == (200, "i1", "identify")
+
+
+def test_rejected_messages_are_logged_and_counted_for_the_owner(
+    ingestor, app_and_key, context, printed
+):
+    _, key = app_and_key
+    batch = [track(), {"type": "track", "userId": "u"}, {"type": "alias", "userId": "u"}]
+    printed.lines()
+    assert post(context, "/v1/batch", {"batch": batch}, basic(key))[0] == 200
+    lines = printed.lines()
+    [line] = logged(lines, "messages rejected")
+    assert line["codes"] == ["invalid_event_name", "missing_previous_id"]
+    assert line["indexes"] == [1, 2]
+    assert emitted(lines)["EventsRejected"] == 2
+    assert emitted(lines)["EventsAccepted"] == 1
