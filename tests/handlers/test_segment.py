@@ -467,11 +467,28 @@ messages = st.fixed_dictionaries(
         "traits": json_values,
     },
 )
+# Messages a library would send (most often stored), with anything else beside them.
+good_messages = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(CALL_TYPES),
+        "userId": st.text(min_size=1) | st.integers(),
+        "event": st.text(min_size=1, max_size=128),
+        "groupId": st.text(min_size=1) | st.integers(),
+        "previousId": st.text(min_size=1),
+    },
+    optional={
+        "messageId": st.text(min_size=1, max_size=256),
+        "properties": json_values,
+        "context": json_values,
+        "timestamp": st.datetimes().map(lambda t: t.isoformat() + "Z"),
+    },
+)
 bodies = st.one_of(
     json_values,
     messages,
+    good_messages,
     st.fixed_dictionaries(
-        {"batch": st.lists(messages | json_values, max_size=4)},
+        {"batch": st.lists(good_messages | messages | json_values, max_size=4)},
         optional={"context": json_values, "sentAt": json_values, "writeKey": json_values},
     ),
 )
@@ -487,6 +504,7 @@ header_values = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), ma
             ["authorization", "content-type", "content-encoding", "x-retry-count", "x-api-key"]
         ),
         header_values,
+        max_size=2,
     ),
     with_key=st.sampled_from(["basic", "body", "none"]),
     gzipped=st.booleans(),
