@@ -181,8 +181,15 @@ def _run(env: BenchEnvironment, *, quick: bool) -> None:
     batch = statistics.median(cpu_per_request(batches, rounds)) / 100
     body_bytes = len(json.dumps([typical_event(j) for j in range(100)]))
     segment_requests = segment_batches(_segment_app(env), batches=50)
-    segment = statistics.median(cpu_per_request(segment_requests, rounds, 200))
-    segment /= 100
+    # The two alternate, round by round, and each round's ratio is taken: on a machine
+    # busy with other work, both sides of a ratio then see the same load.
+    ratios, segments = [], []
+    for _ in range(rounds):
+        [native_round] = cpu_per_request(batches, 1)
+        [segment_round] = cpu_per_request(segment_requests, 1, 200)
+        ratios.append(segment_round / native_round)
+        segments.append(segment_round / 100)
+    segment, ratio = statistics.median(segments), statistics.median(ratios)
 
     print("1. Ingest CPU per event (warm, SQS stubbed at the client, median of rounds)")
     print(f"   single-event requests: {single * 1e6:7.1f} us per event   (target <= 300 us)")
@@ -191,6 +198,6 @@ def _run(env: BenchEnvironment, *, quick: bool) -> None:
         f" {body_bytes} B per request)"
     )
     print(
-        f"   100-message /v1/batch: {segment * 1e6:7.1f} us per event   ({segment / batch:.2f}x"
-        " the native batch; target <= 1.2x)"
+        f"   100-message /v1/batch: {segment * 1e6:7.1f} us per event   ({ratio:.2f}x"
+        " the native batch, round by round; target <= 1.2x)"
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from sluice.core.errors import EventRejected
@@ -111,14 +111,17 @@ def read_message(message: Any, *, check_nul: bool = True, check_depth: bool = Tr
     call_type = message.get("type")
     if call_type not in CALL_TYPES:
         raise EventRejected(f"type must be one of {', '.join(CALL_TYPES)}.", code="invalid_type")
-    if not (_identifier(message, "userId") or _identifier(message, "anonymousId")):
+    user = message.get("userId")
+    if type(user) is str and user.strip():
+        pass  # the common case, decided without a call
+    elif not (_identifier(message, "userId") or _identifier(message, "anonymousId")):
         raise EventRejected(
             "Every call needs a userId or an anonymousId (a non-empty string or a number).",
             code="missing_user",
         )
     if call_type == "track":
         name = message.get("event")
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_EVENT_NAME_LENGTH:
+        if type(name) is not str or not name.strip() or len(name) > MAX_EVENT_NAME_LENGTH:
             raise EventRejected(
                 f"A track call needs an event: a non-empty string of at most"
                 f" {MAX_EVENT_NAME_LENGTH} characters.",
@@ -135,13 +138,14 @@ def read_message(message: Any, *, check_nul: bool = True, check_depth: bool = Tr
             "An alias call needs a previousId and a userId.", code="missing_previous_id"
         )
     message_id = message.get("messageId")
-    if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH:
+    if type(message_id) is not str or not 0 < len(message_id) <= MAX_MESSAGE_ID_LENGTH:
         raise EventRejected(
             f"messageId must be a string of 1 to {MAX_MESSAGE_ID_LENGTH} characters;"
             " leave it out for one to be made.",
             code="invalid_message_id",
         )
-    check_storable(message, check_nul=check_nul, check_depth=check_depth)
+    if check_nul or check_depth:  # most messages need neither walk
+        check_storable(message, check_nul=check_nul, check_depth=check_depth)
     client_time = "timestamp" if message.get("timestamp") is not None else "originalTimestamp"
     return Envelope(
         event_name=name,
@@ -168,4 +172,16 @@ def _identifier(message: dict[str, Any], key: str) -> bool:
 
 def _time(message: dict[str, Any], key: str) -> datetime | None:
     # The libraries send null for times they do not know: that is none, not an error.
-    return None if message.get(key) is None else read_time(message, key)
+    value = message.get(key)
+    if value is None:
+        return None
+    if type(value) is str:
+        return _read_text_time(value, key)
+    return read_time(message, key)  # refuses it, in read_time's words
+
+
+@lru_cache(maxsize=1024)
+def _read_text_time(value: str, key: str) -> datetime | None:
+    # A batch's sentAt is the same text in each of its messages, and a library's
+    # timestamps repeat within a millisecond: each is parsed once.
+    return read_time({key: value}, key)
