@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.core.clock import SystemClock
 from sluice.core.config import IngestSettings
 from sluice.core.db import Database
-from sluice.core.errors import EventBlocked, EventRejected, SluiceError
+from sluice.core.errors import EventBlocked, EventRejected, NotFound, SluiceError
 from sluice.core.http_api import error_response, http_status, json_response, request_body
 from sluice.core.observability import logger, metrics, tracer
 from sluice.intake.catalog import Catalog
@@ -19,14 +19,17 @@ from sluice.intake.event_ids import EventIds
 from sluice.intake.ingest import Ingestor, Outcome
 from sluice.intake.keys import api_key_from_headers
 from sluice.intake.queue import EventQueue
+from sluice.intake.segment import ROUTES
 
 # Lambda (and the local runtime) import this file as `app`, from its folder on the path,
-# with answers.py copied beside it (Makefile, build-IngestFunction); the tests, mypy and
-# the benchmarks import it as functions.ingest.app. The sibling module follows either way.
+# with answers.py and segment.py copied beside it (Makefile, build-IngestFunction); the
+# tests, mypy and the benchmarks import it as functions.ingest.app. The sibling modules
+# follow either way.
 if __package__:
-    from . import answers
+    from . import answers, segment
 else:
     import answers  # type: ignore[import-not-found, no-redef]
+    import segment  # type: ignore[import-not-found, no-redef]
 
 app = APIGatewayHttpResolver()
 
@@ -101,6 +104,40 @@ def post_batch(app_id: str) -> Response:
     return answers.batch_response(batch)
 
 
+@app.post("/v1/<call>")
+def post_segment(call: str) -> Response:
+    """Segment's Tracking API: what the Segment and RudderStack libraries send, unchanged."""
+    if call not in ROUTES:
+        raise NotFound(
+            f"/v1/{call} is not a Segment route; send to /v1/batch or /v1/track, identify,"
+            " page, screen, group, alias.",
+            code="route_not_found",
+        )
+    headers = app.current_event.headers
+    batch = ingestor().ingest_segment(
+        segment.write_key(headers),
+        segment.decoded_body(request_body(app.current_event), headers),
+        ROUTES[call],
+    )
+    count_outcomes(
+        accepted=batch.queued,
+        invalid=batch.count("invalid"),
+        rejected=batch.count("rejected"),
+        failed=batch.count("failed"),
+    )
+    log_queued(batch.outcomes)
+    if batch.count("rejected"):
+        # What the owner sees of refused messages (the client's answer lists them too).
+        logger.info(
+            "messages rejected",
+            codes=sorted(
+                {o.error.code for o in batch.outcomes if o.error and o.status == "rejected"}
+            ),
+            indexes=[o.index for o in batch.outcomes if o.status == "rejected"][:100],
+        )
+    return segment.success(batch)
+
+
 def count_outcomes(accepted: int = 0, invalid: int = 0, rejected: int = 0, failed: int = 0) -> None:
     """Accepted and failed on every request, zeros too; invalid and rejected when they occur.
 
@@ -139,6 +176,8 @@ def sluice_error(error: SluiceError) -> Response:
             count_outcomes(failed=1)
         else:
             count_outcomes(rejected=1)
+    if app.current_event.raw_path.startswith("/v1/"):
+        return segment.error(error)
     if isinstance(error, EventBlocked) and error.errors:
         return error_response(error, extra={"errors": error.errors})
     return error_response(error)

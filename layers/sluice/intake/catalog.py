@@ -63,6 +63,18 @@ class Catalog:
             raise unauthorized()
         return app
 
+    def authorize_key(self, api_key: str | None) -> App:
+        """The app a key alone names (a Segment write key); Unauthorized without a live one."""
+        if api_key is None:
+            raise unauthorized()
+        key_hash = hash_api_key(api_key)
+        owner = self._key_owners.get(
+            key_hash, lambda: self._database.run(lambda conn: fetch_key_owner(conn, key_hash))
+        )
+        if owner is None:
+            raise unauthorized()
+        return self.authorize(owner, api_key)
+
     def _load_app(self, app_id: str) -> App | None:
         record = self._database.run(lambda conn: fetch_app(conn, app_id))
         if record is None:

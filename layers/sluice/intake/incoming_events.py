@@ -245,12 +245,23 @@ def read_envelope(event: Any, *, check_nul: bool = True, check_depth: bool = Tru
     return Envelope(
         event_name=name,
         message_id=message_id,
-        client_timestamp=_read_time(event, "timestamp"),
-        sent_at=_read_time(event, "sentAt"),
+        client_timestamp=read_time(event, "timestamp"),
+        sent_at=read_time(event, "sentAt"),
     )
 
 
-def _read_time(event: dict, field: str) -> datetime | None:
+def check_storable(event: Any, *, check_nul: bool = True, check_depth: bool = True) -> None:
+    """The checks read_envelope makes of every event beyond its envelope: depth and U+0000."""
+    if check_depth and _too_deep(event, MAX_DEPTH):
+        raise _too_deep_error()
+    if check_nul and contains_nul(event):
+        raise EventRejected(
+            "The event contains a \\u0000 character, which cannot be stored; remove it.",
+            code="unstorable_value",
+        )
+
+
+def read_time(event: dict, field: str) -> datetime | None:
     value = event.get(field)
     if value is None and field not in event:
         return None

@@ -24,6 +24,7 @@ from sluice.intake.incoming_events import (
     read_envelope,
 )
 from sluice.intake.queue import EventQueue
+from sluice.intake.segment import MAX_REQUEST_BYTES, messages, read_message, write_key_in_body
 from sluice.intake.validation import ErrorBudget, Verdict
 from sluice.queued_events import QueuedEvent, ValidationIssue, pack, serialize_event
 
@@ -172,6 +173,76 @@ class Ingestor:
             outcomes = [_dry(outcome) for outcome in outcomes]
         else:
             self._send_packed(to_send, sent_outcomes)
+        _share_answer_issues(sent_outcomes)
+        return BatchOutcome(outcomes)
+
+    def ingest_segment(
+        self, write_key: str | None, body: bytes, call_type: str | None
+    ) -> BatchOutcome:
+        """Queues the messages of a Segment request (`call_type` None: a batch).
+
+        The write key alone names the app: from the headers, else the body's writeKey.
+        A single message that cannot be queued raises, as ingest_one does; in a batch
+        each bad message is rejected alone.
+        """
+        if len(body) > MAX_REQUEST_BYTES:
+            raise PayloadTooLarge(
+                f"A request may be at most {MAX_REQUEST_BYTES} bytes; this one is {len(body)}.",
+                code="request_too_large",
+            )
+        app = self._catalog.authorize_key(write_key) if write_key is not None else None
+        body, document = parse_events(body)
+        if app is None:
+            app = self._catalog.authorize_key(write_key_in_body(document))
+        new_ids: dict[int, str] = {}
+
+        def message_id(index: int) -> str:
+            if index not in new_ids:
+                new_ids[index] = str(uuid7())
+            return new_ids[index]
+
+        def select(whole: Any) -> list[Any]:
+            return messages(whole, call_type, message_id)
+
+        items = select(document)
+        if not items:
+            raise EventRejected("The batch holds no messages.", code="empty_batch")
+        received_at = self._clock.now()
+        check_nul = may_contain_nul(body)
+        texts = EventTexts(body, select)
+        budget = ErrorBudget()
+        outcomes: list[Outcome] = []
+        to_send: list[bytes] = []
+        sent_outcomes: list[Outcome] = []
+        limit = self._settings.max_event_bytes
+        for index, item in enumerate(items):
+            try:
+                text = texts.text(index, item)
+                envelope = read_message(
+                    item, check_nul=check_nul, check_depth=may_be_too_deep(text)
+                )
+                if len(text) > limit:
+                    message = f"A message may be at most {limit} bytes; this one is {len(text)}."
+                    if call_type is not None:
+                        raise PayloadTooLarge(message, code="event_too_large")
+                    raise EventRejected(message, code="event_too_large")
+                event, verdict = self._prepare(
+                    app, envelope, item, text.decode(), received_at, budget
+                )
+                data = serialize_event(event)
+            except EventRejected as rejection:
+                if call_type is not None:
+                    raise
+                errors = rejection.errors if isinstance(rejection, EventBlocked) else []
+                outcomes.append(
+                    Outcome(index=index, status="rejected", error=rejection, errors=errors)
+                )
+                continue
+            outcome = _outcome(index, event, verdict)
+            outcomes.append(outcome)
+            to_send.append(data)
+            sent_outcomes.append(outcome)
+        self._send_packed(to_send, sent_outcomes)
         _share_answer_issues(sent_outcomes)
         return BatchOutcome(outcomes)
 

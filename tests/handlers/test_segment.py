@@ -1,0 +1,433 @@
+"""Segment's Tracking API (/v1/...) on the ingest handler: Postgres, moto's SQS, a manual clock."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from datetime import timedelta
+
+import pytest
+from sluice.intake.segment import MAX_REQUEST_BYTES
+
+import functions.ingest.app as ingest_app
+from tests.support import drain, http_event, make_app
+
+IDENTIFY_RULE = {
+    "type": "object",
+    "required": ["traits"],
+    "properties": {"traits": {"type": "object", "required": ["email"]}},
+}
+
+
+def basic(key: str, password: str = "") -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(f"{key}:{password}".encode()).decode()}
+
+
+def post(context, path: str, body, headers: dict[str, str] | None = None, **kwargs):
+    response = ingest_app.handler(http_event(path, body, headers=headers, **kwargs), context)
+    return response["statusCode"], json.loads(response["body"]), response.get("headers", {})
+
+
+def queued(sqs, queues) -> list[dict]:
+    events = [e for body in drain(sqs, queues["events"]) for e in json.loads(body)["events"]]
+    for event in events:
+        event["payload"] = json.loads(event["payload"])
+    return events
+
+
+@pytest.fixture
+def app_and_key(db):
+    return make_app(db, rules={"identify": IDENTIFY_RULE})
+
+
+def track(**fields) -> dict:
+    return {"type": "track", "event": "Signed Up", "userId": "u1", **fields}
+
+
+# --- routes and answers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "name"),
+    [
+        ("/v1/track", {"event": "Clicked", "userId": "u1"}, "Clicked"),
+        ("/v1/t", {"event": "Clicked", "anonymousId": "a1"}, "Clicked"),
+        ("/v1/identify", {"userId": "u1", "traits": {"email": "x@example.com"}}, "identify"),
+        ("/v1/i", {"userId": "u1", "traits": {"email": "x@example.com"}}, "identify"),
+        ("/v1/page", {"userId": "u1", "name": "Home"}, "page"),
+        ("/v1/p", {"userId": "u1"}, "page"),
+        ("/v1/screen", {"userId": "u1", "name": "Home"}, "screen"),
+        ("/v1/s", {"userId": "u1"}, "screen"),
+        ("/v1/group", {"userId": "u1", "groupId": "g1"}, "group"),
+        ("/v1/g", {"userId": "u1", "groupId": 7}, "group"),
+        ("/v1/alias", {"userId": "u1", "previousId": "a1"}, "alias"),
+        ("/v1/a", {"userId": "u1", "previousId": "a1"}, "alias"),
+    ],
+)
+def test_each_call_route_answers_exactly_200_success_and_queues_its_message(
+    ingestor, app_and_key, context, sqs, queues, path, body, name
+):
+    app_id, key = app_and_key
+    status, answer, _ = post(context, path, body, basic(key))
+
+    assert (status, answer) == (200, {"success": True, "accepted": 1, "invalid": 0, "rejected": 0})
+    [event] = queued(sqs, queues)
+    assert event["app_id"] == app_id
+    assert event["event_name"] == name
+    assert event["status"] == "valid"
+    assert event["payload"]["type"] == ("track" if name == "Clicked" else name)
+    assert event["message_id"] == event["payload"]["messageId"]  # one was made
+
+
+@pytest.mark.parametrize("path", ["/v1/batch", "/v1/import", "/v1/b"])
+def test_each_batch_route_queues_every_message(ingestor, app_and_key, context, sqs, queues, path):
+    _, key = app_and_key
+    batch = [track(messageId="m1"), {"type": "page", "anonymousId": "a", "messageId": "m2"}]
+    status, answer, _ = post(context, path, {"batch": batch}, basic(key))
+
+    assert (status, answer["success"], answer["accepted"]) == (200, True, 2)
+    events = queued(sqs, queues)
+    assert sorted(e["message_id"] for e in events) == ["m1", "m2"]
+    assert sorted(e["event_name"] for e in events) == ["Signed Up", "page"]
+
+
+def test_an_unknown_v1_route_is_404_with_code_and_message(ingestor, context):
+    status, answer, _ = post(context, "/v1/nope", {})
+    assert status == 404
+    assert answer["code"] == "route_not_found" and answer["message"]
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+def test_the_write_key_may_be_basic_auth_or_writekey_in_the_body(
+    ingestor, app_and_key, context, sqs, queues
+):
+    _, key = app_and_key
+    assert post(context, "/v1/track", track(), basic(key))[0] == 200
+    assert post(context, "/v1/track", track(), basic(key, "ignored"))[0] == 200
+    assert post(context, "/v1/track", track(writeKey=key))[0] == 200
+    assert post(context, "/v1/batch", {"batch": [track()], "writeKey": key})[0] == 200
+    assert post(context, "/v1/track", track(), {"authorization": f"Bearer {key}"})[0] == 200
+    assert len(queued(sqs, queues)) == 5
+
+
+def test_the_header_wins_over_the_body(ingestor, db, app_and_key, context, sqs, queues):
+    app_id, key = app_and_key
+    _, other_key = make_app(db)
+    assert post(context, "/v1/track", track(writeKey=other_key), basic(key))[0] == 200
+    [event] = queued(sqs, queues)
+    assert event["app_id"] == app_id
+
+    status, answer, _ = post(context, "/v1/track", track(writeKey=key), basic("sk_wrong"))
+    assert status == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"authorization": "Basic " + base64.b64encode(b"sk_nope:").decode()},
+        {"authorization": "Basic " + base64.b64encode(b":").decode()},
+        {"authorization": "Basic !!not-base64"},
+        {"authorization": "Token abc"},
+    ],
+)
+def test_a_missing_or_wrong_key_is_401_with_code_and_message_and_nothing_queued(
+    ingestor, app_and_key, context, sqs, queues, headers
+):
+    status, answer, _ = post(context, "/v1/batch", {"batch": [track()]}, headers)
+    assert status == 401
+    assert answer["code"] == "unauthorized" and "write key" in answer["message"]
+    assert queued(sqs, queues) == []
+
+
+def test_a_revoked_key_is_401(ingestor, db, app_and_key, context, clock, sqs, queues):
+    app_id, key = app_and_key
+    with db.cursor() as cur:
+        cur.execute("UPDATE api_keys SET revoked_at = now() WHERE app_id = %s", (app_id,))
+    clock.advance(3600)  # past the keys cache
+    assert post(context, "/v1/track", track(), basic(key))[0] == 401
+    assert queued(sqs, queues) == []
+
+
+# --- required fields ------------------------------------------------------------------------
+
+
+def test_null_ids_are_absent_and_a_number_user_id_becomes_its_string(
+    ingestor, app_and_key, context, sqs, queues
+):
+    _, key = app_and_key
+    body = {"event": "E", "userId": 42, "anonymousId": None, "messageId": None}
+    assert post(context, "/v1/track", body, basic(key))[0] == 200
+    [event] = queued(sqs, queues)
+    assert event["payload"]["userId"] == "42"
+    assert event["payload"]["anonymousId"] is None
+    assert event["message_id"] and event["payload"]["messageId"] == event["message_id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/v1/track", {"event": "E", "userId": None, "anonymousId": None}, "missing_user"),
+        ("/v1/track", {"event": "E", "userId": ""}, "missing_user"),
+        ("/v1/track", {"event": "E", "userId": ["u"]}, "invalid_id"),
+        ("/v1/track", {"userId": "u"}, "invalid_event_name"),
+        ("/v1/track", {"userId": "u", "event": ""}, "invalid_event_name"),
+        ("/v1/group", {"userId": "u"}, "missing_group_id"),
+        ("/v1/alias", {"userId": "u"}, "missing_previous_id"),
+        ("/v1/alias", {"anonymousId": "a", "previousId": "p"}, "missing_previous_id"),
+        ("/v1/track", {"event": "E", "userId": "u", "messageId": 5}, "invalid_message_id"),
+        ("/v1/track", {"event": "E", "userId": "u", "timestamp": "yesterday"}, "invalid_timestamp"),
+        ("/v1/track", [], "not_an_object"),
+        ("/v1/batch", {"batch": {}}, "invalid_batch"),
+        ("/v1/batch", {"batch": []}, "empty_batch"),
+    ],
+)
+def test_a_message_missing_what_its_call_needs_is_400(
+    ingestor, app_and_key, context, sqs, queues, path, body, code
+):
+    _, key = app_and_key
+    status, answer, _ = post(context, path, body, basic(key))
+    assert status == 400
+    assert answer["code"] == code and answer["message"] and answer["success"] is False
+    assert queued(sqs, queues) == []
+
+
+def test_unknown_fields_context_integrations_and_traits_are_kept_as_sent(
+    ingestor, app_and_key, context, sqs, queues
+):
+    _, key = app_and_key
+    body = {
+        "userId": "u",
+        "context": {"traits": {"email": "a@example.com"}, "ip": "1.2.3.4"},
+        "integrations": {"All": True},
+        "traits": {"email": "a@example.com", "n": 12345678901234567890123},
+        "channel": "server",
+        "messageId": "m-1",
+    }
+    assert post(context, "/v1/identify", body, basic(key))[0] == 200
+    [event] = queued(sqs, queues)
+    assert event["payload"] == {**body, "type": "identify"}
+    assert event["message_id"] == "m-1"
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+def test_a_batch_gives_its_context_integrations_and_sent_at_to_each_message(
+    ingestor, app_and_key, context, sqs, queues
+):
+    _, key = app_and_key
+    body = {
+        "batch": [
+            track(messageId="a", context={"page": "p"}),
+            track(messageId="b", integrations={"Mixpanel": False}, sentAt="2026-01-01T00:00:09Z"),
+        ],
+        "context": {"library": {"name": "x"}, "page": "shared"},
+        "integrations": {"All": True},
+        "sentAt": "2026-01-01T00:00:10Z",
+    }
+    assert post(context, "/v1/batch", body, basic(key))[0] == 200
+    events = {e["message_id"]: e for e in queued(sqs, queues)}
+    assert events["a"]["payload"]["context"] == {"library": {"name": "x"}, "page": "p"}
+    assert events["a"]["payload"]["integrations"] == {"All": True}
+    assert events["a"]["payload"]["sentAt"] == "2026-01-01T00:00:10Z"
+    assert events["b"]["payload"]["context"] == {"library": {"name": "x"}, "page": "shared"}
+    assert events["b"]["payload"]["integrations"] == {"Mixpanel": False}
+    assert events["b"]["payload"]["sentAt"] == "2026-01-01T00:00:09Z"
+
+
+def test_a_bad_message_in_a_batch_is_rejected_alone_and_counted(
+    ingestor, app_and_key, context, sqs, queues
+):
+    _, key = app_and_key
+    batch = [
+        track(messageId="good"),
+        {"type": "track", "userId": "u", "messageId": "no-event"},
+        {"type": "nonsense", "userId": "u"},
+        track(messageId="big", properties={"blob": "x" * 40_000}),
+        "not an object",
+        {"type": "identify", "userId": "u", "traits": {}, "messageId": "breaks-rule"},
+    ]
+    status, answer, _ = post(context, "/v1/batch", {"batch": batch}, basic(key))
+
+    assert status == 200
+    assert answer["success"] is True
+    assert (answer["accepted"], answer["invalid"], answer["rejected"]) == (1, 1, 4)
+    assert [(r["index"], r["code"]) for r in answer["rejections"]] == [
+        (1, "invalid_event_name"),
+        (2, "invalid_type"),
+        (3, "event_too_large"),
+        (4, "not_an_object"),
+    ]
+    events = {e["message_id"]: e["status"] for e in queued(sqs, queues)}
+    assert events == {"good": "valid", "breaks-rule": "invalid"}
+
+
+def test_a_batch_of_only_bad_messages_is_400_with_its_rejections(ingestor, app_and_key, context):
+    _, key = app_and_key
+    status, answer, _ = post(context, "/v1/batch", {"batch": [{"type": "track"}]}, basic(key))
+    assert status == 400
+    assert answer["code"] == "invalid_batch" and answer["rejected"] == 1
+
+
+def test_a_batch_the_queue_did_not_take_is_503_with_retry_after(
+    ingestor, events_sqs, app_and_key, context
+):
+    _, key = app_and_key
+    events_sqs.down = True
+    status, answer, headers = post(context, "/v1/batch", {"batch": [track()]}, basic(key))
+    assert status == 503
+    assert answer["code"] == "queue_unavailable" and answer["message"]
+    assert int(headers["Retry-After"]) > 0
+
+
+# --- rules and policies for other call types -------------------------------------------------
+
+
+def test_a_rule_named_for_a_call_type_checks_those_calls(
+    ingestor, app_and_key, context, sqs, queues
+):
+    _, key = app_and_key
+    assert post(context, "/v1/identify", {"userId": "u", "traits": {}}, basic(key))[0] == 200
+    [event] = queued(sqs, queues)
+    assert event["status"] == "invalid"
+    assert event["validation_errors"][0]["path"] == "/traits"
+
+
+def test_an_app_blocking_invalid_events_refuses_a_single_call_with_422(
+    ingestor, db, app_and_key, context, sqs, queues
+):
+    app_id, key = app_and_key
+    with db.cursor() as cur:
+        cur.execute("UPDATE apps SET invalid_events = 'block' WHERE app_id = %s", (app_id,))
+    status, answer, _ = post(context, "/v1/identify", {"userId": "u", "traits": {}}, basic(key))
+    assert status == 422
+    assert answer["code"] == "validation_failed" and answer["message"] and answer["errors"]
+    assert queued(sqs, queues) == []
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+def test_the_corrected_time_is_received_minus_the_clocks_lag(
+    ingestor, app_and_key, context, clock, sqs, queues
+):
+    # The client's clock is an hour fast: it says it sent at 13:00:05 an event of 13:00:00.
+    _, key = app_and_key
+    body = {
+        "batch": [
+            track(timestamp="2026-01-01T13:00:00Z"),
+            track(originalTimestamp="2026-01-01T12:59:00Z"),
+        ],
+        "sentAt": "2026-01-01T13:00:05Z",
+    }
+    assert post(context, "/v1/batch", body, basic(key))[0] == 200
+    received = clock.now()
+    first, second = sorted(queued(sqs, queues), key=lambda e: e["occurred_at"])
+    assert first["received_at"] == received.isoformat()
+    assert second["client_timestamp"] == "2026-01-01T13:00:00+00:00"
+    assert second["sent_at"] == "2026-01-01T13:00:05+00:00"
+    assert second["occurred_at"] == (received - timedelta(seconds=5)).isoformat()
+    assert first["client_timestamp"] == "2026-01-01T12:59:00+00:00"  # originalTimestamp
+    assert first["occurred_at"] == (received - timedelta(seconds=65)).isoformat()
+
+
+def test_without_sent_at_the_clients_time_is_kept(ingestor, app_and_key, context, sqs, queues):
+    _, key = app_and_key
+    body = track(timestamp="2026-01-01T13:00:00Z", sentAt=None)
+    assert post(context, "/v1/track", body, basic(key))[0] == 200
+    [event] = queued(sqs, queues)
+    assert event["occurred_at"] == "2026-01-01T13:00:00+00:00"
+    assert event["sent_at"] is None
+
+
+# --- bodies: content types, gzip, sizes ------------------------------------------------------
+
+
+def test_a_text_plain_body_is_read_as_json(ingestor, app_and_key, context, sqs, queues):
+    _, key = app_and_key
+    headers = {**basic(key), "content-type": "text/plain"}
+    assert post(context, "/v1/t", json.dumps(track()), headers)[0] == 200
+    assert len(queued(sqs, queues)) == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+def test_gzip_bodies_are_inflated_on_every_route(ingestor, app_and_key, context, sqs, queues, path):
+    _, key = app_and_key
+    body = track() if path == "/v1/track" else {"batch": [track()]}
+    headers = {**basic(key), "content-encoding": "gzip"}
+    raw = gzip.compress(json.dumps(body).encode())
+    status, answer, _ = post(context, path, raw, headers, base64_body=True)
+    assert (status, answer["success"]) == (200, True)
+    assert len(queued(sqs, queues)) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (gzip.compress(b"{" + b" " * (MAX_REQUEST_BYTES + 1) + b"}"), 413, "request_too_large"),
+        (gzip.compress(json.dumps({"batch": [track()]}).encode())[:-12], 400, "invalid_gzip"),
+        (b"not gzip at all", 400, "invalid_gzip"),
+        (b"", 400, "invalid_gzip"),
+    ],
+    ids=["bomb", "truncated", "not-gzip", "empty"],
+)
+def test_gzip_bombs_and_bad_gzip_are_refused(
+    ingestor, app_and_key, context, sqs, queues, raw, status, code
+):
+    _, key = app_and_key
+    headers = {**basic(key), "content-encoding": "gzip"}
+    answer_status, answer, _ = post(context, "/v1/batch", raw, headers, base64_body=True)
+    assert (answer_status, answer["code"]) == (status, code)
+    assert answer["message"]
+    assert queued(sqs, queues) == []
+
+
+def test_a_bomb_is_refused_without_inflating_it_whole(ingestor, app_and_key, context):
+    # 1 GB of zeros is ~1 MB of gzip; inflating it whole would take the function's memory.
+    _, key = app_and_key
+    bomb = gzip.compress(b"0" * (256 * 1024 * 1024))
+    headers = {**basic(key), "content-encoding": "gzip"}
+    assert post(context, "/v1/batch", bomb, headers, base64_body=True)[0] == 413
+
+
+def test_another_content_encoding_is_400(ingestor, app_and_key, context):
+    _, key = app_and_key
+    headers = {**basic(key), "content-encoding": "br"}
+    status, answer, _ = post(context, "/v1/track", track(), headers)
+    assert (status, answer["code"]) == (400, "unsupported_content_encoding")
+
+
+def test_a_request_over_4_mb_is_413(ingestor, app_and_key, context, sqs, queues):
+    _, key = app_and_key
+    batch = [track(properties={"blob": "x" * 30_000}) for _ in range(140)]
+    status, answer, _ = post(context, "/v1/batch", {"batch": batch}, basic(key))
+    assert (status, answer["code"]) == (413, "request_too_large")
+    assert queued(sqs, queues) == []
+
+
+def test_a_4_mb_batch_is_taken(ingestor, app_and_key, context, sqs, queues):
+    # rudder-sdk-python batches up to 4 MB: Segment's 500 KB cap would drop its batches.
+    _, key = app_and_key
+    batch = [track(properties={"blob": "x" * 30_000}) for _ in range(130)]
+    status, answer, _ = post(context, "/v1/batch", {"batch": batch}, basic(key))
+    assert (status, answer["accepted"]) == (200, 130)
+
+
+def test_a_single_message_over_32_kb_is_413(ingestor, app_and_key, context, sqs, queues):
+    _, key = app_and_key
+    status, answer, _ = post(
+        context, "/v1/track", track(properties={"blob": "x" * 33_000}), basic(key)
+    )
+    assert (status, answer["code"]) == (413, "event_too_large")
+    assert queued(sqs, queues) == []
+
+
+def test_a_body_that_is_not_json_is_400_with_code_and_message(ingestor, app_and_key, context):
+    _, key = app_and_key
+    status, answer, _ = post(context, "/v1/track", "{nope", basic(key))
+    assert status == 400
+    assert set(answer) >= {"code", "message"} and answer["code"] == "invalid_json"
