@@ -112,6 +112,8 @@ class PythonLibrary:
 
     def __init__(self, name: str, client_module, request_module, *, gzip: bool) -> None:
         self.name, self.gzip = name, gzip
+        # Over 32 KB: segment's client raises; rudder's takes up to 4 MB a message.
+        self.refuses_oversized = name == "segment"
         self._client, self._request = client_module, request_module
 
     def __repr__(self) -> str:
@@ -127,7 +129,9 @@ class PythonLibrary:
                     key,
                     host=host,
                     gzip=self.gzip,
+                    # One request as soon as every call is queued (not a timer's slice).
                     upload_size=len(calls),
+                    upload_interval=10,
                     max_retries=0,
                     on_error=lambda error, batch: errors.append((error, batch)),
                 )
@@ -198,6 +202,7 @@ class NodeLibrary:
     """@segment/analytics-node, run by tests/clients/node/send.js: always one batch."""
 
     gzip = False  # the Node library never compresses
+    refuses_oversized = False
 
     def __repr__(self) -> str:
         return "analytics-node"
@@ -409,18 +414,17 @@ def test_an_oversized_item_in_a_batch_is_rejected_alone(sluice, db, app, library
     ]
     small = [calls[0].message_id, calls[2].message_id]
 
-    if isinstance(library, PythonLibrary):
-        # (the Python clients refuse such an event before sending it...
-        refusing = library._client.Client(key, host=sluice.api_url, sync_mode=True)
-        with pytest.raises(RuntimeError, match="exceeds 32kb limit"):
-            library._call(refusing, calls[1])
-        # ...so the batch goes through their request function, as their consumer sends)
-        items = [_wire_item(c) for c in calls]
-        sent = library.post_batch(sluice.api_url, key, items)
+    if library.refuses_oversized:
+        # (segment-analytics-python refuses such an event before sending it...
+        with pytest.raises(RuntimeError, match="Message exceeds"):
+            library.send(sluice.api_url, key, [calls[1]])
+        # ...so the batch goes through its request function, as its consumer sends)
+        sent = library.post_batch(sluice.api_url, key, [_wire_item(c) for c in calls])
     else:
-        # (the Node client measures an event in escapes, not bytes, so it sends this one)
-        sent = library.send(sluice.api_url, key, calls)
-        assert len(sent.requests[0]["batch"]) == 3
+        # (rudder-sdk-python allows 4 MB a message, and analytics-node measures one in
+        # escapes, not bytes: each sends this batch as it is)
+        sent = library.send(sluice.api_url, key, calls, batched=True)
+        assert [len(request["batch"]) for request in sent.requests] == [3]
 
     # When the batch arrives, then it succeeds, with the one item counted as rejected
     assert sent.errors == {}
@@ -439,3 +443,15 @@ def _wire_item(call: Call) -> dict:
         "timestamp": call.args["timestamp"].isoformat(),
         "context": {"library": {"name": "analytics-python"}},
     }
+
+
+def test_the_node_library_is_pinned_by_integrity_with_no_registry_named():
+    """package-lock.json pins every package by version and hash, and (its folder's .npmrc)
+    names no registry, so `npm ci` takes them from whichever registry npm is set to."""
+    lock = json.loads((NODE_CLIENT / "package-lock.json").read_text())
+    packages = {name: entry for name, entry in lock["packages"].items() if name}
+
+    assert lock["packages"][""]["dependencies"] == {"@segment/analytics-node": "3.1.0"}
+    assert packages["node_modules/@segment/analytics-node"]["version"] == "3.1.0"
+    assert all(entry["integrity"].startswith("sha512-") for entry in packages.values())
+    assert [name for name, entry in packages.items() if "resolved" in entry] == []
