@@ -14,7 +14,8 @@ import json
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -163,10 +164,14 @@ class PythonLibrary:
         getattr(client, call.kind)(**{_snake(name): value for name, value in call.args.items()})
 
     @staticmethod
-    def _said(error) -> str:
-        return f"{error.status} {error.code}: {error.message}"
+    def _said(error: Exception) -> str:
+        """An APIError as `401 unauthorized: ...`; anything else (a crash) as itself."""
+        if isinstance(error, segment_request.APIError | rudder_request.APIError):
+            return f"{error.status} {error.code}: {error.message}"
+        return repr(error)
 
-    def _recording(self, sent: Sent):
+    @contextmanager
+    def _recording(self, sent: Sent) -> Iterator[None]:
         """Keeps every request the library's HTTP session makes and the answer to it."""
 
         def keep(response, *args, **kwargs) -> None:
@@ -180,18 +185,11 @@ class PythonLibrary:
                 sent.answers.append((response.status_code, response.text))
 
         hooks = self._request._session.hooks["response"]
-        return _Hooked(hooks, keep)
-
-
-class _Hooked:
-    def __init__(self, hooks: list, hook: Callable) -> None:
-        self._hooks, self._hook = hooks, hook
-
-    def __enter__(self) -> None:
-        self._hooks.append(self._hook)
-
-    def __exit__(self, *exc: object) -> None:
-        self._hooks.remove(self._hook)
+        hooks.append(keep)
+        try:
+            yield
+        finally:
+            hooks.remove(keep)
 
 
 def _snake(name: str) -> str:
