@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local_runtime.template import ACCOUNT_ID, Route
+from local_runtime.template import ACCOUNT_ID, Cors, Route
 from local_runtime.workers import Outcome
 from toolkit import forgery
 from toolkit.http_server import HttpRequest, HttpServer
@@ -266,6 +266,28 @@ def response_from_result(result: Any, payload_version: str) -> Response:
     return Response(status, headers, raw)
 
 
+def allowed_origin(cors: Cors, origin: str) -> str:
+    """What Access-Control-Allow-Origin answers an origin; empty when it is not allowed."""
+    if "*" in cors.allow_origins:
+        return "*"
+    return origin if origin in cors.allow_origins else ""
+
+
+def _preflight(cors: Cors, origin: str) -> Response:
+    """API Gateway answers a preflight itself (204), never invoking a function."""
+    allowed = allowed_origin(cors, origin)
+    if not allowed:
+        return Response(204, [], b"")
+    headers = [
+        ("Access-Control-Allow-Origin", allowed),
+        ("Access-Control-Allow-Methods", ",".join(cors.allow_methods)),
+        ("Access-Control-Allow-Headers", ",".join(cors.allow_headers)),
+    ]
+    if cors.max_age is not None:
+        headers.append(("Access-Control-Max-Age", str(cors.max_age)))
+    return Response(204, headers, b"")
+
+
 Invoker = Callable[[str, Any], Outcome]
 
 
@@ -282,6 +304,7 @@ class ApiServer:
         owns: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
+        self.cors: dict[str, Cors] = {}
         self.invoke = invoke
         self.local_endpoints = local_endpoints or {}
         # (endpoint name, rest of the path) -> whether the runtime serves that exact path
@@ -292,8 +315,9 @@ class ApiServer:
         self.hosts = forgery.own_hosts(host, self.port)
         self._thread: threading.Thread | None = None
 
-    def set_routes(self, routes: list[Route]) -> None:
+    def set_routes(self, routes: list[Route], cors: dict[str, Cors] | None = None) -> None:
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
+        self.cors = cors or {}
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -353,6 +377,29 @@ class ApiServer:
         return endpoint(request, rest) if endpoint else _error(404, "Not Found")
 
     def _route(self, request: Request) -> tuple[Response, str]:
+        headers = {name.lower(): value for name, value in request.headers}
+        origin = headers.get("origin")
+        cors = self._cors_for(request.raw_path) if origin else None
+        if cors is not None and origin is not None:
+            if request.method == "OPTIONS" and "access-control-request-method" in headers:
+                return _preflight(cors, origin), "cors preflight"
+            response, target = self._invoke_route(request)
+            if allowed_origin(cors, origin):
+                response.headers.append(
+                    ("Access-Control-Allow-Origin", allowed_origin(cors, origin))
+                )
+            return response, target
+        return self._invoke_route(request)
+
+    def _cors_for(self, path: str) -> Cors | None:
+        """The CORS of the HTTP API that has a route for this path, any method."""
+        for compiled in self.routes:
+            route = compiled.route
+            if route.api in self.cors and compiled.match(route.method, path) is not None:
+                return self.cors[route.api]
+        return None
+
+    def _invoke_route(self, request: Request) -> tuple[Response, str]:
         for compiled in self.routes:
             params = compiled.match(request.method, request.raw_path)
             if params is None:

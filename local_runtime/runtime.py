@@ -347,7 +347,7 @@ class Runtime:
         )
         self.scheduler = Scheduler(topology.schedules, self.async_invoker, self.config.region)
         self.scheduler.start()
-        self.api.set_routes(topology.routes)
+        self.api.set_routes(topology.routes, topology.cors)
         self.api.start()
 
     # ----------------------------------------------------------------- invoke

@@ -135,6 +135,16 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Cors:
+    """An HTTP API's CorsConfiguration: API Gateway answers preflights and adds the headers."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    max_age: int | None = None
+
+
+@dataclass(frozen=True)
 class QueueTrigger:
     function: str
     event: str
@@ -175,6 +185,7 @@ class Topology:
     unresolved: dict[str, list[str]] = field(default_factory=dict)  # function -> variables
     # What the template asks for that runs nowhere locally, one sentence each.
     not_run: list[str] = field(default_factory=list)
+    cors: dict[str, Cors] = field(default_factory=dict)  # HTTP API's logical id -> its CORS
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -302,7 +313,24 @@ class Template:
         not_run += self._unrunnable(functions)
         self._check_routes(routes)
         self._check_visibility(triggers, functions, queues)
-        return Topology(functions, routes, triggers, schedules, queues, unresolved, not_run)
+        cors = self._cors(resolver)
+        return Topology(functions, routes, triggers, schedules, queues, unresolved, not_run, cors)
+
+    def _cors(self, resolver: _Resolver) -> dict[str, Cors]:
+        found = {}
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != HTTP_API or not resolver.included(resource):
+                continue
+            config = resolver.resolve(resource.get("Properties", {}).get("CorsConfiguration"))
+            if not isinstance(config, dict):
+                continue  # none (or `true`, which SAM reads as any origin: not used here)
+            found[logical_id] = Cors(
+                allow_origins=tuple(str(o) for o in config.get("AllowOrigins", [])),
+                allow_methods=tuple(str(m).upper() for m in config.get("AllowMethods", [])),
+                allow_headers=tuple(str(h).lower() for h in config.get("AllowHeaders", [])),
+                max_age=int(config["MaxAge"]) if "MaxAge" in config else None,
+            )
+        return found
 
     def _event_invoke_configs(self, resolver: _Resolver) -> dict[str, dict[str, Any]]:
         """AWS::Lambda::EventInvokeConfig resources, as the function's EventInvokeConfig."""

@@ -91,6 +91,7 @@ def success(batch: BatchOutcome) -> Response:
             {
                 "success": False,
                 "code": "queue_unavailable",
+                "error": "queue_unavailable",
                 "message": "Not every message could be queued; resend the request.",
             },
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
@@ -111,6 +112,7 @@ def success(batch: BatchOutcome) -> Response:
             {
                 "success": False,
                 "code": "invalid_batch",
+                "error": "invalid_batch",
                 "message": "Every message in the batch was refused; see rejections.",
                 **counts,
                 "rejections": rejected,
@@ -125,7 +127,7 @@ def success(batch: BatchOutcome) -> Response:
 def error(error: SluiceError) -> Response:
     status = http_status(error)
     message = UNAUTHORIZED if isinstance(error, Unauthorized) else error.message
-    body = {"success": False, "code": error.code, "message": message}
+    body = {"success": False, "code": error.code, "error": error.code, "message": message}
     if error.code == "validation_failed" and getattr(error, "errors", None):
         body["errors"] = error.errors  # type: ignore[attr-defined]
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None

@@ -7,6 +7,7 @@ request schemas, plus hostile bytes, finds no 5xx and nothing the document forbi
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC
 from urllib.parse import quote, urlencode
@@ -35,7 +36,7 @@ KEY_STATUS = "/api/logs/{app_id}/events/{event_id}"  # the manage function serve
 
 
 def handler_for(route: str):
-    if route.startswith("/api/logs") and route != KEY_STATUS:
+    if (route.startswith("/api/logs") and route != KEY_STATUS) or route.startswith("/v1/"):
         return ingest_app.handler
     if route.startswith("/api/accounts"):
         return accounts_app.handler
@@ -270,6 +271,29 @@ def test_ingest_answers_only_what_the_document_says(context, db, ingestor):
     call(batch, 400, body=[])
     call(batch, 413, body=[{"eventName": "a"}] * 501)
     assert ("POST", one, 404) in contract.seen
+
+
+def test_segment_routes_answer_only_what_the_document_says(context, db, ingestor):
+    contract = Contract()
+    _, key = make_app(db, rules={"identify": {"type": "object", "required": ["traits"]}})
+    basic = {"authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+    route = "/v1/{call}"
+
+    def call(name, status, body, headers=basic):
+        got, answer = request(
+            contract, context, "POST", route, path={"call": name}, body=body, headers=headers
+        )
+        assert got == status, (name, answer)
+
+    track = {"event": "a", "userId": "u"}
+    call("track", 200, track)
+    call("batch", 200, {"batch": [{"type": "track", **track}, {"type": "track"}]})
+    call("batch", 400, {"batch": [{"type": "track"}]})
+    call("t", 400, b"{")
+    call("identify", 401, {"userId": "u"}, headers={})
+    call("nope", 404, track)
+    call("track", 413, {**track, "pad": "x" * 40_000})
+    call("p", 200, {"anonymousId": "a"})
 
 
 def test_accounts_answer_only_what_the_document_says(

@@ -8,9 +8,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from sluice.intake.segment import MAX_REQUEST_BYTES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sluice.intake.segment import CALL_TYPES, MAX_REQUEST_BYTES, ROUTES
 
 import functions.ingest.app as ingest_app
+from tests.handlers.test_fuzz import FUZZ_SETTINGS
 from tests.support import drain, http_event, make_app
 
 IDENTIFY_RULE = {
@@ -431,3 +434,73 @@ def test_a_body_that_is_not_json_is_400_with_code_and_message(ingestor, app_and_
     status, answer, _ = post(context, "/v1/track", "{nope", basic(key))
     assert status == 400
     assert set(answer) >= {"code", "message"} and answer["code"] == "invalid_json"
+
+
+# --- any request: a 200 or a 4xx, never a 5xx -------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from([*CALL_TYPES, "nope"]) | json_values,
+        "event": st.text() | json_values,
+        "userId": st.text() | st.integers() | json_values,
+        "anonymousId": st.none() | st.text(),
+        "groupId": st.text() | json_values,
+        "previousId": st.text() | json_values,
+        "messageId": st.none() | st.text() | json_values,
+        "timestamp": st.sampled_from(["2026-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00"])
+        | json_values,
+        "sentAt": st.sampled_from(["2026-01-01T00:00:05Z", "9999-12-31T23:59:59-14:00"])
+        | json_values,
+        "context": json_values,
+        "properties": json_values,
+        "traits": json_values,
+    },
+)
+bodies = st.one_of(
+    json_values,
+    messages,
+    st.fixed_dictionaries(
+        {"batch": st.lists(messages | json_values, max_size=4)},
+        optional={"context": json_values, "sentAt": json_values, "writeKey": json_values},
+    ),
+)
+header_values = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=30)
+
+
+@settings(FUZZ_SETTINGS)
+@given(
+    call=st.sampled_from(sorted(ROUTES)),
+    body=bodies,
+    headers=st.dictionaries(
+        st.sampled_from(
+            ["authorization", "content-type", "content-encoding", "x-retry-count", "x-api-key"]
+        ),
+        header_values,
+    ),
+    with_key=st.sampled_from(["basic", "body", "none"]),
+    gzipped=st.booleans(),
+)
+def test_any_request_to_any_v1_route_is_a_200_or_a_4xx(
+    ingestor, app_and_key, context, call, body, headers, with_key, gzipped
+):
+    _, key = app_and_key
+    if with_key == "basic":
+        headers = {**headers, **basic(key)}
+    elif with_key == "body" and isinstance(body, dict):
+        body = {**body, "writeKey": key}
+    raw = json.dumps(body).encode()
+    if gzipped:
+        raw = gzip.compress(raw)
+        headers = {**headers, "content-encoding": "gzip"}
+    status, answer, _ = post(context, f"/v1/{call}", raw, headers, base64_body=True)
+    assert status == 200 or 400 <= status < 500, (status, answer)
+    if status == 200:
+        assert answer["success"] is True
+    else:
+        assert answer["code"] and answer["message"]

@@ -707,6 +707,15 @@ def test_cors_origins_are_a_parameter(resources):
     assert otherwise == {"Ref": "AWS::NoValue"}
 
 
+def test_cors_lets_browsers_send_segment_calls(resources):
+    # analytics-next posts text/plain with Authorization and X-Retry-Count: a preflight.
+    (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
+    _, cors, _ = api["Properties"]["Body"]["x-amazon-apigateway-cors"]["Fn::If"]
+    assert {"content-type", "authorization", "x-retry-count"} <= set(cors["allowHeaders"])
+    assert "POST" in cors["allowMethods"]
+    assert "/v1/{call}" in api["Properties"]["Body"]["paths"]
+
+
 def test_default_route_throttling_comes_from_parameters(resources):
     (stage,) = of_type(resources, "AWS::ApiGatewayV2::Stage").values()
     settings = stage["Properties"]["DefaultRouteSettings"]

@@ -31,13 +31,22 @@ def test_sluices_start_up_report_names_only_what_really_does_not_run(sluice):
     assert reported == ["Migrations"]
 
 
+def test_sluices_ingest_api_carries_its_cors_configuration(sluice):
+    # local-env.json leaves CorsAllowedOrigins at its default, "*".
+    cors = sluice.cors["IngestApi"]
+    assert cors.allow_origins == ("*",)
+    assert {"content-type", "authorization", "x-retry-count"} <= set(cors.allow_headers)
+    assert "POST" in cors.allow_methods
+
+
 def test_sluices_routes_go_to_ingest_accounts_and_manage_with_payload_2(sluice):
     routes = [(r.route_key, r.function, r.payload_version) for r in sluice.routes]
-    assert routes[:2] == [
+    assert routes[:3] == [
         ("POST /api/logs/{app_id}", "IngestFunction", "2.0"),
         ("POST /api/logs/{app_id}/batch", "IngestFunction", "2.0"),
+        ("POST /v1/{call}", "IngestFunction", "2.0"),  # Segment's Tracking API
     ]
-    assert sorted(routes[2:]) == sorted(
+    assert sorted(routes[3:]) == sorted(
         [
             ("GET /api/openapi.json", "ManageFunction", "2.0"),
             ("GET /api/accounts/me", "AccountsFunction", "2.0"),
