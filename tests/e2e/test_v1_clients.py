@@ -130,9 +130,10 @@ class PythonLibrary:
                     key,
                     host=host,
                     gzip=self.gzip,
-                    # One request as soon as every call is queued (not a timer's slice).
+                    # One request as soon as every call is queued; the interval bounds
+                    # how long join() waits for the idle thread to notice it should stop.
                     upload_size=len(calls),
-                    upload_interval=10,
+                    upload_interval=1,
                     max_retries=0,
                     on_error=lambda error, batch: errors.append((error, batch)),
                 )
