@@ -122,7 +122,7 @@ lock: venv
 
 # Keeps .local/ (make dev's database and queues); delete it by hand to start afresh.
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .aws-sam
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .aws-sam $(NODE_CLIENTS)/node_modules
 
 # ---------------------------------------------------------------- AWS (SAM)
 # Nothing here needs Docker. `make deploy` needs AWS credentials; see docs/operating-in-aws.md.
