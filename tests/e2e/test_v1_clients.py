@@ -207,6 +207,7 @@ class NodeLibrary:
         return "analytics-node"
 
     def send(self, host: str, key: str, calls: list[Call], *, batched: bool = True) -> Sent:
+        """All the calls as one batch (the library has no other way to send)."""
         if shutil.which("node") is None or not (NODE_CLIENT / "node_modules").is_dir():
             pytest.fail(
                 "@segment/analytics-node is not installed: `make clients` installs it"
@@ -229,9 +230,6 @@ class NodeLibrary:
             errors={r["messageId"]: r["error"] for r in out["results"] if r["error"]},
         )
 
-    def post_batch(self, host: str, key: str, items: list[dict]) -> Sent:
-        raise NotImplementedError  # its public calls send an oversized item as they are
-
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -251,7 +249,6 @@ LIBRARIES = [
     PythonLibrary("rudder", rudder_client, rudder_request, gzip=True),
     NodeLibrary(),
 ]
-PYTHON_LIBRARIES = [library for library in LIBRARIES if isinstance(library, PythonLibrary)]
 
 
 # --------------------------------------------------------------------- what was kept
