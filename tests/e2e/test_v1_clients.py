@@ -4,13 +4,15 @@ segment-analytics-python and rudder-sdk-python (gzip on and off; pinned in
 requirements-dev.lock) and @segment/analytics-node (pinned in tests/clients/node,
 installed by `make clients`) send to the local runtime over real HTTP with their host
 set to it, as an app would. What each library put on the wire is read back from the
-request it made, so the stored rows are compared with what was really sent.
+request it made, so the stored rows are compared with what was really sent. The
+docs' lines for the Python libraries (host and write key) are run as written.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -21,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import rudderstack.analytics as rudder_analytics
+import segment.analytics as segment_analytics
 from rudderstack.analytics import client as rudder_client
 from rudderstack.analytics import request as rudder_request
 from segment.analytics import client as segment_client
@@ -30,6 +34,7 @@ from sluice.manage import admin
 from tests.support import REPO_ROOT, make_app, wait_for
 
 NODE_CLIENT = REPO_ROOT / "tests" / "clients" / "node"
+DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 
 # Over the 32 KB an event may weigh, under the 4 MB of a request.
 OVERSIZED = {"blob": "x" * 40_000}
@@ -457,3 +462,43 @@ def test_the_node_library_is_pinned_by_integrity_with_no_registry_named():
     assert packages["node_modules/@segment/analytics-node"]["version"] == "3.1.0"
     assert all(entry["integrity"].startswith("sha512-") for entry in packages.values())
     assert [name for name, entry in packages.items() if "resolved" in entry] == []
+
+
+def documented_settings(library: str) -> list[tuple[str, str]]:
+    """(setting, value) of each line the docs' table ("Sending from Segment or RudderStack
+    libraries") says a Python app changes: `analytics.host = "https://<api>"`."""
+    for document in DOCUMENTS:
+        for line in document.read_text().splitlines():
+            if line.startswith(f"| Python, `{library}`"):
+                code = re.findall(r"`([^`]+)`", line.split("|")[2])
+                settings = [re.fullmatch(r'\w+\.(\w+) = "([^"]*)"', c) for c in code]
+                assert all(settings), code
+                return [(m.group(1), m.group(2)) for m in settings if m]
+    pytest.fail(f"no document says what {library} needs changed")
+
+
+@pytest.mark.parametrize(
+    ("library", "module"),
+    [("segment-analytics-python", segment_analytics), ("rudder-sdk-python", rudder_analytics)],
+    ids=["segment", "rudder"],
+)
+def test_the_documented_lines_are_all_a_python_app_changes(
+    sluice, db, app, monkeypatch, library, module
+):
+    # Given an app using the library's module-level client (its default_client, made on
+    # the first call), with only the documented settings changed (monkeypatch restores
+    # them); sync_mode only so that a failure raises here
+    app_id, key = app
+    monkeypatch.setattr(module, "default_client", None)
+    monkeypatch.setattr(module, "sync_mode", True)
+    for setting, value in documented_settings(library):
+        value = value.replace("sk_...", key).replace("https://<api>", sluice.api_url)
+        monkeypatch.setattr(module, setting, value)
+
+    # When the app tracks as it always did
+    message_id = f"documented-{uuid.uuid4()}"
+    module.track(user_id="u-1", event="Signed Up", message_id=message_id)
+
+    # Then the event is in Sluice
+    ((row,),) = stored(db, app_id, [message_id]).values()
+    assert row.event_name == "Signed Up"
