@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools browser dev invoke test bench loadtest migrate aggregate maintain archive-read rebuild-aggregates lock clean build deploy redrive mail
+.PHONY: venv tools browser clients dev invoke test bench loadtest migrate aggregate maintain archive-read rebuild-aggregates lock clean build deploy redrive mail
 
 venv: $(VENV)/.installed
 
@@ -49,7 +49,7 @@ invoke: venv
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> [EVENT=file|-] [ENV_VARS=file]" >&2; exit 2; }
 	$(BIN)/python -m local_runtime invoke "$(FN)" --state-dir "$(LOCAL_STATE_DIR)" $(if $(EVENT),--event "$(EVENT)") $(if $(ENV_VARS),--env-vars "$(ENV_VARS)")
 
-test: venv tools browser
+test: venv tools browser clients
 	SLUICE_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The console's test (tests/e2e/test_console.py) drives Debian's chromium through
@@ -64,6 +64,19 @@ browser:
 	  fi; }
 	@test -x $(CHROMIUM) || { echo "make test needs $(CHROMIUM) for the console's browser test:" \
 	  "run \`sudo apt-get install chromium\` (Debian's package), or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
+
+# tests/e2e/test_v1_clients.py sends with @segment/analytics-node, at the version
+# tests/clients/node/package-lock.json pins (its .npmrc keeps registry URLs out of the
+# lock). The library needs node 20 or newer (Debian's nodejs is 18, so nothing is
+# installed for you); without it this stops and says what to install.
+NODE_CLIENTS := tests/clients/node
+clients: $(NODE_CLIENTS)/node_modules/.package-lock.json
+
+$(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package-lock.json
+	@command -v npm >/dev/null && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' \
+	  || { echo "make test needs node 20 or newer and npm for the Node client's test" \
+	  "(tests/e2e/test_v1_clients.py): install NodeSource's nodejs 20+ (it brings npm)" >&2; exit 1; }
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
 
 bench: venv
 	$(BIN)/python -m benchmarks
@@ -109,7 +122,7 @@ lock: venv
 
 # Keeps .local/ (make dev's database and queues); delete it by hand to start afresh.
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .aws-sam
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .aws-sam $(NODE_CLIENTS)/node_modules
 
 # ---------------------------------------------------------------- AWS (SAM)
 # Nothing here needs Docker. `make deploy` needs AWS credentials; see docs/operating-in-aws.md.
