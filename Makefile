@@ -157,7 +157,7 @@ build-SluiceLayer: $(TOOLS)/.installed
 	rm -rf "$(ARTIFACTS_DIR)/python/bin" # console scripts (jmespath's jp.py): nothing runs them
 
 build-IngestFunction:
-	cp functions/ingest/app.py functions/ingest/answers.py functions/ingest/segment.py "$(ARTIFACTS_DIR)/"
+	cp functions/ingest/app.py functions/ingest/answers.py functions/ingest/tracking_api.py "$(ARTIFACTS_DIR)/"
 
 build-StoreFunction:
 	cp functions/store/app.py "$(ARTIFACTS_DIR)/"

@@ -22,14 +22,14 @@ from sluice.intake.queue import EventQueue
 from sluice.intake.segment import ROUTES
 
 # Lambda (and the local runtime) import this file as `app`, from its folder on the path,
-# with answers.py and segment.py copied beside it (Makefile, build-IngestFunction); the
+# with answers.py and tracking_api.py copied beside it (Makefile, build-IngestFunction); the
 # tests, mypy and the benchmarks import it as functions.ingest.app. The sibling modules
 # follow either way.
 if __package__:
-    from . import answers, segment
+    from . import answers, tracking_api
 else:
     import answers  # type: ignore[import-not-found, no-redef]
-    import segment  # type: ignore[import-not-found, no-redef]
+    import tracking_api  # type: ignore[import-not-found, no-redef]
 
 app = APIGatewayHttpResolver()
 
@@ -115,8 +115,8 @@ def post_segment(call: str) -> Response:
         )
     headers = app.current_event.headers
     batch = ingestor().ingest_segment(
-        segment.write_key(headers),
-        segment.decoded_body(request_body(app.current_event), headers),
+        tracking_api.write_key(headers),
+        tracking_api.decoded_body(request_body(app.current_event), headers),
         ROUTES[call],
     )
     count_outcomes(
@@ -126,8 +126,8 @@ def post_segment(call: str) -> Response:
         failed=batch.count("failed"),
     )
     log_queued(batch.outcomes)
-    segment.log_rejected(batch)
-    return segment.success(batch)
+    tracking_api.log_rejected(batch)
+    return tracking_api.success(batch)
 
 
 def count_outcomes(accepted: int = 0, invalid: int = 0, rejected: int = 0, failed: int = 0) -> None:
@@ -169,7 +169,7 @@ def sluice_error(error: SluiceError) -> Response:
         else:
             count_outcomes(rejected=1)
     if app.current_event.raw_path.startswith("/v1/"):
-        return segment.error(error)
+        return tracking_api.error(error)
     if isinstance(error, EventBlocked) and error.errors:
         return error_response(error, extra={"errors": error.errors})
     return error_response(error)
