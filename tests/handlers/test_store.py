@@ -17,7 +17,7 @@ from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app
 from tests.handlers.test_ingest import LOGIN_RULE, post
-from tests.support import SwitchableProxy, drain, make_app, sqs_event
+from tests.support import SwitchableProxy, drain, drain_events, make_app, sqs_event
 
 
 def store(context, bodies: list[str]) -> tuple[dict, list[str]]:
@@ -215,7 +215,7 @@ def test_nul_character_never_reaches_the_store(ingestor, app_and_key, context, s
         context, f"/api/logs/{app_id}/batch", b'[{"eventName": "a", "x": "\\u0000"}]', key
     )
     assert body["results"][0]["error"] == "unstorable_value"
-    assert drain(sqs, queues["events"]) == []
+    assert drain_events(sqs, queues["events"]) == []
 
 
 def forged(body: str, **changes) -> str:
