@@ -34,8 +34,8 @@ from sluice.core.observability import logger
 from sluice.intake.event_ids import QUEUED_HORIZON
 from sluice.retention import account_purge
 from sluice.retention import partitions as p
-from sluice.retention.rejections import purge_rejections
 from sluice.retention.archive import ArchiveBucket, object_key
+from sluice.retention.rejections import purge_rejections
 
 # Challenges and sessions are kept this long after they expired or ended: long enough
 # to look into abuse or a support question a few days on ("I never got my code": the
