@@ -101,6 +101,17 @@ def capped(text: str, limit: int) -> str:
     return text[:limit].replace("\x00", "\ufffd")
 
 
+def cleaned(rejection: Rejection) -> Rejection:
+    """The record with every text capped and without NUL (ingest makes them so already)."""
+    rejection.route = capped(rejection.route, MAX_REJECTION_ROUTE)
+    rejection.code = capped(rejection.code, MAX_REJECTION_CODE)
+    rejection.message = capped(rejection.message, MAX_REJECTION_MESSAGE)
+    rejection.app_id = rejection.app_id.replace("\x00", "\ufffd")
+    if rejection.message_id is not None:
+        rejection.message_id = capped(rejection.message_id, MAX_REJECTION_MESSAGE_ID)
+    return rejection
+
+
 def serialize_rejections(rejections: list[Rejection]) -> bytes:
     return orjson.dumps(RejectionsMessage(version=2, kind="rejections", rejections=rejections))
 

@@ -9,9 +9,9 @@ every retry and redrive. A database that is down fails the whole batch so SQS
 brings it back.
 
 A rejections message (records of batch items ingest refused) is stored beside: its
-records never fail the batch. A record that does not fit the model is logged and
-dropped, one Postgres refuses too (ingest caps and cleans their texts, so neither
-should happen); a redelivered record lands once.
+records never fail the batch. Their texts are capped and cleaned again (as ingest
+does), so a record is stored cut rather than lost; one that does not fit the model is
+logged and dropped, as is one Postgres still refuses; a redelivered record lands once.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sluice.core.observability import logger
 from sluice.queued_events import (
     QueuedEvent,
     Rejection,
+    cleaned,
     is_rejections,
     parse_message,
     parse_rejection,
@@ -208,7 +209,7 @@ def _read_rejections(message_id: str, document: dict[str, Any]) -> list[Rejectio
     fitting: list[Rejection] = []
     for record in records if isinstance(records, list) else []:
         try:
-            fitting.append(parse_rejection(record))
+            fitting.append(cleaned(parse_rejection(record)))
         except (ValidationError, orjson.JSONEncodeError):
             pass
     unfit = len(records) - len(fitting) if isinstance(records, list) else 1
@@ -222,13 +223,13 @@ def _store_rejections(database: Database, rejections: list[Rejection]) -> int:
     """Adds the records; one Postgres refuses is found by halving, logged and dropped."""
     try:
         return database.run(lambda conn: insert_rejections(conn, rejections))
-    except _REFUSED as exc:
+    except (*_REFUSED, ValueError) as exc:  # ValueError: psycopg2's own refusals
         if len(rejections) == 1:
             logger.error(
                 "rejection record refused by the database",
                 rejection_id=str(rejections[0].rejection_id),
                 app_id=rejections[0].app_id,
-                sqlstate=exc.pgcode,
+                sqlstate=getattr(exc, "pgcode", None),
             )
             return 0
     middle = len(rejections) // 2
