@@ -75,6 +75,11 @@ def drain(sqs, queue_url: str) -> list[str]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def drain_events(sqs, queue_url: str) -> list[str]:
+    """drain, without the rejections messages (records of refused items: no events)."""
+    return [body for body in drain(sqs, queue_url) if "events" in json.loads(body)]
+
+
 class RefusingSqs:
     """An SQS client that passes calls to a real (moto) one, but refuses chosen entries.
 

@@ -118,6 +118,7 @@ def post_segment(call: str) -> Response:
         tracking_api.write_key(headers),
         tracking_api.decoded_body(request_body(app.current_event), headers),
         ROUTES[call],
+        route=f"/v1/{call}",
     )
     count_outcomes(
         accepted=batch.queued,

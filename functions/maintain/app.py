@@ -58,6 +58,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         challenges_purged=result.challenges_purged,
         sessions_purged=result.sessions_purged,
         send_limits_purged=result.send_limits_purged,
+        rejections_purged=result.rejections_purged,
         days_dropped=[str(day) for day in result.days_dropped],
         archived_events=result.archived_events,
         archived_objects=result.archived_objects,

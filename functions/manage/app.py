@@ -176,6 +176,13 @@ def list_events(app_id: str) -> Response:
     return json_response(200, manager().list_events(owner, app_id, query))
 
 
+@app.get("/api/apps/<app_id>/rejections")
+def list_rejections(app_id: str) -> Response:
+    owner = _session().account_id
+    query = dict(app.current_event.query_string_parameters or {})
+    return json_response(200, manager().list_rejections(owner, app_id, query))
+
+
 @app.get("/api/apps/<app_id>/events/<event_id>")
 def get_event(app_id: str, event_id: str) -> Response:
     return json_response(200, manager().get_event(_session().account_id, app_id, event_id))

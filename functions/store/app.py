@@ -59,5 +59,6 @@ def handler(event: dict, context: object) -> dict:
         duplicate_event_ids=result.duplicate_ids,
         returned_event_ids=result.returned_ids,
         returned_message_ids=result.failed,
+        rejections_added=result.rejections,
     )
     return {"batchItemFailures": [{"itemIdentifier": m} for m in result.failed]}

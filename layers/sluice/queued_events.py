@@ -10,6 +10,11 @@ Version 2 carries each payload as the client's own JSON text (a string inside
 the message), so numbers reach jsonb exactly as they were sent and the store
 writes the text without parsing it. Version 1 carried the parsed object; the
 store still reads it (messages in flight or in the DLQ across a deploy).
+
+A second kind of message, `{"version": 2, "kind": "rejections", ...}`, carries the
+records of a batch's refused items (RejectionsMessage), so their app's owner can list
+them: ingest sends it in the same SendMessageBatch as the batch's events. A message
+without `kind` is an events message, as every message was before.
 """
 
 from __future__ import annotations
@@ -62,6 +67,60 @@ class EventsMessage:
     events: list[QueuedEvent]
 
 
+# A rejection record's texts are Sluice's own (a code, an error message) and the
+# messageId as sent: capped, so a hostile batch cannot make a record large.
+MAX_REJECTION_CODE = 64
+MAX_REJECTION_MESSAGE = 1_000
+MAX_REJECTION_MESSAGE_ID = 200
+MAX_REJECTION_ROUTE = 200
+
+
+@dataclass(slots=True)
+class Rejection:
+    """One refused item of a batch: where and why, never the item itself."""
+
+    rejection_id: UUID  # makes a redelivered record land once
+    app_id: str
+    received_at: datetime
+    route: str
+    index: int
+    message_id: str | None
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class RejectionsMessage:
+    version: Literal[2]
+    kind: Literal["rejections"]
+    rejections: list[Rejection]
+
+
+def capped(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, without NUL (a Postgres text refuses it)."""
+    return text[:limit].replace("\x00", "\ufffd")
+
+
+def cleaned(rejection: Rejection) -> Rejection:
+    """The record with every text capped and without NUL (ingest makes them so already)."""
+    rejection.route = capped(rejection.route, MAX_REJECTION_ROUTE)
+    rejection.code = capped(rejection.code, MAX_REJECTION_CODE)
+    rejection.message = capped(rejection.message, MAX_REJECTION_MESSAGE)
+    rejection.app_id = rejection.app_id.replace("\x00", "\ufffd")
+    if rejection.message_id is not None:
+        rejection.message_id = capped(rejection.message_id, MAX_REJECTION_MESSAGE_ID)
+    return rejection
+
+
+def serialize_rejections(rejections: list[Rejection]) -> bytes:
+    return orjson.dumps(RejectionsMessage(version=2, kind="rejections", rejections=rejections))
+
+
+def is_rejections(document: object) -> bool:
+    """Whether a decoded message body is a rejections message (not an events message)."""
+    return isinstance(document, dict) and document.get("kind") == "rejections"
+
+
 def serialize_event(event: QueuedEvent) -> bytes:
     return orjson.dumps(event)
 
@@ -98,3 +157,15 @@ def _message_adapter():  # pydantic is imported only by consumers
 def parse_message(body: str | bytes) -> EventsMessage:
     """Validates a message body; raises pydantic.ValidationError if it does not fit."""
     return _message_adapter().validate_json(body, strict=True)
+
+
+@cache
+def _rejection_adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Rejection)
+
+
+def parse_rejection(record: object) -> Rejection:
+    """Validates one decoded rejection record; raises pydantic.ValidationError if unfit."""
+    return _rejection_adapter().validate_json(orjson.dumps(record), strict=True)

@@ -105,3 +105,46 @@ def test_a_gzip_batch_resent_is_stored_once_and_a_bad_key_is_401(sluice, db):
     )
     assert status == 401
     assert set(json.loads(body)) >= {"code", "message"}
+
+
+def test_the_owner_sees_a_batchs_rejected_message_and_why(sluice, db):
+    from tests.e2e.test_accounts import call
+    from tests.e2e.test_manage import owner_session
+
+    # Given an owner's app, made through the management API
+    token = owner_session(sluice)
+    status, app, _ = call(sluice, "/api/apps", {"name": "Shop"}, token=token)
+    assert status == 201
+    app_id, key = app["app_id"], app["api_key"]["key"]
+    # When a library's batch holds one message without its event name
+    good, bad = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = {
+        "batch": [
+            {"type": "track", "event": "Clicked", "userId": "u1", "messageId": good},
+            {"type": "track", "userId": "u1", "messageId": bad},
+        ]
+    }
+    status, _, body = http(
+        "POST",
+        sluice.api_url + "/v1/batch",
+        json.dumps(batch).encode(),
+        {"Content-Type": "application/json", "Authorization": basic(key)},
+    )
+    answer = json.loads(body)
+    assert (status, answer["rejected"]) == (200, 1)
+    [told] = answer["rejections"]
+
+    # Then, once the store ran, the owner lists that message: where and why
+    def listed() -> list[dict]:
+        status, page, _ = call(sluice, f"/api/apps/{app_id}/rejections", method="GET", token=token)
+        assert status == 200
+        return page["rejections"]
+
+    [rejection] = wait_for(listed)
+    assert (rejection["route"], rejection["index"], rejection["message_id"]) == (
+        "/v1/batch",
+        1,
+        bad,
+    )
+    assert (rejection["code"], rejection["message"]) == (told["code"], told["message"])
+    assert [row[0] for row in stored(db, app_id, 1)] == [good]

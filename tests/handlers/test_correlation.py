@@ -11,7 +11,7 @@ from sluice.core.observability import logger
 
 import functions.ingest.app as ingest_app
 from tests.handlers.test_store import failed_ids, store
-from tests.support import LOGIN_RULE, drain, http_event, make_app
+from tests.support import LOGIN_RULE, drain, drain_events, http_event, make_app
 
 
 class Printed:
@@ -134,7 +134,7 @@ def test_a_batchs_line_lists_what_was_queued_and_stores_what_it_handed_back(
     }
 
     # One event the database refuses: its id is handed back, the other's stored.
-    [body] = drain(sqs, queues["events"])
+    [body] = drain_events(sqs, queues["events"])
     message = json.loads(body)
     message["events"][1]["status"] = "pending"  # breaks the status check
     response, _ = store(context, [json.dumps(message)])

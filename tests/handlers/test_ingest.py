@@ -38,7 +38,8 @@ def post(context, path: str, body, key: str | None = None, **kwargs) -> tuple[in
 def queued_events(sqs, queues) -> list[dict]:
     """The queued events, each payload (the client's JSON text on the wire) parsed."""
     bodies = drain(sqs, queues["events"])
-    events = [event for body in bodies for event in json.loads(body)["events"]]
+    # A rejections message (the records of refused items) holds no events.
+    events = [event for body in bodies for event in json.loads(body).get("events", [])]
     for event in events:
         event["payload"] = json.loads(event["payload"])
     return events

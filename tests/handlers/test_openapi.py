@@ -204,6 +204,23 @@ def test_every_management_route_answers_only_what_the_document_says(
     call("GET", listed, 400, path=ids, query={"limit": "0"})
     call("GET", listed, 400, path=ids, query={"cursor": "not ours"})
     call("GET", listed, 404, path=gone)
+    # rejections: a batch's refused item, recorded by the store
+    ingest_app.handler(
+        http_event(
+            f"/api/logs/{ids['app_id']}/batch",
+            [{"eventName": "page_view"}, {"eventName": ""}],
+            headers={"x-api-key": app["api_key"]["key"]},
+        ),
+        context,
+    )
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
+        "batchItemFailures": []
+    }
+    rejections = "/api/apps/{app_id}/rejections"
+    page = call("GET", rejections, 200, path=ids, query={"limit": "1"})
+    assert [(r["index"], r["code"]) for r in page["rejections"]] == [(1, "invalid_event_name")]
+    call("GET", rejections, 400, path=ids, query={"since": "2026-03-01"})
+    call("GET", rejections, 404, path=gone)
     # stats, from the rollups (empty here: no aggregation has run, so zeros)
     stats = "/api/apps/{app_id}/stats"
     day = {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}
@@ -542,6 +559,36 @@ def test_no_request_the_document_describes_gets_a_5xx_or_an_undocumented_answer_
     # The run reached past the door: some 2xx and some 4xx beyond 401
     statuses = {status for _, _, status in contract.seen}
     assert {200, 201, 400, 401, 404} <= statuses, statuses
+
+
+def test_no_request_for_an_apps_rejections_gets_a_5xx_or_an_undocumented_answer(
+    context, db, clock, owner, manager, ingestor, store_database, sqs, queues
+):
+    # Given an app of the owner's with stored rejections, and another account's app
+    app, key = make_app(db)
+    with db.cursor() as cur:
+        cur.execute("UPDATE apps SET owner_account_id = %s WHERE app_id = %s", (owner[0], app))
+    stranger_app = make_app(db)[0]
+    for _ in range(3):
+        batch = [{"eventName": "ok"}, {"eventName": 5, "messageId": "m"}, "x"]
+        ingest_app.handler(
+            http_event(f"/api/logs/{app}/batch", batch, headers={"x-api-key": key}), context
+        )
+        clock.advance(60)
+    assert store_app.handler(sqs_event(drain(sqs, queues["events"])), context) == {
+        "batchItemFailures": []
+    }
+    path_values = {
+        "app_id": st.sampled_from([app, app, app, stranger_app, "app_nobody"])
+        | st.text(min_size=1, max_size=30),
+    }
+    tokens = st.sampled_from([f"Bearer {owner[1]}"] * 4 + [None, "Bearer nope", ""])
+    # When requests of every shape ask for them
+    route = ("GET", "/api/apps/{app_id}/rejections")
+    contract = fuzz_group(context, [route], path_values, tokens)
+    # Then none gets a 5xx or an undocumented answer, and the run reached past the door
+    statuses = {status for _, _, status in contract.seen}
+    assert {200, 400, 401, 404} <= statuses, statuses
 
 
 def test_no_request_the_document_describes_gets_a_5xx_or_an_undocumented_answer_from_accounts(

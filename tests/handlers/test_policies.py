@@ -12,7 +12,7 @@ import pytest
 from sluice.manage import admin
 
 import functions.ingest.app as ingest_app
-from tests.support import drain, http_event, make_app
+from tests.support import drain, drain_events, http_event, make_app
 
 RULE = {"type": "object", "required": ["total"]}
 
@@ -83,7 +83,7 @@ def test_a_batch_says_per_item_which_the_policies_blocked(
         ("rejected", "unplanned_event"),
     ]
     assert body["results"][1]["errors"][0]["keyword"] == "required"
-    assert len(drain(sqs, queues["events"])) == 1
+    assert len(drain_events(sqs, queues["events"])) == 1
 
 
 @pytest.mark.parametrize("query", ["dry_run=true", "dry_run=1"])

@@ -35,7 +35,9 @@ def post(context, path: str, body, headers: dict[str, str] | None = None, **kwar
 
 
 def queued(sqs, queues) -> list[dict]:
-    events = [e for body in drain(sqs, queues["events"]) for e in json.loads(body)["events"]]
+    events = [
+        e for body in drain(sqs, queues["events"]) for e in json.loads(body).get("events", [])
+    ]
     for event in events:
         event["payload"] = json.loads(event["payload"])
     return events
@@ -578,3 +580,141 @@ def test_rejected_messages_are_logged_and_counted_for_the_owner(
     assert line["indexes"] == [1, 2]
     assert emitted(lines)["EventsRejected"] == 2
     assert emitted(lines)["EventsAccepted"] == 1
+
+
+# --- what was rejected, for the owner ----------------------------------------------------------
+
+
+def _owned_app(context, db, clock):
+    from tests.handlers.test_manage import call
+    from tests.support import make_owner
+
+    _, token = make_owner(db, clock)
+    status, created = call(context, "POST", "/api/apps", {"name": "Shop"}, token=token)
+    assert status == 201
+    return created["app_id"], created["api_key"]["key"], token
+
+
+def test_the_owner_lists_a_batchs_rejected_message_once_the_store_ran(
+    context, db, clock, manager, ingestor, store_database, sqs, queues
+):
+    from tests.handlers.test_manage import call
+    from tests.handlers.test_store import store
+
+    # Given an owner's app, and a batch with one message that has no event name
+    app_id, key, token = _owned_app(context, db, clock)
+    batch = [track(messageId="ok"), {"type": "track", "userId": "u", "messageId": "bad-1"}]
+    status, answer, _ = post(context, "/v1/batch", {"batch": batch}, basic(key))
+    assert (status, answer["rejected"]) == (200, 1)
+    [told] = answer["rejections"]
+
+    # When the store takes what ingest queued (no message handed back)
+    response, _ = store(context, drain(sqs, queues["events"]))
+    assert response == {"batchItemFailures": []}
+
+    # Then the owner lists exactly that rejection: where, which messageId, why
+    status, listed = call(context, "GET", f"/api/apps/{app_id}/rejections", token=token)
+    assert status == 200
+    [rejection] = listed["rejections"]
+    assert {k: rejection[k] for k in ("route", "index", "message_id", "code", "message")} == {
+        "route": "/v1/batch",
+        "index": 1,
+        "message_id": "bad-1",
+        "code": told["code"],
+        "message": told["message"],
+    }
+    assert rejection["received_at"] == clock.now().isoformat()
+    assert listed["next_cursor"] is None
+    # and the good message was stored as usual
+    status, events = call(context, "GET", f"/api/apps/{app_id}/events", token=token)
+    assert [e["message_id"] for e in events["events"]] == ["ok"]
+
+
+def test_a_rejection_is_recorded_once_and_never_holds_the_message_itself(
+    context, db, clock, manager, ingestor, store_database, sqs, queues
+):
+    from tests.handlers.test_manage import call
+    from tests.handlers.test_store import store
+
+    app_id, key, token = _owned_app(context, db, clock)
+    # A batch of only bad messages (a 400) still records them; a made-up messageId is none.
+    batch = [
+        {"type": "track", "userId": "u", "secret": "s" * 50_000},
+        {"type": "track", "event": "E", "messageId": 7},
+        {
+            "type": "track",
+            "event": "E",
+            "userId": "u",
+            "messageId": "x" * 300,
+            "blob": "b" * 40_000,
+        },
+    ]
+    assert post(context, "/v1/batch", {"batch": batch}, basic(key))[0] == 400
+    bodies = drain(sqs, queues["events"])
+    assert len(bodies) == 1  # only the rejection records
+    # Redelivered: stored once.
+    assert store(context, bodies)[0] == {"batchItemFailures": []}
+    assert store(context, bodies)[0] == {"batchItemFailures": []}
+
+    status, listed = call(context, "GET", f"/api/apps/{app_id}/rejections", token=token)
+    assert status == 200
+    got = sorted(listed["rejections"], key=lambda r: r["index"])
+    assert [(r["index"], r["message_id"]) for r in got] == [(0, None), (1, None), (2, "x" * 200)]
+    assert all(len(r["message"]) <= 1_000 and "sss" not in r["message"] for r in got)
+
+
+def test_another_accounts_app_has_no_rejections_to_list(context, db, clock, manager):
+    from tests.handlers.test_manage import call
+    from tests.support import make_owner
+
+    app_id, _, _ = _owned_app(context, db, clock)
+    _, stranger = make_owner(db, clock, email="stranger@example.com")
+    status, answer = call(context, "GET", f"/api/apps/{app_id}/rejections", token=stranger)
+    assert (status, answer["error"]) == (404, "app_not_found")
+
+
+def test_rejections_page_newest_first_with_a_cursor_and_a_time_range(
+    context, db, clock, manager, ingestor, store_database, sqs, queues
+):
+    from tests.handlers.test_manage import call
+    from tests.handlers.test_store import store
+
+    app_id, key, token = _owned_app(context, db, clock)
+    first = clock.now()
+    for n in range(3):
+        batch = [track(), {"type": "track", "userId": "u", "messageId": f"bad-{n}"}]
+        assert post(context, "/v1/batch", {"batch": batch}, basic(key))[0] == 200
+        clock.advance(60)
+    store(context, drain(sqs, queues["events"]))
+
+    path = f"/api/apps/{app_id}/rejections"
+    status, page = call(context, "GET", f"{path}?limit=2", token=token)
+    assert [r["message_id"] for r in page["rejections"]] == ["bad-2", "bad-1"]
+    status, rest = call(context, "GET", f"{path}?limit=2&cursor={page['next_cursor']}", token=token)
+    assert ([r["message_id"] for r in rest["rejections"]], rest["next_cursor"]) == (["bad-0"], None)
+    since = (first + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    status, late = call(context, "GET", f"{path}?since={since}", token=token)
+    assert [r["message_id"] for r in late["rejections"]] == ["bad-2", "bad-1"]
+    for bad in ("since=2026-01-01", "limit=0", "cursor=nope", "status=valid"):
+        assert call(context, "GET", f"{path}?{bad}", token=token)[0] == 400
+
+
+def test_the_native_batch_routes_rejections_are_listed_too(
+    context, db, clock, manager, ingestor, store_database, sqs, queues
+):
+    from tests.handlers.test_manage import call
+    from tests.handlers.test_store import store
+
+    app_id, key, token = _owned_app(context, db, clock)
+    body = [{"eventName": "ok"}, {"eventName": 5, "messageId": "n-1"}]
+    event = http_event(f"/api/logs/{app_id}/batch", body, headers={"x-api-key": key})
+    assert ingest_app.handler(event, context)["statusCode"] == 202
+    store(context, drain(sqs, queues["events"]))
+
+    _, listed = call(context, "GET", f"/api/apps/{app_id}/rejections", token=token)
+    [rejection] = listed["rejections"]
+    assert (rejection["route"], rejection["index"], rejection["message_id"]) == (
+        "/api/logs/{app_id}/batch",
+        1,
+        "n-1",
+    )

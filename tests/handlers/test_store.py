@@ -17,7 +17,7 @@ from uuid_utils.compat import uuid7
 
 import functions.store.app as store_app
 from tests.handlers.test_ingest import LOGIN_RULE, post
-from tests.support import SwitchableProxy, drain, make_app, sqs_event
+from tests.support import SwitchableProxy, drain, drain_events, make_app, sqs_event
 
 
 def store(context, bodies: list[str]) -> tuple[dict, list[str]]:
@@ -215,7 +215,7 @@ def test_nul_character_never_reaches_the_store(ingestor, app_and_key, context, s
         context, f"/api/logs/{app_id}/batch", b'[{"eventName": "a", "x": "\\u0000"}]', key
     )
     assert body["results"][0]["error"] == "unstorable_value"
-    assert drain(sqs, queues["events"]) == []
+    assert drain_events(sqs, queues["events"]) == []
 
 
 def forged(body: str, **changes) -> str:
@@ -456,3 +456,52 @@ def test_version_1_messages_are_still_stored(
         ({"eventName": "b"},),
         ({"eventName": "a"},),
     ]
+
+
+# --- rejection records (the refused items of a batch, for the owner) -------------------------
+
+
+def rejection_records(db) -> list[tuple]:
+    with db.cursor() as cur:
+        cur.execute("SELECT item_index, message_id, code, message FROM rejections ORDER BY 1")
+        return cur.fetchall()
+
+
+def test_a_bad_rejection_record_is_dropped_and_never_fails_the_batch(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
+    # Given a batch with a refused item: its events and its rejection record queued
+    app_id, key = app_and_key
+    status, _ = post(context, f"/api/logs/{app_id}/batch", [{"eventName": "a"}, {}, {}], key)
+    assert status == 202
+    bodies = drain(sqs, queues["events"])
+    [records] = [b for b in bodies if '"kind":"rejections"' in b]
+    message = json.loads(records)
+    # And one record that does not fit the model, one too long with a NUL (Postgres
+    # refuses a NUL in text)
+    message["rejections"][0]["index"] = "one"
+    message["rejections"][1]["message"] = "\x00" + "m" * 5_000
+    events = [b for b in bodies if b != records]
+
+    # When the store takes them with the events
+    response, _ = store(context, [*events, json.dumps(message)])
+
+    # Then no message goes back, the events are stored, the unfit record is dropped and
+    # the other is kept, cut and cleaned
+    assert failed_ids(response) == []
+    assert [name for (name,) in rows(db, "event_name")] == ["a"]
+    [(index, message_id, code, text)] = rejection_records(db)
+    assert (index, message_id, code) == (2, None, "invalid_event_name")
+    assert text == "\ufffd" + "m" * 999
+
+
+def test_a_message_without_kind_is_still_read_as_events(
+    ingestor, store_database, db, app_and_key, context, sqs, queues
+):
+    # Old messages (before rejection records) and events messages carry no "kind"
+    app_id, key = app_and_key
+    [body] = ingested_bodies(context, sqs, queues, app_id, key, [{"eventName": "a"}])
+    assert "kind" not in json.loads(body)
+    assert failed_ids(store(context, [body])[0]) == []
+    assert rows(db, "event_name") == [("a",)]
+    assert rejection_records(db) == []

@@ -110,7 +110,7 @@ def empty_database_url(postgres_server_url) -> Iterator[str]:
 
 def queued_events(sqs, queue_url: str) -> list[dict]:
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    return [event for m in messages for event in json.loads(m["Body"])["events"]]
+    return [event for m in messages for event in json.loads(m["Body"]).get("events", [])]
 
 
 def tables(url: str) -> set[str]:

@@ -70,11 +70,13 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         "rules": {"SELECT": ALL},
         "event_id_keys": {"SELECT": ALL},
     },
-    # sluice/store/events_data.py (COPY and INSERT of events and their dedup claims)
+    # sluice/store/events_data.py (COPY and INSERT of events and their dedup claims),
+    # sluice/store/rejections_data.py
     "sluice_store": {
         "events": {"INSERT": ALL},
         "event_dedup": {"SELECT": ALL, "INSERT": ALL},
         "event_duplicates": {"INSERT": ALL},
+        "rejections": {"INSERT": ALL},
     },
     # sluice/accounts/accounts_data.py, sluice/accounts/sessions.py
     "sluice_accounts": {
@@ -116,9 +118,10 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         "event_counts_hourly": {"SELECT": ALL},
         "event_counts_daily": {"SELECT": ALL},
         "aggregate_position": {"SELECT": ALL},
+        "rejections": {"SELECT": ALL},
     },
-    # sluice/retention/partitions.py, sluice/retention/account_purge.py: keys and times of
-    # account records only.
+    # sluice/retention/partitions.py, sluice/retention/account_purge.py,
+    # sluice/retention/rejections.py: keys and times of account records and rejections only.
     "sluice_maintain": {
         "apps": {"SELECT": ALL},
         "aggregate_position": {"SELECT": ALL},
@@ -133,6 +136,7 @@ GRANTS: dict[str, dict[str, dict[str, tuple[str, ...] | None]]] = {
         "email_deliveries": {"SELECT": ("challenge_id", "claimed_until", "state")},
         "sessions": {"SELECT": ("ended_at", "expires_at", "session_id"), "DELETE": ALL},
         "email_send_limits": {"SELECT": ("limit_key", "sent_at"), "DELETE": ALL},
+        "rejections": {"SELECT": ("received_at", "rejection_id"), "DELETE": ALL},
         "sluice_make_event_partitions()": {"EXECUTE": ALL},
         "sluice_detach_event_partition()": {"EXECUTE": ALL},
         "sluice_drop_detached_event_partition()": {"EXECUTE": ALL},

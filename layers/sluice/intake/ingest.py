@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -13,6 +13,7 @@ from uuid_utils.compat import uuid7
 from sluice.core.clock import Clock
 from sluice.core.config import IngestSettings
 from sluice.core.errors import EventBlocked, EventRejected, PayloadTooLarge, QueueUnavailable
+from sluice.core.observability import logger
 from sluice.intake.catalog import App, Catalog
 from sluice.intake.incoming_events import (
     Envelope,
@@ -26,7 +27,19 @@ from sluice.intake.incoming_events import (
 from sluice.intake.queue import EventQueue
 from sluice.intake.segment import MAX_REQUEST_BYTES, messages, read_message, write_key_in_body
 from sluice.intake.validation import ErrorBudget, Verdict
-from sluice.queued_events import QueuedEvent, ValidationIssue, pack, serialize_event
+from sluice.queued_events import (
+    MAX_REJECTION_CODE,
+    MAX_REJECTION_MESSAGE,
+    MAX_REJECTION_MESSAGE_ID,
+    MAX_REJECTION_ROUTE,
+    QueuedEvent,
+    Rejection,
+    ValidationIssue,
+    capped,
+    pack,
+    serialize_event,
+    serialize_rejections,
+)
 
 Status = Literal["valid", "invalid", "rejected", "failed"]
 
@@ -114,9 +127,18 @@ class Ingestor:
         return _outcome(0, event, verdict)
 
     def ingest_batch(
-        self, app_id: str, api_key: str | None, body: bytes, *, dry_run: bool = False
+        self,
+        app_id: str,
+        api_key: str | None,
+        body: bytes,
+        *,
+        dry_run: bool = False,
+        route: str = "/api/logs/{app_id}/batch",
     ) -> BatchOutcome:
-        """Queues every well-formed event of a batch; one bad item never fails the others."""
+        """Queues every well-formed event of a batch; one bad item never fails the others.
+
+        The refused items' records (`route`, index, why) go with the events, for the owner.
+        """
         limits = self._settings
         if len(body) > limits.max_batch_bytes:
             raise PayloadTooLarge(
@@ -172,18 +194,20 @@ class Ingestor:
         if dry_run:
             outcomes = [_dry(outcome) for outcome in outcomes]
         else:
-            self._send_packed(to_send, sent_outcomes)
+            rejections = _rejections(app.app_id, received_at, route, outcomes, items)
+            self._send_packed(to_send, sent_outcomes, rejections)
         _share_answer_issues(sent_outcomes)
         return BatchOutcome(outcomes)
 
     def ingest_segment(
-        self, write_key: str | None, body: bytes, call_type: str | None
+        self, write_key: str | None, body: bytes, call_type: str | None, route: str = "/v1/batch"
     ) -> BatchOutcome:
         """Queues the messages of a Segment request (`call_type` None: a batch).
 
         The write key alone names the app: from the headers, else the body's writeKey.
         A single message that cannot be queued raises, as ingest_one does; in a batch
-        each bad message is rejected alone.
+        each bad message is rejected alone, and its record (`route`, index, messageId
+        as sent, why) goes with the events, for the owner.
         """
         if len(body) > MAX_REQUEST_BYTES:
             raise PayloadTooLarge(
@@ -242,13 +266,25 @@ class Ingestor:
             outcomes.append(outcome)
             to_send.append(data)
             sent_outcomes.append(outcome)
-        self._send_packed(to_send, sent_outcomes)
+        # A messageId Sluice generated is no client's: the record names only one sent.
+        rejections = _rejections(app.app_id, received_at, route, outcomes, items, new_ids)
+        self._send_packed(to_send, sent_outcomes, rejections)
         _share_answer_issues(sent_outcomes)
         return BatchOutcome(outcomes)
 
-    def _send_packed(self, serialized: list[bytes], outcomes: list[Outcome]) -> None:
+    def _send_packed(
+        self, serialized: list[bytes], outcomes: list[Outcome], rejections: Sequence[Rejection] = ()
+    ) -> None:
         messages = list(pack(serialized))
-        unsent = self._queue.send([body for body, _ in messages])
+        bodies = [body for body, _ in messages]
+        if rejections:
+            # The records ride in the events' SendMessageBatch: one more entry, no more calls.
+            bodies.append(serialize_rejections(list(rejections)))
+        unsent = self._queue.send(bodies)
+        if rejections and len(messages) in unsent:
+            unsent.discard(len(messages))
+            # The client's answer lists them still; only the owner's list lacks them.
+            logger.warning("rejection records not queued", count=len(rejections))
         for message_index in unsent:
             for position in messages[message_index][1]:
                 outcome = outcomes[position]
@@ -309,6 +345,44 @@ def _outcome(index: int, event: QueuedEvent, verdict: Verdict) -> Outcome:
         errors_omitted=verdict.omitted,
         errors_counted=verdict.counted,
     )
+
+
+def _rejections(
+    app_id: str,
+    received_at: datetime,
+    route: str,
+    outcomes: list[Outcome],
+    items: list[Any],
+    generated: Container[int] = (),
+) -> list[Rejection]:
+    """The rejected outcomes' records (none when nothing was rejected).
+
+    An item's messageId is kept when it is a string the client sent (an index in
+    `generated` had it made by Sluice).
+    """
+    records = []
+    for outcome in outcomes:
+        if outcome.status != "rejected" or outcome.error is None:
+            continue
+        item = items[outcome.index] if outcome.index not in generated else None
+        message_id = item.get("messageId") if isinstance(item, dict) else None
+        records.append(
+            Rejection(
+                rejection_id=uuid7(),
+                app_id=app_id,
+                received_at=received_at,
+                route=capped(route, MAX_REJECTION_ROUTE),
+                index=outcome.index,
+                message_id=(
+                    capped(message_id, MAX_REJECTION_MESSAGE_ID)
+                    if isinstance(message_id, str)
+                    else None
+                ),
+                code=capped(outcome.error.code, MAX_REJECTION_CODE),
+                message=capped(outcome.error.message, MAX_REJECTION_MESSAGE),
+            )
+        )
+    return records
 
 
 def _dry(outcome: Outcome) -> Outcome:

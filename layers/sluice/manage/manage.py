@@ -41,6 +41,7 @@ from sluice.manage.manage_data import (
     insert_key,
     insert_owned_app,
     list_events,
+    list_rejections,
     owned_app,
     owned_apps,
     revoke_key,
@@ -336,6 +337,28 @@ class Manager:
             "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
         }
 
+    def list_rejections(
+        self, owner: uuid.UUID, app_id: str, query: dict[str, str]
+    ) -> dict[str, Any]:
+        """The app's batch items ingest refused (where and why), newest first."""
+        filters = rejection_filters(query)
+        limit = filters.pop("limit")
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            self._app(conn, owner, app_id)
+            return list_rejections(conn, app_id, limit=limit + 1, **filters)
+
+        rows = self.database.run(work)
+        page = rows[:limit]
+        return {
+            "rejections": [_rejection_view(row) for row in page],
+            "next_cursor": (
+                _page_cursor(page[-1]["received_at"], page[-1]["rejection_id"])
+                if len(rows) > limit
+                else None
+            ),
+        }
+
     def get_event(self, owner: uuid.UUID, app_id: str, event_id: str) -> dict[str, Any]:
         """Stored (the row), queued (an id ingest issued, not stored yet), or 404.
 
@@ -508,8 +531,24 @@ def _event_not_found(event_id: str) -> NotFound:
 
 
 def _cursor(row: dict[str, Any]) -> str:
-    text = f"{row['occurred_at'].isoformat()}|{row['event_id']}"
+    return _page_cursor(row["occurred_at"], row["event_id"])
+
+
+def _page_cursor(when: datetime, row_id: uuid.UUID) -> str:
+    text = f"{when.isoformat()}|{row_id}"
     return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _rejection_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rejection_id": str(row["rejection_id"]),
+        "received_at": row["received_at"].isoformat(),
+        "route": row["route"],
+        "index": row["item_index"],
+        "message_id": row["message_id"],
+        "code": row["code"],
+        "message": row["message"],
+    }
 
 
 def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -554,12 +593,7 @@ def event_filters(query: dict[str, str]) -> dict[str, Any]:
     status = query.get("status")
     if status not in (None, "valid", "invalid"):
         raise RequestRejected("'status' must be valid or invalid.")
-    try:
-        limit = int(query.get("limit", DEFAULT_PAGE))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_PAGE:
-        raise RequestRejected(f"'limit' must be a whole number from 1 to {MAX_PAGE}.")
+    limit = _page_limit(query)
     return {
         "status": status,
         "event_name": query.get("event_name"),
@@ -568,6 +602,29 @@ def event_filters(query: dict[str, str]) -> dict[str, Any]:
         "limit": limit,
         "after": _read_cursor(query["cursor"]) if "cursor" in query else None,
     }
+
+
+def rejection_filters(query: dict[str, str]) -> dict[str, Any]:
+    """The rejections list's filters: the events list's rules, without status or name."""
+    unknown = set(query) - {"since", "until", "limit", "cursor"}
+    if unknown:
+        raise RequestRejected(f"Unknown query parameters: {', '.join(sorted(unknown))}.")
+    return {
+        "since": _time("since", query.get("since")),
+        "until": _time("until", query.get("until")),
+        "limit": _page_limit(query),
+        "after": _read_cursor(query["cursor"]) if "cursor" in query else None,
+    }
+
+
+def _page_limit(query: dict[str, str]) -> int:
+    try:
+        limit = int(query.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise RequestRejected(f"'limit' must be a whole number from 1 to {MAX_PAGE}.")
+    return limit
 
 
 # --- stats: the query's parameters --------------------------------------------------------

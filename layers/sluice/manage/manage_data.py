@@ -429,3 +429,41 @@ def event_id_key(conn: Connection) -> bytes:
     from sluice.intake.event_ids import read_key
 
     return read_key(conn)
+
+
+def list_rejections(
+    conn: Connection,
+    app_id: str,
+    *,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first by (received_at, rejection_id); `after` is the last row of the page before.
+
+    Walks rejections_app_newest, as list_events walks events_app_newest.
+    """
+    conditions = ["app_id = %s"]
+    params: list[Any] = [app_id]
+    if since is not None:
+        conditions.append("received_at >= %s")
+        params.append(since)
+    if until is not None:
+        conditions.append("received_at < %s")
+        params.append(until)
+    if after is not None:
+        conditions.append("received_at <= %s AND (received_at, rejection_id) < (%s, %s)")
+        params.extend([after[0], after[0], after[1]])
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT rejection_id, received_at, route, item_index, message_id, code, message"
+                " FROM rejections WHERE "
+            )
+            + sql.SQL(" AND ").join(sql.SQL(condition) for condition in conditions)
+            + sql.SQL(" ORDER BY received_at DESC, rejection_id DESC LIMIT %s"),
+            [*params, limit],
+        )
+        columns = [column.name for column in cur.description]
+        return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]

@@ -8,7 +8,8 @@ Each run, in order:
    lookup needs any more (past QUEUED_HORIZON, their original expired);
 3. purges the account tables' records nothing uses any more (sluice.retention.account_purge):
    challenges (with their deliveries) and sessions ACCOUNT_RECORDS_KEPT after they
-   ended, rate-limit rows with no send inside the longest limit's window. Before the
+   ended, rate-limit rows with no send inside the longest limit's window; and the
+   records of refused batch items REJECTIONS_KEPT after they were received. Before the
    events' expiry: it is small each hour, and a long archive must not starve it;
 4. expires events past their app's retention, never before the rollups counted them:
    a day every app has expired is detached whole, each app's rows archived from it,
@@ -34,6 +35,7 @@ from sluice.intake.event_ids import QUEUED_HORIZON
 from sluice.retention import account_purge
 from sluice.retention import partitions as p
 from sluice.retention.archive import ArchiveBucket, object_key
+from sluice.retention.rejections import purge_rejections
 
 # Challenges and sessions are kept this long after they expired or ended: long enough
 # to look into abuse or a support question a few days on ("I never got my code": the
@@ -43,6 +45,10 @@ from sluice.retention.archive import ArchiveBucket, object_key
 # in 30, a session in 12 hours, and an email request redriven from its DLQ later finds
 # no challenge and is skipped, as it would be for an expired one.
 ACCOUNT_RECORDS_KEPT = timedelta(days=7)
+# Records of refused batch items are kept this long, whatever the app's retention: they
+# say why something is missing, which an owner asks within days, and a fixed span needs
+# no join with apps (a deleted app's records go the same way).
+REJECTIONS_KEPT = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class MaintainPolicy:
     # Used for the whole-day cut when no app exists (every app has a retention).
     default_retention_days: int = 30
     account_records_kept: timedelta = ACCOUNT_RECORDS_KEPT
+    rejections_kept: timedelta = REJECTIONS_KEPT
 
 
 @dataclass(slots=True)
@@ -64,6 +71,7 @@ class MaintainResult:
     challenges_purged: int = 0  # with their email_deliveries rows
     sessions_purged: int = 0
     send_limits_purged: int = 0
+    rejections_purged: int = 0
     days_dropped: list[date] = field(default_factory=list)
     archived_events: int = 0
     archived_objects: int = 0
@@ -123,6 +131,9 @@ def run(
     )
     result.send_limits_purged = in_chunks(
         partial(account_purge.purge_send_limits, last_sent_before=now - LIMIT_WINDOW)
+    )
+    result.rejections_purged = in_chunks(
+        partial(purge_rejections, received_before=now - policy.rejections_kept)
     )
     _expire(database, bucket, now, policy, result, out_of_time)
     _remove_deleted_apps(database, bucket, now, policy, result, out_of_time)

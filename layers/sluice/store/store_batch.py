@@ -7,6 +7,11 @@ handed back while every other event, of that message too, is stored. A message
 handed back is retried, then kept in the DLQ; its stored events are skipped on
 every retry and redrive. A database that is down fails the whole batch so SQS
 brings it back.
+
+A rejections message (records of batch items ingest refused) is stored beside: its
+records never fail the batch. Their texts are capped and cleaned again (as ingest
+does), so a record is stored cut rather than lost; one that does not fit the model is
+logged and dropped, as is one Postgres still refuses; a redelivered record lands once.
 """
 
 from __future__ import annotations
@@ -22,8 +27,16 @@ from pydantic import ValidationError
 
 from sluice.core.db import Connection, Database
 from sluice.core.observability import logger
-from sluice.queued_events import QueuedEvent, parse_message
+from sluice.queued_events import (
+    QueuedEvent,
+    Rejection,
+    cleaned,
+    is_rejections,
+    parse_message,
+    parse_rejection,
+)
 from sluice.store.events_data import insert_events, store_new_events
+from sluice.store.rejections_data import insert_rejections
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +56,7 @@ class StoreResult:
     stored_ids: list[str] = field(default_factory=list)
     returned_ids: list[str] = field(default_factory=list)
     duplicate_ids: list[str] = field(default_factory=list)
+    rejections: int = 0  # rejection records added
 
 
 # One event in its wire form (QueuedEvent fields as decoded from the message
@@ -68,7 +82,9 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
             stored = _insert(database, batch.pending(), batch.failed, batch.returned, duplicates)
     pending = batch.pending()
     refused, skipped = set(batch.returned), set(duplicates)
+    rejections = _store_rejections(database, batch.rejections) if batch.rejections else 0
     return StoreResult(
+        rejections=rejections,
         failed=list(batch.failed),
         events=len(pending),
         stored=stored,
@@ -96,6 +112,7 @@ class _Batch:
         self._pending: list[_Pending] = []
         self.failed: dict[str, None] = {}  # ordered, without repeats
         self.returned: list[str] = []
+        self.rejections: list[Rejection] = []
 
     def events(self) -> Iterator[dict[str, Any]]:
         position = 0
@@ -106,7 +123,7 @@ class _Batch:
             record = next(self._unread, None)
             if record is None:
                 return
-            events, whole = _read_message(record, self.returned)
+            events, whole = _read_message(record, self.returned, self.rejections)
             if not whole:
                 self.failed[record.message_id] = None
             self._pending.extend((record.message_id, event) for event in events)
@@ -143,10 +160,13 @@ def _ids_of(events: Any) -> list[str]:
     ]
 
 
-def _read_message(record: QueueRecord, returned: list[str]) -> tuple[list[dict[str, Any]], bool]:
+def _read_message(
+    record: QueueRecord, returned: list[str], rejections: list[Rejection]
+) -> tuple[list[dict[str, Any]], bool]:
     """The events of a message that fit the model, and whether all of them did.
 
-    The ids of the events that do not fit (those that have one) go into `returned`.
+    The ids of the events that do not fit (those that have one) go into `returned`; a
+    rejections message's records that fit go into `rejections` (it has no events).
     """
     try:
         parse_message(record.body)
@@ -160,6 +180,9 @@ def _read_message(record: QueueRecord, returned: list[str]) -> tuple[list[dict[s
         document = orjson.loads(record.body)
     except orjson.JSONDecodeError:
         document = None
+    if is_rejections(document):
+        rejections.extend(_read_rejections(record.message_id, document))
+        return [], True
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, list) or document.get("version") not in (1, 2):
         logger.error(
@@ -179,6 +202,40 @@ def _read_message(record: QueueRecord, returned: list[str]) -> tuple[list[dict[s
         unfit=len(events) - len(fitting),
     )
     return fitting, False
+
+
+def _read_rejections(message_id: str, document: dict[str, Any]) -> list[Rejection]:
+    records = document.get("rejections")
+    fitting: list[Rejection] = []
+    for record in records if isinstance(records, list) else []:
+        try:
+            fitting.append(cleaned(parse_rejection(record)))
+        except (ValidationError, orjson.JSONEncodeError):
+            pass
+    unfit = len(records) - len(fitting) if isinstance(records, list) else 1
+    if unfit or document.get("version") != 2:
+        # Only records of a refusal: dropped (and said here), never a batch held back.
+        logger.error("rejection records do not fit", message_id=message_id, unfit=unfit)
+    return fitting
+
+
+def _store_rejections(database: Database, rejections: list[Rejection]) -> int:
+    """Adds the records; one Postgres refuses is found by halving, logged and dropped."""
+    try:
+        return database.run(lambda conn: insert_rejections(conn, rejections))
+    except (*_REFUSED, ValueError) as exc:  # ValueError: psycopg2's own refusals
+        if len(rejections) == 1:
+            logger.error(
+                "rejection record refused by the database",
+                rejection_id=str(rejections[0].rejection_id),
+                app_id=rejections[0].app_id,
+                sqlstate=getattr(exc, "pgcode", None),
+            )
+            return 0
+    middle = len(rejections) // 2
+    return _store_rejections(database, rejections[:middle]) + _store_rejections(
+        database, rejections[middle:]
+    )
 
 
 def _fits(event: Any) -> bool:
