@@ -65,6 +65,7 @@ def test_sluices_routes_go_to_ingest_accounts_and_manage_with_payload_2(sluice):
             ("GET /api/apps/{app_id}/keys", "ManageFunction", "2.0"),
             ("GET /api/apps/{app_id}/events", "ManageFunction", "2.0"),
             ("GET /api/apps/{app_id}/events/{event_id}", "ManageFunction", "2.0"),
+            ("GET /api/apps/{app_id}/rejections", "ManageFunction", "2.0"),
             ("GET /api/apps/{app_id}/rules", "ManageFunction", "2.0"),
             ("GET /api/apps/{app_id}/rules/{event_name}", "ManageFunction", "2.0"),
             ("GET /api/apps/{app_id}/rules/{event_name}/versions", "ManageFunction", "2.0"),
