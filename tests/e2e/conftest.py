@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,10 @@ def settings_file(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def sluice(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    folder = tmp_path_factory.mktemp("sluice")
+@contextmanager
+def running_stack(database_url: str, folder: Path) -> Iterator[Runtime]:
+    """The template as make dev runs it (its setup hook too), with TEST_SETTINGS, state in
+    `folder`, on `database_url`."""
     runtime = Runtime(
         RuntimeConfig(
             template=REPO_ROOT / "template.yaml",
@@ -70,7 +72,14 @@ def sluice(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             database_url=database_url,
             drain_seconds=1,
         )
-    )
-    runtime.start()
-    yield runtime
-    runtime.stop()
+    ).start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+@pytest.fixture(scope="module")
+def sluice(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    with running_stack(database_url, tmp_path_factory.mktemp("sluice")) as runtime:
+        yield runtime

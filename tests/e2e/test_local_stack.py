@@ -11,52 +11,32 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from local_runtime.runtime import Runtime, RuntimeConfig
-from tests.e2e.conftest import REPO_ROOT, settings_file
+from local_runtime.runtime import Runtime
+from tests.e2e.conftest import REPO_ROOT, running_stack
 from tests.e2e.test_make_dev import Dev
 from tests.local_runtime.conftest import http
 from tests.support import scratch_database, wait_for
 
 
-@contextmanager
-def _running_stack(postgres_server_url: str, folder: Path, name: str) -> Iterator[Runtime]:
-    """Sluice's template as make dev runs it (its setup hook too), on a database of its own."""
-    with scratch_database(postgres_server_url, name) as database_url:
-        runtime = Runtime(
-            RuntimeConfig(
-                template=REPO_ROOT / "template.yaml",
-                settings=settings_file(folder),
-                state_dir=folder / "state",
-                port=0,
-                database_url=database_url,
-                drain_seconds=1,
-            )
-        ).start()
-        try:
-            yield runtime
-        finally:
-            runtime.stop()
-
-
 @pytest.fixture(scope="module")
 def stack(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    with _running_stack(
-        postgres_server_url, tmp_path_factory.mktemp("local_stack"), "local_stack"
-    ) as runtime:
-        yield runtime
+    """Sluice's template as make dev runs it, on a database of its own."""
+    with scratch_database(postgres_server_url, "local_stack") as database_url:
+        with running_stack(database_url, tmp_path_factory.mktemp("local_stack")) as runtime:
+            yield runtime
 
 
 @pytest.fixture
 def own_stack(postgres_server_url: str, tmp_path: Path) -> Iterator[Runtime]:
     """A stack for one test that kills its helpers: nothing an earlier test did to the
     module's stack can change what this one sees."""
-    with _running_stack(postgres_server_url, tmp_path, "local_stack_own") as runtime:
-        yield runtime
+    with scratch_database(postgres_server_url, "local_stack_own") as database_url:
+        with running_stack(database_url, tmp_path) as runtime:
+            yield runtime
 
 
 def _demo(runtime: Runtime) -> tuple[str, str]:

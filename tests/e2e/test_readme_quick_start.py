@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_runtime.runtime import Runtime, RuntimeConfig
-from tests.e2e.conftest import REPO_ROOT, settings_file
+from local_runtime.runtime import Runtime
+from tests.e2e.conftest import REPO_ROOT, running_stack
 from tests.e2e.test_local_stack import _run
 from tests.support import scratch_database, wait_for
 
@@ -49,22 +49,9 @@ def steps(readme: str) -> list[tuple[str, str | None]]:
 @pytest.fixture(scope="module")
 def dev(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     """make dev on a database of its own: no account registered before the newcomer's."""
-    folder = tmp_path_factory.mktemp("quick_start")
     with scratch_database(postgres_server_url, "quick_start") as database_url:
-        runtime = Runtime(
-            RuntimeConfig(
-                template=REPO_ROOT / "template.yaml",
-                settings=settings_file(folder),
-                state_dir=folder / "state",
-                port=0,
-                database_url=database_url,
-                drain_seconds=1,
-            )
-        ).start()
-        try:
+        with running_stack(database_url, tmp_path_factory.mktemp("quick_start")) as runtime:
             yield runtime
-        finally:
-            runtime.stop()
 
 
 class Newcomer:
