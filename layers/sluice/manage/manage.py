@@ -330,12 +330,8 @@ class Manager:
             self._app(conn, owner, app_id)
             return list_events(conn, app_id, limit=limit + 1, **filters)
 
-        rows = self.database.run(work)
-        page = rows[:limit]
-        return {
-            "events": [_event_view(row) for row in page],
-            "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
-        }
+        page, next_cursor = _next_page(self.database.run(work), limit, "occurred_at", "event_id")
+        return {"events": [_event_view(row) for row in page], "next_cursor": next_cursor}
 
     def list_rejections(
         self, owner: uuid.UUID, app_id: str, query: dict[str, str]
@@ -348,16 +344,10 @@ class Manager:
             self._app(conn, owner, app_id)
             return list_rejections(conn, app_id, limit=limit + 1, **filters)
 
-        rows = self.database.run(work)
-        page = rows[:limit]
-        return {
-            "rejections": [_rejection_view(row) for row in page],
-            "next_cursor": (
-                _page_cursor(page[-1]["received_at"], page[-1]["rejection_id"])
-                if len(rows) > limit
-                else None
-            ),
-        }
+        page, next_cursor = _next_page(
+            self.database.run(work), limit, "received_at", "rejection_id"
+        )
+        return {"rejections": [_rejection_view(row) for row in page], "next_cursor": next_cursor}
 
     def get_event(self, owner: uuid.UUID, app_id: str, event_id: str) -> dict[str, Any]:
         """Stored (the row), queued (an id ingest issued, not stored yet), or 404.
@@ -530,13 +520,16 @@ def _event_not_found(event_id: str) -> NotFound:
     return NotFound(f"This app has no event {event_id!r}.", code="event_not_found")
 
 
-def _cursor(row: dict[str, Any]) -> str:
-    return _page_cursor(row["occurred_at"], row["event_id"])
-
-
-def _page_cursor(when: datetime, row_id: uuid.UUID) -> str:
-    text = f"{when.isoformat()}|{row_id}"
-    return base64.urlsafe_b64encode(text.encode()).decode()
+def _next_page(
+    rows: list[dict[str, Any]], limit: int, time_column: str, id_column: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of `limit` rows (fetched as limit + 1) and the cursor after its last row,
+    if more rows follow."""
+    page = rows[:limit]
+    if len(rows) <= limit:
+        return page, None
+    text = f"{page[-1][time_column].isoformat()}|{page[-1][id_column]}"
+    return page, base64.urlsafe_b64encode(text.encode()).decode()
 
 
 def _rejection_view(row: dict[str, Any]) -> dict[str, Any]:

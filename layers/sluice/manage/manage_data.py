@@ -404,17 +404,7 @@ def list_events(
     if status is not None:
         conditions.append("status = %s")
         params.append(status)
-    if since is not None:
-        conditions.append("occurred_at >= %s")
-        params.append(since)
-    if until is not None:
-        conditions.append("occurred_at < %s")
-        params.append(until)
-    if after is not None:
-        # The first condition lets the index range stop at the cursor; the second
-        # breaks ties between events of the same instant.
-        conditions.append("occurred_at <= %s AND (occurred_at, event_id) < (%s, %s)")
-        params.extend([after[0], after[0], after[1]])
+    _newest_first(conditions, params, "occurred_at", "event_id", since, until, after)
     with exact_cursor(conn) as cur:
         cur.execute(
             _SELECT_EVENTS
@@ -423,6 +413,30 @@ def list_events(
             (*params, limit),
         )
         return [dict(zip(EVENT_FIELDS, row, strict=True)) for row in cur.fetchall()]
+
+
+def _newest_first(
+    conditions: list[str],
+    params: list[Any],
+    time_column: str,
+    id_column: str,
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> None:
+    """Adds a newest-first list's time bounds and keyset cursor (the page before's last
+    row) to `conditions` and `params`. The column names are this module's constants."""
+    if since is not None:
+        conditions.append(f"{time_column} >= %s")
+        params.append(since)
+    if until is not None:
+        conditions.append(f"{time_column} < %s")
+        params.append(until)
+    if after is not None:
+        # The first condition lets the index range stop at the cursor; the second
+        # breaks ties between rows of the same instant.
+        conditions.append(f"{time_column} <= %s AND ({time_column}, {id_column}) < (%s, %s)")
+        params.extend([after[0], after[0], after[1]])
 
 
 def event_id_key(conn: Connection) -> bytes:
@@ -446,15 +460,7 @@ def list_rejections(
     """
     conditions = ["app_id = %s"]
     params: list[Any] = [app_id]
-    if since is not None:
-        conditions.append("received_at >= %s")
-        params.append(since)
-    if until is not None:
-        conditions.append("received_at < %s")
-        params.append(until)
-    if after is not None:
-        conditions.append("received_at <= %s AND (received_at, rejection_id) < (%s, %s)")
-        params.extend([after[0], after[0], after[1]])
+    _newest_first(conditions, params, "received_at", "rejection_id", since, until, after)
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(
