@@ -510,16 +510,21 @@ header_values = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), ma
     ),
     with_key=st.sampled_from(["basic", "body", "none"]),
     gzipped=st.booleans(),
+    hostile=st.none()
+    | st.binary(max_size=200)  # invalid UTF-8, truncated JSON, anything
+    | st.integers(1, 5000).map(lambda depth: b"[" * depth + b"{}")  # deep nesting
+    | st.integers(300, 5000).map(lambda n: b'{"type":"track","n":1' + b"0" * n + b"}")  # huge
+    | st.sampled_from([rb'{"type":"track","event":"\uffff"}', rb'{"event":"\ud800"}']),
 )
 def test_any_request_to_any_v1_route_is_a_200_or_a_4xx(
-    ingestor, app_and_key, context, call, body, headers, with_key, gzipped
+    ingestor, app_and_key, context, call, body, headers, with_key, gzipped, hostile
 ):
     _, key = app_and_key
     if with_key == "basic":
         headers = {**headers, **basic(key)}
     elif with_key == "body" and isinstance(body, dict):
         body = {**body, "writeKey": key}
-    raw = json.dumps(body).encode()
+    raw = json.dumps(body).encode() if hostile is None else hostile
     if gzipped:
         raw = gzip.compress(raw)
         headers = {**headers, "content-encoding": "gzip"}
