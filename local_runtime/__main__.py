@@ -74,6 +74,8 @@ def banner(runtime: Runtime) -> str:
         )
     for line in runtime.not_run:
         lines.append(f"  not run   {line}")
+    for line in runtime.differs:
+        lines.append(f"  differs   {line}")
     lines.append(f"  AWS APIs  {runtime.aws_endpoint_url} (moto)")
     if runtime.sqs_endpoint_url:
         given = runtime.config.sqs_endpoint_url

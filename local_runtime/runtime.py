@@ -103,6 +103,7 @@ class Runtime:
         self.scheduler: Scheduler | None = None
         self.async_invoker: AsyncInvoker | None = None
         self.not_run: list[str] = []  # what the template asks for that runs nowhere here
+        self.differs: list[str] = []  # what runs, but not as in AWS
         self.topology: sam.Topology | None = None
         self.queue_urls: dict[str, str] = {}
         self.aws_endpoint_url = ""
@@ -269,8 +270,8 @@ class Runtime:
             if function.runtime != local_python:
                 other_pythons.setdefault(function.runtime, []).append(logical_id)
         for declared, names in other_pythons.items():
-            self.not_run.append(
-                f"{', '.join(names)}: Runtime {declared}, run on this machine's {local_python}"
+            self.differs.append(
+                f"{', '.join(names)}: Runtime {declared}; it runs on this machine's {local_python}"
             )
         for logical_id, function in topology.functions.items():
             config = function.async_config
@@ -282,6 +283,8 @@ class Runtime:
                     )
         for line in self.not_run:
             log.warning("not run locally: %s", line)
+        for line in self.differs:
+            log.warning("differs locally: %s", line)
         self._sqs = self.sqs_client()
         self.queue_urls = create_queues(self._sqs, topology.queues)
         self.setup_lines = self._run_setup()

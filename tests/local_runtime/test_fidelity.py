@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from local_runtime.__main__ import banner
 from local_runtime.runtime import Runtime, RuntimeConfig
 from local_runtime.sqs import sqs_client
 from local_runtime.template import LocalValues, TemplateError, load
@@ -180,12 +182,30 @@ def test_what_cannot_run_is_named_at_start(fidelity):
     report = "\n".join(fidelity.not_run)
 
     assert "OldPythonFunction.Uploads: S3 events are not run locally" in report
-    assert "OldPythonFunction: Runtime python3.8, run on this machine's python3." in report
     assert "NightlyRule (AWS::Events::Rule) invokes ScheduledFunction in AWS" in report
     assert "SendToQueue (AWS::ApiGatewayV2::Integration): an integration straight to SQS" in (
         report
     )
     assert "InlineFunction" not in report and "MappedFunction" not in report
+
+
+def test_a_function_on_another_python_runs_and_the_banner_says_so_as_a_difference(fidelity):
+    # It is invoked, so it is not among what does not run ...
+    assert not any("python3.8" in line for line in fidelity.not_run)
+    status, _, body = http(
+        "POST",
+        fidelity.api_url + "/_local/invoke/OldPythonFunction",
+        b"{}",
+        {"Content-Type": "application/json"},
+    )
+    assert status == 200 and "error" not in json.loads(body)
+
+    # ... but the banner says where it differs from AWS.
+    differs = [line for line in banner(fidelity).splitlines() if "python3.8" in line]
+    assert differs == [
+        f"  differs   OldPythonFunction: Runtime python3.8; it runs on this machine's"
+        f" python{sys.version_info.major}.{sys.version_info.minor}"
+    ]
 
 
 def test_a_queue_hiding_messages_for_less_than_the_function_timeout_is_refused(tmp_path):
