@@ -28,10 +28,12 @@ import base64
 import copy
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from samtranslator.plugins.globals.globals import Globals
 from samtranslator.yaml_helper import yaml_parse
 
@@ -233,6 +235,20 @@ class Template:
             resources[logical_id]["Properties"] = _deep_merge(properties, override)
         self.resources: dict[str, dict[str, Any]] = resources
         self.parameters = self._parameters(settings.get("Parameters", {}))
+        self._check()
+
+    def _check(self) -> None:
+        """What AWS would refuse at deploy, refused before anything starts: one sentence each."""
+        names = set(self.resources) | set(self.parameters)
+        for logical_id, resource in self.resources.items():
+            if not isinstance(resource, dict):
+                raise TemplateError(f"{logical_id}: not a resource (no Type and Properties)")
+            for path, problem in _reference_problems(resource.get("Properties", {}), names):
+                raise TemplateError(f"{logical_id}: Properties.{path} {problem}")
+        resolver = _Resolver(self, LocalValues(region="us-east-1", api_url="", aws_endpoint_url=""))
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") == QUEUE:
+                _check_queue_name(logical_id, resource.get("Properties") or {}, resolver)
 
     def _parameters(self, overrides: dict[str, Any]) -> dict[str, Any]:
         declared = self.document.get("Parameters", {})
@@ -716,6 +732,60 @@ def _service_integrations(value: Any) -> set[str]:
     return found
 
 
+def _reference_problems(value: Any, names: set[str], path: str = "") -> Iterator[tuple[str, str]]:
+    """Intrinsic functions the resolver does not know, and Ref/GetAtt/Sub to nothing."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _reference_problems(item, names, f"{path}[{index}]")
+        return
+    if not isinstance(value, dict):
+        return
+    if len(value) == 1:
+        ((key, argument),) = value.items()
+        if key.startswith("Fn::") and key not in _Resolver._intrinsics:
+            yield path, f"uses {key}, which is no intrinsic function the local runtime knows"
+            return
+        named: list[str] = []
+        if key == "Ref" and isinstance(argument, str):
+            named = [argument.split(".")[0]]
+        elif key == "Fn::GetAtt":
+            target = argument.split(".")[0] if isinstance(argument, str) else argument[0]
+            named = [target] if isinstance(target, str) else []
+        elif key == "Fn::Sub":
+            text = argument[0] if isinstance(argument, list) else argument
+            local = set(argument[1]) if isinstance(argument, list) and len(argument) > 1 else set()
+            found = re.findall(r"\$\{([^}!]+)\}", text) if isinstance(text, str) else []
+            named = [n.split(".")[0] for n in found if n not in local]
+        for name in named:
+            if name not in names and not name.startswith(("AWS::", "Local::")):
+                yield path, f"names {name}, which the template declares nowhere"
+    for key, item in value.items():
+        yield from _reference_problems(item, names, f"{path}.{key}" if path else key)
+
+
+# CreateQueue's rule: up to 80 characters, alphanumerics, hyphens and underscores, with
+# ".fifo" at the end of a FIFO queue's name (and only there).
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def _check_queue_name(logical_id: str, props: dict[str, Any], resolver: _Resolver) -> None:
+    name = resolver.resolve(props.get("QueueName"))
+    if name is None:
+        return  # CloudFormation makes one up from the stack's name and the logical id
+    fifo = _true(resolver.resolve(props.get("FifoQueue", False)))
+    text = str(name)
+    if text.endswith(".fifo") and not fifo:
+        raise TemplateError(
+            f"{logical_id}: QueueName {text!r} ends in .fifo, which SQS accepts only with"
+            " FifoQueue: true"
+        )
+    if len(text) > 80 or not _QUEUE_NAME.fullmatch(text.removesuffix(".fifo")):
+        raise TemplateError(
+            f"{logical_id}: QueueName {text!r} is not a name SQS accepts (at most 80 letters,"
+            " digits, hyphens and underscores, with .fifo at the end of a FIFO queue's)"
+        )
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -939,10 +1009,24 @@ class _Resolver:
 
 def load(template_path: Path, settings_path: Path | None = None) -> Template:
     """The template and, like `sam local --env-vars`, a JSON file of local settings."""
-    document = yaml_parse(template_path.read_text())
+    try:
+        document = yaml_parse(template_path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise TemplateError(
+            f"{template_path.name} is not YAML the runtime reads{where}: {exc.problem}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise TemplateError(
+            f"{template_path.name} is not YAML the runtime can read: {exc}"
+        ) from None
     if not isinstance(document, dict):
         raise TemplateError(f"{template_path} is not a template")
-    settings = json.loads(settings_path.read_text()) if settings_path else {}
+    try:
+        settings = json.loads(settings_path.read_text()) if settings_path else {}
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{settings_path}: not JSON ({exc})") from None
     return Template(template_path.resolve(), document, settings)
 
 
