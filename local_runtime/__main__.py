@@ -60,6 +60,8 @@ def banner(runtime: Runtime) -> str:
     lines.append(f"  console   {runtime.api_url}/_local/console/ (the template's dashboard, live)")
     for route in topology.routes:
         lines.append(f"  route     {route.route_key} -> {route.function}")
+    for service_route in topology.service_routes:
+        lines.append(f"  route     {service_route.route_key} -> {service_route.function}")
     for trigger in topology.triggers:
         state = "" if trigger.enabled else " (disabled)"
         lines.append(

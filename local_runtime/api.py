@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local_runtime.template import ACCOUNT_ID, Cors, Route
+from local_runtime import integrations
+from local_runtime.template import ACCOUNT_ID, Cors, Route, ServiceRoute
 from local_runtime.workers import Outcome
 from toolkit import forgery
 from toolkit.http_server import HttpRequest, HttpServer
@@ -37,6 +38,7 @@ _TEXT_TYPES = re.compile(
 # the exact paths they serve (`owns`); any other path under the prefix is the
 # template's, so a catch-all route ({proxy+}, $default) receives it as in AWS.
 LOCAL_PREFIX = "/_local/"
+_JSON_TYPE = ("Content-Type", "application/json")
 STOP_WAIT_SECONDS = 60.0  # at stop, how long requests being answered may still take
 
 
@@ -59,7 +61,7 @@ class Response:
 
 
 class CompiledRoute:
-    def __init__(self, route: Route) -> None:
+    def __init__(self, route: Route | ServiceRoute) -> None:
         self.route = route
         if route.path == "$default":
             self.pattern = None
@@ -266,6 +268,59 @@ def response_from_result(result: Any, payload_version: str) -> Response:
     return Response(status, headers, raw)
 
 
+def service_response(
+    route: ServiceRoute,
+    values: integrations.RequestValues,
+    content_type: str,
+    send: integrations.Send,
+) -> Response:
+    """The integration for one request: SQS's answer as API Gateway returns it."""
+    if route.kind == "HttpApi":
+        try:
+            result = send(route.queue, integrations.mapped(dict(route.parameters), values))
+        except integrations.SqsRefused as refused:
+            body = integrations.error_response(refused.code, refused.message, values.request_id)
+            return Response(refused.status, [_JSON_TYPE], body)
+        return Response(
+            200, [_JSON_TYPE], integrations.send_message_response(result, values.request_id)
+        )
+    templates = dict(route.templates)
+    template = templates.get(content_type)
+    if template is not None:
+        form = integrations.render(template, values)
+    elif route.passthrough == "NEVER" or (route.passthrough == "WHEN_NO_TEMPLATES" and templates):
+        body = json.dumps({"message": "Unsupported Media Type"}).encode()
+        return Response(415, [_JSON_TYPE], body)
+    else:
+        form = values.body  # passed through to SQS as it came
+    parameters = integrations.form_parameters(form)
+    try:
+        if parameters.get("Action") != "SendMessage":
+            raise integrations.SqsRefused(
+                "InvalidAction", f"The action {parameters.get('Action')} is not valid"
+            )
+        message = {k: v for k, v in parameters.items() if k in integrations.SEND_MESSAGE_PARAMETERS}
+        if "MessageBody" not in message:
+            raise integrations.SqsRefused(
+                "MissingParameter", "The request must contain MessageBody."
+            )
+        status, body = (
+            200,
+            integrations.send_message_response(send(route.queue, message), values.request_id),
+        )
+    except integrations.SqsRefused as refused:
+        status, body = (
+            refused.status,
+            integrations.error_response(refused.code, refused.message, values.request_id),
+        )
+    mapped_status = integrations.integration_status(route.responses, status)
+    if mapped_status is None:
+        # No integration response for SQS's status: API Gateway's configuration error.
+        body = json.dumps({"message": "Internal server error"}).encode()
+        return Response(500, [_JSON_TYPE], body)
+    return Response(mapped_status, [_JSON_TYPE], body)
+
+
 def allowed_origin(cors: Cors, origin: str) -> str:
     """What Access-Control-Allow-Origin answers an origin; empty when it is not allowed."""
     if "*" in cors.allow_origins:
@@ -306,6 +361,7 @@ class ApiServer:
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
         self.cors: dict[str, Cors] = {}
         self.invoke = invoke
+        self.send: integrations.Send | None = None
         self.local_endpoints = local_endpoints or {}
         # (endpoint name, rest of the path) -> whether the runtime serves that exact path
         self.owns = owns or (lambda name, rest: name in self.local_endpoints)
@@ -315,9 +371,17 @@ class ApiServer:
         self.hosts = forgery.own_hosts(host, self.port)
         self._thread: threading.Thread | None = None
 
-    def set_routes(self, routes: list[Route], cors: dict[str, Cors] | None = None) -> None:
-        self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
+    def set_routes(
+        self,
+        routes: list[Route],
+        cors: dict[str, Cors] | None = None,
+        service_routes: list[ServiceRoute] | None = None,
+        send: integrations.Send | None = None,
+    ) -> None:
+        every: list[Route | ServiceRoute] = [*routes, *(service_routes or [])]
+        self.routes = sorted((CompiledRoute(r) for r in every), key=lambda c: c.rank)
         self.cors = cors or {}
+        self.send = send
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -405,6 +469,8 @@ class ApiServer:
             if params is None:
                 continue
             route = compiled.route
+            if isinstance(route, ServiceRoute):
+                return self._service(request, route, params), route.function
             build = http_api_event if route.payload_version == "2.0" else rest_api_event
             event = build(request, route, params, self.port)
             outcome = self.invoke(route.function, event)
@@ -420,3 +486,17 @@ class ApiServer:
                 response.headers.append(("apigw-requestid", request_id))
             return response, target
         return _error(404, "Not Found"), "no route"
+
+    def _service(self, request: Request, route: ServiceRoute, params: dict[str, str]) -> Response:
+        assert self.send is not None
+        headers = {name.lower(): value for name, value in request.headers}
+        values = integrations.RequestValues(
+            body=request.body.decode("utf-8", errors="replace"),
+            request_id=str(uuid.uuid4()),
+            headers=headers,
+            query=dict(parse_qsl(request.raw_query, keep_blank_values=True)),
+            path=params,
+        )
+        # API Gateway picks a REST mapping template by Content-Type, application/json if none.
+        content_type = headers.get("content-type", "application/json").split(";")[0].strip()
+        return service_response(route, values, content_type.lower(), self.send)

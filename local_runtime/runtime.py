@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from local_runtime import template as sam
 from local_runtime.api import ApiServer, Request, Response
 from local_runtime.async_invoke import LAMBDA_RETRY_DELAYS, AsyncInvoker
 from local_runtime.console import Console
+from local_runtime.integrations import SqsRefused
 from local_runtime.schedules import Scheduler
 from local_runtime.services import (
     Helper,
@@ -350,7 +353,9 @@ class Runtime:
         )
         self.scheduler = Scheduler(topology.schedules, self.async_invoker, self.config.region)
         self.scheduler.start()
-        self.api.set_routes(topology.routes, topology.cors)
+        self.api.set_routes(
+            topology.routes, topology.cors, topology.service_routes, self._send_message
+        )
         self.api.start()
 
     # ----------------------------------------------------------------- invoke
@@ -366,6 +371,24 @@ class Runtime:
         if attributes:
             message["MessageAttributes"] = attributes
         self._sqs.send_message(**message)
+
+    def _send_message(self, queue: str, parameters: dict[str, str]) -> dict[str, Any]:
+        """SendMessage for an API's integration straight to a queue of the template."""
+        assert self._sqs is not None
+        if "MessageBody" not in parameters:
+            raise SqsRefused("MissingParameter", "The request must contain MessageBody.")
+        message: dict[str, Any] = {"QueueUrl": self.queue_urls[queue], **parameters}
+        try:
+            if "DelaySeconds" in message:
+                message["DelaySeconds"] = int(message["DelaySeconds"])
+            result: dict[str, Any] = self._sqs.send_message(**message)
+        except ValueError:
+            raise SqsRefused("InvalidParameterValue", "DelaySeconds must be a number.") from None
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+            raise SqsRefused(error.get("Code", "Error"), error.get("Message", ""), status) from None
+        return result
 
     def invoke(self, function: str, event: Any) -> Outcome:
         outcome = self.pools[function].invoke(event)

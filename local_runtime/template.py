@@ -28,7 +28,7 @@ import base64
 import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ from typing import Any
 import yaml
 from samtranslator.plugins.globals.globals import Globals
 from samtranslator.yaml_helper import yaml_parse
+
+from local_runtime import integrations
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 UNRESOLVED = "local-unresolved:"
@@ -137,6 +139,29 @@ class Route:
 
 
 @dataclass(frozen=True)
+class ServiceRoute:
+    """A route an API integrates straight with SQS SendMessage (local_runtime.integrations)."""
+
+    method: str
+    path: str
+    api: str
+    kind: str  # HttpApi or Api
+    queue: str  # the queue's logical id
+    parameters: tuple[tuple[str, str], ...] = ()  # HttpApi: SQS-SendMessage's parameters
+    templates: tuple[tuple[str, str], ...] = ()  # Api: content type -> mapping template
+    passthrough: str = "WHEN_NO_MATCH"  # Api: passthroughBehavior
+    responses: tuple[tuple[str, int], ...] = ()  # Api: selection pattern -> status
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def function(self) -> str:  # what the route goes to, for the banner and the log
+        return f"SQS SendMessage {self.queue}"
+
+
+@dataclass(frozen=True)
 class Cors:
     """An HTTP API's CorsConfiguration: API Gateway answers preflights and adds the headers."""
 
@@ -188,6 +213,7 @@ class Topology:
     # What the template asks for that runs nowhere locally, one sentence each.
     not_run: list[str] = field(default_factory=list)
     cors: dict[str, Cors] = field(default_factory=dict)  # HTTP API's logical id -> its CORS
+    service_routes: list[ServiceRoute] = field(default_factory=list)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -326,11 +352,53 @@ class Template:
                     schedules.append(schedule)
                 else:
                     not_run.append(f"{logical_id} ({kind}): its target is not a function here")
+        service_routes = self._service_routes(resolver, queues, not_run)
         not_run += self._unrunnable(functions)
-        self._check_routes(routes)
+        self._check_routes([*routes, *service_routes])
         self._check_visibility(triggers, functions, queues)
         cors = self._cors(resolver)
-        return Topology(functions, routes, triggers, schedules, queues, unresolved, not_run, cors)
+        return Topology(
+            functions,
+            routes,
+            triggers,
+            schedules,
+            queues,
+            unresolved,
+            not_run,
+            cors,
+            service_routes,
+        )
+
+    def _service_routes(
+        self, resolver: _Resolver, queues: dict[str, Queue], not_run: list[str]
+    ) -> list[ServiceRoute]:
+        """Integrations straight to SQS SendMessage in an API's DefinitionBody; any other
+        integration to a service, or one that cannot be run exactly, is named as not run."""
+        found = []
+        by_arn = {q.arn: q.logical_id for q in queues.values()}
+        by_url = {resolver.ref(q.logical_id): q.logical_id for q in queues.values()}
+        for logical_id, resource in self.resources.items():
+            kind = resource.get("Type")
+            if kind not in (HTTP_API, REST_API) or not resolver.included(resource):
+                continue
+            body = (resource.get("Properties") or {}).get("DefinitionBody")
+            paths = body.get("paths") if isinstance(body, dict) else None
+            for path, methods in (paths or {}).items():
+                for method, operation in (methods or {}).items():
+                    raw = (operation or {}).get("x-amazon-apigateway-integration")
+                    integration = resolver.resolve(raw) if isinstance(raw, dict) else None
+                    if not integration or not _service_integrations(integration):
+                        continue  # a function's (its route comes from its Events)
+                    method = "ANY" if method == "x-amazon-apigateway-any-method" else method
+                    route = f"{method.upper()} {path}"
+                    made = _sqs_route(
+                        logical_id, str(kind), method.upper(), path, integration, by_arn, by_url
+                    )
+                    if isinstance(made, ServiceRoute):
+                        found.append(made)
+                    else:
+                        not_run.append(f"{logical_id} ({kind}) {route}: {made} (it answers 404)")
+        return found
 
     def _cors(self, resolver: _Resolver) -> dict[str, Cors]:
         found = {}
@@ -417,12 +485,9 @@ class Template:
         for logical_id, resource in self.resources.items():
             kind = str(resource.get("Type"))
             props = resource.get("Properties", {})
-            if kind in (
-                HTTP_API,
-                REST_API,
-                "AWS::ApiGatewayV2::Integration",
-                "AWS::ApiGateway::Method",
-            ):
+            if kind in (HTTP_API, REST_API):
+                continue  # their DefinitionBody's integrations: _service_routes
+            if kind in ("AWS::ApiGatewayV2::Integration", "AWS::ApiGateway::Method"):
                 for service in sorted(_service_integrations(props)):
                     lines.append(
                         f"{logical_id} ({kind}): an integration straight to {service}"
@@ -561,7 +626,7 @@ class Template:
         )
 
     @staticmethod
-    def _check_routes(routes: list[Route]) -> None:
+    def _check_routes(routes: Sequence[Route | ServiceRoute]) -> None:
         seen: dict[tuple[str, str], str] = {}
         for route in routes:
             key = (route.method, route.path)
@@ -784,6 +849,70 @@ def _check_queue_name(logical_id: str, props: dict[str, Any], resolver: _Resolve
             f"{logical_id}: QueueName {text!r} is not a name SQS accepts (at most 80 letters,"
             " digits, hyphens and underscores, with .fifo at the end of a FIFO queue's)"
         )
+
+
+def _sqs_route(
+    api: str,
+    kind: str,
+    method: str,
+    path: str,
+    integration: dict[str, Any],
+    by_arn: dict[str, str],
+    by_url: dict[str, str],
+) -> ServiceRoute | str:
+    """The route, or why it cannot be run exactly as API Gateway runs it."""
+    parameters = integration.get("requestParameters") or {}
+    subtype = str(integration.get("integrationSubtype", ""))
+    if kind == HTTP_API and subtype == "SQS-SendMessage":
+        queue = by_url.get(str(parameters.get("QueueUrl")))
+        if queue is None:
+            return f"its QueueUrl {parameters.get('QueueUrl')!r} is not a queue of the template"
+        for name, value in parameters.items():
+            if name not in ("QueueUrl", "Region", *integrations.SEND_MESSAGE_PARAMETERS):
+                return f"its request parameter {name} is not taken by the local queues"
+            problem = integrations.unsupported_expression(str(value))
+            if problem:
+                return problem
+        passed = tuple(
+            (k, str(v)) for k, v in parameters.items() if k not in ("QueueUrl", "Region")
+        )
+        return ServiceRoute(method, path, api, "HttpApi", queue, parameters=passed)
+    uri = _text(integration.get("uri", ""))
+    match = re.fullmatch(r"arn:aws:apigateway:([^:]*):sqs:path/(\d+)/([\w.-]+)", uri)
+    if kind != REST_API or str(integration.get("type", "")).lower() != "aws" or match is None:
+        services = ", ".join(sorted(_service_integrations(integration)))
+        return f"an integration straight to {services} is not served locally"
+    queue_arn = f"arn:aws:sqs:{match.group(1)}:{match.group(2)}:{match.group(3)}"
+    queue = by_arn.get(queue_arn)
+    if queue is None:
+        return f"its queue {match.group(3)} is not a queue of the template"
+    content_type = str(parameters.get("integration.request.header.Content-Type", "")).strip("'")
+    if content_type != integrations.FORM:
+        return (
+            f"it sends SQS a Content-Type of {content_type or 'application/json'!r};"
+            f" only {integrations.FORM} is run locally"
+        )
+    templates = tuple(
+        (str(k).lower(), str(v)) for k, v in (integration.get("requestTemplates") or {}).items()
+    )
+    for _, text in templates:
+        problem = integrations.unsupported_template(text)
+        if problem:
+            return problem
+    responses = tuple(
+        (str(pattern), int((response or {}).get("statusCode", 200)))
+        for pattern, response in (integration.get("responses") or {}).items()
+    )
+    return ServiceRoute(
+        method,
+        path,
+        api,
+        "Api",
+        queue,
+        templates=templates,
+        passthrough=str(integration.get("passthroughBehavior", "WHEN_NO_MATCH")).upper(),
+        responses=responses,
+    )
 
 
 def _text(value: Any) -> str:
