@@ -325,7 +325,7 @@ class Runtime:
         triggered = (
             {r.function for r in topology.routes}
             | {t.function for t in topology.triggers if t.enabled}
-            | {s.function for s in topology.schedules if s.enabled}
+            | {s.function for s in topology.schedules if s.enabled and not s.target_missing}
         )
         with ThreadPoolExecutor(max(len(triggered), 1)) as pool:
             list(pool.map(lambda name: self.pools[name].prewarm(), sorted(triggered)))
@@ -351,7 +351,12 @@ class Runtime:
             self._send_to_queue,
             self.template.settings.get("AsyncRetryDelaySeconds", LAMBDA_RETRY_DELAYS),
         )
-        self.scheduler = Scheduler(topology.schedules, self.async_invoker, self.config.region)
+        self.scheduler = Scheduler(
+            topology.schedules,
+            self.async_invoker,
+            self.config.region,
+            self.template.settings.get("SchedulerRetryDelaySeconds"),
+        )
         self.scheduler.start()
         self.api.set_routes(
             topology.routes, topology.cors, topology.service_routes, self._send_message

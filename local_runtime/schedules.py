@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import threading
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -103,13 +106,52 @@ def scheduled_event(schedule: Schedule, region: str, now: datetime | None = None
     }
 
 
-class Scheduler:
-    """Fires each schedule on time; a failure is retried as Lambda retries an async invocation."""
+class HandOffFailed(Exception):
+    """EventBridge Scheduler could not hand the event to its target (not a function error)."""
 
-    def __init__(self, schedules: list[Schedule], invoker: AsyncInvoker, region: str) -> None:
+    def __init__(self, code: str, message: str, retryable: bool) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.outcome = Outcome(
+            request_id=str(uuid.uuid4()),
+            duration_ms=0.0,
+            error={"errorType": code, "errorMessage": message},
+        )
+
+
+def scheduler_backoff(retry: int) -> float:
+    """Scheduler's wait before a retry: exponential, with jitter (AWS does not publish its
+    exact curve; 185 retries spread over 24 hours average about 8 minutes apart)."""
+    return min(2.0**retry, 900.0) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrets
+
+
+class Scheduler:
+    """Fires each schedule on time, as EventBridge Scheduler does.
+
+    Scheduler invokes Lambda asynchronously: once Lambda has the event, a function error
+    is Lambda's to retry (AsyncInvoker: two retries, then the function's OnFailure
+    destination and DeadLetterQueue). The schedule's own RetryPolicy and DeadLetterConfig
+    apply to the hand-off itself: retryable failures (throttling, Lambda's 5xx) are
+    retried with backoff until MaximumRetryAttempts or MaximumEventAgeInSeconds, others
+    (no such function, no permission) go to the schedule's DLQ at once. Locally the one
+    hand-off that fails is to a function the template lacks (ResourceNotFoundException).
+    """
+
+    def __init__(
+        self,
+        schedules: list[Schedule],
+        invoker: AsyncInvoker,
+        region: str,
+        retry_delays: Sequence[float] | None = None,
+    ) -> None:
         self.schedules = schedules
         self.invoker = invoker
         self.region = region
+        # The settings file's SchedulerRetryDelaySeconds (the last one repeats) replaces
+        # Scheduler's backoff, which can take hours, for a developer's patience.
+        self.retry_delays = tuple(retry_delays) if retry_delays else None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         for schedule in schedules:  # fail at start on an expression we cannot run
@@ -123,9 +165,25 @@ class Scheduler:
     def fire(self, schedule: Schedule) -> Outcome:
         """The first attempt's outcome; retries and failure destinations follow later."""
         event = scheduled_event(schedule, self.region)
-        outcome = self.invoker.invoke(schedule.function, event)
-        if not outcome.ok:
-            self.invoker.submit(schedule.function, event, first=outcome)
+        scheduled = datetime.now(UTC)
+        try:
+            outcome = self._hand_off(schedule, event)
+        except HandOffFailed as failure:
+            outcome = failure.outcome
+            if failure.retryable:
+                threading.Thread(
+                    target=self.retry,
+                    args=(
+                        schedule,
+                        event,
+                        scheduled,
+                        failure,
+                        lambda: self._hand_off(schedule, event),
+                    ),
+                    daemon=True,
+                ).start()
+            else:
+                self.dead_letter(schedule, event, scheduled, failure, None, 0)
         log.info(
             "invoke   %s %s schedule %s %.0f ms",
             schedule.function,
@@ -134,6 +192,94 @@ class Scheduler:
             outcome.duration_ms,
         )
         return outcome
+
+    def _hand_off(self, schedule: Schedule, event: Any) -> Outcome:
+        """Lambda's asynchronous Invoke: accepted, the function's own retries take over."""
+        if schedule.target_missing:
+            arn = schedule.delivery.target_arn if schedule.delivery else schedule.function
+            raise HandOffFailed("ResourceNotFoundException", f"Function not found: {arn}", False)
+        outcome = self.invoker.invoke(schedule.function, event)
+        if not outcome.ok:
+            self.invoker.submit(schedule.function, event, first=outcome)
+        return outcome
+
+    def retry(
+        self,
+        schedule: Schedule,
+        event: Any,
+        scheduled: datetime,
+        failure: HandOffFailed,
+        hand_off: Callable[[], Outcome],
+    ) -> None:
+        """Retries a retryable hand-off failure as the schedule's RetryPolicy allows."""
+        delivery = schedule.delivery
+        max_retries = delivery.max_retries if delivery else 185
+        max_age = delivery.max_event_age_seconds if delivery else 86400.0
+        started = time.monotonic()
+        retries = 0
+        condition: str | None
+        while True:
+            if retries >= max_retries:
+                condition = "MaximumRetryAttempts"
+                break
+            delay = self._delay(retries)
+            if time.monotonic() - started + delay > max_age:
+                condition = "MaximumEventAgeInSeconds"
+                break
+            if self._stop.wait(delay):
+                return
+            retries += 1
+            try:
+                hand_off()
+                return
+            except HandOffFailed as again:
+                failure = again
+                if not again.retryable:
+                    condition = None
+                    break
+        self.dead_letter(schedule, event, scheduled, failure, condition, retries)
+
+    def _delay(self, retry: int) -> float:
+        if self.retry_delays:
+            return self.retry_delays[min(retry, len(self.retry_delays) - 1)]
+        return scheduler_backoff(retry)
+
+    def dead_letter(
+        self,
+        schedule: Schedule,
+        event: Any,
+        scheduled: datetime,
+        failure: HandOffFailed,
+        condition: str | None,
+        retries: int,
+    ) -> None:
+        """The event to the schedule's DLQ, with Scheduler's attributes; without one, dropped."""
+        delivery = schedule.delivery
+        if delivery is None or not delivery.dead_letter_arn:
+            log.warning(
+                "schedule %s: %s; the event is dropped (no DeadLetterConfig)",
+                schedule.event,
+                failure,
+            )
+            return
+        values = {
+            "ERROR_CODE": failure.code,
+            "ERROR_MESSAGE": failure.message,
+            "EXECUTION_ID": str(uuid.uuid4()),
+            "IS_PAYLOAD_TRUNCATED": "false",
+            "RETRY_ATTEMPTS": str(retries),
+            "SCHEDULED_TIME": scheduled.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "SCHEDULE_ARN": schedule.rule_arn,
+            "TARGET_ARN": delivery.target_arn,
+        }
+        if condition is not None:
+            values["EXHAUSTED_RETRY_CONDITION"] = condition
+        attributes = {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
+        try:
+            self.invoker.send(delivery.dead_letter_arn, json.dumps(event), attributes)
+            log.info("schedule %s: %s; the event went to its DLQ", schedule.event, failure.code)
+        except Exception as exc:  # a DLQ we cannot reach must not stop the schedule
+            log.error("schedule %s: could not send to its DLQ: %s", schedule.event, exc)
 
     def start(self) -> None:
         for schedule in self.schedules:

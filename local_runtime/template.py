@@ -183,6 +183,20 @@ class QueueTrigger:
 
 
 @dataclass(frozen=True)
+class SchedulerDelivery:
+    """EventBridge Scheduler's hand-off to its target: RetryPolicy and DeadLetterConfig.
+
+    They apply when Scheduler cannot hand the event to Lambda (no such function, no
+    permission, throttled), not when the function fails: Scheduler invokes Lambda
+    asynchronously, so a function error is Lambda's to retry (AsyncConfig)."""
+
+    target_arn: str
+    max_retries: int = 185  # Scheduler's defaults: 185 retries over up to 24 hours
+    max_event_age_seconds: float = 86400
+    dead_letter_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class Schedule:
     function: str
     event: str
@@ -190,6 +204,8 @@ class Schedule:
     input: str | None
     enabled: bool
     rule_arn: str
+    delivery: SchedulerDelivery | None = None  # Scheduler's; None for an EventBridge rule
+    target_missing: bool = False  # its target names a function the template lacks
 
 
 @dataclass(frozen=True)
@@ -333,7 +349,9 @@ class Template:
                 elif kind == "SQS":
                     triggers.append(self._trigger(logical_id, event_name, props, queues))
                 elif kind in ("Schedule", "ScheduleV2"):
-                    schedules.append(self._schedule(logical_id, event_name, kind, props, local))
+                    schedules.append(
+                        self._schedule(logical_id, event_name, kind, props, local, function.arn)
+                    )
                 else:
                     not_run.append(f"{logical_id}.{event_name}: {kind} events are not run locally")
         by_name = {f.name: f.logical_id for f in functions.values()}
@@ -348,6 +366,14 @@ class Template:
                     triggers.append(trigger)
             elif kind == SCHEDULER_SCHEDULE:
                 schedule = self._scheduler(logical_id, resource, resolver, local, by_name)
+                if schedule is not None and schedule.target_missing:
+                    dlq = schedule.delivery.dead_letter_arn if schedule.delivery else None
+                    not_run.append(
+                        f"{logical_id} ({kind}): its target {schedule.function} is not a function"
+                        " of the template; as in an account without it, each firing fails"
+                        " (ResourceNotFoundException) and "
+                        + ("goes to its DeadLetterConfig" if dlq else "is dropped")
+                    )
                 if schedule is not None:
                     schedules.append(schedule)
                 else:
@@ -464,8 +490,15 @@ class Template:
         raw = resource.get("Properties", {})
         target = _logical_id_of((raw.get("Target") or {}).get("Arn"), self.resources)
         props = resolver.resolve(raw)
-        target = target or functions.get(str((props.get("Target") or {}).get("Arn")))
-        if target is None or self.resources.get(target, {}).get("Type") != FUNCTION:
+        target_arn = str((props.get("Target") or {}).get("Arn"))
+        target = target or functions.get(target_arn)
+        lambda_arn = re.fullmatch(r"arn:aws:lambda:[^:]*:\d+:function:([\w-]+)", target_arn)
+        missing = target is None and lambda_arn is not None
+        if missing and lambda_arn is not None:
+            # A function this template lacks: in the local account there is no such
+            # function, so Scheduler's hand-off fails (see Scheduler.fire).
+            target = lambda_arn.group(1)
+        elif target is None or self.resources.get(target, {}).get("Type") != FUNCTION:
             return None
         expression = props.get("ScheduleExpression")
         if not isinstance(expression, str):
@@ -477,7 +510,8 @@ class Template:
         group = props.get("GroupName") or "default"
         rule = f"arn:aws:scheduler:{local.region}:{ACCOUNT_ID}:schedule/{group}/{name}"
         enabled = props.get("State", "ENABLED") != "DISABLED"
-        return Schedule(target, logical_id, expression, input_, enabled, rule)
+        delivery = _scheduler_delivery(target_arn, props.get("Target") or {})
+        return Schedule(target, logical_id, expression, input_, enabled, rule, delivery, missing)
 
     def _unrunnable(self, functions: dict[str, Function]) -> list[str]:
         """Resources that would invoke a function (or stand in for one) in AWS but not here."""
@@ -647,7 +681,13 @@ class Template:
         return _queue_trigger(logical_id, event, queue, props)
 
     def _schedule(
-        self, logical_id: str, event: str, kind: str, props: dict[str, Any], local: LocalValues
+        self,
+        logical_id: str,
+        event: str,
+        kind: str,
+        props: dict[str, Any],
+        local: LocalValues,
+        function_arn: str,
     ) -> Schedule:
         if kind == "Schedule":
             expression = props.get("Schedule")
@@ -667,7 +707,10 @@ class Template:
         input_ = props.get("Input")
         if input_ is not None and not isinstance(input_, str):
             input_ = json.dumps(input_)
-        return Schedule(logical_id, event, expression, input_, enabled, rule)
+        delivery = None
+        if kind == "ScheduleV2":
+            delivery = _scheduler_delivery(function_arn, props)
+        return Schedule(logical_id, event, expression, input_, enabled, rule, delivery)
 
     def _queues(self, resolver: _Resolver, local: LocalValues) -> dict[str, Queue]:
         queues: dict[str, Queue] = {}
@@ -737,6 +780,18 @@ def _async_config(props: dict[str, Any]) -> AsyncConfig:
         max_event_age_seconds=float(invoke.get("MaximumEventAgeInSeconds", 6 * 3600)),
         on_failure_arn=destination.get("Destination"),
         dead_letter_arn=dead_letter.get("TargetArn"),
+    )
+
+
+def _scheduler_delivery(target_arn: str, target: dict[str, Any]) -> SchedulerDelivery:
+    """A Scheduler target's (or a ScheduleV2 event's) RetryPolicy and DeadLetterConfig."""
+    retry = target.get("RetryPolicy") or {}
+    dead_letter = target.get("DeadLetterConfig") or {}
+    return SchedulerDelivery(
+        target_arn=target_arn,
+        max_retries=int(retry.get("MaximumRetryAttempts", 185)),
+        max_event_age_seconds=float(retry.get("MaximumEventAgeInSeconds", 86400)),
+        dead_letter_arn=dead_letter.get("Arn"),
     )
 
 
