@@ -38,6 +38,7 @@ from samtranslator.plugins.globals.globals import Globals
 from samtranslator.yaml_helper import yaml_parse
 
 from local_runtime import integrations
+from local_runtime.properties import HONOURED, not_run_lines
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 UNRESOLVED = "local-unresolved:"
@@ -326,6 +327,7 @@ class Template:
         unresolved: dict[str, list[str]] = {}
         not_run: list[str] = []
         invoke_configs = self._event_invoke_configs(resolver)
+        properties_set: dict[str, dict[str, Any]] = {}  # as set, for not_run_lines
         for logical_id, resource in self.resources.items():
             if resource.get("Type") != FUNCTION or not resolver.included(resource):
                 continue
@@ -335,6 +337,7 @@ class Template:
                 logical_id,
                 resource.get("IgnoreGlobals"),
             )
+            properties_set[logical_id] = resolver.present(properties)
             if logical_id in invoke_configs:
                 properties["EventInvokeConfig"] = invoke_configs[logical_id]
             function, holes = self._function(logical_id, properties, resolver, local)
@@ -379,6 +382,10 @@ class Template:
                 else:
                     not_run.append(f"{logical_id} ({kind}): its target is not a function here")
         service_routes = self._service_routes(resolver, queues, not_run)
+        for logical_id, resource in self.resources.items():
+            if logical_id not in properties_set and resource.get("Type") in HONOURED:
+                properties_set[logical_id] = resolver.present(resource.get("Properties") or {})
+        not_run += not_run_lines(self.resources, properties_set, resolver.included)
         not_run += self._unrunnable(functions)
         self._check_routes([*routes, *service_routes])
         self._check_visibility(triggers, functions, queues)
@@ -1071,6 +1078,18 @@ class _Resolver:
         if kind in (HTTP_API, REST_API) and attribute == "ApiEndpoint":
             return self.local.api_url
         return f"{UNRESOLVED}{logical_id}.{attribute}"
+
+    def present(self, properties: dict[str, Any]) -> dict[str, Any]:
+        """The properties (and events' properties) that are set: not AWS::NoValue."""
+        kept = {k: v for k, v in properties.items() if self.resolve(v) is not NO_VALUE}
+        events = kept.get("Events")
+        if isinstance(events, dict):
+            kept["Events"] = {
+                name: {**event, "Properties": self.present(event.get("Properties") or {})}
+                for name, event in events.items()
+                if isinstance(event, dict)
+            }
+        return kept
 
     def included(self, resource: dict[str, Any]) -> bool:
         condition = resource.get("Condition")
