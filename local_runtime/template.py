@@ -415,6 +415,12 @@ class Template:
             if kind not in (HTTP_API, REST_API) or not resolver.included(resource):
                 continue
             body = (resource.get("Properties") or {}).get("DefinitionBody")
+            if isinstance(body, dict) and "Fn::Transform" in body:
+                not_run.append(
+                    f"{logical_id} ({kind}): its DefinitionBody is an Fn::Transform"
+                    " (AWS::Include), not read locally: only its functions' Events are routed"
+                )
+                continue
             paths = body.get("paths") if isinstance(body, dict) else None
             for path, methods in (paths or {}).items():
                 for method, operation in (methods or {}).items():
@@ -869,7 +875,9 @@ def _reference_problems(value: Any, names: set[str], path: str = "") -> Iterator
         return
     if len(value) == 1:
         ((key, argument),) = value.items()
-        if key.startswith("Fn::") and key not in _Resolver._intrinsics:
+        # Fn::Transform (AWS::Include) is CloudFormation's; the value it stands for is not
+        # read locally, which _service_routes names where it matters (a DefinitionBody).
+        if key.startswith("Fn::") and key not in _Resolver._intrinsics and key != "Fn::Transform":
             yield path, f"uses {key}, which is no intrinsic function the local runtime knows"
             return
         named: list[str] = []

@@ -18,10 +18,12 @@ from local_runtime.integrations import (
 )
 from local_runtime.runtime import Runtime, RuntimeConfig
 from local_runtime.sqs import sqs_client
+from local_runtime.template import LocalValues, load
 from tests.local_runtime.conftest import http
 from tests.support import wait_for
 
 FOLDER = Path(__file__).parent / "fidelity" / "integration"
+LOCAL = LocalValues(region="us-east-1", api_url="http://127.0.0.1:3000", aws_endpoint_url="x")
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +128,26 @@ def test_the_mapping_template_subset_renders_as_api_gateway_does():
     assert unsupported_template("Action=SendMessage&MessageBody=$util.urlEncode($input.body)") is (
         None
     )
+
+
+def test_a_definition_body_from_aws_include_is_named_not_refused(tmp_path):
+    # Given an API whose OpenAPI document CloudFormation includes from S3
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  IncludedApi:\n"
+        "    Type: AWS::Serverless::Api\n"
+        "    Properties:\n"
+        "      StageName: prod\n"
+        "      DefinitionBody:\n"
+        "        Fn::Transform:\n"
+        "          Name: AWS::Include\n"
+        "          Parameters: {Location: s3://bucket/openapi.yaml}\n"
+    )
+
+    topology = load(tmp_path / "template.yaml").topology(LOCAL)
+
+    assert topology.not_run == [
+        "IncludedApi (AWS::Serverless::Api): its DefinitionBody is an Fn::Transform"
+        " (AWS::Include), not read locally: only its functions' Events are routed"
+    ]
