@@ -289,9 +289,18 @@ class Template:
             for path, problem in _reference_problems(resource.get("Properties", {}), names):
                 raise TemplateError(f"{logical_id}: Properties.{path} {problem}")
         resolver = _Resolver(self, LocalValues(region="us-east-1", api_url="", aws_endpoint_url=""))
+        function_globals = (self.document.get("Globals") or {}).get("Function") or {}
+        _check_numbers("Globals.Function", FUNCTION, function_globals)
         for logical_id, resource in self.resources.items():
-            if resource.get("Type") == QUEUE:
-                _check_queue_name(logical_id, resource.get("Properties") or {}, resolver)
+            kind = resource.get("Type")
+            props = resource.get("Properties") or {}
+            _check_numbers(logical_id, kind, props)
+            if kind == QUEUE:
+                _check_queue_name(logical_id, props, resolver)
+            events = props.get("Events") if kind == FUNCTION else None
+            for name, event in (events if isinstance(events, dict) else {}).items():
+                if isinstance(event, dict) and event.get("Type") == "SQS":
+                    _check_numbers(f"{logical_id}.{name}", "SQS", event.get("Properties") or {})
 
     def _parameters(self, overrides: dict[str, Any]) -> dict[str, Any]:
         declared = self.document.get("Parameters", {})
@@ -896,6 +905,32 @@ def _reference_problems(value: Any, names: set[str], path: str = "") -> Iterator
                 yield path, f"names {name}, which the template declares nowhere"
     for key, item in value.items():
         yield from _reference_problems(item, names, f"{path}.{key}" if path else key)
+
+
+# Properties the runtime reads as numbers; a literal that is not one is refused at start.
+_NUMBERS = {
+    FUNCTION: ("Timeout", "MemorySize"),
+    QUEUE: (
+        "DelaySeconds",
+        "MaximumMessageSize",
+        "MessageRetentionPeriod",
+        "ReceiveMessageWaitTimeSeconds",
+        "VisibilityTimeout",
+    ),
+    EVENT_SOURCE_MAPPING: ("BatchSize", "MaximumBatchingWindowInSeconds"),
+    "SQS": ("BatchSize", "MaximumBatchingWindowInSeconds"),
+}
+
+
+def _check_numbers(where: str, kind: Any, props: dict[str, Any]) -> None:
+    for name in _NUMBERS.get(kind, ()):
+        value = props.get(name)
+        if value is None or isinstance(value, dict | bool):
+            continue  # unset, or an intrinsic function resolved later
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            raise TemplateError(f"{where}: {name} {value!r} is not a number") from None
 
 
 # CreateQueue's rule: up to 80 characters, alphanumerics, hyphens and underscores, with

@@ -82,6 +82,14 @@ CASES = {
         template(queue_properties="      QueueName: " + "q" * 81),
         ("OrdersQueue", "QueueName", "80"),
     ),
+    "a timeout that is not a number": (
+        template(greeting="hello\n      Timeout: three seconds"),
+        ("HelloFunction", "Timeout", "three seconds"),
+    ),
+    "a visibility timeout that is not a number": (
+        template(queue_properties="      VisibilityTimeout: 30s"),
+        ("OrdersQueue", "VisibilityTimeout", "30s"),
+    ),
     "missing code folder": (
         template(code_uri="no-such-folder/"),
         ("HelloFunction", "CodeUri", "no-such-folder"),
