@@ -129,11 +129,18 @@ clean:
 ENV ?= dev
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_BIN)/sam
 
+# A typo (`make deploy ENV=staging`) stops here, while make reads this file: before
+# `build` installs sam into .venv-tools (minutes) only to find no such environment.
+ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+ifneq ($(words $(filter dev prod,$(ENV))) $(words $(ENV)),1 1)
+$(error ENV must be dev or prod (samconfig.toml's environments), not "$(ENV)")
+endif
+endif
+
 build: tools
 	$(SAM) build --template template.yaml --parallel
 
 deploy: build
-	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod" >&2; exit 2;; esac
 	$(SAM) deploy --config-env $(ENV)
 
 # Moves the dead-letter queue's messages back to the events queue: the running
