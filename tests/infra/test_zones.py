@@ -35,7 +35,7 @@ class FakeEc2:
     def describe_availability_zones(self) -> dict[str, Any]:
         return {"AvailabilityZones": [{"ZoneName": n, "ZoneId": i} for n, i in ZONES.items()]}
 
-    def describe_vpc_endpoint_services(self, ServiceNames: list[str]) -> dict[str, Any]:  # noqa: N803
+    def describe_vpc_endpoint_services(self, ServiceNames: list[str]) -> dict[str, Any]:
         [name] = ServiceNames
         service = name.rsplit(".", 1)[1]
         if service not in self.offered:
