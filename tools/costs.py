@@ -277,7 +277,7 @@ def markdown() -> str:
     totals = {environment: total(items[environment]) for environment in ENVIRONMENTS}
     lines = [
         BEGIN,
-        f"{prices['region']} list prices read on {prices['as_of']} (on-demand, no free tier),"
+        f"{prices['region']} list prices recorded on {prices['as_of']} (on-demand, no free tier),"
         f" {prices['hours_per_month']} hours a month, the template's defaults"
         " (`tools/prices.json`; `python -m tools.costs` counts the resources).",
         "",
