@@ -777,7 +777,14 @@ class SqsService:
         handle = _decode_handle(queue, request.get("ReceiptHandle"))
         with self._pool.connection() as conn:
             queue_database.delete(conn, queue.id, [handle])
+        self._freed(queue)
         return {}
+
+    def _freed(self, queue: Queue) -> None:
+        """A delete on a FIFO queue may free a group whose next messages wait visible:
+        long polls of the queue look again."""
+        if queue.fifo:
+            self._arrivals.bump({queue.id})
 
     def DeleteMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
@@ -792,6 +799,7 @@ class SqsService:
         if handles:
             with self._pool.connection() as conn:
                 queue_database.delete(conn, queue.id, handles)
+            self._freed(queue)
         return {"Successful": successful, "Failed": failed}
 
     def _change_visibility(

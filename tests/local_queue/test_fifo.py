@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -69,6 +70,11 @@ def standard_queue(client, prefix: str = "s", **attributes: object) -> str:
         QueueName=f"{prefix}-{uuid.uuid4().hex[:10]}",
         Attributes={k: str(v) for k, v in attributes.items()},
     )["QueueUrl"]
+
+
+def local_client_of(client):
+    """Another client of the same server: one per thread."""
+    return local_client(client.meta.endpoint_url)
 
 
 def arn_of(client, url: str) -> str:
@@ -296,6 +302,26 @@ def test_a_group_comes_in_order_and_one_batch_at_a_time(client):
     assert third["Body"] == "a3"
     numbers = [int(m["Attributes"]["SequenceNumber"]) for m in (*first, third)]
     assert numbers == sorted(numbers) and len(set(numbers)) == 3
+
+
+def test_a_long_poll_returns_as_soon_as_its_group_is_free(client):
+    url = fifo_queue(client, VisibilityTimeout=60)
+    for body in ("1", "2"):
+        send(client, url, body, group="g")
+    [head] = receive(client, url, 1)
+    # "2" is visible but held behind "1", in flight for a minute: deleting "1" frees it.
+    deleter = threading.Timer(
+        0.3, lambda: client.delete_message(QueueUrl=url, ReceiptHandle=head["ReceiptHandle"])
+    )
+    deleter.start()
+    started = time.monotonic()
+
+    messages = receive(local_client_of(client), url, WaitTimeSeconds=20)
+
+    deleter.join()
+    assert [m["Body"] for m in messages] == ["2"]
+    # Long before the 20 s wait ends, however slow a busy machine makes the delete.
+    assert time.monotonic() - started < 15
 
 
 def test_a_message_back_from_its_timeout_keeps_its_place_in_its_group(client):
