@@ -553,9 +553,11 @@ def move_dead_letters(
         else:
             targets = [(queue_id, arn) for arn, queue_id in sources.items()]
         for target, arn in targets:
+            # A new sequence number (seq): SQS takes redriven messages in as they arrive,
+            # after what a FIFO message's group already holds.
             cur.execute(
                 "UPDATE local_sqs.messages SET queue_id = %s, visible_at = %s, receive_count = 0, "
-                "first_received_at = NULL, receipt = NULL, source_arn = NULL "
+                "first_received_at = NULL, receipt = NULL, source_arn = NULL, seq = DEFAULT "
                 "WHERE queue_id = %s AND (%s::text IS NULL OR source_arn = %s)",
                 (target, now, dlq_id, arn, arn),
             )

@@ -876,6 +876,10 @@ class SqsService:
                     "The resource that you specified for the DestinationArn parameter "
                     "doesn't exist."
                 )
+            if target.fifo != dlq.fifo:
+                raise errors.invalid_parameter(
+                    "The dead-letter queue and the redrive destination must be of the same type."
+                )
             destination = target.id
         sources = {
             self.arn(q.name): q.id

@@ -464,6 +464,32 @@ def test_a_spent_fifo_message_moves_to_the_fifo_dead_letter_queue_and_unblocks_i
     assert dead["Attributes"]["DeadLetterQueueSourceArn"] == arn_of(client, url)
 
 
+def test_a_redriven_fifo_message_joins_the_end_of_its_group(client):
+    dlq = fifo_queue(client, "dlq")
+    dlq_arn = arn_of(client, dlq)
+    url = fifo_queue(
+        client, RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    )
+    send(client, url, "old", group="g")
+    receive(client, url, VisibilityTimeout=0)
+    assert receive(client, url) == []  # "old" is dead-lettered by this receive
+    send(client, url, "new", group="g")
+
+    # A FIFO dead-letter queue redrives only to a FIFO queue.
+    assert (
+        error_code(
+            lambda: client.start_message_move_task(
+                SourceArn=dlq_arn, DestinationArn=arn_of(client, standard_queue(client))
+            )
+        )
+        == "InvalidParameterValue"
+    )
+    client.start_message_move_task(SourceArn=dlq_arn)
+
+    # SQS takes redriven messages in as it receives them: after what its group has.
+    assert [m["Body"] for m in receive(client, url)] == ["new", "old"]
+
+
 # ------------------------------------------------------------------ fair queues
 def test_a_standard_queue_keeps_and_delivers_the_message_group_id(client):
     url = standard_queue(client)
