@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from local_runtime.runtime import Runtime, RuntimeConfig
-from local_runtime.sqs import sqs_client
+from local_runtime.sqs import hold_fifo_groups, sqs_client
 from tests.local_runtime.conftest import http, lines
 from tests.support import wait_for
 
@@ -145,3 +145,14 @@ def test_a_fair_queue_delivers_each_messages_group_id_to_lambda(fifo):
         ("tenant-2", "tenant-2"),
     ]
     assert queued(fifo, "TenantJobsQueue") == []
+
+
+def test_a_failure_holds_back_only_the_rest_of_its_own_group():
+    batch = [
+        {"MessageId": message_id, "Attributes": {"MessageGroupId": message_id[0]}}
+        for message_id in ("a1", "b1", "a2", "b2", "a3", "c1")
+    ]
+
+    # The function reported a2 and b2: a3 stays queued behind a2, a1 and c1 are done.
+    assert hold_fifo_groups(batch, {"a2", "b2"}) == {"a2", "a3", "b2"}
+    assert hold_fifo_groups(batch, set()) == set()
