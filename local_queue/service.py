@@ -355,9 +355,9 @@ class SqsService:
                     result[name] = "true"
                 continue  # "false" asks for the standard queue a name without .fifo makes
             if name in FIFO_VALUES and fifo:
-                text = str(value).lower() if isinstance(value, bool) else str(value)
+                text = str(value)
                 if name == "ContentBasedDeduplication":
-                    text = text.lower()
+                    text = text.lower()  # a boolean: "True" reads as "true"
                 if text not in FIFO_VALUES[name]:
                     raise errors.invalid_attribute_value(name)
                 result[name] = text
