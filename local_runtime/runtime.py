@@ -69,7 +69,8 @@ class RuntimeConfig:
     max_workers: int = 8  # per function, like a concurrency limit (8: see docs/performance.md)
     # Batches in flight per SQS trigger. Lambda starts at five and scales up to the
     # trigger's ScalingConfig; two let one batch be stored while the next is received
-    # on a 2-core laptop. A FIFO queue keeps one, so a message group stays in order.
+    # on a 2-core laptop. A FIFO queue gets as many: the queue hands out one batch of a
+    # message group at a time, so its groups are handled side by side, each in order.
     batches_per_trigger: int = 2
     region: str = "us-east-1"
 
@@ -327,8 +328,7 @@ class Runtime:
             if not trigger.enabled:
                 continue
             queue = topology.queues[trigger.queue]
-            fifo = queue.name.endswith(".fifo")
-            for _ in range(1 if fifo else max(self.config.batches_per_trigger, 1)):
+            for _ in range(max(self.config.batches_per_trigger, 1)):
                 poller = Poller(
                     trigger,
                     queue,

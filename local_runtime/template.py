@@ -77,6 +77,8 @@ _QUEUE_ATTRIBUTES = (
     "VisibilityTimeout",
     "FifoQueue",
     "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
 )
 
 
