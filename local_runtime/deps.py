@@ -247,13 +247,17 @@ def _old_botocore_warning(
             return None
         boto3 = _module_version(entry / "boto3" / "__init__.py")
         owner = next((r for r in requirements.values() if entry.parent.name == r.owner), None)
-        if owner is not None:
-            source = owner.file.name if owner.owner == function.logical_id else owner.owner
+        if entry == function.code_dir:
+            origin = "bundled in its CodeUri"
+        elif owner is None:
+            origin = f"bundled in the layer at {entry}"
+        elif owner.owner == function.logical_id:
+            origin = f"from {owner.file.name}"
         else:
-            source = "bundled in its code"
+            origin = f"from layer {owner.owner}'s {owner.file.name}"
         with_boto3 = f"boto3 {boto3}, " if boto3 else ""
         return (
-            f"{function.logical_id}: its botocore {version} ({with_boto3}from {source}) ignores"
+            f"{function.logical_id}: its botocore {version} ({with_boto3}{origin}) ignores"
             " AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, so its clients would call AWS;"
             " locally those calls are refused. To reach the local stand-ins, pin"
             " boto3>=1.28.0 (botocore>=1.31.0), or drop boto3 from the requirements to use"

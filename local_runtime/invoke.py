@@ -206,8 +206,11 @@ def main(argv: list[str]) -> int:
         environment = local_aws_environment(
             local.region, local.aws_endpoint_url, local.sqs_endpoint_url
         )
-        # make dev's cache (the same state folder): installed there, nothing is installed again
-        resolution = resolve_dependencies(template, function, args.state_dir.resolve() / "deps")
+        # make dev's cache: what it installed is not installed again
+        deps_dir = Path(stack["deps_dir"]) if stack and "deps_dir" in stack else None
+        if deps_dir is None:
+            deps_dir = runtime.deps_dir if runtime else args.state_dir.resolve() / "deps"
+        resolution = resolve_dependencies(template, function, deps_dir)
         outcome = invoke_once(function, environment, resolution.python_path, event)
     except (sam.TemplateError, OSError, RuntimeError) as exc:
         print(f"cannot invoke: {exc}", file=sys.stderr)

@@ -180,6 +180,7 @@ class Runtime:
             "sqs_endpoint_url": self.sqs_url,
             "region": self.config.region,
             "queue_urls": self.queue_urls,
+            "deps_dir": str(self.deps_dir),  # make invoke uses the same installed packages
             "environment": self.tool_environment_values(),
         }
         temporary = self.state_dir / (STATE_FILE + ".tmp")

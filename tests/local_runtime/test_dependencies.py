@@ -15,13 +15,21 @@ from pathlib import Path
 import boto3
 import pytest
 
+from local_runtime import deps
 from local_runtime.runtime import Runtime, RuntimeConfig
-from local_runtime.template import load
+from local_runtime.template import LocalValues, load
 from tests.local_runtime.conftest import http
 from tests.support import wait_for
 
 DEPS = Path(__file__).parent / "fidelity" / "deps"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+LOCAL = LocalValues(
+    region="us-east-1",
+    api_url="http://127.0.0.1:3000",
+    aws_endpoint_url="http://127.0.0.1:5000",
+    state_dir="/state",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -141,8 +149,6 @@ def test_a_restart_finds_the_installed_packages_in_the_cache(tmp_path, logs, que
 
 
 def test_sluices_functions_get_the_layers_lock_as_its_makefile_build_installs_it():
-    from local_runtime import deps
-
     template = load(REPO_ROOT / "template.yaml", REPO_ROOT / "local-env.json")
 
     found = deps.requirements_of(template, "IngestFunction")
@@ -183,3 +189,46 @@ def test_an_explicit_aws_endpoint_is_refused_whatever_the_botocore(stack, logs):
 
     assert "sts.amazonaws.com" in json.dumps(answer["error"])
     wait_for(lambda: any("refused a connection to sts.amazonaws.com" in m for m in logs.messages))
+
+
+def test_a_botocore_bundled_in_the_code_folder_is_named_too(tmp_path):
+    # Given a function whose CodeUri holds boto3 and botocore, as `sam build` leaves them
+    code = tmp_path / "bundled"
+    for package, version in (("boto3", "1.26.137"), ("botocore", "1.29.165")):
+        (code / package).mkdir(parents=True)
+        (code / package / "__init__.py").write_text(f"__version__ = '{version}'\n")
+    (code / "app.py").write_text("def handler(event, context):\n    return None\n")
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  BundledFunction:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: bundled/, Handler: app.handler, Runtime: python3.11}\n"
+    )
+    template = load(tmp_path / "template.yaml")
+    function = template.topology(LOCAL).functions["BundledFunction"]
+
+    resolution = deps.resolve(template, function, tmp_path / "deps")
+
+    assert resolution.summary == "no requirements.txt: the runtime's boto3 only"
+    assert resolution.warning is not None
+    assert resolution.warning.startswith(
+        "BundledFunction: its botocore 1.29.165 (boto3 1.26.137, bundled in its CodeUri)"
+    )
+
+
+def test_a_current_botocore_is_not_named(tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "app.py").write_text("def handler(event, context):\n    return None\n")
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  PlainFunction:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: code/, Handler: app.handler, Runtime: python3.11}\n"
+    )
+    template = load(tmp_path / "template.yaml")
+    function = template.topology(LOCAL).functions["PlainFunction"]
+
+    # the runtime's own boto3, which reads AWS_ENDPOINT_URL*
+    assert deps.resolve(template, function, tmp_path / "deps").warning is None
