@@ -57,12 +57,16 @@ def changed(before: Snapshot, after: Snapshot) -> list[str]:
 
 
 class CodeWatcher:
-    """Calls `on_change(name, changed_files)` when a file under one of a name's paths changes."""
+    """Calls `on_change(names, changed_files)` when files under the names' paths change.
+
+    Names whose changed files are the same come in one call (every function of a
+    layer that changed), so the log has one line for one edit.
+    """
 
     def __init__(
         self,
         watched: dict[str, tuple[Path, ...]],
-        on_change: Callable[[str, list[str]], None],
+        on_change: Callable[[list[str], list[str]], None],
         interval: float = POLL_SECONDS,
     ) -> None:
         self.watched = watched
@@ -96,10 +100,13 @@ class CodeWatcher:
                 files_by_path[path] = files
         if not files_by_path:
             return
+        names_by_files: dict[tuple[str, ...], list[str]] = {}
         for name, paths in self.watched.items():
-            files = sorted({f for p in paths for f in files_by_path.get(p, [])})
+            files = tuple(sorted({f for p in paths for f in files_by_path.get(p, [])}))
             if files:
-                try:
-                    self.on_change(name, files)
-                except Exception:  # a failed reload must not stop the watching
-                    log.exception("reloading %s failed", name)
+                names_by_files.setdefault(files, []).append(name)
+        for files, names in names_by_files.items():
+            try:
+                self.on_change(names, list(files))
+            except Exception:  # a failed reload must not stop the watching
+                log.exception("reloading %s failed", ", ".join(names))

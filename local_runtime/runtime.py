@@ -364,23 +364,28 @@ class Runtime:
         self.api.set_routes(topology.routes, topology.cors)
         self.api.start()
 
-    def _reload(self, logical_id: str, files: list[str]) -> None:
-        """The function's code changed: its next invocations run in fresh workers."""
+    def _reload(self, names: list[str], files: list[str]) -> None:
+        """The functions' code changed: their next invocations run in fresh workers."""
         assert self.topology is not None
-        function = self.topology.functions[logical_id]
-        try:  # a changed requirements file is installed now
-            resolution = resolve_dependencies(self.template, function, self.deps_dir)
-        except deps.DependencyError as exc:
-            log.error("not reloading %s: %s", logical_id, exc)
-            return
-        idle, busy = self.pools[logical_id].reload(resolution.python_path)
-        names = [_shown(Path(f), self.template.base_dir) for f in files]
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        idle = busy = 0
+        for logical_id in names:
+            function = self.topology.functions[logical_id]
+            try:  # a changed requirements file is installed now
+                resolution = deps.resolve(self.template, function, self.deps_dir)
+            except deps.DependencyError as exc:
+                log.error("not reloading %s: %s", logical_id, exc)
+                continue
+            if {str(p) for p in resolution.watched} & set(files):
+                _log_resolution(function, resolution)
+            stopped, running = self.pools[logical_id].reload(resolution.python_path)
+            idle, busy = idle + stopped, busy + running
+        shown = [_shown(Path(f), self.template.base_dir) for f in files]
+        more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
         log.info(
             "reloading %s: %s changed; %d idle worker(s) stopped, %d busy finish first,"
             " the next invocations import the new code",
-            logical_id,
-            shown,
+            ", ".join(names),
+            ", ".join(shown[:3]) + more,
             idle,
             busy,
         )
@@ -542,10 +547,14 @@ def resolve_dependencies(
 ) -> deps.Resolution:
     """The function's path (local_runtime/deps.py), with its start line and any warning."""
     resolution = deps.resolve(template, function, deps_dir)
+    _log_resolution(function, resolution)
+    return resolution
+
+
+def _log_resolution(function: sam.Function, resolution: deps.Resolution) -> None:
     log.info("deps  %s: %s", function.logical_id, resolution.summary)
     if resolution.warning:
         log.warning("%s", resolution.warning)
-    return resolution
 
 
 def _shown(path: Path, base: Path) -> str:

@@ -100,3 +100,21 @@ def test_a_new_file_in_the_code_folder_is_picked_up_too(edited):
     )
 
     wait_for(lambda: _version(runtime) == "third")
+
+
+def test_a_requirements_file_added_while_running_is_installed_for_the_new_workers(edited, logs):
+    runtime, folder = edited
+    assert _version(runtime) == "first"
+
+    # When the function gains a requirements file and code that needs it
+    (folder / "code" / "requirements.txt").write_text("six==1.16.0\n")
+    _edit(
+        folder / "code" / "app.py",
+        "import six\n\n\ndef handler(event, context):\n    return {'version': six.__version__}\n",
+    )
+
+    # Then the package is installed and the new workers import it
+    wait_for(lambda: _version(runtime) == "1.16.0", timeout=60)
+    assert any("deps  EditedFunction: requirements.txt → 1 package" in m for m in logs.messages), (
+        logs.messages
+    )
