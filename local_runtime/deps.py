@@ -174,8 +174,10 @@ def install(requirements: Requirements, deps_dir: Path) -> tuple[Path, str]:
     partial = target.with_name(f".{target.name}.{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     uv = Path(sys.executable).with_name("uv")
-    installer = [str(uv), "pip"] if uv.exists() else [sys.executable, "-m", "pip"]
-    command = [*installer, "install", "--quiet", "--python", sys.executable]
+    if uv.exists():  # beside the interpreter, as `make venv` installs it
+        command = [str(uv), "pip", "install", "--quiet", "--python", sys.executable]
+    else:
+        command = [sys.executable, "-m", "pip", "install", "--quiet"]
     command += ["--target", str(partial), "-r", str(requirements.file)]
     done = subprocess.run(  # noqa: S603 - uv or pip, with the template's requirements file
         command,

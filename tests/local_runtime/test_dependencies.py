@@ -232,3 +232,14 @@ def test_a_current_botocore_is_not_named(tmp_path):
 
     # the runtime's own boto3, which reads AWS_ENDPOINT_URL*
     assert deps.resolve(template, function, tmp_path / "deps").warning is None
+
+
+def test_a_requirements_file_that_cannot_be_installed_stops_with_a_sentence(tmp_path):
+    # (a line no installer can read: nothing is looked up in the index)
+    file = tmp_path / "requirements.txt"
+    file.write_text("this is not a requirement\n")
+
+    with pytest.raises(deps.DependencyError, match=r"^BrokenFunction: installing requirements"):
+        deps.install(deps.Requirements("BrokenFunction", file), tmp_path / "deps")
+    # and nothing is left that a later start would take for a finished install
+    assert list((tmp_path / "deps" / "BrokenFunction").iterdir()) == []
