@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 TOOLS_BIN := $(TOOLS)/bin
 
-.PHONY: venv tools browser clients dev invoke test bench loadtest migrate aggregate maintain archive-read rebuild-aggregates lock clean build deploy redrive mail
+.PHONY: venv tools browser clients dev invoke test bench loadtest migrate aggregate maintain archive-read rebuild-aggregates lock clean build deploy zones redrive mail
 
 venv: $(VENV)/.installed
 
@@ -129,12 +129,25 @@ clean:
 ENV ?= dev
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_BIN)/sam
 
+# A typo (`make deploy ENV=staging`) stops here, while make reads this file: before
+# `build` installs sam into .venv-tools (minutes) only to find no such environment.
+ifneq ($(filter deploy zones,$(MAKECMDGOALS)),)
+ifneq ($(words $(filter dev prod,$(ENV))) $(words $(ENV)),1 1)
+$(error ENV must be dev or prod (samconfig.toml's environments), not "$(ENV)")
+endif
+endif
+
 build: tools
 	$(SAM) build --template template.yaml --parallel
 
-deploy: build
-	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod" >&2; exit 2;; esac
+# The zone check asks EC2 and RDS whether the zones of samconfig.toml offer every
+# endpoint service and the instance class (tools/zones.py): a zone without one would
+# fail the deploy half-way. `make zones ENV=...` runs it alone.
+deploy: zones build
 	$(SAM) deploy --config-env $(ENV)
+
+zones: venv
+	$(BIN)/python -m tools.zones --env $(ENV)
 
 # Moves the dead-letter queue's messages back to the events queue: the running
 # `make dev`'s (plain `make redrive`), a deployed stack's output (ENV=dev|prod given),

@@ -51,6 +51,21 @@ CREATE TABLE IF NOT EXISTS local_sqs.messages (
     receipt text,                   -- token of the latest receive; older receipt handles are stale
     source_arn text                 -- the queue a dead-lettered message came from
 );
+-- Added with FIFO queues; a database of an older version gains them at start.
+ALTER TABLE local_sqs.messages
+    ADD COLUMN IF NOT EXISTS group_id text,   -- MessageGroupId (FIFO, or a fair standard queue)
+    ADD COLUMN IF NOT EXISTS dedup_id text;   -- MessageDeduplicationId (FIFO)
+-- A FIFO queue's deduplication ids, kept for SQS's 5 minutes even once a message is
+-- deleted. `scope` is '' for DeduplicationScope queue, the group id for messageGroup.
+CREATE TABLE IF NOT EXISTS local_sqs.deduplication (
+    queue_id integer NOT NULL,
+    scope text NOT NULL,
+    dedup_id text NOT NULL,
+    message_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    expires_at bigint NOT NULL,     -- epoch ms
+    PRIMARY KEY (queue_id, scope, dedup_id)
+);
 -- ReceiveMessage reads the visible messages of one queue in order: an index range scan,
 -- however deep the queue.
 CREATE INDEX IF NOT EXISTS messages_by_visibility ON local_sqs.messages (queue_id, visible_at, seq);
@@ -66,6 +81,17 @@ class NewMessage:
     attributes: dict[str, Any] | None
     sent_at: int
     visible_at: int
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FifoSent:
+    """What a FIFO send answers: the message's id and sequence number, the first one's
+    for a duplicate."""
+
+    message_id: str
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,8 @@ class Delivered:
     receive_count: int
     first_received_at: int
     source_arn: str | None
+    group_id: str | None
+    dedup_id: str | None
 
 
 def connect(database_url: str, *, durable: bool) -> psycopg2.extensions.connection:
@@ -144,7 +172,7 @@ class ConnectionPool:
 
 _INSERT = (
     "INSERT INTO local_sqs.messages "
-    "(queue_id, message_id, body, body_md5, attributes, sent_at, visible_at) VALUES %s"
+    "(queue_id, message_id, body, body_md5, attributes, sent_at, visible_at, group_id) VALUES %s"
 )
 
 
@@ -221,6 +249,7 @@ class SendWriter:
                     Json(m.attributes) if m.attributes else None,
                     m.sent_at,
                     m.visible_at,
+                    m.group_id,
                 )
                 for messages, _ in group
                 for m in messages
@@ -277,6 +306,7 @@ def update_queue(conn, queue_id: int, attributes: dict[str, str], now: int) -> N
 def delete_queue(conn, queue_id: int) -> None:
     with conn.cursor() as cur:
         cur.execute("DELETE FROM local_sqs.messages WHERE queue_id = %s", (queue_id,))
+        cur.execute("DELETE FROM local_sqs.deduplication WHERE queue_id = %s", (queue_id,))
         cur.execute("DELETE FROM local_sqs.queues WHERE id = %s", (queue_id,))
 
 
@@ -299,6 +329,46 @@ def counts(conn, queue_id: int, now: int) -> tuple[int, int, int]:
 
 
 # ---------------------------------------------------------------- messages
+_VISIBLE = (
+    "SELECT seq, receive_count FROM local_sqs.messages "
+    "WHERE queue_id = %(queue)s AND visible_at <= %(now)s "
+    "ORDER BY visible_at, seq LIMIT %(count)s FOR UPDATE SKIP LOCKED"
+)
+# A FIFO queue's deliverable messages: of each group with nothing in flight, the run of
+# visible messages from its oldest on (a delayed one ends the run), oldest group first,
+# so one receive takes as many of one group as it can, as SQS does. The queue's row
+# lock (taken first) makes concurrent receives of one FIFO queue take turns.
+_FIFO_VISIBLE = """
+SELECT seq, receive_count FROM (
+    SELECT seq, receive_count,
+        min(seq) OVER (PARTITION BY group_id) AS head,
+        bool_and(visible_at <= %(now)s) OVER (PARTITION BY group_id ORDER BY seq) AS in_run,
+        bool_or(receive_count > 0 AND visible_at > %(now)s)
+            OVER (PARTITION BY group_id) AS busy
+    FROM local_sqs.messages WHERE queue_id = %(queue)s
+) candidates
+WHERE in_run AND NOT busy
+ORDER BY head, seq LIMIT %(count)s
+"""
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """Where a queue's spent messages go: RedrivePolicy, resolved."""
+
+    dead_letter_queue_id: int
+    max_receive_count: int
+    source_arn: str  # this queue's ARN, kept on each message moved
+    fifo: bool  # a FIFO dead-letter queue: each message's deduplication id becomes its id
+
+
+def lock_queue(conn, queue_id: int) -> None:
+    """Holds the queue's row until the transaction ends: a FIFO queue's sends and receives
+    take turns, so sequence numbers follow commit order and a group is never split."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM local_sqs.queues WHERE id = %s FOR UPDATE", (queue_id,))
+
+
 def receive(
     conn,
     queue_id: int,
@@ -307,38 +377,47 @@ def receive(
     now: int,
     visible_at: int,
     receipt: str,
-    redrive: tuple[int, int, str] | None,
+    redrive: Redrive | None,
+    fifo: bool = False,
 ) -> tuple[list[Delivered], set[int]]:
     """Up to `count` visible messages, made invisible until `visible_at`.
 
-    `redrive` is (dead-letter queue id, maxReceiveCount, this queue's ARN): a message
-    already received maxReceiveCount times is moved there instead of delivered, as
-    SQS does when it would be received once more. Returns the messages delivered and
-    the ids of queues that gained messages.
+    A message already received maxReceiveCount times is moved to the dead-letter queue
+    instead of delivered, as SQS does when it would be received once more. Returns the
+    messages delivered and the ids of queues that gained messages.
     """
     delivered: list[Delivered] = []
     touched: set[int] = set()
+    if fifo:
+        lock_queue(conn, queue_id)
     with conn.cursor() as cur:
         for _ in range(20):  # each round moves or delivers at least one message
             cur.execute(
-                "SELECT seq, receive_count FROM local_sqs.messages "
-                "WHERE queue_id = %s AND visible_at <= %s "
-                "ORDER BY visible_at, seq LIMIT %s FOR UPDATE SKIP LOCKED",
-                (queue_id, now, count - len(delivered)),
+                _FIFO_VISIBLE if fifo else _VISIBLE,
+                {"queue": queue_id, "now": now, "count": count - len(delivered)},
             )
             rows = cur.fetchall()
             if not rows:
                 break
             order = [seq for seq, _ in rows]
-            spent = [seq for seq, received in rows if redrive and received >= redrive[1]]
+            spent = [
+                seq for seq, received in rows if redrive and received >= redrive.max_receive_count
+            ]
             if spent:
-                dlq_id, _, source_arn = redrive
+                assert redrive is not None
                 cur.execute(
                     "UPDATE local_sqs.messages SET queue_id = %s, visible_at = %s, receipt = NULL, "
-                    "source_arn = %s WHERE seq = ANY(%s)",
-                    (dlq_id, now, source_arn, spent),
+                    "source_arn = %s, dedup_id = CASE WHEN %s THEN message_id::text "
+                    "ELSE dedup_id END WHERE seq = ANY(%s)",
+                    (
+                        redrive.dead_letter_queue_id,
+                        now,
+                        redrive.source_arn,
+                        redrive.fifo,
+                        spent,
+                    ),
                 )
-                touched.add(dlq_id)
+                touched.add(redrive.dead_letter_queue_id)
             moved = set(spent)
             wanted = [seq for seq in order if seq not in moved]
             if wanted:
@@ -347,14 +426,72 @@ def receive(
                     "receive_count = receive_count + 1, "
                     "first_received_at = COALESCE(first_received_at, %s), receipt = %s "
                     "WHERE seq = ANY(%s) RETURNING seq, message_id::text, body, body_md5, "
-                    "attributes, sent_at, receive_count, first_received_at, source_arn",
+                    "attributes, sent_at, receive_count, first_received_at, source_arn, "
+                    "group_id, dedup_id",
                     (visible_at, now, receipt, wanted),
                 )
                 by_seq = {row[0]: Delivered(*row) for row in cur.fetchall()}
-                delivered.extend(by_seq[seq] for seq in wanted)
+                delivered.extend(by_seq[seq] for seq in wanted if seq in by_seq)
             if len(delivered) >= count or not spent:
                 break
     return delivered, touched
+
+
+def send_fifo(
+    conn, messages: Sequence[tuple[NewMessage, str]], now: int, expires_at: int
+) -> list[FifoSent]:
+    """Stores FIFO messages, each with its deduplication scope, in one transaction.
+
+    A message whose deduplication id was seen in its scope since `now` minus the window
+    is not stored: the answer is the first message's id and sequence number, as a
+    retried send should learn. The caller commits durably.
+    """
+    results: list[FifoSent] = []
+    if not messages:
+        return results
+    queue_id = messages[0][0].queue_id
+    lock_queue(conn, queue_id)
+    with conn.cursor() as cur:
+        cur.execute("SET LOCAL synchronous_commit = on")
+        cur.execute(
+            "DELETE FROM local_sqs.deduplication WHERE queue_id = %s AND expires_at <= %s",
+            (queue_id, now),
+        )
+        for message, scope in messages:
+            cur.execute(
+                "SELECT message_id::text, seq FROM local_sqs.deduplication "
+                "WHERE queue_id = %s AND scope = %s AND dedup_id = %s",
+                (queue_id, scope, message.dedup_id),
+            )
+            row = cur.fetchone()
+            if row is not None:
+                results.append(FifoSent(*row))
+                continue
+            cur.execute(
+                "INSERT INTO local_sqs.messages (queue_id, message_id, body, body_md5, "
+                "attributes, sent_at, visible_at, group_id, dedup_id) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
+                (
+                    queue_id,
+                    message.message_id,
+                    message.body,
+                    message.body_md5,
+                    Json(message.attributes) if message.attributes else None,
+                    message.sent_at,
+                    message.visible_at,
+                    message.group_id,
+                    message.dedup_id,
+                ),
+            )
+            seq = cur.fetchone()[0]
+            cur.execute(
+                "INSERT INTO local_sqs.deduplication "
+                "(queue_id, scope, dedup_id, message_id, seq, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (queue_id, scope, message.dedup_id, message.message_id, seq, expires_at),
+            )
+            results.append(FifoSent(message.message_id, seq))
+    return results
 
 
 def next_visible(conn, queue_id: int, now: int) -> int | None:
@@ -416,9 +553,11 @@ def move_dead_letters(
         else:
             targets = [(queue_id, arn) for arn, queue_id in sources.items()]
         for target, arn in targets:
+            # A new sequence number (seq): SQS takes redriven messages in as they arrive,
+            # after what a FIFO message's group already holds.
             cur.execute(
                 "UPDATE local_sqs.messages SET queue_id = %s, visible_at = %s, receive_count = 0, "
-                "first_received_at = NULL, receipt = NULL, source_arn = NULL "
+                "first_received_at = NULL, receipt = NULL, source_arn = NULL, seq = DEFAULT "
                 "WHERE queue_id = %s AND (%s::text IS NULL OR source_arn = %s)",
                 (target, now, dlq_id, arn, arn),
             )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -36,6 +38,8 @@ class QueueServer:
 
     `account_id` and `region` only shape queue URLs and ARNs; requests name queues by
     the last part of their URL or ARN, so URLs built for another account still resolve.
+    `clock` (epoch seconds) is for tests that step through a FIFO queue's 5-minute
+    deduplication window.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class QueueServer:
         region: str = REGION,
         pool_size: int = 8,
         writers: int = 2,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._database_url = database_url
         self._address = (host, port)
@@ -56,6 +61,7 @@ class QueueServer:
             "region": region,
             "pool_size": pool_size,
             "writers": writers,
+            "clock": clock,
         }
         self.service: SqsService | None = None
         self._http: HttpServer | None = None

@@ -3,12 +3,18 @@
 Queues are cached in memory (this process is their only writer); messages live
 only in PostgreSQL. Long polls wait on a per-queue counter that every commit adding
 visible messages bumps, and wake early when the next invisible message is due.
+
+FIFO queues (`.fifo` names) keep each message group in order and hand out one batch
+of a group at a time; their sends are deduplicated for SQS's 5 minutes and commit
+one request at a time under the queue's row lock (sequence numbers follow commits).
+A standard queue keeps a MessageGroupId too (SQS's fair queues) and delivers it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import secrets
@@ -37,6 +43,7 @@ MAX_BATCH_ENTRIES = 10
 MAX_PAYLOAD_BYTES = 1_048_576
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_WAIT_SECONDS = 20
+DEDUPLICATION_WINDOW_MS = 300_000  # SQS's deduplication interval: 5 minutes
 
 # Settable attributes and their defaults (SQS's), as strings as the API carries them.
 DEFAULTS = {
@@ -52,6 +59,19 @@ RANGES = {
     "MessageRetentionPeriod": (60, 1_209_600),
     "ReceiveMessageWaitTimeSeconds": (0, MAX_WAIT_SECONDS),
     "VisibilityTimeout": (0, MAX_VISIBILITY_TIMEOUT),
+}
+# A FIFO queue's own settings, SQS's defaults and the values SQS accepts.
+FIFO_DEFAULTS = {
+    "FifoQueue": "true",
+    "ContentBasedDeduplication": "false",
+    "DeduplicationScope": "queue",
+    "FifoThroughputLimit": "perQueue",
+}
+FIFO_VALUES = {
+    "ContentBasedDeduplication": ("true", "false"),
+    "DeduplicationScope": ("messageGroup", "queue"),
+    # SQS's throughput quota: nothing to enforce locally, but the value is checked.
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
 }
 # Accepted and echoed back, with no effect here.
 PASSIVE = (
@@ -75,13 +95,15 @@ SYSTEM_ATTRIBUTES = (
     "ApproximateReceiveCount",
     "ApproximateFirstReceiveTimestamp",
     "DeadLetterQueueSourceArn",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "SequenceNumber",
 )
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_FIFO_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,75}\.fifo$")
+# MessageGroupId and MessageDeduplicationId: 1 to 128 ASCII letters, digits, punctuation.
+_MESSAGE_TOKEN = re.compile(r"^[!-~]{1,128}$")
 _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -94,6 +116,13 @@ class Queue:
 
     def number(self, name: str) -> int:
         return int(self.attributes.get(name, DEFAULTS[name]))
+
+    @property
+    def fifo(self) -> bool:
+        return self.attributes.get("FifoQueue") == "true"
+
+    def fifo_setting(self, name: str) -> str:
+        return self.attributes.get(name, FIFO_DEFAULTS[name])
 
     @property
     def redrive(self) -> tuple[str, int] | None:
@@ -194,6 +223,31 @@ def _decode_handle(queue: Queue, handle: Any) -> tuple[int, str]:
         raise errors.receipt_handle_invalid(handle) from None
 
 
+def _message_token(entry: dict[str, Any], name: str) -> str | None:
+    """MessageGroupId or MessageDeduplicationId, checked as SQS checks them."""
+    value = entry.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _MESSAGE_TOKEN.match(value):
+        raise errors.invalid_value(
+            name,
+            value,
+            f"{name} can only include alphanumeric and punctuation characters. 1 to 128 in length.",
+        )
+    return value
+
+
+def _not_for_this_queue_type(name: str, value: Any) -> errors.SqsError:
+    return errors.invalid_value(
+        name, value, "The request include parameter that is not valid for this queue type."
+    )
+
+
+def _sequence_number(seq: int) -> str:
+    """SQS's sequence numbers are 20-digit strings; these grow with every FIFO send."""
+    return f"{seq:020d}"
+
+
 def _check_batch(entries: Any, action: str) -> list[dict[str, Any]]:
     if not entries:
         raise errors.empty_batch(action)
@@ -219,9 +273,11 @@ class SqsService:
         region: str = REGION,
         pool_size: int = 8,
         writers: int = 2,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.account_id = account_id
         self.region = region
+        self._clock = clock  # epoch seconds; a test's clock moves through the dedup window
         queue_database.ensure_schema(database_url)
         self._pool = queue_database.ConnectionPool(database_url, pool_size, durable=False)
         self._arrivals = _Arrivals()
@@ -262,6 +318,9 @@ class SqsService:
         self._pool.close()
 
     # ------------------------------------------------------------ helpers
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
     def arn(self, name: str) -> str:
         return f"arn:aws:sqs:{self.region}:{self.account_id}:{name}"
 
@@ -281,17 +340,28 @@ class SqsService:
             return None
         return self._queues.get(arn.rsplit(":", 1)[-1])
 
-    def _normalize(self, attributes: Any) -> dict[str, str]:
-        """Validated queue attributes as stored; RedrivePolicy "" or "{}" means none."""
+    def _normalize(self, attributes: Any, *, fifo: bool, creating: bool = False) -> dict[str, str]:
+        """Validated queue attributes as stored; RedrivePolicy "" or "{}" means none.
+
+        `fifo` is the queue's type: FIFO settings are unknown attributes of a standard
+        queue, as in SQS. FifoQueue itself is only given to CreateQueue (`creating`).
+        """
         if not isinstance(attributes, dict):
             raise errors.invalid_parameter("Attributes must be a map.")
         result: dict[str, str] = {}
         for name, value in attributes.items():
-            if name == "FifoQueue":
-                if str(value).lower() == "true":
-                    raise errors.invalid_attribute_value(name, "local_queue has no FIFO queues.")
-                continue
-            if name in RANGES:
+            if name == "FifoQueue" and creating:
+                if fifo:
+                    result[name] = "true"
+                continue  # "false" asks for the standard queue a name without .fifo makes
+            if name in FIFO_VALUES and fifo:
+                text = str(value)
+                if name == "ContentBasedDeduplication":
+                    text = text.lower()  # a boolean: "True" reads as "true"
+                if text not in FIFO_VALUES[name]:
+                    raise errors.invalid_attribute_value(name)
+                result[name] = text
+            elif name in RANGES:
                 low, high = RANGES[name]
                 try:
                     number = int(value)
@@ -301,14 +371,26 @@ class SqsService:
                     raise errors.invalid_attribute_value(name)
                 result[name] = str(number)
             elif name == "RedrivePolicy":
-                result[name] = self._redrive_policy(value)
+                result[name] = self._redrive_policy(value, fifo)
             elif name in PASSIVE:
                 result[name] = str(value)
             else:
                 raise errors.invalid_attribute_name(name)
         return result
 
-    def _redrive_policy(self, value: Any) -> str:
+    @staticmethod
+    def _check_throughput(attributes: dict[str, str]) -> None:
+        """SQS allows FifoThroughputLimit perMessageGroupId only with messageGroup scope."""
+        if (
+            attributes.get("FifoThroughputLimit") == "perMessageGroupId"
+            and attributes.get("DeduplicationScope", "queue") != "messageGroup"
+        ):
+            raise errors.invalid_attribute_value(
+                "FifoThroughputLimit",
+                "perMessageGroupId is allowed only when DeduplicationScope is messageGroup.",
+            )
+
+    def _redrive_policy(self, value: Any, fifo: bool) -> str:
         if value in ("", None):
             return ""
         try:
@@ -332,8 +414,16 @@ class SqsService:
                 value,
                 "Invalid value for maxReceiveCount: must be between 1 and 1000.",
             )
-        if self._by_arn(target) is None:
+        dead_letter_queue = self._by_arn(target)
+        if dead_letter_queue is None:
             raise errors.invalid_value("RedrivePolicy", value, "Dead letter target does not exist.")
+        if dead_letter_queue.fifo != fifo:
+            kind = "a FIFO" if fifo else "a standard"
+            raise errors.invalid_value(
+                "RedrivePolicy",
+                value,
+                f"The dead-letter queue of {kind} queue must also be {kind} queue.",
+            )
         return json.dumps(
             {"deadLetterTargetArn": target, "maxReceiveCount": count}, separators=(",", ":")
         )
@@ -341,22 +431,31 @@ class SqsService:
     # ------------------------------------------------------------ queues
     def CreateQueue(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         name = _required(request, "QueueName")
-        if not isinstance(name, str) or not _QUEUE_NAME.match(name):
+        requested = request.get("Attributes") or {}
+        fifo = isinstance(requested, dict) and str(requested.get("FifoQueue")).lower() == "true"
+        if fifo and not (isinstance(name, str) and _FIFO_QUEUE_NAME.match(name)):
+            raise errors.invalid_parameter(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, "
+                "or underscores, must end with .fifo suffix and be 1 to 80 in length."
+            )
+        if not fifo and not (isinstance(name, str) and _QUEUE_NAME.match(name)):
             raise errors.invalid_parameter(
                 "Can only include alphanumeric characters, hyphens, or underscores. "
                 "1 to 80 in length"
             )
         attributes = {
-            k: v for k, v in self._normalize(request.get("Attributes") or {}).items() if v
+            k: v for k, v in self._normalize(requested, fifo=fifo, creating=True).items() if v
         }
+        self._check_throughput(attributes)
         with self._queues_lock:
             existing = self._queues.get(name)
             if existing is not None:
+                defaults = {**DEFAULTS, **FIFO_DEFAULTS} if existing.fifo else DEFAULTS
                 for key, value in attributes.items():
-                    if existing.attributes.get(key, DEFAULTS.get(key)) != value:
+                    if existing.attributes.get(key, defaults.get(key)) != value:
                         raise errors.queue_name_exists(name)
                 return {"QueueUrl": self._url(base, name)}
-            now = int(time.time())
+            now = int(self._clock())
             with self._pool.connection() as conn:
                 queue_id = queue_database.insert_queue(conn, name, attributes, now)
             if queue_id is None:  # another server made it: this process's cache is stale
@@ -386,7 +485,13 @@ class SqsService:
     def GetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
         names = request.get("AttributeNames") or []
-        known = set(DEFAULTS) | set(PASSIVE) | set(COMPUTED) | {"RedrivePolicy", "All"}
+        known = (
+            set(DEFAULTS)
+            | set(PASSIVE)
+            | set(COMPUTED)
+            | set(FIFO_DEFAULTS)
+            | {"RedrivePolicy", "All"}
+        )
         for name in names:
             if name not in known:
                 raise errors.invalid_attribute_name(name)
@@ -398,6 +503,10 @@ class SqsService:
         for name in (*PASSIVE, "RedrivePolicy"):
             if name in wanted and queue.attributes.get(name):
                 attributes[name] = queue.attributes[name]
+        if queue.fifo:
+            for name in FIFO_DEFAULTS:
+                if name in wanted:
+                    attributes[name] = queue.fifo_setting(name)
         if "QueueArn" in wanted:
             attributes["QueueArn"] = self.arn(queue.name)
         if "CreatedTimestamp" in wanted:
@@ -410,7 +519,7 @@ class SqsService:
             "ApproximateNumberOfMessagesDelayed",
         }:
             with self._pool.connection() as conn:
-                visible, in_flight, delayed = queue_database.counts(conn, queue.id, _now_ms())
+                visible, in_flight, delayed = queue_database.counts(conn, queue.id, self._now_ms())
             for name, value in (
                 ("ApproximateNumberOfMessages", visible),
                 ("ApproximateNumberOfMessagesNotVisible", in_flight),
@@ -422,11 +531,12 @@ class SqsService:
 
     def SetQueueAttributes(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
-        changes = self._normalize(_required(request, "Attributes"))
+        changes = self._normalize(_required(request, "Attributes"), fifo=queue.fifo)
         with self._queues_lock:
             attributes = {**queue.attributes, **changes}
             attributes = {k: v for k, v in attributes.items() if v}
-            now = int(time.time())
+            self._check_throughput(attributes)
+            now = int(self._clock())
             with self._pool.connection() as conn:
                 queue_database.update_queue(conn, queue.id, attributes, now)
             queue.attributes = attributes
@@ -468,6 +578,24 @@ class SqsService:
                 "One or more parameters are invalid. "
                 f"Reason: Message must be shorter than {limit} bytes."
             )
+        group_id = _message_token(entry, "MessageGroupId")
+        dedup_id = _message_token(entry, "MessageDeduplicationId")
+        if queue.fifo:
+            if group_id is None:
+                raise errors.missing_parameter("MessageGroupId")
+            if dedup_id is None:
+                if queue.fifo_setting("ContentBasedDeduplication") != "true":
+                    raise errors.invalid_parameter(
+                        "The queue should either have ContentBasedDeduplication enabled or "
+                        "MessageDeduplicationId provided explicitly"
+                    )
+                # SQS hashes the body only, not the message attributes.
+                dedup_id = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+            if entry.get("DelaySeconds"):
+                raise _not_for_this_queue_type("DelaySeconds", entry["DelaySeconds"])
+        elif dedup_id is not None:
+            # A standard queue keeps a MessageGroupId (fair queues) but never deduplicates.
+            raise _not_for_this_queue_type("MessageDeduplicationId", dedup_id)
         delay = _int_param(entry, "DelaySeconds", queue.number("DelaySeconds"), 0, 900)
         return queue_database.NewMessage(
             queue_id=queue.id,
@@ -477,19 +605,43 @@ class SqsService:
             attributes=stored_attributes(attributes) if attributes else None,
             sent_at=now,
             visible_at=now + delay * 1000,
+            group_id=group_id,
+            dedup_id=dedup_id,
         )
 
-    def _sent(self, message: queue_database.NewMessage) -> dict[str, Any]:
-        result = {"MessageId": message.message_id, "MD5OfMessageBody": message.body_md5}
+    def _sent(
+        self, message: queue_database.NewMessage, fifo: queue_database.FifoSent | None = None
+    ) -> dict[str, Any]:
+        result = {
+            "MessageId": fifo.message_id if fifo else message.message_id,
+            "MD5OfMessageBody": message.body_md5,
+        }
         if message.attributes:
             result["MD5OfMessageAttributes"] = attributes_md5(message.attributes)
+        if fifo:
+            result["SequenceNumber"] = _sequence_number(fifo.seq)
         return result
+
+    def _write(
+        self, queue: Queue, messages: list[queue_database.NewMessage], now: int
+    ) -> list[queue_database.FifoSent] | list[None]:
+        """Stores the messages durably; for a FIFO queue, deduplicated and numbered."""
+        if not queue.fifo:
+            self._writer.write(messages)
+            return [None] * len(messages)
+        per_group = queue.fifo_setting("DeduplicationScope") == "messageGroup"
+        scoped = [(m, (m.group_id or "") if per_group else "") for m in messages]
+        with self._pool.connection() as conn:
+            sent = queue_database.send_fifo(conn, scoped, now, now + DEDUPLICATION_WINDOW_MS)
+        self._arrivals.bump({queue.id})
+        return sent
 
     def SendMessage(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
-        message = self._message(queue, request, _now_ms())
-        self._writer.write([message])
-        return self._sent(message)
+        now = self._now_ms()
+        message = self._message(queue, request, now)
+        [fifo] = self._write(queue, [message], now)
+        return self._sent(message, fifo)
 
     def SendMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
@@ -499,7 +651,7 @@ class SqsService:
         )
         if total > MAX_PAYLOAD_BYTES:
             raise errors.batch_too_long(MAX_PAYLOAD_BYTES, total)
-        now = _now_ms()
+        now = self._now_ms()
         accepted: list[tuple[str, queue_database.NewMessage]] = []
         failed = []
         for entry in entries:
@@ -507,10 +659,12 @@ class SqsService:
                 accepted.append((entry["Id"], self._message(queue, entry, now)))
             except errors.SqsError as exc:
                 failed.append(exc.entry(entry["Id"]))
-        if accepted:
-            self._writer.write([message for _, message in accepted])
+        written = self._write(queue, [message for _, message in accepted], now) if accepted else []
         return {
-            "Successful": [{"Id": entry_id, **self._sent(m)} for entry_id, m in accepted],
+            "Successful": [
+                {"Id": entry_id, **self._sent(m, fifo)}
+                for (entry_id, m), fifo in zip(accepted, written, strict=True)
+            ],
             "Failed": failed,
         }
 
@@ -544,7 +698,7 @@ class SqsService:
             if delivered or remaining <= 0 or self._arrivals.stopping:
                 break
             if due is not None:
-                remaining = min(remaining, max(0.0, due / 1000 - time.time()) + 0.002)
+                remaining = min(remaining, max(0.0, due / 1000 - self._clock()) + 0.002)
             self._arrivals.wait(queue.id, seen, remaining)
         messages = [self._delivered(queue, m, system_names, attribute_names) for m in delivered]
         return {"Messages": messages} if messages else {}
@@ -556,8 +710,10 @@ class SqsService:
         if queue.redrive:
             dlq = self._queues.get(queue.redrive[0])
             if dlq is not None:
-                redrive = (dlq.id, queue.redrive[1], self.arn(queue.name))
-        now = _now_ms()
+                redrive = queue_database.Redrive(
+                    dlq.id, queue.redrive[1], self.arn(queue.name), dlq.fifo
+                )
+        now = self._now_ms()
         receipt = secrets.token_hex(8)
         due = None
         with self._pool.connection() as conn:
@@ -569,6 +725,7 @@ class SqsService:
                 visible_at=now + visibility * 1000,
                 receipt=receipt,
                 redrive=redrive,
+                fifo=queue.fifo,
             )
             if not delivered and want_due:
                 due = queue_database.next_visible(conn, queue.id, now)
@@ -599,6 +756,12 @@ class SqsService:
             }
             if message.source_arn:
                 attributes["DeadLetterQueueSourceArn"] = message.source_arn
+            if message.group_id is not None:
+                attributes["MessageGroupId"] = message.group_id
+            if queue.fifo:
+                attributes["SequenceNumber"] = _sequence_number(message.seq)
+                if message.dedup_id is not None:
+                    attributes["MessageDeduplicationId"] = message.dedup_id
             picked = {k: v for k, v in attributes.items() if k in wanted}
             if picked:
                 result["Attributes"] = picked
@@ -614,7 +777,14 @@ class SqsService:
         handle = _decode_handle(queue, request.get("ReceiptHandle"))
         with self._pool.connection() as conn:
             queue_database.delete(conn, queue.id, [handle])
+        self._freed(queue)
         return {}
+
+    def _freed(self, queue: Queue) -> None:
+        """A delete on a FIFO queue may free a group whose next messages wait visible:
+        long polls of the queue look again."""
+        if queue.fifo:
+            self._arrivals.bump({queue.id})
 
     def DeleteMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
@@ -629,12 +799,13 @@ class SqsService:
         if handles:
             with self._pool.connection() as conn:
                 queue_database.delete(conn, queue.id, handles)
+            self._freed(queue)
         return {"Successful": successful, "Failed": failed}
 
     def _change_visibility(
         self, queue: Queue, entries: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        now = _now_ms()
+        now = self._now_ms()
         parsed, failed = [], []
         for entry in entries:
             try:
@@ -705,6 +876,10 @@ class SqsService:
                     "The resource that you specified for the DestinationArn parameter "
                     "doesn't exist."
                 )
+            if target.fifo != dlq.fifo:
+                raise errors.invalid_parameter(
+                    "The dead-letter queue and the redrive destination must be of the same type."
+                )
             destination = target.id
         sources = {
             self.arn(q.name): q.id
@@ -716,13 +891,15 @@ class SqsService:
                 "Source queue must be configured as a Dead Letter Queue."
             )
         with self._pool.connection() as conn:
-            moved = queue_database.move_dead_letters(conn, dlq.id, destination, sources, _now_ms())
+            moved = queue_database.move_dead_letters(
+                conn, dlq.id, destination, sources, self._now_ms()
+            )
         self._arrivals.bump(set(moved))
         task = MoveTask(
             handle=str(uuid.uuid4()),
             source_arn=source_arn,
             destination_arn=destination_arn,
-            started=_now_ms(),
+            started=self._now_ms(),
             moved=sum(moved.values()),
         )
         self._move_tasks.insert(0, task)

@@ -12,6 +12,13 @@ first of their names the process sees: two functions with an `app.py` each never
 share a module, as in Lambda. The one exception is orjson, found on the function's
 own path (its layer) when it is there: the stdlib's json takes ~15 ms to read a
 100-message batch of 10,000 events, a fifth of the store worker's time.
+
+No connection to AWS's own endpoints leaves a worker: a client that ignores
+AWS_ENDPOINT_URL (a bundled botocore older than 1.31) or names AWS's endpoint fails
+at once with a line saying so, instead of reaching AWS, or hanging to the timeout on
+a network that cannot. The name lookup is where every client's connection starts,
+whatever the library or its version (an environment proxy is honoured by some
+clients only, and would refuse the handler's other HTTP calls too).
 """
 
 import importlib
@@ -19,6 +26,7 @@ import json
 import logging
 import os
 import re
+import socket
 import sys
 import time
 import traceback
@@ -31,6 +39,33 @@ except ImportError:  # a function without orjson on its path
 # orjson reads integers past 64 bits as floats: a line with a run of 19 digits (which
 # every such integer has) is read by the standard library, which keeps them exact.
 _LONG_DIGITS = re.compile(rb"\d{19}")
+
+
+# AWS's endpoint domains: the partitions' (aws, aws-cn) and the dual-stack one.
+_AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+
+
+class AwsEndpointRefused(RuntimeError):
+    """Not an OSError: clients retry those, and the call must fail at once."""
+
+
+def _refuse_aws_endpoints() -> None:
+    lookup = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        name = name.lower().rstrip(".")
+        if ("." + name).endswith(_AWS_DOMAINS):
+            message = (
+                f"local runtime refused a connection to {name}: this is AWS's own endpoint;"
+                " locally, clients reach the stand-ins through AWS_ENDPOINT_URL"
+                " (botocore 1.31 or later)"
+            )
+            print(message, file=sys.stderr, flush=True)
+            raise AwsEndpointRefused(message)
+        return lookup(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
 
 
 def _read_request(line: bytes):
@@ -156,6 +191,7 @@ def main() -> None:
         answers.flush()
 
     _lambda_logging()
+    _refuse_aws_endpoints()
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     started = time.monotonic()
     handler = init_error = None

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from local_runtime.runtime import (
     Runtime,
     RuntimeConfig,
     local_aws_environment,
+    resolve_dependencies,
     running_stack,
     write_inline_code,
 )
@@ -126,10 +128,12 @@ def _show_handler_logs() -> None:
     logging.getLogger("local_runtime").setLevel(logging.WARNING)
 
 
-def invoke_once(function: sam.Function, environment: dict[str, str], event: Any) -> Outcome:
+def invoke_once(
+    function: sam.Function, environment: dict[str, str], python_path: Sequence[Path], event: Any
+) -> Outcome:
     """One invocation in a worker of its own, between sam's START and END lines."""
     write_inline_code(function)
-    pool = FunctionPool(function, environment, max_workers=1)
+    pool = FunctionPool(function, environment, python_path, max_workers=1)
     request_id = str(uuid.uuid4())
     print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr, flush=True)
     try:
@@ -202,7 +206,12 @@ def main(argv: list[str]) -> int:
         environment = local_aws_environment(
             local.region, local.aws_endpoint_url, local.sqs_endpoint_url
         )
-        outcome = invoke_once(function, environment, event)
+        # make dev's cache: what it installed is not installed again
+        deps_dir = Path(stack["deps_dir"]) if stack and "deps_dir" in stack else None
+        if deps_dir is None:
+            deps_dir = runtime.deps_dir if runtime else args.state_dir.resolve() / "deps"
+        resolution = resolve_dependencies(template, function, deps_dir)
+        outcome = invoke_once(function, environment, resolution.python_path, event)
     except (sam.TemplateError, OSError, RuntimeError) as exc:
         print(f"cannot invoke: {exc}", file=sys.stderr)
         return 1

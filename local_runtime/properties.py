@@ -53,6 +53,8 @@ HONOURED: dict[str, frozenset[str]] = {
             "VisibilityTimeout",
             "FifoQueue",
             "ContentBasedDeduplication",
+            "DeduplicationScope",
+            "FifoThroughputLimit",  # checked as SQS checks it; SQS's quotas are not enforced
             "RedrivePolicy",
         }
     ),

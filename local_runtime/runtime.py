@@ -30,11 +30,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local_runtime import deps
 from local_runtime import template as sam
 from local_runtime.api import ApiServer, Request, Response
 from local_runtime.async_invoke import LAMBDA_RETRY_DELAYS, AsyncInvoker
 from local_runtime.console import Console
 from local_runtime.integrations import SqsRefused
+from local_runtime.reload import CodeWatcher
 from local_runtime.schedules import Scheduler
 from local_runtime.services import (
     Helper,
@@ -72,9 +74,13 @@ class RuntimeConfig:
     max_workers: int = 8  # per function, like a concurrency limit (8: see docs/performance.md)
     # Batches in flight per SQS trigger. Lambda starts at five and scales up to the
     # trigger's ScalingConfig; two let one batch be stored while the next is received
-    # on a 2-core laptop. A FIFO queue keeps one, so a message group stays in order.
+    # on a 2-core laptop. A FIFO queue gets as many: the queue hands out one batch of a
+    # message group at a time, so its groups are handled side by side, each in order.
     batches_per_trigger: int = 2
     region: str = "us-east-1"
+    # Where the functions' requirements are installed (local_runtime/deps.py); by
+    # default the state folder's deps/. Kept across starts: a restart installs nothing.
+    deps_dir: Path | None = None
 
 
 @dataclass
@@ -98,6 +104,8 @@ class Runtime:
         self.config = config
         self.template = sam.load(config.template, config.settings)
         self.state_dir = config.state_dir.resolve()
+        self.deps_dir = (config.deps_dir or self.state_dir / "deps").resolve()
+        self.watcher: CodeWatcher | None = None
         self.api: ApiServer | None = None
         self.helpers: list[Helper] = []
         self.supervisor: Supervisor | None = None
@@ -177,6 +185,7 @@ class Runtime:
             "sqs_endpoint_url": self.sqs_url,
             "region": self.config.region,
             "queue_urls": self.queue_urls,
+            "deps_dir": str(self.deps_dir),  # make invoke uses the same installed packages
             "environment": self.tool_environment_values(),
         }
         temporary = self.state_dir / (STATE_FILE + ".tmp")
@@ -319,9 +328,15 @@ class Runtime:
         runtime_values = local_aws_environment(
             self.config.region, self.aws_endpoint_url, self.sqs_endpoint_url
         )
+        watched: dict[str, tuple[Path, ...]] = {}
         for logical_id, function in topology.functions.items():
             write_inline_code(function)
-            self.pools[logical_id] = FunctionPool(function, runtime_values, self.config.max_workers)
+            resolution = resolve_dependencies(self.template, function, self.deps_dir)
+            self.pools[logical_id] = FunctionPool(
+                function, runtime_values, resolution.python_path, self.config.max_workers
+            )
+            watched[logical_id] = (function.code_dir, *function.layer_dirs, *resolution.watched)
+        self.watcher = CodeWatcher(watched, self._reload).start()
         triggered = (
             {r.function for r in topology.routes}
             | {t.function for t in topology.triggers if t.enabled}
@@ -333,8 +348,7 @@ class Runtime:
             if not trigger.enabled:
                 continue
             queue = topology.queues[trigger.queue]
-            fifo = queue.name.endswith(".fifo")
-            for _ in range(1 if fifo else max(self.config.batches_per_trigger, 1)):
+            for _ in range(max(self.config.batches_per_trigger, 1)):
                 poller = Poller(
                     trigger,
                     queue,
@@ -362,6 +376,32 @@ class Runtime:
             topology.routes, topology.cors, topology.service_routes, self._send_message
         )
         self.api.start()
+
+    def _reload(self, names: list[str], files: list[str]) -> None:
+        """The functions' code changed: their next invocations run in fresh workers."""
+        assert self.topology is not None
+        idle = busy = 0
+        for logical_id in names:
+            function = self.topology.functions[logical_id]
+            try:  # a changed requirements file is installed now
+                resolution = deps.resolve(self.template, function, self.deps_dir)
+            except deps.DependencyError as exc:
+                log.error("not reloading %s: %s", logical_id, exc)
+                continue
+            if {str(p) for p in resolution.watched} & set(files):
+                _log_resolution(function, resolution)
+            stopped, running = self.pools[logical_id].reload(resolution.python_path)
+            idle, busy = idle + stopped, busy + running
+        shown = [_shown(Path(f), self.template.base_dir) for f in files]
+        more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+        log.info(
+            "reloading %s: %s changed; %d idle worker(s) stopped, %d busy finish first,"
+            " the next invocations import the new code",
+            ", ".join(names),
+            ", ".join(shown[:3]) + more,
+            idle,
+            busy,
+        )
 
     # ----------------------------------------------------------------- invoke
     def _send_to_queue(self, arn: str, body: str, attributes: dict[str, Any]) -> None:
@@ -468,6 +508,8 @@ class Runtime:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.api is not None:
             self.api.stop()
         if self.scheduler is not None:
@@ -529,6 +571,28 @@ def local_aws_environment(
     if sqs_endpoint_url and sqs_endpoint_url != aws_endpoint_url:
         values["AWS_ENDPOINT_URL_SQS"] = sqs_endpoint_url
     return values
+
+
+def resolve_dependencies(
+    template: sam.Template, function: sam.Function, deps_dir: Path
+) -> deps.Resolution:
+    """The function's path (local_runtime/deps.py), with its start line and any warning."""
+    resolution = deps.resolve(template, function, deps_dir)
+    _log_resolution(function, resolution)
+    return resolution
+
+
+def _log_resolution(function: sam.Function, resolution: deps.Resolution) -> None:
+    log.info("deps  %s: %s", function.logical_id, resolution.summary)
+    if resolution.warning:
+        log.warning("%s", resolution.warning)
+
+
+def _shown(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
 
 
 def write_inline_code(function: sam.Function) -> None:

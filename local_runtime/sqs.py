@@ -137,6 +137,20 @@ def failed_ids(outcome: Outcome, batch_ids: set[str], report_item_failures: bool
     return failed
 
 
+def hold_fifo_groups(batch: list[dict[str, Any]], failed: set[str]) -> set[str]:
+    """On a FIFO queue Lambda stops a message group at its first failure: the group's
+    later messages in the batch stay queued too, so the group keeps its order."""
+    stopped: set[str] = set()
+    held = set(failed)
+    for message in batch:
+        group = message.get("Attributes", {}).get("MessageGroupId")
+        if group in stopped:
+            held.add(message["MessageId"])
+        elif message["MessageId"] in failed:
+            stopped.add(group)
+    return held
+
+
 class Poller:
     """One SQS trigger: receives up to BatchSize within the window, invokes, deletes successes."""
 
@@ -151,6 +165,7 @@ class Poller:
     ) -> None:
         self.trigger = trigger
         self.queue = queue
+        self.fifo = queue.name.endswith(".fifo")  # SQS's rule: only FIFO queues' names do
         self.queue_url = queue_url
         self.client = client
         self.invoke = invoke
@@ -239,6 +254,8 @@ class Poller:
         outcome = self.invoke(self.trigger.function, {"Records": records})
         ids = {m["MessageId"] for m in batch}
         failed = failed_ids(outcome, ids, self.trigger.report_item_failures)
+        if self.fifo:
+            failed = hold_fifo_groups(batch, failed)
         done = [m for m in batch if m["MessageId"] not in failed]
         for start in range(0, len(done), MAX_RECEIVE):
             chunk = done[start : start + MAX_RECEIVE]

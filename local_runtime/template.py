@@ -82,6 +82,8 @@ _QUEUE_ATTRIBUTES = (
     "VisibilityTimeout",
     "FifoQueue",
     "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
 )
 
 

@@ -3,7 +3,13 @@
 A function has a pool of workers (local_runtime/_worker.py), each running one
 invocation at a time and reused while warm. A worker whose invocation outlives
 the function's Timeout is killed, as Lambda discards a timed-out environment;
-the next invocation starts a fresh one (a cold start).
+the next invocation starts a fresh one (a cold start). When the function's code
+changes, `reload` retires its warm workers (busy ones when their invocation ends),
+so the next invocation imports the new code, as a new deployment would.
+
+A worker runs `python -S`: only the path it is given (local_runtime/deps.py: the
+code, its layers, their packages, the runtime's boto3), none of the runtime's own
+virtualenv, so a handler imports what it would import in Lambda and nothing more.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,10 +69,12 @@ class Worker:
     which under load cost a thread hand-off (and the GIL) per invocation.
     """
 
-    def __init__(self, function: Function, environ: dict[str, str]) -> None:
+    def __init__(self, function: Function, environ: dict[str, str], generation: int = 0) -> None:
         self.function = function
+        self.generation = generation  # the pool's code generation it imported
         self.process = subprocess.Popen(  # noqa: S603 - our own worker script
-            [sys.executable, "-P", str(WORKER_SCRIPT)],
+            # -S: no site-packages (the runtime's virtualenv); -P: not this folder either
+            [sys.executable, "-S", "-P", str(WORKER_SCRIPT)],
             cwd=function.code_dir,
             env=environ,
             stdin=subprocess.PIPE,
@@ -134,21 +143,29 @@ class Worker:
 class FunctionPool:
     """The warm workers of one function; more start while all are busy, up to max_workers."""
 
-    def __init__(self, function: Function, environ: dict[str, str], max_workers: int = 4) -> None:
+    def __init__(
+        self,
+        function: Function,
+        environ: dict[str, str],
+        python_path: Sequence[Path],
+        max_workers: int = 4,
+    ) -> None:
         self.function = function
-        self.environ = self._environment(function, environ)
+        self.environ = self._environment(function, environ, python_path)
         self.max_workers = max_workers
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._count = 0
+        self._generation = 0  # one more at each reload: older workers are not reused
         self._closed = False
         self._cond = threading.Condition()
 
     @staticmethod
-    def _environment(function: Function, runtime_values: dict[str, str]) -> dict[str, str]:
+    def _environment(
+        function: Function, runtime_values: dict[str, str], python_path: Sequence[Path]
+    ) -> dict[str, str]:
         """What Lambda sets, the template's variables on top, nothing else of this shell's."""
         env = {k: os.environ[k] for k in INHERITED if k in os.environ}
-        python_path = [str(function.code_dir), *(str(d) for d in function.layer_dirs)]
         env.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,
@@ -161,7 +178,7 @@ class FunctionPool:
                 "LAMBDA_TASK_ROOT": str(function.code_dir),
                 "LOCAL_FUNCTION_ARN": function.arn,
                 "_HANDLER": function.handler,
-                "PYTHONPATH": os.pathsep.join(python_path),
+                "PYTHONPATH": os.pathsep.join(str(p) for p in python_path),
                 "TZ": "UTC",
                 # Powertools (and others) treat this as `sam local`: no X-Ray daemon to reach.
                 "AWS_SAM_LOCAL": "true",
@@ -182,15 +199,41 @@ class FunctionPool:
                 return
             self._count += 1
         worker = self._start()
+        stale = None
         with self._cond:
-            if worker is not None:
+            if worker is not None and worker.generation == self._generation:
                 self._idle.append(worker)
-            else:
+            else:  # it did not start, or the code changed while it did
                 self._count -= 1
+                stale = worker
             self._cond.notify()
+        if stale is not None:
+            stale.stop()
+
+    def reload(self, python_path: Sequence[Path] | None = None) -> tuple[int, int]:
+        """New workers for new code: idle ones stop now, busy ones when their call ends.
+
+        Returns how many were idle and busy. With `python_path`, new workers get it
+        (the function's requirements changed).
+        """
+        with self._cond:
+            self._generation += 1
+            if python_path is not None:
+                self.environ["PYTHONPATH"] = os.pathsep.join(str(p) for p in python_path)
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            busy = len(self._busy)
+            self._cond.notify_all()
+        for worker in idle:
+            worker.stop()
+        if idle:  # it was warm: so it stays, without the first call paying for the import
+            threading.Thread(target=self.prewarm, daemon=True).start()
+        return len(idle), busy
 
     def _start(self) -> Worker | None:
-        worker = Worker(self.function, self.environ)
+        with self._cond:
+            generation, environ = self._generation, dict(self.environ)
+        worker = Worker(self.function, environ, generation)
         try:
             worker.wait_ready()
         except (TimeoutError, WorkerDied) as exc:
@@ -214,6 +257,7 @@ class FunctionPool:
                 self._cond.wait()
 
     def _release(self, worker: Worker | None, *, dead: bool = False) -> None:
+        retired = None
         with self._cond:
             self._busy.discard(worker)  # type: ignore[arg-type]
             if worker is None or dead:
@@ -221,9 +265,14 @@ class FunctionPool:
             elif self._closed:
                 self._count -= 1
                 worker.stop()
+            elif worker.generation != self._generation:  # its code changed since it started
+                self._count -= 1
+                retired = worker
             else:
                 self._idle.append(worker)
             self._cond.notify()
+        if retired is not None:
+            retired.stop()
 
     def invoke(self, event: Any, request_id: str | None = None) -> Outcome:
         request_id = request_id or str(uuid.uuid4())

@@ -14,6 +14,8 @@ lives here instead:
   local_queue's bench and the tests' fixtures);
 - `lambda_events`: the events API Gateway and SQS hand a function (the benchmarks and
   the tests).
+- `cloudformation`: template.yaml as CloudFormation receives it, translated and with
+  one environment's conditions applied (`python -m tools.costs` and the infra tests).
 
 Like the tools, it runs beside the product and no Lambda artifact contains it.
 """

@@ -67,6 +67,10 @@ class HistoryExpired(CommandError):
     exit_code = 17
 
 
+class ZonesLacking(CommandError):
+    exit_code = 18
+
+
 EXIT_CODES = {
     0: "done",
     AppUnknown.exit_code: "no app with that id",
@@ -80,6 +84,7 @@ EXIT_CODES = {
     AwsResourceUnknown.exit_code: "no such bucket or queue",
     NothingArchived.exit_code: "nothing is archived for that app and day",
     HistoryExpired.exit_code: "a rebuild would recount days that have expired (--force)",
+    ZonesLacking.exit_code: "a chosen zone lacks an endpoint service or the instance class",
 }
 
 

@@ -19,10 +19,10 @@ from sluice.core.clock import SystemClock
 from sluice.core.config import EmailSettings
 from sluice.core.db import Database
 from sluice.core.observability import logger, metrics, tracer
-from sluice.email.mailer import Mailer, RetryLater
+from sluice.email.mailer import Mailer, RetryLater, SesMisconfigured
 
-# A failed record (SES throttled, the database down, a malformed message) goes back
-# alone; after maxReceiveCount receives it waits in the DLQ.
+# A failed record (SES throttled or misconfigured, the database down, a malformed
+# message) goes back alone; after maxReceiveCount receives it waits in the DLQ.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 OUTCOME_METRICS = {
     "sent": "EmailsSent",
@@ -31,7 +31,11 @@ OUTCOME_METRICS = {
     "duplicate": "EmailRequestsDuplicate",
     # SES throttled or could not be reached: the request comes back later.
     "throttled": "EmailsThrottled",
-    # Anything else that sent the request back (the database down, a malformed message).
+    # SES refuses every message until the account or the stack is fixed (identity not
+    # verified, the sandbox, sending paused, access denied): back until the DLQ.
+    "misconfigured": "EmailsMisconfigured",
+    # Anything else that sent the request back (the database down, a malformed message,
+    # an SES error Sluice does not know).
     "failed": "EmailRequestsFailed",
 }
 # One invocation's outcomes, emitted once at its end (zeros too, for the alarms).
@@ -47,6 +51,9 @@ def mailer() -> Mailer:
 def record_handler(record: SQSRecord) -> str:
     try:
         outcome = mailer().deliver(EmailRequest.parse(record.body))
+    except SesMisconfigured:
+        _outcomes["misconfigured"] += 1
+        raise
     except RetryLater:
         _outcomes["throttled"] += 1
         raise

@@ -14,7 +14,7 @@ from sluice.core.config import MaintainSettings
 from sluice.core.db import Database
 from sluice.core.observability import logger, metrics, tracer
 from sluice.retention import maintain
-from sluice.retention.archive import ArchiveBucket
+from sluice.retention.archive import ArchiveBucket, ArchiveNotDeleted
 
 
 @cache
@@ -62,9 +62,15 @@ def handler(event: dict, context: LambdaContext) -> dict:
         days_dropped=[str(day) for day in result.days_dropped],
         archived_events=result.archived_events,
         archived_objects=result.archived_objects,
+        archive_objects_deleted=result.archive_objects_deleted,
+        archive_objects_left=result.archive_objects_left,
         deleted_events=result.deleted_events,
         finished=result.finished,
     )
+    if result.archive_objects_left:
+        # The rest of the run is done and counted; failing makes MaintainErrorsAlarm fire
+        # (a refusal that lasts, such as a bucket policy, fails every run until fixed).
+        raise ArchiveNotDeleted(result.archive_objects_left)
     return {
         "partitions_made": result.partitions_made,
         "days_dropped": [str(day) for day in result.days_dropped],

@@ -71,6 +71,9 @@ def running_stack(database_url: str, folder: Path) -> Iterator[Runtime]:
             port=0,
             database_url=database_url,
             drain_seconds=1,
+            # One cache of the layer's requirements for the session's stacks (folder is
+            # in pytest's temporary root): installed by the first, found by the others.
+            deps_dir=folder.parent / "deps-cache",
         )
     ).start()
     try:

@@ -683,10 +683,11 @@ def test_ses_throttling_comes_back_as_a_batch_item_failure_and_is_then_sent(
 
 
 def test_a_permanent_rejection_is_recorded_and_not_retried(
-    db, accounts, make_mailer, sqs, email_queue, context
+    db, accounts, make_mailer, ses, sqs, email_queue, context
 ):
-    # moto's own refusal: SES answers MessageRejected for a sender it has not verified.
-    make_mailer(sender="someone@unverified.test")
+    # SES refusing this message (an unverified identity is a misconfiguration instead:
+    # tests/handlers/test_email_errors.py).
+    make_mailer(ThrottlingSes(ses, times=99, code="MessageRejected"))
     call(context, "/api/accounts/register", {"email": "new@example.com", "password": PASSWORD})
     bodies = drain(sqs, email_queue)
 

@@ -9,35 +9,19 @@ AWS::Serverless resources expand into, never the YAML text.
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
+
+from toolkit.cloudformation import load_template, translate
+
+__all__ = ["load_template", "translate"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
-
-# Policy templates and the VPC/X-Ray roles SAM attaches name AWS managed policies;
-# the translator only needs their ARNs, which are public and stable.
-MANAGED_POLICIES = {
-    name: f"arn:aws:iam::aws:policy/{path}{name}"
-    for name, path in {
-        "AWSLambdaBasicExecutionRole": "service-role/",
-        "AWSLambdaVPCAccessExecutionRole": "service-role/",
-        "AWSXrayWriteOnlyAccess": "",
-        "AWSXRayDaemonWriteAccess": "",
-    }.items()
-}
-
-
-class _PolicyLoader:
-    def load(self) -> dict[str, str]:
-        return MANAGED_POLICIES
 
 
 def tools_bin() -> Path:
@@ -60,26 +44,6 @@ def run_tool(*args: str, cwd: Path = REPO_ROOT, timeout: int = 600) -> subproces
     return subprocess.run(  # noqa: S603 - fixed commands from the tools virtualenv
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-def _with_s3_code(template: dict[str, Any]) -> dict[str, Any]:
-    """Local CodeUri/ContentUri as `sam package` would rewrite them (the translator wants S3)."""
-    packaged = copy.deepcopy(template)
-    for name, resource in packaged["Resources"].items():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):
-                properties[key] = f"s3://sluice-artifacts/{name}.zip"
-    return packaged
-
-
-def translate(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """The CloudFormation template `sam deploy` would submit with these parameters."""
-    return transform(_with_s3_code(template), parameters, _PolicyLoader())
-
-
-def load_template() -> dict[str, Any]:
-    return yaml_parse(TEMPLATE.read_text())
 
 
 def of_type(resources: dict[str, dict[str, Any]], type_: str) -> dict[str, dict[str, Any]]:

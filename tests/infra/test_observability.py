@@ -24,6 +24,7 @@ FAILURE_ALARMS = {
     "stuck events queue": ("EventsQueueStuckAlarm", "AWS/SQS", "ApproximateAgeOfOldestMessage"),
     "stuck email queue": ("EmailQueueStuckAlarm", "AWS/SQS", "ApproximateAgeOfOldestMessage"),
     "failing email path": ("EmailDeliveryFailingAlarm", "Sluice", "EmailsThrottled"),
+    "misconfigured email sending": ("EmailMisconfiguredAlarm", "Sluice", "EmailsMisconfigured"),
     "stalled aggregation": ("AggregationStalledAlarm", "Sluice", "AggregationLag"),
     "API 5xx": ("Api5xxAlarm", "AWS/ApiGateway", "5xx"),
     "store crashing": ("StoreErrorsAlarm", "AWS/Lambda", "Errors"),
@@ -57,6 +58,18 @@ def test_a_database_outage_alarm_sees_what_lambda_errors_cannot(resources):
     properties = resources["StoreDatabaseUnavailableAlarm"]["Properties"]
     assert properties["Period"] * properties["EvaluationPeriods"] <= 300  # long before the DLQ
     assert properties["TreatMissingData"] == "notBreaching"
+
+
+def test_a_misconfigured_email_path_alarms_at_once_and_is_not_counted_as_throttling(resources):
+    # Never normal, unlike throttling: the first minute with one is enough.
+    properties = resources["EmailMisconfiguredAlarm"]["Properties"]
+    assert (properties["Period"], properties["EvaluationPeriods"], properties["Threshold"]) == (
+        60,
+        1,
+        0,
+    )
+    failing = {m for _, m, _ in alarm_metrics(resources["EmailDeliveryFailingAlarm"])}
+    assert "EmailsMisconfigured" not in failing
 
 
 def test_a_stopped_aggregation_schedule_alarms_too(resources):
@@ -110,7 +123,8 @@ def test_the_dashboard_draws_every_queue_and_function(resources):
         ("rows stored", {("Sluice", "EventsStored")}),
         ("store batches", {("Sluice", "BatchSize"), ("Sluice", "BatchDuration")}),
         ("database", {("AWS/RDS", "DatabaseConnections"), ("AWS/RDS", "CPUUtilization")}),
-        ("emails", {("Sluice", "EmailsSent"), ("Sluice", "EmailsThrottled")}),
+        ("emails", {("Sluice", m) for m in ("EmailsSent", "EmailsThrottled")}),
+        ("emails", {("Sluice", "EmailsMisconfigured")}),
         ("aggregation lag", {("Sluice", "AggregationLag")}),
     ],
 )

@@ -9,7 +9,9 @@ transaction that makes the secret.
    later. Otherwise decide what the request becomes, make the secret if it needs one,
    store its hash, and claim the delivery for LEASE.
 2. Send through SES (API v2).
-3. Record: sent (with SES's message id) or rejected (SES's error code).
+3. Record: sent (with SES's message id) or rejected (SES's error code). Any other
+   error of SES (`classify`) releases the claim and sends the request back: throttling,
+   a misconfiguration of the account or stack, an error Sluice does not know.
 
 The one window that sends a duplicate: SES accepted the email and the function died
 (or the database went away) before step 3 committed. The request comes back after the
@@ -40,14 +42,65 @@ from sluice.email.email_templates import render
 # hands the message out again.
 LEASE = timedelta(seconds=60)
 
-# SES's answers that will never change for this message: record them, do not retry.
-# MessageRejected: SES refused the content or the recipient (a suppressed address);
-# BadRequestException / InvalidParameterValue: a malformed address.
+# What SES's errors (SESv2 SendEmail's, and those any AWS API answers) say, by code.
+#
+# Refusals of this one message, that no retry changes: record them, do not retry.
+# MessageRejected: SES refused the content or the recipient (unless an identity is not
+# verified: MISCONFIGURED); BadRequestException / InvalidParameterValue: a malformed address.
 PERMANENT_ERRORS = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
+# Too fast for the account's sending rate (TooManyRequestsException, Throttling) or over
+# its daily quota (LimitExceededException): retried, as are SES's own faults (5xx).
+THROTTLING_ERRORS = frozenset(
+    {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
+)
+# The account or the stack is wrong, and SES refuses every message until someone fixes it:
+# the email role may not send as the sender (or, in the sandbox, to the recipient), the
+# account's sending is paused or suspended, the MAIL FROM domain or the configuration set
+# is missing. Retried until the DLQ, so a redrive after the fix loses nothing.
+MISCONFIGURED_ERRORS = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "AccountSuspendedException",
+        "SendingPausedException",
+        "MailFromDomainNotVerifiedException",
+        "NotFoundException",
+    }
+)
+# SES says a misconfiguration with MessageRejected and this message only: the sender's
+# identity is not verified in the region, or the account is still in the sandbox and the
+# recipient is not verified either. The message names the addresses: never logged.
+_NOT_VERIFIED = "not verified"
+
+
+def classify(error: ClientError) -> str:
+    """throttled, misconfigured, rejected or unknown: what one SES error means for the request."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in THROTTLING_ERRORS or status >= 500:
+        return "throttled"
+    if code in MISCONFIGURED_ERRORS:
+        return "misconfigured"
+    if (
+        code == "MessageRejected"
+        and _NOT_VERIFIED in str(error.response["Error"].get("Message")).lower()
+    ):
+        return "misconfigured"
+    if code in PERMANENT_ERRORS:
+        return "rejected"
+    return "unknown"
 
 
 class RetryLater(Exception):
     """The request must come back (SES throttled or was unreachable, another delivery holds it)."""
+
+
+class SesMisconfigured(RetryLater):
+    """SES refuses every message until the account or the stack is fixed (MISCONFIGURED_ERRORS)."""
+
+
+class SesFailed(Exception):
+    """SES answered an error Sluice does not know: the request comes back, counted as failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +191,11 @@ class Mailer:
         self.clock = clock
 
     def deliver(self, request: EmailRequest) -> str:
-        """sent, rejected, skipped or duplicate; RetryLater when the request must come back."""
+        """sent, rejected, skipped or duplicate; raises when the request must come back.
+
+        RetryLater (SES throttled or unreachable), SesMisconfigured (a RetryLater: the
+        account or the stack is wrong) or SesFailed (an error Sluice does not know).
+        """
         plan = self.database.run(lambda conn: decide(conn, request, self.clock.now()))
         if plan.template is None:
             logger.info(
@@ -166,7 +223,8 @@ class Mailer:
             response = self.ses.send_email(**self._message(plan.address, email))
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code in PERMANENT_ERRORS:
+            kind = classify(exc)
+            if kind == "rejected":
                 self._record(request, "rejected", reason=code)
                 logger.warning(
                     "ses rejected email",
@@ -176,6 +234,22 @@ class Mailer:
                 )
                 return "rejected"
             self._release(request)
+            if kind == "misconfigured":
+                # SES's message is not logged: it names the addresses.
+                logger.warning(
+                    "ses refuses to send: sending is misconfigured; retrying until the DLQ",
+                    template=plan.template,
+                    error=code,
+                    challenge_id=str(request.challenge_id),
+                )
+                raise SesMisconfigured(code) from exc
+            if kind == "unknown":
+                logger.warning(
+                    "ses send failed with an unknown error; retrying later",
+                    template=plan.template,
+                    error=code,
+                )
+                raise SesFailed(code) from exc
             logger.warning("ses send failed; retrying later", template=plan.template, error=code)
             raise RetryLater(code) from exc
         except BotoCoreError as exc:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -33,6 +35,26 @@ def day_prefix(app_id: str, day: date) -> str:
 
 def object_key(app_id: str, day: date, part: int) -> str:
     return f"{day_prefix(app_id, day)}part-{part:04d}.jsonl.gz"
+
+
+@dataclass(slots=True)
+class Deletion:
+    """What S3 did with a delete: objects deleted, and S3's error code -> objects it refused."""
+
+    deleted: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def left(self) -> int:
+        return sum(self.refused.values())
+
+
+class ArchiveNotDeleted(Exception):
+    """S3 refused to delete archived objects of deleted apps; the next run tries again."""
+
+    def __init__(self, objects: int) -> None:
+        super().__init__(f"{objects} archived object(s) of deleted apps not deleted")
+        self.objects = objects
 
 
 class ArchiveBucket:
@@ -97,19 +119,25 @@ class ArchiveBucket:
                 for line in unzipped:
                     yield line.rstrip(b"\n")
 
-    def delete_app(self, app_id: str) -> int:
-        """Deletes every archived object of an app; returns how many."""
-        deleted = 0
+    def delete_app(self, app_id: str) -> Deletion:
+        """Deletes every archived object of an app; what S3 deleted and what it refused."""
+        deletion = Deletion()
         batch: list[dict[str, str]] = []
         for key in self.keys(f"{PREFIX}/app_id={app_id}/"):
             batch.append({"Key": key})
             if len(batch) == 1000:  # DeleteObjects' most
-                deleted += self._delete(batch)
+                self._delete(batch, deletion)
                 batch = []
         if batch:
-            deleted += self._delete(batch)
-        return deleted
+            self._delete(batch, deletion)
+        return deletion
 
-    def _delete(self, batch: list[dict[str, str]]) -> int:
-        self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-        return len(batch)
+    def _delete(self, batch: list[dict[str, str]], deletion: Deletion) -> None:
+        # DeleteObjects answers 200 whatever happened to each object: Quiet lists only
+        # the objects it did not delete (AccessDenied, InternalError, ...), in Errors.
+        answer = self.s3.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        errors = answer.get("Errors", [])
+        deletion.refused.update(error.get("Code", "") for error in errors)
+        deletion.deleted += len(batch) - len(errors)

@@ -15,7 +15,8 @@ Each run, in order:
    a day every app has expired is detached whole, each app's rows archived from it,
    and dropped; a day only some apps have expired is archived and deleted for those
    apps in bounded chunks;
-5. removes deleted apps' events (in chunks) and their archive.
+5. removes deleted apps' events (in chunks) and their archive; an app whose archive S3
+   did not wholly delete is kept for the next run (`archive_objects_left`).
 Every delete goes in chunks of `chunk_size` rows, one transaction each. A run stops
 starting work at its deadline; the next goes on where it stopped.
 """
@@ -77,6 +78,9 @@ class MaintainResult:
     archived_objects: int = 0
     deleted_events: int = 0
     deleted_apps_done: int = 0
+    archive_objects_deleted: int = 0
+    # Deleted apps' archived objects S3 refused to delete: the apps stay for the next run.
+    archive_objects_left: int = 0
     finished: bool = True
 
 
@@ -271,7 +275,19 @@ def _remove_deleted_apps(
                 break
         if out_of_time():
             return
-        bucket.delete_app(app_id)
+        deletion = bucket.delete_app(app_id)
+        result.archive_objects_deleted += deletion.deleted
+        if deletion.refused:
+            # Forgetting the app would leave these objects forever: keep it, so the next
+            # run tries them again (the function then fails, for MaintainErrorsAlarm).
+            result.archive_objects_left += deletion.left
+            logger.warning(
+                "archive objects not deleted",
+                app_id=app_id,
+                objects=deletion.left,
+                codes=sorted(deletion.refused),
+            )
+            continue
         # Events still queued when the app was deleted can be stored until the queue's
         # horizon: keep watching for them until then.
         if now - deleted_at > QUEUED_HORIZON:
