@@ -392,6 +392,15 @@ class Template:
                     schedules.append(schedule)
                 else:
                     not_run.append(f"{logical_id} ({kind}): its target is not a function here")
+        for schedule in schedules:
+            dead_letter = schedule.delivery.dead_letter_arn if schedule.delivery else None
+            if dead_letter and not any(q.arn == dead_letter for q in queues.values()):
+                raw = schedule.event in self.resources  # else a function's ScheduleV2 event
+                name = schedule.event if raw else f"{schedule.function}.{schedule.event}"
+                not_run.append(
+                    f"{name}: its DeadLetterConfig {dead_letter} is not a queue of the"
+                    " template; locally a failed hand-off is logged and dropped"
+                )
         service_routes = self._service_routes(resolver, queues, not_run)
         for logical_id, resource in self.resources.items():
             if logical_id not in properties_set and resource.get("Type") in HONOURED:

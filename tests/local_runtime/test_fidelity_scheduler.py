@@ -18,7 +18,7 @@ from local_runtime.async_invoke import AsyncInvoker
 from local_runtime.runtime import Runtime, RuntimeConfig
 from local_runtime.schedules import HandOffFailed, Scheduler
 from local_runtime.sqs import sqs_client
-from local_runtime.template import Schedule, SchedulerDelivery
+from local_runtime.template import LocalValues, Schedule, SchedulerDelivery, load
 from local_runtime.workers import Outcome
 from tests.local_runtime.conftest import http, lines
 from tests.support import wait_for
@@ -186,3 +186,31 @@ def test_a_hand_off_that_succeeds_on_retry_sends_nothing_to_the_dlq():
     _scheduler(sent, [0.01]).retry(_schedule(), {}, datetime.now(UTC), _throttled(), hand_off)
 
     assert len(tries) == 3 and sent.messages == []
+
+
+def test_a_schedule_dlq_that_is_not_a_queue_of_the_template_is_named(tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Job:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: code/, Handler: app.handler, Runtime: python3.11}\n"
+        "  Nightly:\n"
+        "    Type: AWS::Scheduler::Schedule\n"
+        "    Properties:\n"
+        "      ScheduleExpression: rate(1 day)\n"
+        "      FlexibleTimeWindow: {Mode: 'OFF'}\n"
+        "      Target:\n"
+        "        Arn: !GetAtt Job.Arn\n"
+        "        RoleArn: arn:aws:iam::123456789012:role/scheduler\n"
+        "        DeadLetterConfig: {Arn: 'arn:aws:sqs:us-east-1:123456789012:elsewhere'}\n"
+    )
+    local = LocalValues(region="us-east-1", api_url="http://127.0.0.1:3000", aws_endpoint_url="x")
+
+    topology = load(tmp_path / "template.yaml").topology(local)
+
+    assert topology.not_run == [
+        "Nightly: its DeadLetterConfig arn:aws:sqs:us-east-1:123456789012:elsewhere is not a"
+        " queue of the template; locally a failed hand-off is logged and dropped"
+    ]
