@@ -284,11 +284,24 @@ class Template:
 
     def _check(self) -> None:
         """What AWS would refuse at deploy, refused before anything starts: one sentence each."""
-        names = set(self.resources) | set(self.parameters)
         for logical_id, resource in self.resources.items():
             if not isinstance(resource, dict):
                 raise TemplateError(f"{logical_id}: not a resource (no Type and Properties)")
-            for path, problem in _reference_problems(resource.get("Properties", {}), names):
+        names = set(self.resources) | set(self.parameters)
+        # Resources SAM generates are named after theirs: MyFunctionRole, MyApiProdStage,
+        # MyFunctionAliaslive, and the implicit APIs' ServerlessRestApi...
+        prefixes = (
+            *(
+                i
+                for i, r in self.resources.items()
+                if str(r.get("Type")).startswith("AWS::Serverless::")
+            ),
+            "ServerlessRestApi",
+            "ServerlessHttpApi",
+        )
+        for logical_id, resource in self.resources.items():
+            problems = _reference_problems(resource.get("Properties", {}), names, prefixes)
+            for path, problem in problems:
                 raise TemplateError(f"{logical_id}: Properties.{path} {problem}")
         resolver = _Resolver(self, LocalValues(region="us-east-1", api_url="", aws_endpoint_url=""))
         function_globals = (self.document.get("Globals") or {}).get("Function") or {}
@@ -885,11 +898,14 @@ def _service_integrations(value: Any) -> set[str]:
     return found
 
 
-def _reference_problems(value: Any, names: set[str], path: str = "") -> Iterator[tuple[str, str]]:
-    """Intrinsic functions the resolver does not know, and Ref/GetAtt/Sub to nothing."""
+def _reference_problems(
+    value: Any, names: set[str], generated: tuple[str, ...], path: str = ""
+) -> Iterator[tuple[str, str]]:
+    """Intrinsic functions the resolver does not know, and Ref/GetAtt/Sub to nothing
+    (neither declared nor, by its name, one SAM generates)."""
     if isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _reference_problems(item, names, f"{path}[{index}]")
+            yield from _reference_problems(item, names, generated, f"{path}[{index}]")
         return
     if not isinstance(value, dict):
         return
@@ -912,10 +928,11 @@ def _reference_problems(value: Any, names: set[str], path: str = "") -> Iterator
             found = re.findall(r"\$\{([^}!]+)\}", text) if isinstance(text, str) else []
             named = [n.split(".")[0] for n in found if n not in local]
         for name in named:
-            if name not in names and not name.startswith(("AWS::", "Local::")):
-                yield path, f"names {name}, which the template declares nowhere"
+            if name in names or name.startswith(("AWS::", "Local::", *generated)):
+                continue
+            yield path, f"names {name}, which the template declares nowhere"
     for key, item in value.items():
-        yield from _reference_problems(item, names, f"{path}.{key}" if path else key)
+        yield from _reference_problems(item, names, generated, f"{path}.{key}" if path else key)
 
 
 # Properties the runtime reads as numbers; a literal that is not one is refused at start.

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from local_runtime.template import load
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FUNCTION = """
@@ -130,3 +132,22 @@ def test_a_template_the_runtime_cannot_read_stops_it_with_one_sentence(tmp_path,
     assert len(complaint) == 1, done.stderr
     for name in named:
         assert name in complaint[0]
+
+
+def test_references_to_what_sam_generates_are_not_refused(tmp_path):
+    # MyFunctionRole, ServerlessRestApi: SAM makes them, so a template may name them.
+    (tmp_path / "code").mkdir()
+    (tmp_path / "template.yaml").write_text(
+        template(greeting="!GetAtt HelloFunctionRole.Arn")
+        + """
+  Invoke:
+    Type: AWS::Lambda::Permission
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: !Ref HelloFunction
+      Principal: apigateway.amazonaws.com
+      SourceArn: !Sub arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${ServerlessRestApi}/*
+"""
+    )
+
+    assert load(tmp_path / "template.yaml").resources["Invoke"]
