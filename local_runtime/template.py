@@ -890,7 +890,8 @@ def _service_integrations(value: Any) -> set[str]:
                 found.add(argument.split("-")[0])
             elif lowered in ("uri", "integrationuri") and isinstance(argument, (str, dict)):
                 text = json.dumps(argument)
-                match = re.search(r":apigateway:[^:]*:(\w+):(path|action)/", text)
+                # the region may be a ${AWS::Region} still to substitute
+                match = re.search(r":apigateway:(?:\$\{[^}]*\}|[^:$])*:(\w+):(path|action)/", text)
                 if match and match.group(1) != "lambda":
                     found.add(match.group(1).upper())
             else:

@@ -102,6 +102,7 @@ def test_what_cannot_be_rendered_exactly_is_named_at_start_and_not_served(integr
 
     assert "RestQueueApi (AWS::Serverless::Api) POST /loops: its mapping template uses" in report
     assert "HttpQueueApi (AWS::Serverless::HttpApi) POST /tagged: its request parameter" in report
+    assert "RawSendMethod (AWS::ApiGateway::Method): an integration straight to SQS" in report
     assert "/orders" not in report and "/events" not in report
     status, _, _ = _post(integration, "/loops", b'{"name": "x"}')
     assert status == 404
