@@ -315,11 +315,11 @@ def test_each_function_connects_as_its_own_role_and_reads_only_its_secret(resour
     # The proxy lets in the functions' roles, and only those.
     auth = resources["DatabaseProxy"]["Properties"]["Auth"]
     assert [entry["SecretArn"] for entry in auth] == role_secrets
-    assert sorted(map(str, read["DatabaseProxyRole"])) == sorted(
-        map(str, [MASTER_SECRET, *role_secrets])
-    )
+    # ...and reads the secrets of those roles alone: the master user goes straight to
+    # the instance, so the proxy has no use for its secret.
+    assert sorted(map(str, read["DatabaseProxyRole"])) == sorted(map(str, role_secrets))
     readers_of_master = [owner for owner, secrets in read.items() if MASTER_SECRET in secrets]
-    assert sorted(readers_of_master) == ["DatabaseProxyRole", "MigrateFunctionRole"]
+    assert readers_of_master == ["MigrateFunctionRole"]
 
 
 def test_each_producer_may_send_only_to_its_own_queue(resources):
@@ -698,13 +698,43 @@ def test_each_route_goes_to_the_function_whose_resolver_registers_it(sam_templat
     assert sum(len(registered_routes(app)) for app in apps.values()) == len(registered_by)
 
 
-def test_cors_origins_are_a_parameter(resources):
+def test_cors_origins_are_a_parameter(cfn, resources):
     (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
     condition, cors, otherwise = api["Properties"]["Body"]["x-amazon-apigateway-cors"]["Fn::If"]
     assert condition == "HasCorsOrigins"
-    assert cors["allowOrigins"] == {"Fn::Split": [",", "*"]}  # the parameter, resolved by SAM
+    # The parameter, resolved by SAM (to its default here).
+    default = cfn["Parameters"]["CorsAllowedOrigins"]["Default"]
+    assert cors["allowOrigins"] == {"Fn::Split": [",", default]}
     assert {"x-api-key", "authorization"} <= set(cors["allowHeaders"])
     assert otherwise == {"Ref": "AWS::NoValue"}
+
+
+def test_a_deploy_names_its_cors_origins(cfn):
+    """prod's samconfig had a placeholder origin (app.example.com) that deployed as is."""
+    parameter = cfn["Parameters"]["CorsAllowedOrigins"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    # Nothing chooses for the deployer: the empty default stops a deploy before any change...
+    assert parameter["Default"] == ""
+    assert not rule_holds(cfn, "CorsOriginsChosen", {})
+    # ...and each real choice passes: any origin, none (server-side senders only), a list.
+    choices = ["*", "none", "https://app.example.org", "https://a.example.org,http://localhost:8080"]
+    for chosen in choices:
+        assert pattern.match(chosen), chosen
+        assert rule_holds(cfn, "CorsOriginsChosen", {"CorsAllowedOrigins": chosen}), chosen
+    assert not pattern.match("app.example.org")  # an origin has a scheme
+    # "none" is the one choice without a CORS configuration.
+    assert cfn["Conditions"]["HasCorsOrigins"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowedOrigins"}, "none"]}]
+    }
+    # dev allows any origin; prod names none, so its first deploy stops until the
+    # deployer writes theirs (docs/operating-in-aws.md).
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    overrides = {
+        env: dict(item.split("=", 1) for item in config[env]["deploy"]["parameters"]["parameter_overrides"].split())
+        for env in ("dev", "prod")
+    }
+    assert overrides["dev"]["CorsAllowedOrigins"] == "*"
+    assert "CorsAllowedOrigins" not in overrides["prod"]
 
 
 def test_cors_lets_browsers_send_segment_calls(resources):
@@ -787,6 +817,10 @@ def test_the_maintain_function_runs_on_the_schedule_parameter(cfn, resources):
 
 
 def test_the_maintain_function_may_write_only_under_the_archives_prefix(resources):
+    from datetime import date
+
+    from sluice.retention.archive import PREFIX, day_prefix
+
     s3 = [
         statement
         for owner, statement in statements(resources)
@@ -802,6 +836,10 @@ def test_the_maintain_function_may_write_only_under_the_archives_prefix(resource
         assert "s3:GetObject" not in actions and not any("*" in a for a in actions)
         if actions == ["s3:ListBucket"]:
             assert statement["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+            # Listing is a bucket-wide action: the condition keeps it under the archive's
+            # prefix, where every key the maintain function lists lies.
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": [f"{PREFIX}/*"]}}
+            assert day_prefix("app_x", date(2026, 3, 1)).startswith(f"{PREFIX}/")
         else:
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/events/*"}
 
