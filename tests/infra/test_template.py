@@ -717,7 +717,12 @@ def test_a_deploy_names_its_cors_origins(cfn):
     assert parameter["Default"] == ""
     assert not rule_holds(cfn, "CorsOriginsChosen", {})
     # ...and each real choice passes: any origin, none (server-side senders only), a list.
-    choices = ["*", "none", "https://app.example.org", "https://a.example.org,http://localhost:8080"]
+    choices = [
+        "*",
+        "none",
+        "https://app.example.org",
+        "https://a.example.org,http://localhost:8080",
+    ]
     for chosen in choices:
         assert pattern.match(chosen), chosen
         assert rule_holds(cfn, "CorsOriginsChosen", {"CorsAllowedOrigins": chosen}), chosen
@@ -730,7 +735,10 @@ def test_a_deploy_names_its_cors_origins(cfn):
     # deployer writes theirs (docs/operating-in-aws.md).
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
     overrides = {
-        env: dict(item.split("=", 1) for item in config[env]["deploy"]["parameters"]["parameter_overrides"].split())
+        env: dict(
+            item.split("=", 1)
+            for item in config[env]["deploy"]["parameters"]["parameter_overrides"].split()
+        )
         for env in ("dev", "prod")
     }
     assert overrides["dev"]["CorsAllowedOrigins"] == "*"
