@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
+from tests.infra.stack import REPO_ROOT, of_type, referenced, resolve, rule_holds
 from tests.openapi import document as openapi_document
 from tests.openapi import operations
 
@@ -230,6 +230,48 @@ def test_every_function_writes_to_a_log_group_with_retention(resources):
         group = resources[referenced(function["Properties"]["LoggingConfig"]["LogGroup"])]
         assert group["Type"] == "AWS::Logs::LogGroup"
         assert "RetentionInDays" in group["Properties"]
+
+
+def stack_values(stack_name: str, stack_uuid: str, environment: str = "dev") -> dict[str, str]:
+    region, account = "us-east-1", "123456789012"
+    return {
+        "AWS::StackName": stack_name,
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/{stack_uuid}",
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "Environment": environment,
+    }
+
+
+@pytest.mark.parametrize("stack_name", ["sluice-dev", "Sluice-Staging-2"])
+def test_the_databases_log_exports_go_to_groups_the_stack_keeps_for_a_while(resources, stack_name):
+    """RDS makes /aws/rds/instance/<id>/<log> itself, kept forever, unless it exists already."""
+    database = resources["Database"]
+    exports = database["Properties"]["EnableCloudwatchLogsExports"]
+    assert exports == ["postgresql", "upgrade"]
+    named = {
+        name: group
+        for name, group in of_type(resources, "AWS::Logs::LogGroup").items()
+        if "LogGroupName" in group["Properties"]
+    }
+    values = stack_values(stack_name, "1c2fa620-982a-11e3-aff7-50e2416294e0")
+    # The instance's name is known before it exists, in the form RDS keeps (it lowercases
+    # identifiers, and log groups' names are case-sensitive, so the stack's name, which
+    # may have capitals, is not in it).
+    identifier = resolve(database["Properties"]["DBInstanceIdentifier"], values)
+    assert re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", identifier) and len(identifier) <= 63
+    groups = {resolve(g["Properties"]["LogGroupName"], values): n for n, g in named.items()}
+    for export in exports:
+        group = groups[f"/aws/rds/instance/{identifier}/{export}"]
+        assert named[group]["Properties"]["RetentionInDays"] == {"Fn::If": ["IsProd", 90, 14]}
+        # Made before the instance, so RDS finds it rather than making its own.
+        assert group in database["DependsOn"]
+    # Another stack in the same account and region gets another instance.
+    other = stack_values(stack_name, "9e7b1d22-982a-11e3-aff7-50e2416294e0")
+    assert resolve(database["Properties"]["DBInstanceIdentifier"], other) != identifier
+    # Enhanced Monitoring's RDSOSMetrics is one group for every instance in the account
+    # and region: not this stack's to make or delete (docs/operating-in-aws.md).
+    assert "RDSOSMetrics" not in groups
 
 
 def test_all_functions_share_the_one_layer(resources):
