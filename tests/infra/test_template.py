@@ -236,7 +236,9 @@ def stack_values(stack_name: str, stack_uuid: str, environment: str = "dev") -> 
     region, account = "us-east-1", "123456789012"
     return {
         "AWS::StackName": stack_name,
-        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/{stack_uuid}",
+        "AWS::StackId": (
+            f"arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/{stack_uuid}"
+        ),
         "AWS::Region": region,
         "AWS::AccountId": account,
         "Environment": environment,
@@ -930,6 +932,55 @@ def test_athenas_archive_table_has_the_archived_lines_columns(resources):
     # A line holds every column an event is shown with (sluice.retention.partitions);
     # the app is the object's folder, a partition key.
     assert columns == [name for name in SHOWN if name not in keys]
+
+
+def parameter_accepts(cfn: dict[str, Any], name: str, value: int) -> bool:
+    """Whether CloudFormation takes this value for a Number parameter (before any change)."""
+    spec = cfn["Parameters"][name]
+    return spec.get("MinValue", value) <= value <= spec.get("MaxValue", value)
+
+
+def test_the_storage_maximum_is_always_a_tenth_above_the_allocation(cfn):
+    # RDS refuses a MaxAllocatedStorage under 110 % of AllocatedStorage, mid-deploy.
+    # Rules cannot compare numbers, so the two ranges are chosen to meet RDS's rule
+    # whatever pair a deployer picks within them.
+    allocated = cfn["Parameters"]["DatabaseAllocatedStorage"]
+    maximum = cfn["Parameters"]["DatabaseMaxAllocatedStorage"]
+    assert maximum["MinValue"] * 10 >= allocated["MaxValue"] * 11
+    assert maximum["Default"] * 10 >= allocated["Default"] * 11
+    # A pair RDS would refuse never reaches it.
+    for bad_allocated, bad_maximum in ((500, 540), (100, 105), (25, 22)):
+        assert not (
+            parameter_accepts(cfn, "DatabaseAllocatedStorage", bad_allocated)
+            and parameter_accepts(cfn, "DatabaseMaxAllocatedStorage", bad_maximum)
+        ), (bad_allocated, bad_maximum)
+    assert parameter_accepts(cfn, "DatabaseAllocatedStorage", 100)
+    assert parameter_accepts(cfn, "DatabaseMaxAllocatedStorage", 2048)
+
+
+def test_a_maximum_near_reach_is_mailed_whatever_the_disk_has_grown_to(resources):
+    """FreeStorageSpace has no allocated size beside it: RDS's own event says "near the maximum"."""
+    ((name, rule),) = [
+        (name, rule)
+        for name, rule in of_type(resources, "AWS::Events::Rule").items()
+        if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.rds"]
+    ]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["RDS DB Instance Event"]
+    assert pattern["detail"]["SourceIdentifier"] == [{"Ref": "Database"}]
+    # The storage size is approaching the maximum storage threshold.
+    assert pattern["detail"]["EventID"] == ["RDS-EVENT-0225"]
+    assert rule["Condition"] == resources["AlarmTopic"]["Condition"]
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "AlarmTopic"}
+    # The topic lets EventBridge publish for that rule alone.
+    (policy,) = of_type(resources, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": "AlarmTopic"}]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sns:Publish"
+    assert statement["Resource"] == {"Ref": "AlarmTopic"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [name, "Arn"]}}}
 
 
 def test_storage_grows_to_a_parameter_and_an_alarm_warns_before_it_ends(cfn, resources):
