@@ -973,14 +973,33 @@ def test_a_maximum_near_reach_is_mailed_whatever_the_disk_has_grown_to(resources
     assert rule["Condition"] == resources["AlarmTopic"]["Condition"]
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "AlarmTopic"}
-    # The topic lets EventBridge publish for that rule alone.
+    # The topic lets EventBridge publish for that rule alone. A topic policy replaces
+    # SNS's default one, so it lets the account's alarms publish too, or none would.
     (policy,) = of_type(resources, "AWS::SNS::TopicPolicy").values()
     assert policy["Properties"]["Topics"] == [{"Ref": "AlarmTopic"}]
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Action"] == "sns:Publish"
-    assert statement["Resource"] == {"Ref": "AlarmTopic"}
-    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [name, "Arn"]}}}
+    assert policy["Condition"] == resources["AlarmTopic"]["Condition"]
+    this_accounts_alarms = (
+        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+    )
+    publishers = {
+        statement["Principal"]["Service"]: statement["Condition"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+        and statement["Action"] == "sns:Publish"
+        and statement["Resource"] == {"Ref": "AlarmTopic"}
+    }
+    assert publishers == {
+        "events.amazonaws.com": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [name, "Arn"]}}},
+        "cloudwatch.amazonaws.com": {
+            "ArnLike": {"aws:SourceArn": {"Fn::Sub": this_accounts_alarms}}
+        },
+    }
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    assert alarms and all(
+        alarm["Properties"]["AlarmActions"]
+        == {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+        for alarm in alarms.values()
+    )
 
 
 def test_storage_grows_to_a_parameter_and_an_alarm_warns_before_it_ends(cfn, resources):
