@@ -34,6 +34,7 @@ MAX_REASON_CHARS = 1000  # the whole response must stay under 4 KiB
 # What a rollback answers: Latest feeds the stack's SchemaVersion output, and the
 # rollback does not read the database to learn it.
 ROLLBACK_DATA = {"Applied": "none (stack rollback)", "Latest": "unchanged by the rollback"}
+UNCHANGED_CODE = "none (code unchanged)"
 
 
 class Responder:
@@ -82,32 +83,58 @@ def _log(message: str, **fields: Any) -> None:
     print(json.dumps({"level": "INFO", "message": message, **fields}))
 
 
-def migrate() -> dict[str, str]:
+def _packaged(directory: Any) -> list[str]:
+    from sluice.schema.migrate import pending
+
+    names = [path.name for path in pending(directory, set())]
+    if not names:
+        # A packaging mistake must not pass for an up-to-date schema.
+        raise FileNotFoundError(f"no migrations in {directory}")
+    return names
+
+
+def migrate(role_secrets: tuple[str, ...] | None = None, *, apply: bool = True) -> dict[str, str]:
+    """Applies the packaged migrations (unless `apply` is False), then sets the roles' passwords.
+
+    `role_secrets` are the request's RoleSecrets: the published version's environment
+    keeps the secret ARNs of the deploy that published it, so a secret replaced since
+    is only named by the request. DB_ROLE_SECRETS serves when it names none.
+    """
     from sluice.core.config import MigrateSettings
     from sluice.core.db import Database
-    from sluice.schema.migrate import apply_migrations, default_directory, pending
+    from sluice.schema.migrate import apply_migrations, default_directory
     from sluice.schema.roles import role_credentials, set_role_passwords
 
     settings = MigrateSettings.from_env()
     # MIGRATIONS_DIR in Lambda (the .sql files are packed beside this module by
     # `make build`); the repository's migrations/ when run from a checkout.
     directory = settings.migrations_dir or default_directory()
-    names = [path.name for path in pending(directory, set())]
-    if not names:
-        # A packaging mistake must not pass for an up-to-date schema.
-        raise FileNotFoundError(f"no migrations in {directory}")
+    names = _packaged(directory)
+    secrets = list(role_secrets if role_secrets is not None else settings.role_secret_arns)
     database = Database(settings.database)
     try:
-        applied = apply_migrations(database.connection(), directory)
+        applied = apply_migrations(database.connection(), directory) if apply else []
         # The functions' roles exist now; give each the password its secret holds
         # (every deploy: a secret replaced by CloudFormation takes effect at once).
-        roles = set_role_passwords(
-            database.connection(), role_credentials(list(settings.role_secret_arns))
-        )
+        roles = set_role_passwords(database.connection(), role_credentials(secrets))
     finally:
         database.close()
     _log("migrations applied", applied=applied, latest=names[-1], roles=roles)
-    return {"Applied": ", ".join(applied) or "none", "Latest": names[-1]}
+    return {
+        "Applied": ", ".join(applied) or ("none" if apply else UNCHANGED_CODE),
+        "Latest": names[-1],
+    }
+
+
+def unchanged_code_data() -> dict[str, str]:
+    """What an Update that keeps the code answers, read from the package, not the database."""
+    from sluice.core.config import migrations_directory
+    from sluice.schema.migrate import default_directory
+
+    return {
+        "Applied": UNCHANGED_CODE,
+        "Latest": _packaged(migrations_directory() or default_directory())[-1],
+    }
 
 
 def _published_version(arn: Any) -> tuple[str, int] | None:
@@ -116,6 +143,34 @@ def _published_version(arn: Any) -> tuple[str, int] | None:
         return None
     function, _, version = arn.rpartition(":")
     return (function, int(version)) if function and version.isdigit() else None
+
+
+def _versions(event: dict[str, Any]) -> tuple[Any, Any]:
+    wanted = _published_version((event.get("ResourceProperties") or {}).get("CodeVersion"))
+    leaving = _published_version((event.get("OldResourceProperties") or {}).get("CodeVersion"))
+    return wanted, leaving
+
+
+def requested_role_secrets(event: dict[str, Any], key: str = "ResourceProperties") -> Any:
+    """The RoleSecrets of the request (or of the old properties): a tuple of ARNs, or None."""
+    secrets = (event.get(key) or {}).get("RoleSecrets")
+    if isinstance(secrets, list) and all(isinstance(arn, str) for arn in secrets):
+        return tuple(secrets)
+    return None
+
+
+def keeps_the_code(event: dict[str, Any]) -> bool:
+    """Whether an Update asks for the very version it leaves (something else changed).
+
+    CodeVersion names a published version, and the .sql files are packed into it: its
+    migrations were applied when a deploy first asked for it and succeeded (a failed
+    one would have rolled the stack back to an older version). So the request, a
+    deploy or a rollback alike, has nothing to migrate.
+    """
+    if event.get("RequestType") != "Update":
+        return False
+    wanted, leaving = _versions(event)
+    return bool(wanted and leaving and wanted == leaving)
 
 
 def is_rollback(event: dict[str, Any]) -> bool:
@@ -134,8 +189,7 @@ def is_rollback(event: dict[str, Any]) -> bool:
     """
     if event.get("RequestType") != "Update":
         return False
-    wanted = _published_version((event.get("ResourceProperties") or {}).get("CodeVersion"))
-    leaving = _published_version((event.get("OldResourceProperties") or {}).get("CodeVersion"))
+    wanted, leaving = _versions(event)
     return bool(wanted and leaving and wanted[0] == leaving[0] and wanted[1] < leaving[1])
 
 
@@ -155,14 +209,28 @@ def handler(event: dict[str, Any], context: Any) -> None:
             # The schema belongs to the database, which has its own deletion policy.
             responder.send("SUCCESS", "nothing to undo")
             return
-        if is_rollback(event):
-            # Migrations only go forward (README): the schema keeps whatever the failed
-            # deploy committed, and the database is not touched, so a rollback succeeds
-            # even when the database is why the deploy failed.
-            _log("stack rollback; migrations left as they are")
-            responder.send("SUCCESS", "stack rollback: schema left as it is", ROLLBACK_DATA)
+        secrets = requested_role_secrets(event)
+        rollback = is_rollback(event)
+        if rollback or keeps_the_code(event):
+            # No migration to apply: a rollback's code is older (and migrations only go
+            # forward, README), an unchanged version's were applied when it was deployed.
+            if secrets is None or secrets == requested_role_secrets(event, "OldResourceProperties"):
+                # The database is not touched, so this succeeds even when the database
+                # is why a deploy failed.
+                _log("no migration to apply; database left alone", rollback=rollback)
+                if rollback:
+                    responder.send("SUCCESS", "stack rollback: schema left as it is", ROLLBACK_DATA)
+                else:
+                    responder.send(
+                        "SUCCESS", "code unchanged: nothing to migrate", unchanged_code_data()
+                    )
+                return
+            # A role secret was replaced, or is put back by a rollback: the functions read
+            # that secret as soon as this update ends, so its password is set now.
+            data = migrate(secrets, apply=False)
+            responder.send("SUCCESS", "role passwords set", ROLLBACK_DATA if rollback else data)
             return
-        responder.send("SUCCESS", "schema is up to date", migrate())
+        responder.send("SUCCESS", "schema is up to date", migrate(secrets))
     except Exception as exc:  # every failure must reach CloudFormation
         _log("migration failed", error=type(exc).__name__, detail=str(exc))
         responder.send("FAILED", f"{type(exc).__name__}: {exc}")

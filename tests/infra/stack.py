@@ -10,6 +10,7 @@ AWS::Serverless resources expand into, never the YAML text.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,32 @@ def rule_holds(cfn: dict[str, Any], name: str, parameters: dict[str, Any]) -> bo
     if "RuleCondition" in rule and not evaluate(rule["RuleCondition"]):
         return True
     return all(evaluate(a["Assert"]) for a in rule["Assertions"])
+
+
+def resolve(node: Any, values: dict[str, str]) -> Any:
+    """A template value with its Ref, Fn::Sub, Fn::Join, Fn::Select and Fn::Split worked out.
+
+    `values` holds the parameters and pseudo parameters it names (AWS::StackId...), so a
+    test can see the name CloudFormation would give. Any other function fails the test.
+    """
+    if isinstance(node, list):
+        return [resolve(n, values) for n in node]
+    if not isinstance(node, dict):
+        return node
+    ((function, argument),) = node.items()
+    if function == "Ref":
+        return values[argument]
+    if function == "Fn::Join":
+        separator, parts = argument
+        return separator.join(resolve(parts, values))
+    if function == "Fn::Select":
+        index, items = argument
+        return resolve(items, values)[int(index)]
+    if function == "Fn::Split":
+        separator, text = argument
+        return resolve(text, values).split(separator)
+    if function == "Fn::Sub":
+        text, names = (argument, {}) if isinstance(argument, str) else argument
+        known = {**values, **{k: resolve(v, values) for k, v in names.items()}}
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: known[m.group(1)], text)
+    raise AssertionError(f"{function} is not resolved here")

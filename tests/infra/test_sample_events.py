@@ -385,6 +385,93 @@ def test_a_rollback_never_touches_the_database(cold, catcher):
     assert answer["Status"] == "SUCCESS"
 
 
+def test_an_update_that_keeps_the_code_version_leaves_the_database_alone(cold, catcher):
+    # A deploy (or its rollback) that changes Migrations but not the code: the migrations
+    # this version carries were applied when it was deployed.
+    cold.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")  # unreachable on purpose
+
+    answer = invoke_migrate(update_event(from_version=7, to_version=7), catcher)
+
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    newest = sorted(p.name for p in (REPO_ROOT / "migrations").glob("*.sql"))[-1]
+    assert answer["Data"] == {"Applied": "none (code unchanged)", "Latest": newest}
+
+
+def scram_verifies(verifier: str, password: str) -> bool:
+    """Whether PostgreSQL's SCRAM-SHA-256 verifier was made from this password (RFC 5802)."""
+    import base64
+    import hashlib
+    import hmac
+
+    method, rest = verifier.split("$", 1)
+    iterations_salt, keys = rest.split("$")
+    iterations, salt = iterations_salt.split(":")
+    stored_key = keys.split(":")[0]
+    salted = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+    )
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    return method == "SCRAM-SHA-256" and hmac.compare_digest(
+        hashlib.sha256(client_key).digest(), base64.b64decode(stored_key)
+    )
+
+
+def stored_verifier(url: str, role: str) -> str:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,))
+        (verifier,) = cur.fetchone()
+    conn.close()
+    return verifier
+
+
+@pytest.mark.parametrize(
+    ("from_version", "to_version"), [(7, 7), (6, 7)], ids=["same-code", "new-code"]
+)
+def test_a_replaced_role_secret_gets_its_password_and_a_rollback_puts_the_old_one_back(
+    cold, empty_database_url, catcher, migrations_with_a_broken_one, aws, from_version, to_version
+):
+    import boto3
+
+    # Given a stack whose store secret is replaced by a deploy: when the code stays, the
+    # published version's environment still names the old secret, the request the new.
+    secrets = boto3.client("secretsmanager")
+    old, new = (
+        secrets.create_secret(
+            Name=f"store-{n}", SecretString=json.dumps({"username": "sluice_store", "password": p})
+        )["ARN"]
+        for n, p in (("old", "old-password-1234"), ("new", "new-password-5678"))
+    )
+    cold.setenv("DATABASE_URL", empty_database_url)
+    cold.setenv("DB_ROLE_SECRETS", old)
+    invoke_migrate(sample("migrate-create.json"), catcher)
+    assert scram_verifies(stored_verifier(empty_database_url, "sluice_store"), "old-password-1234")
+    applied = applied_migrations(empty_database_url)
+    if from_version == to_version:
+        cold.setenv("MIGRATIONS_DIR", str(migrations_with_a_broken_one))  # fails if run
+    forward = update_event(from_version=from_version, to_version=to_version)
+    forward["ResourceProperties"]["RoleSecrets"] = [new]
+    forward["OldResourceProperties"]["RoleSecrets"] = [old]
+
+    # When that deploy runs, and then its rollback (the same request the other way round)
+    deploy = invoke_migrate(forward, catcher)
+    after_deploy = stored_verifier(empty_database_url, "sluice_store")
+    rollback = invoke_migrate(
+        {
+            **forward,
+            "ResourceProperties": forward["OldResourceProperties"],
+            "OldResourceProperties": forward["ResourceProperties"],
+        },
+        catcher,
+    )
+
+    # Then each sets the password of the secret the stack moves to, and no migration runs
+    assert deploy["Status"] == "SUCCESS", deploy["Reason"]
+    assert scram_verifies(after_deploy, "new-password-5678")
+    assert rollback["Status"] == "SUCCESS", rollback["Reason"]
+    assert scram_verifies(stored_verifier(empty_database_url, "sluice_store"), "old-password-1234")
+    assert applied_migrations(empty_database_url) == applied
+
+
 @pytest.mark.parametrize(
     "event",
     [
@@ -432,7 +519,7 @@ def test_migrate_answers_failed_before_lambda_would_time_out(cold, catcher):
     started = threading.Event()
     release = threading.Event()
 
-    def slow_migration() -> dict:
+    def slow_migration(*_args: object, **_kwargs: object) -> dict:
         started.set()
         release.wait(60)  # held past the timer's answer, however late a busy machine runs it
         return {"Applied": "none", "Latest": "none"}

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from tests.infra.stack import REPO_ROOT, of_type, referenced, rule_holds
+from tests.infra.stack import REPO_ROOT, of_type, referenced, resolve, rule_holds
 from tests.openapi import document as openapi_document
 from tests.openapi import operations
 
@@ -232,6 +232,50 @@ def test_every_function_writes_to_a_log_group_with_retention(resources):
         assert "RetentionInDays" in group["Properties"]
 
 
+def stack_values(stack_name: str, stack_uuid: str, environment: str = "dev") -> dict[str, str]:
+    region, account = "us-east-1", "123456789012"
+    return {
+        "AWS::StackName": stack_name,
+        "AWS::StackId": (
+            f"arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/{stack_uuid}"
+        ),
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "Environment": environment,
+    }
+
+
+@pytest.mark.parametrize("stack_name", ["sluice-dev", "Sluice-Staging-2"])
+def test_the_databases_log_exports_go_to_groups_the_stack_keeps_for_a_while(resources, stack_name):
+    """RDS makes /aws/rds/instance/<id>/<log> itself, kept forever, unless it exists already."""
+    database = resources["Database"]
+    exports = database["Properties"]["EnableCloudwatchLogsExports"]
+    assert exports == ["postgresql", "upgrade"]
+    named = {
+        name: group
+        for name, group in of_type(resources, "AWS::Logs::LogGroup").items()
+        if "LogGroupName" in group["Properties"]
+    }
+    values = stack_values(stack_name, "1c2fa620-982a-11e3-aff7-50e2416294e0")
+    # The instance's name is known before it exists, in the form RDS keeps (it lowercases
+    # identifiers, and log groups' names are case-sensitive, so the stack's name, which
+    # may have capitals, is not in it).
+    identifier = resolve(database["Properties"]["DBInstanceIdentifier"], values)
+    assert re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", identifier) and len(identifier) <= 63
+    groups = {resolve(g["Properties"]["LogGroupName"], values): n for n, g in named.items()}
+    for export in exports:
+        group = groups[f"/aws/rds/instance/{identifier}/{export}"]
+        assert named[group]["Properties"]["RetentionInDays"] == {"Fn::If": ["IsProd", 90, 14]}
+        # Made before the instance, so RDS finds it rather than making its own.
+        assert group in database["DependsOn"]
+    # Another stack in the same account and region gets another instance.
+    other = stack_values(stack_name, "9e7b1d22-982a-11e3-aff7-50e2416294e0")
+    assert resolve(database["Properties"]["DBInstanceIdentifier"], other) != identifier
+    # Enhanced Monitoring's RDSOSMetrics is one group for every instance in the account
+    # and region: not this stack's to make or delete (docs/operating-in-aws.md).
+    assert "RDSOSMetrics" not in groups
+
+
 def test_all_functions_share_the_one_layer(resources):
     (layer,) = of_type(resources, "AWS::Lambda::LayerVersion")
     for function in of_type(resources, "AWS::Lambda::Function").values():
@@ -315,11 +359,11 @@ def test_each_function_connects_as_its_own_role_and_reads_only_its_secret(resour
     # The proxy lets in the functions' roles, and only those.
     auth = resources["DatabaseProxy"]["Properties"]["Auth"]
     assert [entry["SecretArn"] for entry in auth] == role_secrets
-    assert sorted(map(str, read["DatabaseProxyRole"])) == sorted(
-        map(str, [MASTER_SECRET, *role_secrets])
-    )
+    # ...and reads the secrets of those roles alone: the master user goes straight to
+    # the instance, so the proxy has no use for its secret.
+    assert sorted(map(str, read["DatabaseProxyRole"])) == sorted(map(str, role_secrets))
     readers_of_master = [owner for owner, secrets in read.items() if MASTER_SECRET in secrets]
-    assert sorted(readers_of_master) == ["DatabaseProxyRole", "MigrateFunctionRole"]
+    assert readers_of_master == ["MigrateFunctionRole"]
 
 
 def test_each_producer_may_send_only_to_its_own_queue(resources):
@@ -698,13 +742,51 @@ def test_each_route_goes_to_the_function_whose_resolver_registers_it(sam_templat
     assert sum(len(registered_routes(app)) for app in apps.values()) == len(registered_by)
 
 
-def test_cors_origins_are_a_parameter(resources):
+def test_cors_origins_are_a_parameter(cfn, resources):
     (api,) = of_type(resources, "AWS::ApiGatewayV2::Api").values()
     condition, cors, otherwise = api["Properties"]["Body"]["x-amazon-apigateway-cors"]["Fn::If"]
     assert condition == "HasCorsOrigins"
-    assert cors["allowOrigins"] == {"Fn::Split": [",", "*"]}  # the parameter, resolved by SAM
+    # The parameter, resolved by SAM (to its default here).
+    default = cfn["Parameters"]["CorsAllowedOrigins"]["Default"]
+    assert cors["allowOrigins"] == {"Fn::Split": [",", default]}
     assert {"x-api-key", "authorization"} <= set(cors["allowHeaders"])
     assert otherwise == {"Ref": "AWS::NoValue"}
+
+
+def test_a_deploy_names_its_cors_origins(cfn):
+    """prod's samconfig had a placeholder origin (app.example.com) that deployed as is."""
+    parameter = cfn["Parameters"]["CorsAllowedOrigins"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    # Nothing chooses for the deployer: the empty default stops a deploy before any change...
+    assert parameter["Default"] == ""
+    assert not rule_holds(cfn, "CorsOriginsChosen", {})
+    # ...and each real choice passes: any origin, none (server-side senders only), a list.
+    choices = [
+        "*",
+        "none",
+        "https://app.example.org",
+        "https://a.example.org,http://localhost:8080",
+    ]
+    for chosen in choices:
+        assert pattern.match(chosen), chosen
+        assert rule_holds(cfn, "CorsOriginsChosen", {"CorsAllowedOrigins": chosen}), chosen
+    assert not pattern.match("app.example.org")  # an origin has a scheme
+    # "none" is the one choice without a CORS configuration.
+    assert cfn["Conditions"]["HasCorsOrigins"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowedOrigins"}, "none"]}]
+    }
+    # dev allows any origin; prod names none, so its first deploy stops until the
+    # deployer writes theirs (docs/operating-in-aws.md).
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    overrides = {
+        env: dict(
+            item.split("=", 1)
+            for item in config[env]["deploy"]["parameters"]["parameter_overrides"].split()
+        )
+        for env in ("dev", "prod")
+    }
+    assert overrides["dev"]["CorsAllowedOrigins"] == "*"
+    assert "CorsAllowedOrigins" not in overrides["prod"]
 
 
 def test_cors_lets_browsers_send_segment_calls(resources):
@@ -787,6 +869,10 @@ def test_the_maintain_function_runs_on_the_schedule_parameter(cfn, resources):
 
 
 def test_the_maintain_function_may_write_only_under_the_archives_prefix(resources):
+    from datetime import date
+
+    from sluice.retention.archive import PREFIX, day_prefix
+
     s3 = [
         statement
         for owner, statement in statements(resources)
@@ -802,6 +888,10 @@ def test_the_maintain_function_may_write_only_under_the_archives_prefix(resource
         assert "s3:GetObject" not in actions and not any("*" in a for a in actions)
         if actions == ["s3:ListBucket"]:
             assert statement["Resource"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+            # Listing is a bucket-wide action: the condition keeps it under the archive's
+            # prefix, where every key the maintain function lists lies.
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": [f"{PREFIX}/*"]}}
+            assert day_prefix("app_x", date(2026, 3, 1)).startswith(f"{PREFIX}/")
         else:
             assert statement["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/events/*"}
 
@@ -842,6 +932,74 @@ def test_athenas_archive_table_has_the_archived_lines_columns(resources):
     # A line holds every column an event is shown with (sluice.retention.partitions);
     # the app is the object's folder, a partition key.
     assert columns == [name for name in SHOWN if name not in keys]
+
+
+def parameter_accepts(cfn: dict[str, Any], name: str, value: int) -> bool:
+    """Whether CloudFormation takes this value for a Number parameter (before any change)."""
+    spec = cfn["Parameters"][name]
+    return spec.get("MinValue", value) <= value <= spec.get("MaxValue", value)
+
+
+def test_the_storage_maximum_is_always_a_tenth_above_the_allocation(cfn):
+    # RDS refuses a MaxAllocatedStorage under 110 % of AllocatedStorage, mid-deploy.
+    # Rules cannot compare numbers, so the two ranges are chosen to meet RDS's rule
+    # whatever pair a deployer picks within them.
+    allocated = cfn["Parameters"]["DatabaseAllocatedStorage"]
+    maximum = cfn["Parameters"]["DatabaseMaxAllocatedStorage"]
+    assert maximum["MinValue"] * 10 >= allocated["MaxValue"] * 11
+    assert maximum["Default"] * 10 >= allocated["Default"] * 11
+    # A pair RDS would refuse never reaches it.
+    for bad_allocated, bad_maximum in ((500, 540), (100, 105), (25, 22)):
+        assert not (
+            parameter_accepts(cfn, "DatabaseAllocatedStorage", bad_allocated)
+            and parameter_accepts(cfn, "DatabaseMaxAllocatedStorage", bad_maximum)
+        ), (bad_allocated, bad_maximum)
+    assert parameter_accepts(cfn, "DatabaseAllocatedStorage", 100)
+    assert parameter_accepts(cfn, "DatabaseMaxAllocatedStorage", 2048)
+
+
+def test_a_maximum_near_reach_is_mailed_whatever_the_disk_has_grown_to(resources):
+    """FreeStorageSpace has no allocated size beside it: RDS's own event says "near the maximum"."""
+    ((name, rule),) = [
+        (name, rule)
+        for name, rule in of_type(resources, "AWS::Events::Rule").items()
+        if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.rds"]
+    ]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["RDS DB Instance Event"]
+    assert pattern["detail"]["SourceIdentifier"] == [{"Ref": "Database"}]
+    # The storage size is approaching the maximum storage threshold.
+    assert pattern["detail"]["EventID"] == ["RDS-EVENT-0225"]
+    assert rule["Condition"] == resources["AlarmTopic"]["Condition"]
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "AlarmTopic"}
+    # The topic lets EventBridge publish for that rule alone. A topic policy replaces
+    # SNS's default one, so it lets the account's alarms publish too, or none would.
+    (policy,) = of_type(resources, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": "AlarmTopic"}]
+    assert policy["Condition"] == resources["AlarmTopic"]["Condition"]
+    this_accounts_alarms = (
+        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+    )
+    publishers = {
+        statement["Principal"]["Service"]: statement["Condition"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+        and statement["Action"] == "sns:Publish"
+        and statement["Resource"] == {"Ref": "AlarmTopic"}
+    }
+    assert publishers == {
+        "events.amazonaws.com": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [name, "Arn"]}}},
+        "cloudwatch.amazonaws.com": {
+            "ArnLike": {"aws:SourceArn": {"Fn::Sub": this_accounts_alarms}}
+        },
+    }
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    assert alarms and all(
+        alarm["Properties"]["AlarmActions"]
+        == {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+        for alarm in alarms.values()
+    )
 
 
 def test_storage_grows_to_a_parameter_and_an_alarm_warns_before_it_ends(cfn, resources):

@@ -42,7 +42,7 @@ def test_sluices_start_up_report_names_only_what_really_does_not_run(sluice):
 
 
 def test_sluices_ingest_api_carries_its_cors_configuration(sluice):
-    # local-env.json leaves CorsAllowedOrigins at its default, "*".
+    # local-env.json sets CorsAllowedOrigins to "*" (the template has no default).
     cors = sluice.cors["IngestApi"]
     assert cors.allow_origins == ("*",)
     assert {"content-type", "authorization", "x-retry-count"} <= set(cors.allow_headers)
