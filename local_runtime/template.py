@@ -120,6 +120,8 @@ class Function:
     async_config: AsyncConfig = AsyncConfig()
     log_format: str = "Text"  # LoggingConfig.LogFormat
     log_level: str | None = None  # LoggingConfig.ApplicationLogLevel (JSON only)
+    # ReservedConcurrentExecutions: the most invocations at once; one more is throttled.
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -497,6 +499,9 @@ class Template:
             async_config=_async_config(resolver.resolve(props)),
             log_format=str(logging.get("LogFormat", "Text")),
             log_level=logging.get("ApplicationLogLevel"),
+            reserved_concurrency=_optional_int(
+                resolver.resolve(props.get("ReservedConcurrentExecutions"))
+            ),
         )
         return function, holes
 
@@ -716,6 +721,10 @@ def _service_integrations(value: Any) -> set[str]:
             else:
                 found |= _service_integrations(argument)
     return found
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value is NO_VALUE else int(value)
 
 
 def _text(value: Any) -> str:
