@@ -10,6 +10,7 @@ another environment asks.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from sluice.core.errors import RateLimited
 
 import functions.accounts.app as accounts_app
 from tests.handlers.test_accounts import PASSWORD, call
+from tests.openapi import Contract
 
 
 class GatedHasher(PasswordHasher):
@@ -165,19 +167,25 @@ def test_at_most_half_the_reserved_concurrency_hashes_at_once(
         busy, lambda s: s.start_sign_in("a@example.com", PASSWORD, "198.51.100.4")
     )
 
-    refused = [
-        call(context, "/api/accounts/register", {"email": "b@example.com", "password": PASSWORD}),
-        call(context, "/api/accounts/sign-in", {"email": "c@example.com", "password": PASSWORD}),
-    ]
+    hashing = {
+        "/api/accounts/register": {"email": "b@example.com", "password": PASSWORD},
+        "/api/accounts/sign-in": {"email": "c@example.com", "password": PASSWORD},
+        "/api/accounts/password-reset/confirm": {
+            "token": "7d444840-9dc0-11d1-b245-5ffdce74fad2.x",
+            "password": PASSWORD,
+        },
+    }
+    refused = [call(context, path, body) for path, body in hashing.items()]
     # What hashes nothing is served meanwhile.
     reset = call(context, "/api/accounts/password-reset", {"email": "a@example.com"})
     busy.hasher.gate.set()  # type: ignore[attr-defined]
     thread.join(20)
     after = call(context, "/api/accounts/sign-in", {"email": "c@example.com", "password": PASSWORD})
 
-    for status, body, headers in refused:
+    contract = Contract()
+    for path, (status, body, headers) in zip(hashing, refused, strict=True):
         assert (status, body["error"], headers["Retry-After"]) == (429, "rate_limited", "1")
-        assert set(body) == {"error", "message", "retry_after"}
+        contract.check("POST", path, status, json.dumps(body))  # as the document says
     assert hasher.hashes == 1  # only `after`'s
     assert reset[0] == 202
     assert len(outcome) == 1 and after[0] == 202
