@@ -130,6 +130,12 @@ def test_a_flood_of_the_password_routes_is_capped_and_ingest_keeps_accepting(
     # The function never ran more than its reservation at once; each 500 was a throttle.
     assert accounts.peak_busy <= RESERVED
     assert accounts.throttled == statuses.count(500)
+    # and the local console's dashboard counts them where CloudWatch would: Throttles.
+    name = {"FunctionName": flood_stack.topology.functions["AccountsFunction"].name}
+    throttles = flood_stack.console.metrics.points("AWS/Lambda", "Throttles", name, since=0)
+    errors = flood_stack.console.metrics.points("AWS/Lambda", "Errors", name, since=0)
+    assert sum(value for _, value in throttles) == accounts.throttled
+    assert sum(value for _, value in errors) == 0
     # Every slot was given back once the flood ended.
     with db.cursor() as cur:
         cur.execute(
