@@ -14,7 +14,7 @@ from tests.support import wait_for
 class Recorder(BaseHTTPRequestHandler):
     seen: list[tuple[str, str, dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Recorder.seen.append((self.client_address[0], self.path, body))
         self.send_response(429)
