@@ -228,7 +228,8 @@ def test_a_slot_left_by_a_killed_invocation_is_free_again_after_the_lease(
     assert after[0] == 202
 
 
-def test_a_refused_hash_is_a_rate_limited_error(db, environment):
+def test_the_slots_hold_for_a_request_without_a_source_too(db, environment):
+    """A direct invoke (no API Gateway, so no sourceIp) still takes a slot."""
     busy = environment(reserved_concurrency=2)
     other = environment(reserved_concurrency=2)
     thread, _ = held_in_its_hash(busy, lambda s: s.start_sign_in("a@example.com", PASSWORD, None))
