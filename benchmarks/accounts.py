@@ -57,8 +57,8 @@ def _sign_in_cpu(
             "EMAIL_SENDS_PER_MINUTE": "1000000",
             "EMAIL_SENDS_PER_HOUR": "1000000",
             "SIGN_INS_FREE_PER_HOUR": "1000000",
-            "SIGN_INS_PER_SOURCE_PER_MINUTE": "1000000",
-            "SIGN_INS_PER_SOURCE_PER_HOUR": "1000000",
+            "PASSWORDS_PER_SOURCE_PER_MINUTE": "1000000",
+            "PASSWORDS_PER_SOURCE_PER_HOUR": "1000000",
         }
     )
     service = Accounts(

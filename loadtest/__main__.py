@@ -5,6 +5,7 @@
     python -m loadtest ... --json results.json
     python -m loadtest --wrk --duration 20 --concurrency 32          # wrk, one event per request
     python -m loadtest --duration 20 --batch-size 100 --copy-baseline  # and a raw COPY after
+    python -m loadtest --duration 20 --rate 100 --password-flood 16   # quiet, then flooded
 
 It finds the stack through the state file `make dev` writes (.local/dev/runtime.json:
 API URL and DATABASE_URL), or --url and --database-url. Each run makes an app of
@@ -20,6 +21,7 @@ import random
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -30,6 +32,7 @@ from uuid_utils.compat import uuid7
 
 from loadtest import wrk
 from loadtest.driver import Driver, LoadPlan, make_event
+from loadtest.flood import Flood
 from loadtest.stats import latency_summary
 
 STATE_FILE = Path(".local/dev/runtime.json")  # written by a running `make dev`
@@ -69,6 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--copy-baseline",
         action="store_true",
         help="after the load, COPY as many rows straight into the events table, for the ratio",
+    )
+    parser.add_argument(
+        "--password-flood",
+        type=int,
+        metavar="CLIENTS",
+        help="run the load twice, quiet and while CLIENTS flood the password routes"
+        " from random sources, and compare ingest's latency",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -313,6 +323,39 @@ def print_wrk_report(result: dict) -> None:
     print(f"  acknowledged but missing   {result['acknowledged_missing']:>10}")
 
 
+def flood_comparison(args: argparse.Namespace, plan: LoadPlan, database_url: str) -> int:
+    """Ingest's load without, then with, a flood of the password routes (issue 24)."""
+    # Untimed first: ingest's workers start cold, which would weigh on the quiet run only.
+    Driver(replace(plan, duration=min(5.0, plan.duration), run_id=f"{plan.run_id}-warm")).run()
+    results = {}
+    for label, clients in (("quiet", 0), ("flooded", args.password_flood)):
+        # An app per run, so each counts only its own stored events.
+        app_id, key = create_load_app(database_url, f"{plan.run_id}-{label}")
+        flood = Flood(plan.url, clients)
+        flood.start()
+        driver = Driver(replace(plan, app_id=app_id, api_key=key, run_id=f"{plan.run_id}-{label}"))
+        driver.run(None if args.quiet else progress_bar)
+        flood_statuses = flood.stop()
+        if not args.quiet:
+            sys.stderr.write("\n")
+        expected = sum(len(s.acknowledged) for s in driver.samples)
+        stored = wait_for_storage(database_url, app_id, expected, args.drain_timeout, args.quiet)
+        result = report(driver, stored)
+        result["password_flood"] = {"clients": clients, "statuses": flood_statuses}
+        print(f"\n{label}: {clients} clients flooding the password routes")
+        print_report(result)
+        results[label] = result
+    quiet, flooded = (results[k]["latency_request_to_202_ms"] for k in ("quiet", "flooded"))
+    print(
+        f"\ningest request -> 202 ms, quiet / flooded: p50 {quiet['p50']} / {flooded['p50']},"
+        f" p99 {quiet['p99']} / {flooded['p99']};"
+        f" the flood's answers {results['flooded']['password_flood']['statuses']}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 1 if any(r["acknowledged_missing"] for r in results.values()) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     url, database_url = stack_location(args)
@@ -335,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         invalid_ratio=args.invalid_ratio,
         run_id=run_id,
     )
+    if args.password_flood:
+        return flood_comparison(args, plan, database_url)
     driver = Driver(plan)
     driver.run(None if args.quiet else progress_bar)
     if not args.quiet:

@@ -303,21 +303,34 @@ class Console:
                 self.metrics.add("AWS/ApiGateway", "4xx", dimensions, at, int(400 <= status < 500))
                 self.metrics.add("AWS/ApiGateway", "5xx", dimensions, at, int(status >= 500))
                 self.metrics.add("AWS/ApiGateway", "Latency", dimensions, at, milliseconds)
+            if rest == "TooManyRequestsException":  # its reserved concurrency was busy
+                self._throttle(function, at)
+                return
         else:
             function, outcome = str(record.args[0]), record.args[1]
             ok = outcome == "ok"
         self._invocation(function, ok, milliseconds, at)
 
     def _invocation(self, logical_id: str, ok: bool, milliseconds: float, at: float) -> None:
-        topology = self.runtime.topology
-        if topology is None or logical_id not in topology.functions:
+        dimensions = self._function_dimensions(logical_id)
+        if dimensions is None:
             return
-        dimensions = {"FunctionName": topology.functions[logical_id].name}
         self.metrics.add("AWS/Lambda", "Invocations", dimensions, at, 1)
         self.metrics.add("AWS/Lambda", "Errors", dimensions, at, 0 if ok else 1)
-        # The local runtime queues an invocation rather than refusing it.
         self.metrics.add("AWS/Lambda", "Throttles", dimensions, at, 0)
         self.metrics.add("AWS/Lambda", "Duration", dimensions, at, milliseconds)
+
+    def _throttle(self, logical_id: str, at: float) -> None:
+        """A refused invocation: in CloudWatch a throttle, neither an invocation nor an error."""
+        dimensions = self._function_dimensions(logical_id)
+        if dimensions is not None:
+            self.metrics.add("AWS/Lambda", "Throttles", dimensions, at, 1)
+
+    def _function_dimensions(self, logical_id: str) -> dict[str, str] | None:
+        topology = self.runtime.topology
+        if topology is None or logical_id not in topology.functions:
+            return None
+        return {"FunctionName": topology.functions[logical_id].name}
 
     def _apis(self) -> set[str]:
         topology = self.runtime.topology

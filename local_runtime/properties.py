@@ -39,6 +39,8 @@ HONOURED: dict[str, frozenset[str]] = {
             "EventInvokeConfig",
             "DeadLetterQueue",
             "LoggingConfig",
+            # At most that many invocations at once; one more is throttled, as Lambda does.
+            "ReservedConcurrentExecutions",
         }
     ),
     API: frozenset({"DefinitionBody"}),  # its SQS integrations; the rest are named
@@ -136,7 +138,6 @@ _REASONS = {
     " capacity provider's instances (no multi-concurrency per environment)",
     "ProvisionedPollerConfig": "the runtime's own pollers read the queue (two per trigger)",
     "ScalingConfig": "the runtime's own pollers read the queue (two per trigger)",
-    "ReservedConcurrentExecutions": "each function has up to --max-workers workers",
     "ProvisionedConcurrencyConfig": "workers start on demand (and are prewarmed)",
     "Policies": "IAM is not enforced: every call is allowed locally",
     "Role": "IAM is not enforced: every call is allowed locally",

@@ -125,6 +125,8 @@ class Function:
     async_config: AsyncConfig = AsyncConfig()
     log_format: str = "Text"  # LoggingConfig.LogFormat
     log_level: str | None = None  # LoggingConfig.ApplicationLogLevel (JSON only)
+    # ReservedConcurrentExecutions: the most invocations at once; one more is throttled.
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -656,6 +658,9 @@ class Template:
             async_config=_async_config(resolver.resolve(props)),
             log_format=str(logging.get("LogFormat", "Text")),
             log_level=logging.get("ApplicationLogLevel"),
+            reserved_concurrency=_optional_int(
+                resolver.resolve(props.get("ReservedConcurrentExecutions"))
+            ),
         )
         return function, holes
 
@@ -1047,6 +1052,8 @@ def _sqs_route(
         passthrough=str(integration.get("passthroughBehavior", "WHEN_NO_MATCH")).upper(),
         responses=responses,
     )
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value is NO_VALUE else int(value)
 
 
 def _text(value: Any) -> str:

@@ -5,7 +5,9 @@ invocation at a time and reused while warm. A worker whose invocation outlives
 the function's Timeout is killed, as Lambda discards a timed-out environment;
 the next invocation starts a fresh one (a cold start). When the function's code
 changes, `reload` retires its warm workers (busy ones when their invocation ends),
-so the next invocation imports the new code, as a new deployment would.
+so the next invocation imports the new code, as a new deployment would. A function
+with ReservedConcurrentExecutions runs at most that many invocations at once: one more
+is throttled at once, as Lambda refuses it, instead of waiting for a worker.
 
 A worker runs `python -S`: only the path it is given (local_runtime/deps.py: the
 code, its layers, their packages, the runtime's boto3), none of the runtime's own
@@ -59,6 +61,10 @@ class Outcome:
 
 class WorkerDied(Exception):
     pass
+
+
+class Throttled(Exception):
+    """Every execution the function reserved is busy: Lambda refuses the invocation."""
 
 
 class Worker:
@@ -141,7 +147,12 @@ class Worker:
 
 
 class FunctionPool:
-    """The warm workers of one function; more start while all are busy, up to max_workers."""
+    """The warm workers of one function; more start while all are busy, up to max_workers.
+
+    max_workers bounds this machine: past it an invocation waits for a worker. The
+    function's reserved concurrency bounds the function, as in Lambda: past it an
+    invocation is throttled. `busy`, `peak_busy` and `throttled` say what happened.
+    """
 
     def __init__(
         self,
@@ -153,6 +164,9 @@ class FunctionPool:
         self.function = function
         self.environ = self._environment(function, environ, python_path)
         self.max_workers = max_workers
+        self.reserved = function.reserved_concurrency
+        self.peak_busy = 0
+        self.throttled = 0
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._count = 0
@@ -192,10 +206,16 @@ class FunctionPool:
         )
         return env
 
+    @property
+    def busy(self) -> int:
+        """Invocations running now (their workers starting, or working)."""
+        with self._cond:
+            return self._count - len(self._idle)
+
     def prewarm(self) -> None:
         """Starts one worker now, so the first request does not pay the cold start."""
         with self._cond:
-            if self._count or self._closed:
+            if self._count or self._closed or self.reserved == 0:
                 return
             self._count += 1
         worker = self._start()
@@ -250,11 +270,19 @@ class FunctionPool:
                 if self._idle:
                     worker = self._idle.pop()
                     self._busy.add(worker)
+                    self._note_busy()
                     return worker, False
+                if self.reserved is not None and self._count >= self.reserved:
+                    self.throttled += 1
+                    raise Throttled
                 if self._count < self.max_workers:
                     self._count += 1
+                    self._note_busy()
                     return None, True
                 self._cond.wait()
+
+    def _note_busy(self) -> None:
+        self.peak_busy = max(self.peak_busy, self._count - len(self._idle))
 
     def _release(self, worker: Worker | None, *, dead: bool = False) -> None:
         retired = None
@@ -280,6 +308,10 @@ class FunctionPool:
             worker, cold = self._acquire()
         except RuntimeError as exc:
             error = {"errorType": "Runtime.Stopping", "errorMessage": str(exc)}
+            return Outcome(request_id, 0.0, error=error)
+        except Throttled:
+            # Lambda's answer (reason: ReservedFunctionConcurrentInvocationLimitExceeded).
+            error = {"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded."}
             return Outcome(request_id, 0.0, error=error)
         started = time.monotonic()
         if worker is None:

@@ -36,6 +36,11 @@ def _fields(*names: str) -> list[Any]:
     return [body.get(name) for name in names]
 
 
+def _source() -> str:
+    """The client's IP address: the hashing routes' own limit (sluice.accounts.accounts)."""
+    return app.current_event.request_context.http.source_ip
+
+
 def _queued(challenge_id: Any) -> Response:
     metrics.add_metric(name="EmailRequestsQueued", unit=MetricUnit.Count, value=1)
     return json_response(202, {"challenge_id": str(challenge_id), "message": QUEUED})
@@ -44,7 +49,7 @@ def _queued(challenge_id: Any) -> Response:
 @app.post("/api/accounts/register")
 def register() -> Response:
     email, password = _fields("email", "password")
-    return _queued(accounts().register(email, password).challenge_id)
+    return _queued(accounts().register(email, password, _source()).challenge_id)
 
 
 @app.post("/api/accounts/verify")
@@ -59,8 +64,7 @@ def verify() -> Response:
 @app.post("/api/accounts/sign-in")
 def sign_in() -> Response:
     email, password = _fields("email", "password")
-    source = app.current_event.request_context.http.source_ip
-    return _queued(accounts().start_sign_in(email, password, source).challenge_id)
+    return _queued(accounts().start_sign_in(email, password, _source()).challenge_id)
 
 
 @app.post("/api/accounts/sign-in/verify")
@@ -102,7 +106,7 @@ def password_reset() -> Response:
 @app.post("/api/accounts/password-reset/confirm")
 def password_reset_confirm() -> Response:
     token, password = _fields("token", "password")
-    accounts().confirm_reset(token, password)
+    accounts().confirm_reset(token, password, _source())
     return json_response(
         200, {"message": "Password changed; every session of the account was ended."}
     )

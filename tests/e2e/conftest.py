@@ -39,9 +39,9 @@ TEST_SETTINGS = {
             "PASSWORD_SCRYPT_N": "1024",
             "EMAIL_SENDS_PER_MINUTE": "5",
             "EMAIL_SENDS_PER_HOUR": "50",
-            # Every request comes from 127.0.0.1: the suite's sign-ins share one source.
-            "SIGN_INS_PER_SOURCE_PER_MINUTE": "1000",
-            "SIGN_INS_PER_SOURCE_PER_HOUR": "10000",
+            # Every request comes from 127.0.0.1: the suite's passwords share one source.
+            "PASSWORDS_PER_SOURCE_PER_MINUTE": "1000",
+            "PASSWORDS_PER_SOURCE_PER_HOUR": "10000",
         },
     },
 }

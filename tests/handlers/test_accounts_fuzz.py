@@ -12,7 +12,9 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
+from sluice.accounts import accounts_data as data
 from sluice.accounts.email_queue import EmailQueue
+from sluice.accounts.limits import HASH_SLOT_LEASE
 from sluice.core.db import Database
 
 import functions.accounts.app as accounts_app
@@ -112,6 +114,67 @@ def test_no_request_to_an_accounts_route_gets_a_5xx(db, accounts, context, metho
             # Every throttle also says its wait in the body (and in Retry-After).
             throttled = {"retry_after"} if status == 429 else set()
             assert set(json.loads(answer)) == {"error", "message"} | throttled, answer
+
+    fuzz()
+
+
+HASHING_ROUTES = [route for route in ROUTES if "password" in route[2]]
+PASSWORD = "tidal-Orbit-93-quince"  # noqa: S105 - a test password
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "fields"), HASHING_ROUTES, ids=[r[1] for r in HASHING_ROUTES]
+)
+def test_a_hashing_route_with_its_slots_busy_or_its_source_walled_gets_no_5xx(
+    db, accounts, context, clock, method, path, fields
+):
+    """Issue 24: the slots and the source's count answer before the hash; with any of
+    them refusing, from any source API Gateway could name, never a 5xx."""
+    slots = accounts.hash_slots
+
+    # Hostile bodies, and well-formed ones that would reach the hash.
+    wellformed = st.fixed_dictionaries(
+        {
+            name: (
+                st.uuids().map(lambda u: f"{u}.{'s' * 43}")
+                if name == "token"
+                else st.just(PASSWORD)
+                if name == "password"
+                else st.from_regex(r"[a-z0-9]{1,12}@[a-z]{1,8}\.io", fullmatch=True)
+            )
+            for name in fields
+        }
+    ).map(lambda fields: json.dumps(fields).encode())
+
+    @FUZZ_SETTINGS
+    @given(
+        body=st.one_of(bodies(fields), wellformed),
+        source=st.one_of(st.ip_addresses().map(str), st.sampled_from(["198.51.100.7"])),
+        busy=st.integers(0, len(slots)),
+        later=st.sampled_from([0, 1, 10, 61]),
+    )
+    def fuzz(body, source, busy, later):
+        clock.advance(later)
+        now = clock.now()
+        taken = accounts.database.run(
+            lambda conn: [
+                data.take_hash_slot(conn, slots, now, HASH_SLOT_LEASE) for _ in range(busy)
+            ]
+        )
+        event = http_event(path, body, method=method, base64_body=True)
+        event["requestContext"]["http"]["sourceIp"] = source
+        response = accounts_app.handler(event, context)
+        for key in taken:
+            if key is not None:
+                accounts.database.run(lambda conn, key=key: data.free_hash_slot(conn, key, now))
+        status, answer = response["statusCode"], response["body"]
+        assert status < 500, answer
+        if status == 429:
+            retry = json.loads(answer)["retry_after"]
+            assert response["headers"]["Retry-After"] == str(retry)
+        if busy == len(slots):
+            # A 2xx here hashed a password, which takes a slot: none was free.
+            assert status >= 400, answer
 
     fuzz()
 

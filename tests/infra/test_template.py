@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from sluice.accounts.limits import HASH_SLOT_LEASE
 
 from tests.infra.stack import REPO_ROOT, of_type, referenced, resolve, rule_holds
 from tests.openapi import document as openapi_document
@@ -421,6 +422,30 @@ def test_the_accounts_function_hashes_passwords_with_owasps_scrypt_cost(resource
     assert properties["Environment"]["Variables"]["PASSWORD_SCRYPT_N"] == "131072"  # noqa: S105
     # 128 MiB for the hash, and a full vCPU (1769 MB) to make it in about half a second.
     assert properties["MemorySize"] >= 1769
+
+
+def test_the_password_routes_cannot_take_the_accounts_lambda_concurrency(cfn, resources):
+    """Issue 24: at 1,000 rps x 0.5 s the three hashing routes wanted ~1,500 executions,
+    over the account's default 1,000, and ingest and store would have been throttled."""
+    properties = resources["AccountsFunction"]["Properties"]
+    reserved = {"Ref": "AccountsReservedConcurrency"}
+    # A cap (reserved concurrency is also the most the function may run), and the
+    # function knows it: half of it may hash at once (sluice.accounts.accounts).
+    assert properties["ReservedConcurrentExecutions"] == reserved
+    assert properties["Environment"]["Variables"]["ACCOUNTS_RESERVED_CONCURRENCY"] == reserved
+    parameter = cfn["Parameters"]["AccountsReservedConcurrency"]
+    assert parameter["MinValue"] >= 2  # 0 would stop the function; 1 leaves no hashing slot
+    # Lambda keeps 100 of the account's concurrency unreserved: what every function
+    # reserves at most, plus 100, fits the default account limit of 1,000.
+    reserving = [
+        function["Properties"]
+        for function in of_type(resources, "AWS::Lambda::Function").values()
+        if "ReservedConcurrentExecutions" in function["Properties"]
+    ]
+    assert len(reserving) == 1
+    assert parameter["MaxValue"] + 100 <= 1000
+    # The slots' lease is the function's timeout: a killed invocation's slot is free after.
+    assert properties["Timeout"] == HASH_SLOT_LEASE.total_seconds()
 
 
 def test_only_the_email_function_reaches_the_ses_endpoint(resources):

@@ -4,12 +4,16 @@ No answer tells whether an address has an account, by construction: register, si
 and reset each write one challenge row and queue one email request whatever the
 address, run the same KDF, and answer the same. The email function decides later
 what the request becomes (a code, a notice to the real owner, or nothing).
+
+No request hashes a password before it passed two limits no choice of address dodges
+(`_hashing`): its source's count, and one of the function's hashing slots.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -18,7 +22,14 @@ from sluice.accounts import accounts_data as data
 from sluice.accounts import challenges, sessions
 from sluice.accounts.challenges import CODE_LIFETIME, TOKEN_LIFETIME, Challenge
 from sluice.accounts.email_queue import EmailQueue, EmailRequest
-from sluice.accounts.limits import Backoff, Window, limit_key, seconds
+from sluice.accounts.limits import (
+    HASH_SLOT_LEASE,
+    Backoff,
+    Window,
+    hash_slot_keys,
+    limit_key,
+    seconds,
+)
 from sluice.accounts.passwords import (
     PasswordHasher,
     ScryptParameters,
@@ -73,14 +84,19 @@ class Accounts:
         self.hasher = hasher or PasswordHasher(
             ScryptParameters(settings.scrypt_n, settings.scrypt_r, settings.scrypt_p)
         )
+        # Half the function's reserved concurrency hashes; the other half stays free to
+        # answer everything else (refusals, codes, sessions) while the slots are full.
+        self.hash_slots = hash_slot_keys(max(1, settings.reserved_concurrency // 2))
 
     # --------------------------------------------------------------- register
-    def register(self, email: object, password: object) -> Queued:
+    def register(self, email: object, password: object, source: str | None = None) -> Queued:
+        """`source` is the client's IP address (API Gateway's sourceIp), for its own limit."""
         address = normalise_email(email)
         chosen = check_new_password(password, address)
         limits = self._limits("register", address)
         self._refuse_if_limited(limits)
-        password_hash = self.hasher.hash(chosen)
+        with self._hashing(source):
+            password_hash = self.hasher.hash(chosen)
         # Whether the address has an account is not looked at here: the email function
         # sends a code, or tells the owner someone tried, from this same row.
         return self._queue("register", address, CODE_LIFETIME, limits, password_hash=password_hash)
@@ -113,14 +129,15 @@ class Accounts:
         """`source` is the client's IP address (API Gateway's sourceIp), for its own limit."""
         address = normalise_email(email)
         given = password_text(password)
-        limits = self._limits("sign_in", address, source)
+        limits = self._limits("sign_in", address)
         self._refuse_if_limited(limits)
         account = self.database.run(lambda conn: data.find_sign_in(conn, address))
-        # The KDF runs either way: against the account's hash or a dummy one.
-        right = self.hasher.verify(given, account[1] if account else None)
-        new_hash = None
-        if account and right and self.hasher.needs_rehash(account[1]):
-            new_hash = self.hasher.hash(given)
+        with self._hashing(source):
+            # The KDF runs either way: against the account's hash or a dummy one.
+            right = self.hasher.verify(given, account[1] if account else None)
+            new_hash = None
+            if account and right and self.hasher.needs_rehash(account[1]):
+                new_hash = self.hasher.hash(given)
 
         def bind(conn: Connection) -> uuid.UUID | None:
             """The account the code will open, decided under the account row's lock.
@@ -173,7 +190,7 @@ class Accounts:
         self._refuse_if_limited(limits)
         self._queue("password_reset", address, TOKEN_LIFETIME, limits)
 
-    def confirm_reset(self, token: object, password: object) -> None:
+    def confirm_reset(self, token: object, password: object, source: str | None = None) -> None:
         """Sets the new password and ends every pending challenge and session of the account.
 
         In this order, in one transaction: the account row first (a sign-in that checked
@@ -183,7 +200,8 @@ class Accounts:
         """
         challenge_key, secret = challenges.parse_reset_token(token)
         chosen = check_new_password(password)
-        password_hash = self.hasher.hash(chosen)
+        with self._hashing(source):
+            password_hash = self.hasher.hash(chosen)
         now = self.clock.now()
 
         def work(conn: Connection) -> SluiceError | None:
@@ -232,12 +250,13 @@ class Accounts:
             raise outcome
         return outcome
 
-    def _limits(self, kind: str, address: str, source: str | None = None) -> list[Limit]:
-        """The limits a request of `kind` for `address` (from `source`) must pass.
+    def _limits(self, kind: str, address: str) -> list[Limit]:
+        """The limits a request of `kind` for `address` must pass.
 
         Each kind of email its own limit per address, so that one kind never blocks
         another: sign-in attempts, which anyone can make, never block a reset. Sign-in
-        slows down per address rather than walling it off, and walls off a source.
+        slows down per address rather than walling it off (a source is walled off
+        before its hash, `_hashing`).
         """
         settings = self.settings
         if kind != "sign_in":
@@ -247,13 +266,66 @@ class Accounts:
             settings.sign_ins_free_per_hour,
             timedelta(seconds=settings.sign_in_backoff_cap_seconds),
         )
-        limits = [Limit(limit_key("sign_in", address), backoff, "sign-ins for this address")]
-        if source:
-            window = Window(
-                settings.sign_ins_per_source_per_minute, settings.sign_ins_per_source_per_hour
+        return [Limit(limit_key("sign_in", address), backoff, "sign-ins for this address")]
+
+    @contextmanager
+    def _hashing(self, source: str | None) -> Iterator[None]:
+        """Admits one request to the KDF, or refuses it (429) before any hash.
+
+        Two limits no choice of address dodges, in one transaction: the source's count
+        over every hashing route (counted now, before the hash, so a burst from one
+        machine cannot pass together), then a free hashing slot (so at most
+        `hash_slots` hash at once in the whole function, however many machines ask). A
+        request refused for want of a slot is not counted against its source: an owner
+        retrying while a flood fills the slots keeps their own count. The slot is given
+        back after the hash, or by its lease when the invocation was killed.
+        """
+        now = self.clock.now()
+        source_limit = (
+            Limit(
+                limit_key("source", source),
+                Window(
+                    self.settings.passwords_per_source_per_minute,
+                    self.settings.passwords_per_source_per_hour,
+                ),
+                "passwords from your network",
             )
-            limits.append(Limit(limit_key("source", source), window, "sign-ins from your network"))
-        return limits
+            if source
+            else None
+        )
+
+        def admit(conn: Connection) -> bytes | RateLimited:
+            times: list[datetime] = []
+            if source_limit is not None:
+
+                def lock(conn: Connection, key: bytes) -> list[datetime]:
+                    times.extend(data.lock_send_times(conn, key))
+                    return times
+
+                limited = self._limited([source_limit], lock, conn, now)
+                if limited is not None:
+                    return limited
+            slot = data.take_hash_slot(conn, self.hash_slots, now, HASH_SLOT_LEASE)
+            if slot is None:
+                return RateLimited(
+                    "Too many passwords are being checked right now; try again in 1 s.",
+                    retry_after=1,
+                )
+            if source_limit is not None:
+                kept = source_limit.rule.keep(times + [now], now)
+                data.save_send_times(conn, source_limit.key, kept)
+            return slot
+
+        slot = self.database.run(admit)
+        if isinstance(slot, RateLimited):
+            raise slot
+        try:
+            yield
+        finally:
+            try:
+                self.database.run(lambda conn: data.free_hash_slot(conn, slot, now))
+            except Exception as exc:  # its lease frees it; the hash's outcome is the answer
+                logger.warning("could not free a hashing slot", error=type(exc).__name__)
 
     @staticmethod
     def _read_times(conn: Connection, key: bytes) -> list[datetime]:

@@ -2,14 +2,15 @@
 
 Tables: accounts (read, write), email_challenges (read, write), email_send_limits
 (read, write: the recent request times of every limit key of sluice.accounts.limits, an
-address per kind of request or a source). Sessions are in sluice.accounts.sessions.
+address per kind of request or a source, and the hashing slots). Sessions are in
+sluice.accounts.sessions.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sluice.accounts.challenges import Challenge
 from sluice.core.db import Connection
@@ -177,6 +178,52 @@ def save_send_times(conn: Connection, limit_key: bytes, sent_at: list[datetime])
     with conn.cursor() as cur:
         cur.execute(
             "UPDATE email_send_limits SET sent_at = %s WHERE limit_key = %s", (sent_at, limit_key)
+        )
+
+
+_TAKE_FREE_SLOT = (
+    "UPDATE email_send_limits SET sent_at = ARRAY[%(now)s::timestamptz]"
+    " WHERE limit_key = (SELECT limit_key FROM email_send_limits"
+    "   WHERE limit_key = ANY(%(keys)s::bytea[])"
+    "   AND (cardinality(sent_at) = 0 OR sent_at[1] <= %(stale)s)"
+    "   LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING limit_key"
+)
+
+
+def take_hash_slot(
+    conn: Connection, keys: list[bytes], now: datetime, lease: timedelta
+) -> bytes | None:
+    """One free slot among `keys`, taken at `now`; None when every one is busy.
+
+    Free: no time, or one older than `lease` (its invocation was killed). SKIP LOCKED:
+    requests taking slots at once never wait for each other. Slot rows the maintain
+    function deleted (free rows have no recent time) are made again.
+    """
+    params = {"now": now, "keys": keys, "stale": now - lease}
+    with conn.cursor() as cur:
+        cur.execute(_TAKE_FREE_SLOT, params)
+        row = cur.fetchone()
+        if row is None:
+            cur.execute(
+                "INSERT INTO email_send_limits (limit_key, sent_at)"
+                " SELECT key, '{}' FROM unnest(%s::bytea[]) AS key"
+                " ON CONFLICT (limit_key) DO NOTHING",
+                (keys,),
+            )
+            if cur.rowcount:
+                cur.execute(_TAKE_FREE_SLOT, params)
+                row = cur.fetchone()
+    return bytes(row[0]) if row else None
+
+
+def free_hash_slot(conn: Connection, key: bytes, taken_at: datetime) -> None:
+    """Gives the slot back, unless its lease ran out and another request took it since."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE email_send_limits SET sent_at = '{}'"
+            " WHERE limit_key = %s AND sent_at = ARRAY[%s::timestamptz]",
+            (key, taken_at),
         )
 
 

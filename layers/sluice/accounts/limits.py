@@ -10,6 +10,9 @@ last (sluice.accounts.accounts_data). Two shapes of rule:
 * `Backoff`, a slope: a few free, then each must wait twice as long after the one
   before as the last did, up to a cap. Right for sign-in per address, which anyone
   can try: guessing is slowed to one try per cap, and the owner waits at most the cap.
+
+Hashing slots bound how many passwords the whole function hashes at once: a slot is a
+limit key whose row holds the start of the hash running in it, or nothing when free.
 """
 
 from __future__ import annotations
@@ -26,9 +29,19 @@ HOUR = timedelta(hours=1)
 LIMIT_WINDOW = HOUR
 
 
+# A slot whose hash began this long ago belongs to an invocation that was killed at its
+# timeout and never gave it back: the accounts function's Timeout (template.yaml, 10 s).
+HASH_SLOT_LEASE = timedelta(seconds=10)
+
+
 def limit_key(scope: str, value: str) -> bytes:
     """The key of an address for one kind of request ("register:"), or of a source."""
     return hashlib.sha256(scope.encode() + b":" + value.encode("utf-8", "surrogatepass")).digest()
+
+
+def hash_slot_keys(count: int) -> list[bytes]:
+    """The keys of the function's `count` hashing slots."""
+    return [limit_key("hash_slot", str(n)) for n in range(count)]
 
 
 def seconds(wait: timedelta) -> int:

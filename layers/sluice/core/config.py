@@ -207,9 +207,13 @@ EMAIL_SENDS_PER_HOUR = Integer("EMAIL_SENDS_PER_HOUR", 5, minimum=1)
 # 1, 2, 4 ... s after the one before, never more than the cap.
 SIGN_INS_FREE_PER_HOUR = Integer("SIGN_INS_FREE_PER_HOUR", 5, minimum=1)
 SIGN_IN_BACKOFF_CAP_SECONDS = Integer("SIGN_IN_BACKOFF_CAP_SECONDS", 60, minimum=1)
-# Sign-ins per source (the client's IP address), over every address: a wall.
-SIGN_INS_PER_SOURCE_PER_MINUTE = Integer("SIGN_INS_PER_SOURCE_PER_MINUTE", 10, minimum=1)
-SIGN_INS_PER_SOURCE_PER_HOUR = Integer("SIGN_INS_PER_SOURCE_PER_HOUR", 60, minimum=1)
+# Passwords hashed per source (the client's IP address) over every address and route
+# (register, sign-in, reset confirm), counted before the hash: a wall.
+PASSWORDS_PER_SOURCE_PER_MINUTE = Integer("PASSWORDS_PER_SOURCE_PER_MINUTE", 10, minimum=1)
+PASSWORDS_PER_SOURCE_PER_HOUR = Integer("PASSWORDS_PER_SOURCE_PER_HOUR", 60, minimum=1)
+# The function's ReservedConcurrentExecutions (template.yaml sets both from one parameter):
+# half of it may hash at once, the other half answers everything else, refusals included.
+ACCOUNTS_RESERVED_CONCURRENCY = Integer("ACCOUNTS_RESERVED_CONCURRENCY", 10, minimum=2)
 
 # Email.
 EMAIL_SENDER_ADDRESS = Required("EMAIL_SENDER_ADDRESS")
@@ -361,8 +365,9 @@ class AccountsSettings:
     sends_per_hour: int = EMAIL_SENDS_PER_HOUR.default
     sign_ins_free_per_hour: int = SIGN_INS_FREE_PER_HOUR.default
     sign_in_backoff_cap_seconds: int = SIGN_IN_BACKOFF_CAP_SECONDS.default
-    sign_ins_per_source_per_minute: int = SIGN_INS_PER_SOURCE_PER_MINUTE.default
-    sign_ins_per_source_per_hour: int = SIGN_INS_PER_SOURCE_PER_HOUR.default
+    passwords_per_source_per_minute: int = PASSWORDS_PER_SOURCE_PER_MINUTE.default
+    passwords_per_source_per_hour: int = PASSWORDS_PER_SOURCE_PER_HOUR.default
+    reserved_concurrency: int = ACCOUNTS_RESERVED_CONCURRENCY.default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsSettings:
@@ -378,8 +383,9 @@ class AccountsSettings:
             sends_per_hour=EMAIL_SENDS_PER_HOUR.read(env),
             sign_ins_free_per_hour=SIGN_INS_FREE_PER_HOUR.read(env),
             sign_in_backoff_cap_seconds=SIGN_IN_BACKOFF_CAP_SECONDS.read(env),
-            sign_ins_per_source_per_minute=SIGN_INS_PER_SOURCE_PER_MINUTE.read(env),
-            sign_ins_per_source_per_hour=SIGN_INS_PER_SOURCE_PER_HOUR.read(env),
+            passwords_per_source_per_minute=PASSWORDS_PER_SOURCE_PER_MINUTE.read(env),
+            passwords_per_source_per_hour=PASSWORDS_PER_SOURCE_PER_HOUR.read(env),
+            reserved_concurrency=ACCOUNTS_RESERVED_CONCURRENCY.read(env),
         )
         if settings.scrypt_n & (settings.scrypt_n - 1):
             env.problems.append("PASSWORD_SCRYPT_N must be a power of two")
