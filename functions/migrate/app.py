@@ -96,13 +96,13 @@ def migrate() -> dict[str, str]:
     if not names:
         # A packaging mistake must not pass for an up-to-date schema.
         raise FileNotFoundError(f"no migrations in {directory}")
-    database = Database(settings.database)
+    database = Database(settings.database, settings.aws)
     try:
         applied = apply_migrations(database.connection(), directory)
         # The functions' roles exist now; give each the password its secret holds
         # (every deploy: a secret replaced by CloudFormation takes effect at once).
         roles = set_role_passwords(
-            database.connection(), role_credentials(list(settings.role_secret_arns))
+            database.connection(), role_credentials(list(settings.role_secret_arns), settings.aws)
         )
     finally:
         database.close()
