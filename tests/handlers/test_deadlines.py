@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from sluice.core.db import INSTANT_FAILURE_SECONDS
 from sluice.queued_events import QueuedEvent, pack, serialize_event
 
 import functions.accounts.app as accounts_app
@@ -175,6 +176,8 @@ def test_store_returns_the_batch_when_secrets_manager_never_answers_and_waits_on
 ):
     # Given store in AWS's shape (the proxy and its secret), Secrets Manager hanging
     environment(
+        # Long enough to count as a wait, not a refusal (a refusal is not held).
+        AWS_READ_TIMEOUT_SECONDS=str(INSTANT_FAILURE_SECONDS + 0.2),
         DB_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:store-AbCdEf",  # noqa: S106
         DB_HOST="127.0.0.1",
         DB_USER="sluice_store",

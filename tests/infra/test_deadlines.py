@@ -8,7 +8,7 @@ Lambda timeout (which API Gateway turns into a 500). docs/operating-in-aws.md,
 
 What one database failure costs, once per invocation (sluice.core.db.Database holds
 the database unavailable after it, for at least the function's Timeout): a kept
-connection found dead at once (RECONNECT_WITHIN_SECONDS), then the secret read from
+connection found dead at once (INSTANT_FAILURE_SECONDS), then the secret read from
 Secrets Manager, libpq's connect timeout and RDS Proxy's ConnectionBorrowTimeout.
 What each AWS call costs: its attempts, each timing out, and botocore's longest
 backoff between them (sluice.core.aws_clients.worst_call_seconds). Calls that answer,
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sluice.core import aws_clients, config
 from sluice.core.config import AwsSettings
-from sluice.core.db import RECONNECT_WITHIN_SECONDS
+from sluice.core.db import INSTANT_FAILURE_SECONDS
 
 from tests.infra.stack import REPO_ROOT, of_type, referenced
 
@@ -105,7 +105,7 @@ def budgets(resources) -> list[Budget]:
         call = aws_clients.worst_call_seconds(aws)
         timeout = float(function["Properties"]["Timeout"])
         through_proxy = name != "MigrateFunction"  # migrate goes straight to the instance
-        database = RECONNECT_WITHIN_SECONDS + call + connect + (borrow if through_proxy else 0)
+        database = INSTANT_FAILURE_SECONDS + call + connect + (borrow if through_proxy else 0)
         if name in ("IngestFunction", "AccountsFunction"):
             # One send to a queue: ingest's EventQueue stops at the first call that
             # cannot reach SQS; accounts sends one request.

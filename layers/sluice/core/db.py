@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import psycopg2
 import psycopg2.extensions
@@ -28,10 +28,11 @@ psycopg2.extras.register_uuid()
 # Errors that say the server or the link to it is gone, as opposed to a statement
 # the server refused. Only these make a batch "database down".
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
-# A kept connection that died while the container slept fails at its first statement,
-# at once. One that fails later was waited on (RDS Proxy's borrow timeout, a server that
-# stopped answering): trying again on a new one would wait as long again.
-RECONNECT_WITHIN_SECONDS = 0.5
+# A failure faster than this cost no wait: a refused connection, a kept connection that
+# died while the container slept (found at its first statement), Secrets Manager saying
+# no. One that took longer was waited on (RDS Proxy's borrow timeout, an endpoint that
+# stopped answering): trying again at once would wait as long again.
+INSTANT_FAILURE_SECONDS = 0.5
 
 
 def _connect_kwargs(
@@ -52,8 +53,12 @@ def _connect_kwargs(
     assert settings.secret_arn, "DatabaseSettings holds DATABASE_URL or DB_SECRET_ARN"
     provider = secrets or aws_clients.secrets_provider(AwsSettings())
     try:
-        secret = provider.get(
-            settings.secret_arn, transform="json", max_age=300, force_fetch=fresh_secret
+        # transform="json": the secret's JSON object (Powertools types it as any transform's).
+        secret = cast(
+            "dict[str, Any]",
+            provider.get(
+                settings.secret_arn, transform="json", max_age=300, force_fetch=fresh_secret
+            ),
         )
     except GetParameterError as exc:
         # Secrets Manager unreachable or refusing is, to a caller, the database
@@ -95,12 +100,12 @@ def _is_broken(exc: psycopg2.Error, conn: Connection) -> bool:
 class Database:
     """Opens its connection on first use and again after it breaks.
 
-    A call that waited and still failed (a connect timeout, a statement that waited
-    for the proxy and lost its connection), or a secret that could not be read, holds
-    the database unavailable for `settings.unavailable_hold` seconds: calls meanwhile
-    fail at once, so one invocation waits once, whatever number of lookups it makes
-    (tests/infra/test_deadlines.py counts on it). A refused connection costs no wait
-    and holds nothing.
+    A call that waited and still failed (a connect timeout, Secrets Manager timing
+    out, a statement that waited for the proxy and lost its connection) holds the
+    database unavailable for `settings.unavailable_hold` seconds: calls meanwhile fail
+    at once, so one invocation waits once, whatever number of lookups it makes
+    (tests/infra/test_deadlines.py counts on it). A failure that cost no wait (a
+    refused connection) holds nothing: the next call tries again.
     """
 
     def __init__(
@@ -126,10 +131,8 @@ class Database:
             started = self._monotonic()
             try:
                 self._conn = psycopg2.connect(**self._connect_kwargs())
-            except DatabaseUnavailable:
-                # The secret could not be read (Secrets Manager timed out or refused):
-                # asking again at once would not change that.
-                self._hold()
+            except DatabaseUnavailable:  # the secret could not be read
+                self._failed(started)
                 raise
             except CONNECTION_ERRORS as exc:
                 # Perhaps the password was rotated: read the secret again next time.
@@ -150,11 +153,9 @@ class Database:
         )
 
     def _failed(self, started: float) -> None:
-        if self._monotonic() - started >= RECONNECT_WITHIN_SECONDS:
-            self._hold()
-
-    def _hold(self) -> None:
-        self._held_until = self._monotonic() + self.settings.unavailable_hold
+        now = self._monotonic()
+        if now - started >= INSTANT_FAILURE_SECONDS:
+            self._held_until = now + self.settings.unavailable_hold
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Runs `work` in one transaction: committed if it returns, rolled back if it raises.
@@ -173,7 +174,7 @@ class Database:
             return self._transaction(conn, work)
         except _DiedBeforeCommit as died:
             self.close()
-            if not reused or self._monotonic() - started >= RECONNECT_WITHIN_SECONDS:
+            if not reused or self._monotonic() - started >= INSTANT_FAILURE_SECONDS:
                 self._failed(started)
                 raise DatabaseUnavailable("the database cannot be reached") from died.cause
         started = self._monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from sluice.core.observability import logger
 from sluice.queued_events import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
@@ -35,9 +35,9 @@ class EventQueue:
     def send(self, bodies: Sequence[bytes]) -> set[int]:
         """Sends every body; returns the positions of those SQS did not take.
 
-        A call that could not reach SQS (a timeout, a refused connection: botocore's own
-        retries already spent) ends the sending: each further call would wait as long
-        again, and a batch takes up to 50 calls, far past ingest's timeout.
+        A call that timed out (botocore's own attempts spent) ends the sending: each
+        further call would wait as long again, and a batch takes up to 50 calls, far
+        past ingest's timeout. A refusal or an error answer costs no wait and is retried.
         """
         pending = list(range(len(bodies)))
         for _ in range(self._attempts):
@@ -56,10 +56,10 @@ class EventQueue:
         entries = [{"Id": str(i), "MessageBody": bodies[i].decode()} for i in group]
         try:
             response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-        except BotoCoreError as exc:
+        except (ConnectTimeoutError, ReadTimeoutError) as exc:
             logger.warning("events queue unreachable", error=type(exc).__name__)
             raise _Unreachable from exc
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:  # answered, or failed at once: retried
             logger.warning("send to events queue failed", error=type(exc).__name__)
             return group
         failed = response.get("Failed", [])

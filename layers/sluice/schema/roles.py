@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import cast
 
 import psycopg2.extensions
 from psycopg2 import sql
@@ -51,6 +52,6 @@ def role_credentials(
     secrets = aws_clients.secrets_provider(aws or AwsSettings())
     credentials = []
     for arn in secret_arns:
-        secret = secrets.get(arn, transform="json", force_fetch=True)
+        secret = cast("dict[str, str]", secrets.get(arn, transform="json", force_fetch=True))
         credentials.append((secret["username"], secret["password"]))
     return credentials
