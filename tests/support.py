@@ -281,3 +281,83 @@ def make_owner(conn, clock, email: str = "owner@sluice.test") -> tuple[str, str]
             (account_id, email, now, now),
         )
     return str(account_id), open_session(conn, account_id, now).token
+
+
+class HangingEndpoint:
+    """A TCP port that takes connections and never answers, or never takes them.
+
+    `accept=True`: every connection is accepted and then left waiting, as an endpoint
+    that stalls does (a read timeout is what ends the wait). `accept=False`: a listen
+    queue already full, so the kernel drops each new SYN, as a network that drops
+    packets does (a connect timeout ends the wait). `connections` counts what reached
+    it (attempts; with accept=False, the attempts the filler made are not counted).
+    """
+
+    def __init__(self, *, accept: bool = True) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.connections = 0
+        if accept:
+            self._listener.listen(64)
+            threading.Thread(target=self._accept, daemon=True).start()
+        else:
+            # Fill the accept queue and never accept: connect until one is left waiting.
+            self._listener.listen(0)
+            while True:
+                try:
+                    filler = socket.create_connection(("127.0.0.1", self.port), timeout=0.2)
+                except TimeoutError:
+                    break
+                self._held.append(filler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._held.append(sock)
+
+    def close(self) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        with self._lock:
+            for sock in self._held:
+                sock.close()
+            self._held.clear()
+
+
+def answered_within(seconds: float, call: Callable[[], Any]) -> Any:
+    """call()'s result, or a failure when it has not returned after `seconds`.
+
+    For deadlines: `seconds` is what a Lambda timeout would allow, never a measure of
+    speed. The call runs in a daemon thread, so one that hangs cannot hold up the suite.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        pytest.fail(f"no answer within {seconds} s: the function would have timed out")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.accounts.accounts import Accounts, build_accounts
 from sluice.accounts.sessions import authenticate
+from sluice.core import aws_clients
 from sluice.core.clock import SystemClock
 from sluice.core.config import AccountsSettings
 from sluice.core.errors import SluiceError
@@ -26,7 +26,8 @@ RESET_QUEUED = "If the address has an account, an email with a reset token is on
 @cache
 def accounts() -> Accounts:
     """Built on the first invocation (the KDF's dummy hash included) and kept by the container."""
-    return build_accounts(AccountsSettings.from_env(), boto3.client("sqs"), SystemClock())
+    settings = AccountsSettings.from_env()
+    return build_accounts(settings, aws_clients.client("sqs", settings.aws), SystemClock())
 
 
 def _fields(*names: str) -> list[Any]:

@@ -21,7 +21,7 @@ def settings() -> AggregateSettings:
 @cache
 def database() -> Database:
     """One connection per warm container, reopened when it breaks."""
-    return Database(settings().database)
+    return Database(settings().database, settings().aws)
 
 
 @logger.inject_lambda_context

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import cache
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -15,6 +14,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.accounts.email_queue import EmailRequest
+from sluice.core import aws_clients
 from sluice.core.clock import SystemClock
 from sluice.core.config import EmailSettings
 from sluice.core.db import Database
@@ -45,7 +45,12 @@ _outcomes: dict[str, int] = {}
 @cache
 def mailer() -> Mailer:
     settings = EmailSettings.from_env()
-    return Mailer(settings, Database(settings.database), boto3.client("sesv2"), SystemClock())
+    return Mailer(
+        settings,
+        Database(settings.database, settings.aws),
+        aws_clients.client("sesv2", settings.aws),
+        SystemClock(),
+    )
 
 
 def record_handler(record: SQSRecord) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from sluice.core import aws_clients
 from sluice.core.clock import SystemClock
 from sluice.core.config import IngestSettings
 from sluice.core.db import Database
@@ -39,11 +39,11 @@ def ingestor() -> Ingestor:
     """Built on the first invocation and kept by the warm container."""
     settings = IngestSettings.from_env()
     clock = SystemClock()
-    database = Database(settings.database)
+    database = Database(settings.database, settings.aws)
     return Ingestor(
         settings,
         Catalog(database, settings, clock),
-        EventQueue(boto3.client("sqs"), settings.events_queue_url),
+        EventQueue(aws_clients.client("sqs", settings.aws), settings.events_queue_url),
         clock,
         EventIds(database).new,
     )

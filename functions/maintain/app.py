@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from sluice.core import aws_clients
 from sluice.core.clock import SystemClock
 from sluice.core.config import MaintainSettings
 from sluice.core.db import Database
@@ -25,12 +25,12 @@ def settings() -> MaintainSettings:
 @cache
 def database() -> Database:
     """One connection per warm container, reopened when it breaks."""
-    return Database(settings().database)
+    return Database(settings().database, settings().aws)
 
 
 @cache
 def bucket() -> ArchiveBucket:
-    return ArchiveBucket(boto3.client("s3"), settings().archive_bucket)
+    return ArchiveBucket(aws_clients.client("s3", settings().aws), settings().archive_bucket)
 
 
 @logger.inject_lambda_context

@@ -39,7 +39,7 @@ def manager() -> Manager:
     """Built on the first invocation and kept by the warm container."""
     settings = ManageSettings.from_env()
     return Manager(
-        Database(settings.database),
+        Database(settings.database, settings.aws),
         SystemClock(),
         settings.max_body_bytes,
         ingest_cache=settings.ingest_cache,

@@ -111,12 +111,12 @@ def migrate(role_secrets: tuple[str, ...] | None = None, *, apply: bool = True) 
     directory = settings.migrations_dir or default_directory()
     names = _packaged(directory)
     secrets = list(role_secrets if role_secrets is not None else settings.role_secret_arns)
-    database = Database(settings.database)
+    database = Database(settings.database, settings.aws)
     try:
         applied = apply_migrations(database.connection(), directory) if apply else []
         # The functions' roles exist now; give each the password its secret holds
         # (every deploy: a secret replaced by CloudFormation takes effect at once).
-        roles = set_role_passwords(database.connection(), role_credentials(secrets))
+        roles = set_role_passwords(database.connection(), role_credentials(secrets, settings.aws))
     finally:
         database.close()
     _log("migrations applied", applied=applied, latest=names[-1], roles=roles)

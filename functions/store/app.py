@@ -16,7 +16,8 @@ from sluice.store.store_batch import QueueRecord, event_ids, store_records
 @cache
 def database() -> Database:
     """One connection per warm container, reopened when it breaks."""
-    return Database(StoreSettings.from_env().database)
+    settings = StoreSettings.from_env()
+    return Database(settings.database, settings.aws)
 
 
 @logger.inject_lambda_context

@@ -41,6 +41,12 @@ DIFFERENT_ON_PURPOSE = {
     ("MigrateFunction", "DB_SSLMODE"): (
         "the instance's RDS-CA certificate is not in certifi; TLS is still required"
     ),
+    ("MaintainFunction", "AWS_READ_TIMEOUT_SECONDS"): (
+        "8 MiB archive parts to S3, and a minute before its deadline to fail in"
+    ),
+    ("MaintainFunction", "AWS_MAX_ATTEMPTS"): (
+        "a scheduled run has the time to retry a part; the HTTP functions do not"
+    ),
 }
 
 

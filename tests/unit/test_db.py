@@ -7,7 +7,7 @@ from sluice.core.config import DatabaseSettings
 from sluice.core.db import Database, _connect_kwargs
 from sluice.core.errors import DatabaseUnavailable
 
-from tests.support import SwitchableProxy
+from tests.support import HangingEndpoint, SwitchableProxy, answered_within, wait_for
 
 
 def test_in_aws_credentials_come_from_the_rds_managed_secret(aws):
@@ -158,3 +158,68 @@ def test_a_bare_database_error_without_sqlstate_counts_as_a_lost_connection(data
     assert database.run(work) > 0
     assert len(calls) == 2 and calls[0] is not calls[1]
     database.close()
+
+
+# --- deadlines: a database that makes a caller wait is waited for once
+
+
+def test_a_reused_connection_that_failed_after_a_wait_is_not_retried(database_url, clock):
+    # Given a kept connection, and a call whose statement waits (as for RDS Proxy's
+    # connection borrow timeout) and then finds the connection gone
+    database = Database(DatabaseSettings(url=database_url), monotonic=clock.monotonic)
+    database.run(lambda conn: _backend_pid(conn))
+    calls = []
+
+    def work(conn):
+        calls.append(conn)
+        clock.advance(2)  # the wait
+        _terminate_backend(database_url, _backend_pid(conn))
+        _backend_pid(conn)
+
+    # Then it is not tried again on a new connection (a second wait of as long)
+    with pytest.raises(DatabaseUnavailable):
+        database.run(work)
+    assert len(calls) == 1
+    database.close()
+
+
+def test_after_a_wait_that_failed_calls_fail_at_once_for_the_hold():
+    # Given a "database" that takes connections and never answers
+    endpoint = HangingEndpoint(accept=True)
+    settings = DatabaseSettings(
+        url=f"postgresql://nobody@127.0.0.1:{endpoint.port}/none",
+        connect_timeout=2,
+        unavailable_hold=30,
+    )
+    database = Database(settings)
+    try:
+        # When a call waits out the connect timeout
+        with pytest.raises(DatabaseUnavailable):
+            answered_within(10, lambda: database.run(lambda conn: None))
+        # Then the next one fails without trying (the endpoint saw one connection)
+        with pytest.raises(DatabaseUnavailable):
+            answered_within(1, lambda: database.run(lambda conn: None))
+        assert endpoint.connections == 1
+    finally:
+        endpoint.close()
+
+
+def test_the_hold_ends():
+    endpoint = HangingEndpoint(accept=True)
+    settings = DatabaseSettings(
+        url=f"postgresql://nobody@127.0.0.1:{endpoint.port}/none",
+        connect_timeout=2,
+        unavailable_hold=0.1,
+    )
+    database = Database(settings)
+
+    def tries_again() -> bool:
+        with pytest.raises(DatabaseUnavailable):
+            answered_within(10, lambda: database.run(lambda conn: None))
+        return endpoint.connections == 2
+
+    try:
+        assert not tries_again()  # the first wait
+        wait_for(tries_again)
+    finally:
+        endpoint.close()

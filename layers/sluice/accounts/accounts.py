@@ -432,7 +432,7 @@ class Accounts:
 def build_accounts(settings: AccountsSettings, sqs_client: object, clock: Clock) -> Accounts:
     return Accounts(
         settings,
-        Database(settings.database),
+        Database(settings.database, settings.aws),
         EmailQueue(sqs_client, settings.email_queue_url),
         clock,
     )

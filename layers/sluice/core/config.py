@@ -174,10 +174,23 @@ DB_SECRET_ARN = OptionalText("DB_SECRET_ARN")
 DB_HOST = OptionalText("DB_HOST")
 DB_PORT = Integer("DB_PORT", 5432, minimum=1)
 DB_NAME = Text("DB_NAME", "sluice")
-DB_CONNECT_TIMEOUT_SECONDS = Integer("DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
+# libpq's, per address the host name resolves to; it takes nothing under 2 s.
+DB_CONNECT_TIMEOUT_SECONDS = Integer("DB_CONNECT_TIMEOUT_SECONDS", 2, minimum=2)
+# After a call that waited and still failed (a hanging proxy, Secrets Manager timing out),
+# calls fail at once for this long instead of waiting again: one wait per invocation
+# while it is at least the function's timeout (tests/infra/test_deadlines.py).
+DB_UNAVAILABLE_HOLD_SECONDS = Number("DB_UNAVAILABLE_HOLD_SECONDS", 30.0, minimum=0)
 # verify-full checks RDS Proxy's certificate and host name; only a connection whose
 # server's CA is not in certifi (migrations, straight to the instance) may set less.
 DB_SSLMODE = Choice("DB_SSLMODE", "verify-full", SSL_MODES)
+
+# Every AWS client a function makes (sluice.core.aws_clients); botocore's own defaults
+# are 60 s to connect and 60 s to read. The defaults fit the 10 s HTTP functions with
+# the database counted (docs/operating-in-aws.md, "Deadlines"): no retry of botocore's
+# own, the client (an SDK, SQS's redelivery) retries instead.
+AWS_CONNECT_TIMEOUT_SECONDS = Number("AWS_CONNECT_TIMEOUT_SECONDS", 0.5, minimum=0.1)
+AWS_READ_TIMEOUT_SECONDS = Number("AWS_READ_TIMEOUT_SECONDS", 1.0, minimum=0.1)
+AWS_MAX_ATTEMPTS = Integer("AWS_MAX_ATTEMPTS", 1, minimum=1, maximum=10)
 
 # Ingest's caches (sluice.intake.catalog), read by ingest and by manage.
 RULES_CACHE_TTL_SECONDS = Number("RULES_CACHE_TTL_SECONDS", 60.0, minimum=0)
@@ -274,6 +287,7 @@ class DatabaseSettings:
     name: str = DB_NAME.default
     connect_timeout: int = DB_CONNECT_TIMEOUT_SECONDS.default
     sslmode: str = DB_SSLMODE.default
+    unavailable_hold: float = DB_UNAVAILABLE_HOLD_SECONDS.default
 
     @classmethod
     def read(cls, env: _Reader) -> DatabaseSettings:
@@ -286,10 +300,28 @@ class DatabaseSettings:
             name=DB_NAME.read(env),
             connect_timeout=DB_CONNECT_TIMEOUT_SECONDS.read(env),
             sslmode=DB_SSLMODE.read(env),
+            unavailable_hold=DB_UNAVAILABLE_HOLD_SECONDS.read(env),
         )
         if not settings.url and not (settings.secret_arn and settings.host):
             env.problems.append("set DATABASE_URL, or DB_SECRET_ARN and DB_HOST")
         return settings
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    """The deadline of each AWS call a function makes: botocore's timeouts and attempts."""
+
+    connect_timeout: float = AWS_CONNECT_TIMEOUT_SECONDS.default
+    read_timeout: float = AWS_READ_TIMEOUT_SECONDS.default
+    max_attempts: int = AWS_MAX_ATTEMPTS.default
+
+    @classmethod
+    def read(cls, env: _Reader) -> AwsSettings:
+        return cls(
+            connect_timeout=AWS_CONNECT_TIMEOUT_SECONDS.read(env),
+            read_timeout=AWS_READ_TIMEOUT_SECONDS.read(env),
+            max_attempts=AWS_MAX_ATTEMPTS.read(env),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +357,7 @@ class IngestSettings:
     max_batch_events: int = MAX_BATCH_EVENTS.default
     max_batch_bytes: int = MAX_BATCH_BYTES.default
     cache: IngestCacheSettings = IngestCacheSettings()
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IngestSettings:
@@ -332,6 +365,7 @@ class IngestSettings:
         settings = cls(
             events_queue_url=EVENTS_QUEUE_URL.read(env),
             database=DatabaseSettings.read(env),
+            aws=AwsSettings.read(env),
             max_event_bytes=MAX_EVENT_BYTES.read(env),
             max_batch_events=MAX_BATCH_EVENTS.read(env),
             max_batch_bytes=MAX_BATCH_BYTES.read(env),
@@ -344,11 +378,12 @@ class IngestSettings:
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
     database: DatabaseSettings
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
         env = _Reader(os.environ if environ is None else environ)
-        settings = cls(database=DatabaseSettings.read(env))
+        settings = cls(database=DatabaseSettings.read(env), aws=AwsSettings.read(env))
         env.check()
         return settings
 
@@ -368,6 +403,7 @@ class AccountsSettings:
     passwords_per_source_per_minute: int = PASSWORDS_PER_SOURCE_PER_MINUTE.default
     passwords_per_source_per_hour: int = PASSWORDS_PER_SOURCE_PER_HOUR.default
     reserved_concurrency: int = ACCOUNTS_RESERVED_CONCURRENCY.default
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AccountsSettings:
@@ -375,6 +411,7 @@ class AccountsSettings:
         settings = cls(
             email_queue_url=EMAIL_QUEUE_URL.read(env),
             database=DatabaseSettings.read(env),
+            aws=AwsSettings.read(env),
             scrypt_n=PASSWORD_SCRYPT_N.read(env),
             scrypt_r=PASSWORD_SCRYPT_R.read(env),
             scrypt_p=PASSWORD_SCRYPT_P.read(env),
@@ -400,12 +437,14 @@ class EmailSettings:
     configuration_set: str | None = None
     product_name: str = PRODUCT_NAME.default
     local_echo: bool = LOCAL_MAIL_ECHO.default == "on"
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EmailSettings:
         env = _Reader(os.environ if environ is None else environ)
         settings = cls(
             database=DatabaseSettings.read(env),
+            aws=AwsSettings.read(env),
             sender=EMAIL_SENDER_ADDRESS.read(env),
             configuration_set=EMAIL_CONFIGURATION_SET.read(env),
             product_name=PRODUCT_NAME.read(env),
@@ -420,12 +459,14 @@ class AggregateSettings:
     database: DatabaseSettings
     chunk_size: int = AGGREGATE_CHUNK_SIZE.default
     stop_before_timeout: float = AGGREGATE_STOP_BEFORE_TIMEOUT_SECONDS.default
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AggregateSettings:
         env = _Reader(os.environ if environ is None else environ)
         settings = cls(
             database=DatabaseSettings.read(env),
+            aws=AwsSettings.read(env),
             chunk_size=AGGREGATE_CHUNK_SIZE.read(env),
             stop_before_timeout=AGGREGATE_STOP_BEFORE_TIMEOUT_SECONDS.read(env),
         )
@@ -439,12 +480,14 @@ class ManageSettings:
     max_body_bytes: int = MAX_MANAGE_BODY_BYTES.default
     # Ingest's: each change's answer says when ingest follows it.
     ingest_cache: IngestCacheSettings = IngestCacheSettings()
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ManageSettings:
         env = _Reader(os.environ if environ is None else environ)
         settings = cls(
             database=DatabaseSettings.read(env),
+            aws=AwsSettings.read(env),
             max_body_bytes=MAX_MANAGE_BODY_BYTES.read(env),
             ingest_cache=IngestCacheSettings.read(env),
         )
@@ -459,12 +502,14 @@ class MigrateSettings:
     database: DatabaseSettings
     migrations_dir: Path | None  # None: migrations/ at the repository root
     role_secret_arns: tuple[str, ...]
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MigrateSettings:
         env = _Reader(os.environ if environ is None else environ)
         settings = cls(
             database=DatabaseSettings.read(env),
+            aws=AwsSettings.read(env),
             migrations_dir=migrations_directory(env.environ),
             role_secret_arns=tuple(
                 arn for arn in DB_ROLE_SECRETS.read(env).split(",") if arn.strip()
@@ -504,12 +549,14 @@ class MaintainSettings:
     dedup_window_hours: int = DEDUP_WINDOW_HOURS.default
     chunk_size: int = MAINTAIN_CHUNK_SIZE.default
     stop_before_timeout: float = MAINTAIN_STOP_BEFORE_TIMEOUT_SECONDS.default
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MaintainSettings:
         env = _Reader(os.environ if environ is None else environ)
         settings = cls(
             database=DatabaseSettings.read(env),
+            aws=AwsSettings.read(env),
             archive_bucket=ARCHIVE_BUCKET.read(env),
             days_ahead=PARTITION_DAYS_AHEAD.read(env),
             dedup_window_hours=DEDUP_WINDOW_HOURS.read(env),

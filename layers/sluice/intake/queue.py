@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from sluice.core.observability import logger
 from sluice.queued_events import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
@@ -33,14 +33,22 @@ class EventQueue:
         self._attempts = attempts  # per entry, on top of botocore's own retries per call
 
     def send(self, bodies: Sequence[bytes]) -> set[int]:
-        """Sends every body; returns the positions of those SQS did not take."""
+        """Sends every body; returns the positions of those SQS did not take.
+
+        A call that timed out (botocore's own attempts spent) ends the sending: each
+        further call would wait as long again, and a batch takes up to 50 calls, far
+        past ingest's timeout. A refusal or an error answer costs no wait and is retried.
+        """
         pending = list(range(len(bodies)))
         for _ in range(self._attempts):
             if not pending:
                 break
             failed: list[int] = []
             for group in _send_groups(bodies, pending):
-                failed.extend(self._send_batch(bodies, group))
+                try:
+                    failed.extend(self._send_batch(bodies, group))
+                except _Unreachable:
+                    return set(pending) - _sent_before(pending, failed, group)
             pending = failed
         return set(pending)
 
@@ -48,7 +56,10 @@ class EventQueue:
         entries = [{"Id": str(i), "MessageBody": bodies[i].decode()} for i in group]
         try:
             response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-        except (ClientError, BotoCoreError) as exc:
+        except (ConnectTimeoutError, ReadTimeoutError) as exc:
+            logger.warning("events queue unreachable", error=type(exc).__name__)
+            raise _Unreachable from exc
+        except (ClientError, BotoCoreError) as exc:  # answered, or failed at once: retried
             logger.warning("send to events queue failed", error=type(exc).__name__)
             return group
         failed = response.get("Failed", [])
@@ -58,3 +69,13 @@ class EventQueue:
                 codes=sorted({entry.get("Code", "") for entry in failed}),
             )
         return [int(entry["Id"]) for entry in failed]
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _sent_before(pending: list[int], failed: list[int], group: list[int]) -> set[int]:
+    """The positions of this round that calls before `group` delivered."""
+    tried = pending[: pending.index(group[0])]
+    return set(tried) - set(failed)

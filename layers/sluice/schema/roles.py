@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import cast
 
 import psycopg2.extensions
 from psycopg2 import sql
 
+from sluice.core.config import AwsSettings
 from sluice.core.db import Connection
 
 # Only roles the migrations made: a secret naming anything else (the master user,
@@ -41,12 +43,15 @@ def set_role_passwords(conn: Connection, credentials: Iterable[tuple[str, str]])
     return names
 
 
-def role_credentials(secret_arns: Iterable[str]) -> list[tuple[str, str]]:
+def role_credentials(
+    secret_arns: Iterable[str], aws: AwsSettings | None = None
+) -> list[tuple[str, str]]:
     """(username, password) from each secret (JSON with both, as RDS's own secrets have)."""
-    from aws_lambda_powertools.utilities import parameters
+    from sluice.core import aws_clients
 
+    secrets = aws_clients.secrets_provider(aws or AwsSettings())
     credentials = []
     for arn in secret_arns:
-        secret = parameters.get_secret(arn, transform="json", force_fetch=True)
+        secret = cast("dict[str, str]", secrets.get(arn, transform="json", force_fetch=True))
         credentials.append((secret["username"], secret["password"]))
     return credentials
