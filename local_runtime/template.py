@@ -1052,6 +1052,8 @@ def _sqs_route(
         passthrough=str(integration.get("passthroughBehavior", "WHEN_NO_MATCH")).upper(),
         responses=responses,
     )
+
+
 def _optional_int(value: Any) -> int | None:
     return None if value is None or value is NO_VALUE else int(value)
 
