@@ -3,7 +3,8 @@
 Both servers run in processes of their own (as the local runtime runs them), and the
 clients in --processes processes of --threads threads each, so neither side's GIL
 caps the other. PostgreSQL is DATABASE_URL if set, else an embedded one in a
-temporary folder. Prints calls/s and latency; asserts nothing.
+temporary folder. Prints calls/s, latency and CPU per call of the server process
+and of its PostgreSQL (every process of the cluster); asserts nothing.
 """
 
 from __future__ import annotations
@@ -113,13 +114,48 @@ def run_scenario(
     return len(latencies) / elapsed, moved / elapsed, latencies
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux), to tell server cost from client cost."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat(pid)
+    if fields is None:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds(postmaster: int) -> float:
+    """CPU time of PostgreSQL: the postmaster, its live children (backends, WAL writer,
+    checkpointer) and the children it has reaped (their time is in its cutime/cstime)."""
+    fields = _stat(postmaster)
+    if fields is None:
+        return float("nan")
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            child = _stat(int(entry.name))
+            if child is not None and int(child[1]) == postmaster:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(database_url: str) -> int:
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            backend = cur.fetchone()[0]
+    finally:
+        conn.close()
+    fields = _stat(backend)
+    return int(fields[1]) if fields else -1
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -196,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(moto.wait)
             stack.callback(moto.stdin.close)
             servers["moto"] = (endpoint, moto.pid)
+        postmaster = postmaster_pid(database_url)
         pool = stack.enter_context(
             ProcessPoolExecutor(args.processes, mp_context=get_context("spawn"))
         )
@@ -206,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{'server':12} {'scenario':28} {'calls/s':>8} {'msgs/s':>8} {'p50 ms':>7} "
-            f"{'p95 ms':>7} {'p99 ms':>7} {'server CPU us/call':>18}"
+            f"{'p95 ms':>7} {'p99 ms':>7} {'server CPU us/call':>18} {'its PG us/call':>14}"
         )
         for name, (endpoint, pid) in servers.items():
             sqs = client(endpoint)
@@ -217,15 +254,21 @@ def main(argv: list[str] | None = None) -> int:
                 ("SendMessageBatch 10 x 60 KB", large, "send-10x60k"),
                 ("Receive(10) + DeleteBatch", small, "receive-delete"),
             ):
-                cpu = cpu_seconds(pid)
+                cpu, pg_cpu = cpu_seconds(pid), postgres_cpu_seconds(postmaster)
                 calls, moved, latencies = run_scenario(
                     pool, endpoint, url, scenario, args.processes, args.threads, args.seconds
                 )
                 per_call = (cpu_seconds(pid) - cpu) / max(1, len(latencies)) * 1e6
+                # moto keeps its queues in memory: PostgreSQL's CPU is local_queue's alone.
+                pg_per_call = (
+                    (postgres_cpu_seconds(postmaster) - pg_cpu) / max(1, len(latencies)) * 1e6
+                    if name == "local_queue"
+                    else 0.0
+                )
                 print(
                     f"{name:12} {label:28} {calls:8.0f} {moved:8.0f} "
                     f"{percentile(latencies, 0.5):7.1f} {percentile(latencies, 0.95):7.1f} "
-                    f"{percentile(latencies, 0.99):7.1f} {per_call:18.0f}"
+                    f"{percentile(latencies, 0.99):7.1f} {per_call:18.0f} {pg_per_call:14.0f}"
                 )
             samples = depth_latency(endpoint, args.depth, 5 if name == "moto" else 50)
             print(
