@@ -11,10 +11,10 @@ once more, which SQS's at-least-once delivery allows anyway.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -176,47 +176,51 @@ _INSERT = (
 )
 
 
+_Send = tuple[list[NewMessage], "asyncio.Future[None]"]  # messages, and who awaits their commit
+
+
 class SendWriter:
-    """Group commit: each writer thread inserts all the sends waiting, in one transaction."""
+    """Group commit: one thread inserts every send waiting, in one transaction.
+
+    A send waits (on the server's event loop) for the commit that holds its messages;
+    sends arriving while a COMMIT is in flight queue up and all join the next one, so
+    concurrent clients share a transaction and a WAL flush. One writer, not several:
+    two would split the waiting sends between two transactions and two flushes.
+    """
 
     def __init__(
         self,
         database_url: str,
         on_commit: Callable[[set[int]], None],
         *,
-        writers: int = 2,
         max_rows: int = 500,
         max_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self._url = database_url
         self._on_commit = on_commit
-        self._pending: queue.SimpleQueue[tuple[list[NewMessage], Future[None]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._pending: queue.SimpleQueue[_Send | None] = queue.SimpleQueue()
         self._max_rows = max_rows
         self._max_bytes = max_bytes
-        self._threads = [
-            threading.Thread(target=self._run, name=f"local-queue-writer-{i}", daemon=True)
-            for i in range(writers)
-        ]
+        self._sends = self._messages = self._commits = 0
+        self._thread = threading.Thread(target=self._run, name="local-queue-writer", daemon=True)
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
-        for _ in self._threads:
-            self._pending.put(None)
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self._pending.put(None)
+        self._thread.join(timeout=10)
 
-    def write(self, messages: list[NewMessage]) -> None:
-        """Returns once the messages are committed; raises if they could not be."""
-        done: Future[None] = Future()
+    def stats(self) -> dict[str, int]:
+        return {"sends": self._sends, "messages": self._messages, "commits": self._commits}
+
+    def submit(self, messages: list[NewMessage]) -> asyncio.Future[None]:
+        """On the event loop: a future done once the messages are committed (or failed to be)."""
+        done = asyncio.get_running_loop().create_future()
         self._pending.put((messages, done))
-        done.result()
+        return done
 
-    def _gather(self, first: tuple[list[NewMessage], Future[None]]) -> tuple[list, bool]:
+    def _gather(self, first: _Send) -> tuple[list[_Send], bool]:
         group = [first]
         rows = len(first[0])
         size = sum(len(m.body) for m in first[0])
@@ -254,6 +258,7 @@ class SendWriter:
                 for messages, _ in group
                 for m in messages
             ]
+            failure: Exception | None = None
             try:
                 if conn is None or conn.closed:
                     conn = connect(self._url, durable=True)
@@ -261,19 +266,33 @@ class SendWriter:
                     psycopg2.extras.execute_values(cur, _INSERT, rows, page_size=len(rows))
                 conn.commit()
             except Exception as exc:  # every waiting send learns it failed
+                failure = exc
                 if conn is not None and not conn.closed:
                     try:
                         conn.rollback()
                     except psycopg2.Error:
                         conn.close()
-                for _, done in group:
-                    done.set_exception(exc)
-                continue
-            for _, done in group:
-                done.set_result(None)
-            self._on_commit({m.queue_id for messages, _ in group for m in messages})
+            else:
+                self._sends += len(group)
+                self._messages += len(rows)
+                self._commits += 1
+            # One wake-up of the loop per commit, not one per send.
+            futures = [done for _, done in group]
+            futures[0].get_loop().call_soon_threadsafe(_settle, futures, failure)
+            if failure is None:
+                self._on_commit({m.queue_id for messages, _ in group for m in messages})
         if conn is not None:
             conn.close()
+
+
+def _settle(futures: list[asyncio.Future[None]], failure: Exception | None) -> None:
+    for done in futures:
+        if done.cancelled():
+            continue  # its client went away; the messages are stored all the same
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
 
 
 # ---------------------------------------------------------------- queues
