@@ -158,3 +158,85 @@ def test_schedule_expressions(expression, after, expected):
 def test_unsupported_schedule_expressions_are_refused(expression):
     with pytest.raises((ScheduleError, ValueError)):
         next_fire(expression, START, START)
+
+
+@pytest.fixture(scope="module")
+def local_queue_endpoint(postgres_server_url):
+    from local_queue import QueueServer
+    from tests.support import scratch_database
+
+    with scratch_database(postgres_server_url, "triggers") as url, QueueServer(url) as server:
+        yield server.endpoint_url
+
+
+def test_pollers_speak_to_local_queue_without_botocore_and_keep_sqs_semantics(
+    local_queue_endpoint,
+):
+    # Given the runtime's unsigned client of its local_queue, counting what botocore sends
+    import uuid
+
+    from local_runtime.sqs import sqs_client
+
+    client = sqs_client(local_queue_endpoint, "us-east-1", signed=False)
+    suffix = uuid.uuid4().hex[:8]
+    dlq = client.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = client.create_queue(
+        QueueName=f"q-{suffix}",
+        Attributes={
+            "VisibilityTimeout": "0",  # a failed message is visible again at once
+            "RedrivePolicy": f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}',
+        },
+    )["QueueUrl"]
+    for body in "abc":
+        client.send_message(
+            QueueUrl=url,
+            MessageBody=body,
+            MessageAttributes={"raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}},
+        )
+    sent_by_botocore: list[str] = []
+    client.meta.events.register(
+        "before-send.sqs.*", lambda request, **_: sent_by_botocore.append(request.url)
+    )
+    invoked: list[dict] = []
+
+    def invoke(function, event):
+        invoked.append(event)
+        return Outcome("id", 1.0, result={"batchItemFailures": [{"itemIdentifier": failing}]})
+
+    trigger = QueueTrigger("Fn", "Queue", "Q", 10, 0.0, True, True)
+    queue = Queue(
+        "Q", f"q-{suffix}", f"arn:aws:sqs:us-east-1:000000000000:q-{suffix}", {}, None, None
+    )
+    poller = Poller(trigger, queue, url, client, invoke, "us-east-1")
+
+    # When a batch reports message "b" failed, twice
+    batch = poller._gather()
+    failing = next(m["MessageId"] for m in batch if m["Body"] == "b")
+    poller._process(batch)
+    again = poller._gather()
+    poller._process(again)
+    third = poller._gather()
+
+    # Then "a" and "c" were deleted, "b" came back with its receive count and then went
+    # to the dead-letter queue; and botocore sent nothing for the poller
+    assert sorted(m["Body"] for m in batch) == ["a", "b", "c"]
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again] == [("b", "2")]
+    assert third == []
+    assert sent_by_botocore == []
+    record = invoked[0]["Records"][0]
+    assert record["messageAttributes"]["raw"]["binaryValue"] == "AAE="  # base64, as Lambda's
+    dead = client.receive_message(QueueUrl=dlq, AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in dead] == ["b"]
+
+
+def test_pollers_of_another_sqs_endpoint_keep_boto3():
+    from local_runtime.sqs import sqs_client
+
+    signed = sqs_client("http://127.0.0.1:9", "us-east-1", signed=True)
+    trigger = QueueTrigger("Fn", "Queue", "Q", 10, 0.0, True, True)
+    queue = Queue("Q", "q", "arn:aws:sqs:us-east-1:000000000000:q", {}, None, None)
+
+    assert Poller(trigger, queue, "url", signed, lambda *_: None, "us-east-1").client is signed
