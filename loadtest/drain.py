@@ -1,0 +1,177 @@
+"""`python -m loadtest.drain`: how fast a running `make dev` stores a full queue, no ingest load.
+
+    python -m loadtest.drain --fill-seconds 30 --concurrency 8 --batch-size 100
+
+It holds the store back (the events queue's DelaySeconds at 900: every message
+ingest sends waits), fills the queue through the API with `python -m loadtest`'s
+batches for --fill-seconds, then makes every queued message visible at once and
+measures stored events per second until the queue is empty; then a raw COPY of as
+many rows (`--copy-baseline`'s), for the ratio. Only with the local_queue `make dev`
+starts: the release is an UPDATE of its table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+import psycopg2
+from botocore import UNSIGNED
+from botocore.config import Config
+
+from loadtest.__main__ import STATE_FILE, copy_baseline
+from loadtest.__main__ import main as load
+
+QUEUE = "EventsQueue"  # the template's queue the store drains
+QUEUE_DATABASE = "local_queues"  # where make dev's local_queue keeps its messages
+
+
+def _count(database_url: str) -> int:
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM events")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _postmaster(database_url: str) -> int:
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            backend = cur.fetchone()[0]
+    finally:
+        conn.close()
+    return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _cpu_by_process(root: int, postmaster: int) -> dict[str, float]:
+    """CPU seconds of `root` and each process under it, summed by what they run, and of
+    PostgreSQL (the postmaster, its children, and those it reaped)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        if pid == postmaster:
+            used[pid] += (int(fields[13]) + int(fields[14])) / ticks
+    totals: dict[str, float] = {}
+    for pid, seconds in used.items():
+        ancestor, label = pid, None
+        while ancestor and ancestor not in (root, postmaster):
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == postmaster:
+            totals["postgres"] = totals.get("postgres", 0.0) + seconds
+            continue
+        if ancestor != root:
+            continue
+        try:
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = b" ".join(command).decode(errors="replace")
+        if pid == root:
+            label = "runtime (API, pollers, dispatch)"
+        elif "local_queue" in text:
+            label = "local_queue"
+        elif "_worker" in text:
+            label = "function workers"
+        else:
+            label = "other"
+        totals[label] = totals.get(label, 0.0) + seconds
+    return totals
+
+
+def _queued(sqs, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.drain", description=__doc__)
+    parser.add_argument("--fill-seconds", type=float, default=30.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=100)
+    args = parser.parse_args(argv)
+    state = json.loads(STATE_FILE.read_text())
+    database_url = state["database_url"]
+    queue_database = urlunsplit(urlsplit(database_url)._replace(path="/" + QUEUE_DATABASE))
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=state["sqs_endpoint_url"],
+        region_name=state["region"],
+        config=Config(signature_version=UNSIGNED),
+    )
+    url = state["queue_urls"][QUEUE]
+    name = url.rsplit("/", 1)[-1]
+
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "900"})
+    try:
+        before = _count(database_url)
+        load(
+            [
+                "--duration",
+                str(args.fill_seconds),
+                "--concurrency",
+                str(args.concurrency),
+                "--batch-size",
+                str(args.batch_size),
+                "--drain-timeout",
+                "0",
+                "--quiet",
+            ]
+        )
+    finally:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "0"})
+    conn = psycopg2.connect(queue_database)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "UPDATE local_sqs.messages SET visible_at = %s "
+                "WHERE queue_id = (SELECT id FROM local_sqs.queues WHERE name = %s)",
+                (int(time.time() * 1000), name),
+            )
+            messages = cur.rowcount
+    finally:
+        conn.close()
+    postmaster = _postmaster(database_url)
+    cpu_before = _cpu_by_process(state["pid"], postmaster)
+    started = time.monotonic()
+    print(f"\nreleased {messages} queued messages; draining", flush=True)
+    while _queued(sqs, url):
+        time.sleep(0.2)  # polling interval of a condition the store ends
+    elapsed = time.monotonic() - started
+    cpu_after = _cpu_by_process(state["pid"], postmaster)
+    stored = _count(database_url) - before
+    rate = stored / elapsed
+    copy = copy_baseline(database_url, stored, "dr" + uuid.uuid4().hex[:10])
+    print(f"drained {stored:,} events in {elapsed:.1f} s: {rate:,.0f} stored/s")
+    for label, seconds in sorted(cpu_after.items()):
+        spent = seconds - cpu_before.get(label, 0.0)
+        print(f"  CPU {label:34} {spent:7.2f} s  {spent / stored * 1e6:8.1f} us per event")
+    print(f"raw COPY of as many rows:  {copy:,.0f} rows/s; the drain is {rate / copy:.0%} of it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
