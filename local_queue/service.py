@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -153,18 +154,22 @@ class _Arrivals:
     """Per-queue counters of commits that made messages visible, for long polls to await.
 
     Long polls wait on the server's event loop, not in a thread each: a poll that found
-    nothing awaits its queue's asyncio event. Commits happen in other threads (the send
-    writer, the database pool's), which bump the counter and, only if a poll of that
-    queue is waiting, set its event through the loop. A commit wakes only the long polls
-    of the queues it touched: waking every queue's idle polls on each send was a third
-    of the queue server's CPU once.
+    nothing awaits an asyncio event of its own. Commits happen in other threads (the
+    send writer, the database pool's), which bump the queue's counter and, only if a
+    poll of that queue is waiting, wake it through the loop. A commit wakes only the
+    long polls of the queues it touched, and of a standard queue only the one that
+    waited longest: the others would find nothing left (the store's two pollers woke
+    together on every send, and one of them always came back empty). A poll that takes
+    a full batch passes the wake-up on (`bump` again), so a commit of many messages
+    still reaches as many polls as it needs. A FIFO queue's polls all wake: a freed
+    group is for whichever asks first.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[int, int] = {}
         self._waiting: dict[int, int] = {}  # queue id -> long polls awaiting it
-        self._events: dict[int, asyncio.Event] = {}  # touched on the loop only
+        self._waiters: dict[int, deque[asyncio.Event]] = {}  # touched on the loop only
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
 
@@ -179,8 +184,8 @@ class _Arrivals:
         with self._lock:
             return sum(self._waiting.values())
 
-    def bump(self, queue_ids: set[int]) -> None:
-        """Any thread: the queues gained visible messages."""
+    def bump(self, queue_ids: set[int], *, everyone: bool = False) -> None:
+        """Any thread: the queues gained visible messages; wakes one poll of each, or all."""
         if not queue_ids:
             return
         with self._lock:
@@ -188,29 +193,34 @@ class _Arrivals:
                 self._counters[queue_id] = self._counters.get(queue_id, 0) + 1
             awaited = [q for q in queue_ids if self._waiting.get(q)]
         if awaited and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake, awaited)
+            self._loop.call_soon_threadsafe(self._wake, awaited, everyone)
 
-    def _wake(self, queue_ids: list[int]) -> None:
+    def _wake(self, queue_ids: list[int], everyone: bool) -> None:
         for queue_id in queue_ids:
-            event = self._events.pop(queue_id, None)
-            if event is not None:
-                event.set()
+            waiters = self._waiters.get(queue_id)
+            while waiters:
+                waiters.popleft().set()
+                if not everyone:
+                    break
 
     async def wait(self, queue_id: int, seen: int, timeout: float) -> None:
-        """On the loop: returns once the queue's counter moves past `seen`, or after `timeout`."""
+        """On the loop: returns once woken after the queue's counter moved past `seen`,
+        or after `timeout`."""
         with self._lock:
             if self.stopping or self._counters.get(queue_id, 0) != seen:
                 return
             self._waiting[queue_id] = self._waiting.get(queue_id, 0) + 1
-        event = self._events.get(queue_id)
-        if event is None:
-            event = self._events[queue_id] = asyncio.Event()
+        event = asyncio.Event()
+        waiters = self._waiters.setdefault(queue_id, deque())
+        waiters.append(event)
         try:
             async with asyncio.timeout(timeout):
                 await event.wait()
         except TimeoutError:
             pass
         finally:
+            if not event.is_set():
+                waiters.remove(event)
             with self._lock:
                 self._waiting[queue_id] -= 1
 
@@ -221,7 +231,7 @@ class _Arrivals:
             queue_ids = list(self._waiting)
         if self._loop is not None and not self._loop.is_closed():
             try:
-                self._loop.call_soon_threadsafe(self._wake, queue_ids)
+                self._loop.call_soon_threadsafe(self._wake, queue_ids, True)
             except RuntimeError:
                 pass  # the loop has stopped: nothing waits on it
 
@@ -317,6 +327,7 @@ class SqsService:
         queue_database.ensure_schema(database_url)
         self._pool = queue_database.ConnectionPool(database_url, pool_size, durable=False)
         self._arrivals = _Arrivals()
+        self._receives = 0  # counted on the loop
         self._writer = queue_database.SendWriter(database_url, self._arrivals.bump)
         self._queues_lock = threading.Lock()
         self._queues: dict[str, Queue] = {}
@@ -361,8 +372,12 @@ class SqsService:
 
     def stats(self) -> dict[str, Any]:
         """Sends (requests), messages and the commits that stored them (group commit at
-        work), and the long polls waiting now."""
-        return {"sends": self._writer.stats(), "long_polls": self._arrivals.waiting()}
+        work), receives' looks at the database, and the long polls waiting now."""
+        return {
+            "sends": self._writer.stats(),
+            "receives": self._receives,  # ReceiveMessage's looks at the database
+            "long_polls": self._arrivals.waiting(),
+        }
 
     def stop_waiting(self) -> None:
         """Long polls answer now (empty): the server is stopping."""
@@ -687,7 +702,7 @@ class SqsService:
         scoped = [(m, (m.group_id or "") if per_group else "") for m in messages]
         with self._pool.connection() as conn:
             sent = queue_database.send_fifo(conn, scoped, now, now + DEDUPLICATION_WINDOW_MS)
-        self._arrivals.bump({queue.id})
+        self._arrivals.bump({queue.id}, everyone=True)
         return sent
 
     async def _write(
@@ -763,7 +778,10 @@ class SqsService:
         deadline = time.monotonic() + wait
         while True:
             seen = self._arrivals.seen(queue.id)
+            self._receives += 1
             delivered, due = await run(self._receive_once, queue, count, visibility, wait > 0)
+            if len(delivered) == count and not queue.fifo:
+                self._arrivals.bump({queue.id})  # maybe more left: the next poll looks too
             remaining = deadline - time.monotonic()
             if delivered or remaining <= 0 or self._arrivals.stopping:
                 break
@@ -800,7 +818,7 @@ class SqsService:
             )
             if not delivered and want_due:
                 due = queue_database.next_visible(conn, queue.id, now)
-        self._arrivals.bump(touched)
+        self._arrivals.bump(touched, everyone=True)  # dead letters: rare, maybe a FIFO queue
         return [(m, _encode_handle(queue.id, m.seq, receipt)) for m in delivered], due
 
     def _delivered(
@@ -855,7 +873,7 @@ class SqsService:
         """A delete on a FIFO queue may free a group whose next messages wait visible:
         long polls of the queue look again."""
         if queue.fifo:
-            self._arrivals.bump({queue.id})
+            self._arrivals.bump({queue.id}, everyone=True)
 
     def DeleteMessageBatch(self, request: dict[str, Any], base: str) -> dict[str, Any]:
         queue = self._queue(request)
@@ -909,7 +927,7 @@ class SqsService:
             else:
                 failed.append(errors.not_in_flight(entry["ReceiptHandle"]).entry(entry["Id"]))
         if any(visible <= now for _, seq, _, visible in parsed if seq in changed):
-            self._arrivals.bump({queue.id})
+            self._arrivals.bump({queue.id}, everyone=queue.fifo)
         return successful, failed
 
     def ChangeMessageVisibility(self, request: dict[str, Any], base: str) -> dict[str, Any]:
@@ -965,7 +983,7 @@ class SqsService:
             moved = queue_database.move_dead_letters(
                 conn, dlq.id, destination, sources, self._now_ms()
             )
-        self._arrivals.bump(set(moved))
+        self._arrivals.bump(set(moved), everyone=True)
         task = MoveTask(
             handle=str(uuid.uuid4()),
             source_arn=source_arn,

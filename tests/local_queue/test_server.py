@@ -175,3 +175,50 @@ def test_any_bytes_get_no_5xx_and_the_server_keeps_serving(queue_server, garbage
         if line.startswith(b"HTTP/1.1 "):
             assert not line[9:10] == b"5", reply
     assert b"SQS JSON protocol" in _raw(queue_server.endpoint_url, b"GET / HTTP/1.0\r\n\r\n")
+
+
+def test_a_send_wakes_one_idle_long_poll_of_a_standard_queue_and_a_full_batch_the_next(
+    queue_server,
+):
+    # Given four long polls waiting on an empty queue
+    client = local_client(queue_server.endpoint_url)
+    url = client.create_queue(QueueName=f"herd-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    waiting = stats(queue_server)["long_polls"]
+    with ThreadPoolExecutor(4) as pool:
+        polls = [
+            pool.submit(
+                local_client(queue_server.endpoint_url).receive_message,
+                QueueUrl=url,
+                WaitTimeSeconds=20,
+                MaxNumberOfMessages=2,
+            )
+            for _ in range(4)
+        ]
+        wait_for(lambda: stats(queue_server)["long_polls"] == waiting + 4)
+        before = stats(queue_server)["receives"]
+
+        # When one message is sent
+        client.send_message(QueueUrl=url, MessageBody="one")
+
+        # Then one poll looked and took it; the three others still wait, not woken for nothing
+        wait_for(lambda: sum(p.done() for p in polls) == 1)
+        wait_for(lambda: stats(queue_server)["long_polls"] == waiting + 3)
+        assert stats(queue_server)["receives"] - before == 1
+
+        # And three messages at once fill one poll's batch, which passes the wake-up on
+        client.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(3)]
+        )
+        # (without the hand-over, the third message would wait for a poll's 20 s to end)
+        wait_for(lambda: sum(p.done() for p in polls) == 3, timeout=10)
+        bodies = sorted(m["Body"] for p in polls if p.done() for m in p.result()["Messages"])
+        assert bodies == ["m0", "m1", "m2", "one"]
+        client.send_message(QueueUrl=url, MessageBody="last")  # and the fourth gets this
+        wait_for(lambda: all(p.done() for p in polls))
+        assert sorted(m["Body"] for p in polls for m in p.result()["Messages"]) == [
+            "last",
+            "m0",
+            "m1",
+            "m2",
+            "one",
+        ]
