@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from sluice.core.observability import logger
 from sluice.intake.queue import EventQueue
 
 from tests.support import drain
@@ -78,6 +82,21 @@ def test_a_lone_message_sqs_refuses_is_retried_then_reported_unsent():
     sqs = FakeSqs("invalid", "invalid", "invalid")
     assert EventQueue(sqs, "queue").send([b"x"]) == {0}
     assert sqs.calls == [["lone"]] * 3
+
+
+def test_a_lone_message_sqs_refuses_is_logged_with_sqs_code_as_a_refused_entry_is():
+    handler = logger.registered_handler
+    lines = io.StringIO()
+    previous = handler.setStream(lines)  # the handler keeps the stdout it found at import
+    try:
+        EventQueue(FakeSqs("invalid"), "queue").send([b"x"])
+    finally:
+        handler.setStream(previous)
+    [line] = [json.loads(text) for text in lines.getvalue().splitlines()]
+    assert (line["message"], line["codes"]) == (
+        "events queue refused entries",
+        ["InvalidMessageContents"],
+    )
 
 
 def test_a_lone_message_refused_once_is_sent_on_the_retry():
