@@ -39,6 +39,10 @@ class StubSqs:
             "Failed": [],
         }
 
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict:
+        self.messages += 1
+        return {"MessageId": "stub"}
+
 
 class Context:
     function_name = "ingest"

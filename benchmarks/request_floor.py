@@ -3,7 +3,7 @@
 Issue 16 compares `make dev` with the replaced design on one 2-core machine. Whatever
 the local runtime does, each event costs at least what its two Lambdas cost:
 
-- ingest with its real SQS client (boto3, signed and parameter-checked as in Lambda)
+- ingest with its real SQS client (boto3, configured and signed as in Lambda)
   sending to local_queue in a process of its own, so the client's CPU is counted
   here and the queue server's is not;
 - store, as in part 2, plus the CPU of its PostgreSQL backend (read from /proc, so

@@ -84,7 +84,8 @@ class RefusingSqs:
     """An SQS client that passes calls to a real (moto) one, but refuses chosen entries.
 
     `refuse(body_predicate, times)` makes SendMessageBatch report matching entries as
-    failed for their next `times` attempts (None: always). Records every call.
+    failed for their next `times` attempts (None: always), and SendMessage answer them
+    with an error. Records every call (a SendMessage as a call of one entry).
     Like SQS (and local_queue), and unlike moto, it refuses an entry whose body holds
     a character outside XML's (U+FFFE, U+FFFF, C0 controls): InvalidMessageContents.
     """
@@ -126,6 +127,16 @@ class RefusingSqs:
             self._client.send_message_batch(QueueUrl=QueueUrl, Entries=passed) if passed else {}
         )
         return {"Successful": response.get("Successful", []), "Failed": failed}
+
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict:
+        """A lone message, as SQS answers SendMessage: a refusal is an error, not an entry."""
+        from botocore.exceptions import ClientError
+
+        response = self.send_message_batch(QueueUrl, [{"Id": "0", "MessageBody": MessageBody}])
+        if response["Failed"]:
+            [failed] = response["Failed"]
+            raise ClientError({"Error": {"Code": failed["Code"]}}, "SendMessage")
+        return {"MessageId": response["Successful"][0]["MessageId"]}
 
 
 class SwitchableProxy:

@@ -648,3 +648,22 @@ def test_a_batch_item_that_could_not_be_queued_gets_no_event_id(
     status, body = post(context, f"/api/logs/{app_id}/batch", events, key)
     assert status == 503
     assert [item["event_id"] for item in body["results"]] == [None] * 4
+
+
+def test_the_warm_ingest_function_sends_without_botocores_parameter_checks(
+    database_url, queues, monkeypatch
+):
+    # EventQueue builds every parameter of its sends itself (the queue URL from the
+    # settings, each Id from an index, each body a str), so botocore's checks of their
+    # presence and types can never fail there: ingest's SQS client skips them.
+    monkeypatch.setenv("EVENTS_QUEUE_URL", queues["events"])
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    ingest_app.ingestor.cache_clear()
+    try:
+        sqs = ingest_app.ingestor()._queue._sqs
+        # DelaySeconds is an integer in the model: a string would never leave a client
+        # that checks (ParamValidationError); this one sends it, and moto takes it.
+        sqs.send_message(QueueUrl=queues["events"], MessageBody="x", DelaySeconds="0")
+        assert drain(sqs, queues["events"]) == ["x"]
+    finally:
+        ingest_app.ingestor.cache_clear()

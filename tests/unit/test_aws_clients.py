@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    ConnectTimeoutError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from sluice.core import aws_clients
 from sluice.core.config import AwsSettings
 
-from tests.support import HangingEndpoint, answered_within
+from tests.support import HangingEndpoint, answered_within, drain
 
 SHORT = {"connect_timeout": 0.2, "read_timeout": 0.3}
 
@@ -60,3 +64,22 @@ def test_the_worst_call_counts_every_attempt_and_the_longest_backoff():
     assert aws_clients.worst_call_seconds(AwsSettings(0.5, 1.0, 1)) == 1.5
     # Two retries: at most 1 s, then 2 s, each up to 5 s longer for x-amz-retry-after.
     assert aws_clients.worst_call_seconds(AwsSettings(0.5, 1.0, 3)) == 3 * 1.5 + (1 + 5) + (2 + 5)
+
+
+def test_a_caller_that_builds_every_parameter_may_skip_botocores_checks_not_the_deadline(
+    sqs, queues
+):
+    # botocore checks each call's parameters against the API model (presence and types)
+    # before sending; a caller whose parameters are right by construction may skip that.
+    settings = AwsSettings(**SHORT, max_attempts=2)
+    checked = aws_clients.client("sqs", settings)
+    unchecked = aws_clients.client("sqs", settings, check_parameters=False)
+    # DelaySeconds is an integer in the model: checked, a string never leaves the client;
+    # unchecked, it goes as it is, and SQS (moto here) takes or refuses it.
+    with pytest.raises(ParamValidationError):
+        checked.send_message(QueueUrl=queues["events"], MessageBody="x", DelaySeconds="0")
+    unchecked.send_message(QueueUrl=queues["events"], MessageBody="x", DelaySeconds="0")
+    assert drain(sqs, queues["events"]) == ["x"]
+    config = unchecked.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (0.2, 0.3)
+    assert config.retries["total_max_attempts"] == 2

@@ -26,7 +26,7 @@ _MAX_BACKOFF_SECONDS = 20.0
 _RETRY_AFTER_EXTRA_SECONDS = 5.0
 
 
-def client_config(aws: AwsSettings) -> Config:
+def client_config(aws: AwsSettings, *, check_parameters: bool = True) -> Config:
     from botocore.config import Config
 
     return Config(
@@ -35,14 +35,20 @@ def client_config(aws: AwsSettings) -> Config:
         # total_max_attempts counts the first call; botocore's max_attempts counts only
         # the retries after it (one more connection than it reads like).
         retries={"mode": RETRY_MODE, "total_max_attempts": aws.max_attempts},
+        parameter_validation=check_parameters,
     )
 
 
-def client(service: str, aws: AwsSettings) -> Any:
-    """A boto3 client for `service` whose calls give up within worst_call_seconds(aws)."""
+def client(service: str, aws: AwsSettings, *, check_parameters: bool = True) -> Any:
+    """A boto3 client for `service` whose calls give up within worst_call_seconds(aws).
+
+    `check_parameters=False` skips botocore's check of each call's parameters against
+    the API model (presence and types, before sending), for a caller on the hot path
+    whose parameters are right by construction; the service still checks their values.
+    """
     import boto3
 
-    return boto3.client(service, config=client_config(aws))
+    return boto3.client(service, config=client_config(aws, check_parameters=check_parameters))
 
 
 def secrets_provider(aws: AwsSettings) -> SecretsProvider:
