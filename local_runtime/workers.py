@@ -267,7 +267,8 @@ class FunctionPool:
         self._count = 0
         self._generation = 0  # one more at each reload: older workers are not reused
         self._closed = False
-        self._waiting: deque[asyncio.Future[None]] = deque()  # invocations waiting for a worker
+        # invocations waiting for a worker, first come first served
+        self._waiting: deque[asyncio.Future[Worker | None]] = deque()
         self._stopping: set[asyncio.Task] = set()  # workers being stopped in the background
 
     @staticmethod
@@ -334,12 +335,13 @@ class FunctionPool:
         self._count += 1
         worker = await self._start()
         if worker is not None and worker.generation == self._generation and not self._closed:
-            self._idle.append(worker)
-        else:  # it did not start, or the code changed (or the runtime stopped) while it did
-            self._count -= 1
-            if worker is not None:
-                await worker.stop()
+            self._offer(worker)
+            return
+        # it did not start, or the code changed (or the runtime stopped) while it did
+        self._count -= 1
         self._wake()
+        if worker is not None:
+            await worker.stop()
 
     async def reload_async(self, python_path: Sequence[Path] | None = None) -> tuple[int, int]:
         self._generation += 1
@@ -372,10 +374,16 @@ class FunctionPool:
         return worker
 
     async def _acquire(self) -> tuple[Worker | None, bool]:
+        """An idle worker, or leave to start one (None, True); waits in turn when neither.
+
+        Waiting invocations are served first come, first served: a worker released
+        while some wait is handed to the first of them, never taken by a newcomer.
+        """
+        woken = False  # a waiter woken in its turn may take an idle worker before the rest
         while True:
             if self._closed:
                 raise RuntimeError("the runtime is stopping")
-            if self._idle:
+            if self._idle and (woken or not self._waiting):
                 worker = self._idle.pop()
                 self._busy.add(worker)
                 self._note_busy()
@@ -387,12 +395,20 @@ class FunctionPool:
                 self._count += 1
                 self._note_busy()
                 return None, True
-            waiter = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[Worker | None] = asyncio.get_running_loop().create_future()
             self._waiting.append(waiter)
-            await waiter
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self._release(waiter.result())  # handed over as the caller gave up
+                raise
+            if handed is not None:
+                return handed, False
+            woken = True
 
     def _wake(self) -> None:
-        """Lets the longest-waiting invocation look again for a worker."""
+        """Lets the first waiting invocation look again (a worker ended, or one is idle)."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
@@ -411,8 +427,19 @@ class FunctionPool:
             self._count -= 1
             self._background(worker.stop())
         else:
-            self._idle.append(worker)
+            self._offer(worker)
+            return
         self._wake()
+
+    def _offer(self, worker: Worker) -> None:
+        """A ready worker goes straight to the first invocation waiting, or is idle."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                self._busy.add(worker)
+                waiter.set_result(worker)
+                return
+        self._idle.append(worker)
 
     async def invoke_async(self, event: Any, request_id: str | None = None) -> Outcome:
         request_id = request_id or str(uuid.uuid4())
