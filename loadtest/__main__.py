@@ -343,7 +343,8 @@ def print_wrk_report(result: dict) -> None:
     if cpu_ms:
         print("  CPU ms per acknowledged request, by process (load and drain):")
         for group, ms in cpu_ms.items():
-            print(f"    {group:<28} {ms:>8.3f}")
+            if ms or group == "total":  # idle functions' workers: in --json only
+                print(f"    {group:<40} {ms:>8.3f}")
 
 
 def flood_comparison(args: argparse.Namespace, plan: LoadPlan, database_url: str) -> int:

@@ -201,8 +201,11 @@ class Worker:
     async def invoke(self, event: Any, request_id: str, deadline: float) -> dict:
         assert self._stdin is not None
         request = {"event": event, "request_id": request_id, "deadline": deadline}
-        if self._returncode is None:
-            self._stdin.write(json.dumps(request).encode() + b"\n")
+        line = json.dumps(request).encode() + b"\n"
+        try:
+            self._stdin.write(line)
+        except (OSError, RuntimeError) as exc:  # its stdin closed: it is ending
+            raise WorkerDied(f"its stdin is closed ({exc})") from None
         return await self._next(deadline - time.time())
 
     def kill(self) -> None:
