@@ -9,8 +9,9 @@ PostgreSQL's helper) and for the embedded PostgreSQL's own processes, which pg_c
 detaches from the runtime: the postmaster named in the data folder's postmaster.pid
 and its backends.
 
-A process that starts during the load counts from zero; one that ends during it
-(a worker replaced, a backend closed) is not counted after its end.
+A process that starts during the load counts from zero. One that ends during it is
+counted while it ran only if it is a PostgreSQL backend (the postmaster's reaped
+children); a worker that ends (timed out, replaced by a reload) is not.
 """
 
 from __future__ import annotations
@@ -33,16 +34,18 @@ class Sample:
 Snapshot = dict[tuple[int, int], Sample]
 
 
-def _stat(pid: int) -> tuple[int, int, float] | None:
-    """(parent pid, start time, CPU seconds) of a process, None once it is gone."""
+def _stat(pid: int) -> tuple[int, int, float, float] | None:
+    """(parent pid, start time, CPU seconds, of its children it reaped) of a process."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may hold spaces or ')'.
     fields = text[text.rindex(")") + 2 :].split()
-    ppid, utime, stime, started = int(fields[1]), int(fields[11]), int(fields[12]), int(fields[19])
-    return ppid, started, (utime + stime) / TICKS
+    ppid, started = int(fields[1]), int(fields[19])
+    used = (int(fields[11]) + int(fields[12])) / TICKS
+    reaped = (int(fields[13]) + int(fields[14])) / TICKS
+    return ppid, started, used, reaped
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -90,12 +93,12 @@ def postmaster_pid(state_dir: Path) -> int | None:
 
 def snapshot(runtime_pid: int, postgres_pid: int | None = None) -> Snapshot:
     """CPU seconds so far of every process in the runtime's tree and the postmaster's."""
-    stats: dict[int, tuple[int, int, float]] = {}
+    stats: dict[int, tuple[int, int, float, float]] = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
             stats[int(entry.name)] = stat
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
+    for pid, (ppid, _, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
     found: Snapshot = {}
     for root, root_group in ((runtime_pid, "runtime"), (postgres_pid, "postgres")):
@@ -105,9 +108,11 @@ def snapshot(runtime_pid: int, postgres_pid: int | None = None) -> Snapshot:
         while pending:
             pid = pending.pop()
             pending.extend(children.get(pid, []))
-            _, started, cpu_s = stats[pid]
+            _, started, cpu_s, reaped = stats[pid]
             if pid == root:
                 group = root_group
+                if root_group == "postgres":  # its backends that ended, all PostgreSQL's
+                    cpu_s += reaped
             else:
                 command = _cmdline(pid)
                 name = _function_name(pid) if "_worker.py" in " ".join(command) else None

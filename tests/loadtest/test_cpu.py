@@ -54,6 +54,19 @@ def test_the_cpu_a_child_spends_during_the_load_is_counted_per_request_in_its_gr
     assert per["total"] >= per["local_queue"] + per["runtime"] - 0.01
 
 
+def test_the_cpu_of_postgres_backends_that_ended_during_the_load_is_counted():
+    # Given this process as the postmaster, whose backend burns 0.3 s and exits
+    before = cpu.snapshot(-1, os.getpid())
+    backend = subprocess.Popen(  # noqa: S603 - this interpreter
+        [sys.executable, "-c", BURNER, "0.3"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+    )
+    backend.communicate(timeout=60)  # reaped: its CPU is now the postmaster's children's
+
+    per = cpu.per_request(before, cpu.snapshot(-1, os.getpid()), 100)
+
+    assert per["postgres"] >= 2.9  # 0.3 s over 100 requests, and this process's own
+
+
 def test_a_process_started_during_the_load_counts_from_zero_and_a_reused_pid_is_another():
     before = {(10, 1): cpu.Sample("runtime", 5.0), (11, 2): cpu.Sample("moto", 1.0)}
     after = {
