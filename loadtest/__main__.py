@@ -30,7 +30,7 @@ from sluice.manage import admin
 from sluice.store import events_data
 from uuid_utils.compat import uuid7
 
-from loadtest import wrk
+from loadtest import cpu, wrk
 from loadtest.driver import Driver, LoadPlan, make_event
 from loadtest.flood import Flood
 from loadtest.stats import latency_summary
@@ -179,8 +179,22 @@ def stored_count(database_url: str, app_id: str) -> tuple[int, float | None]:
         conn.close()
 
 
+def stack_pids() -> tuple[int, int | None] | None:
+    """The running `make dev`'s pid and its embedded PostgreSQL's, from the state folder."""
+    state = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() else {}
+    if not _alive(state.get("pid")):
+        return None
+    return int(state["pid"]), cpu.postmaster_pid(STATE_FILE.parent)
+
+
 def run_wrk(args: argparse.Namespace, url: str, database_url: str, app_id: str, key: str) -> dict:
-    """wrk's load, then storage: every 2xx answer counted must come to be stored."""
+    """wrk's load, then storage: every 2xx answer counted must come to be stored.
+
+    With the stack's pid known (its state file), the CPU each of its processes spent
+    from the load's start until the last event was stored, per acknowledged request.
+    """
+    pids = stack_pids()
+    before = cpu.snapshot(*pids) if pids else None
     figures = wrk.run(url, app_id, key, args.duration, args.concurrency)
     acknowledged = figures["requests"] - figures["non_2xx"]
     count, last = stored_count(database_url, app_id)
@@ -191,6 +205,9 @@ def run_wrk(args: argparse.Namespace, url: str, database_url: str, app_id: str, 
         if new_count != count:
             count, last_change = new_count, time.time()
     load_seconds = figures["end"] - figures["start"]
+    cpu_ms = None
+    if pids and before is not None:
+        cpu_ms = cpu.per_request(before, cpu.snapshot(*pids), acknowledged)
     return {
         "tool": "wrk",
         "plan": {"duration_s": args.duration, "connections": args.concurrency},
@@ -204,6 +221,7 @@ def run_wrk(args: argparse.Namespace, url: str, database_url: str, app_id: str, 
         "stored_per_s": round(count / max(load_seconds, (last or 0) - figures["start"]), 1),
         "drain_s_after_load": round(max(0.0, (last or figures["end"]) - figures["end"]), 2),
         "acknowledged_missing": max(0, acknowledged - count),
+        "cpu_ms_per_acknowledged_request": cpu_ms,
     }
 
 
@@ -321,6 +339,12 @@ def print_wrk_report(result: dict) -> None:
     print(f"  events stored/s            {result['stored_per_s']:>10,.1f}")
     print(f"  backlog drained in         {result['drain_s_after_load']:>10.2f} s after the load")
     print(f"  acknowledged but missing   {result['acknowledged_missing']:>10}")
+    cpu_ms = result.get("cpu_ms_per_acknowledged_request")
+    if cpu_ms:
+        print("  CPU ms per acknowledged request, by process (load and drain):")
+        for group, ms in cpu_ms.items():
+            if ms or group == "total":  # idle functions' workers: in --json only
+                print(f"    {group:<40} {ms:>8.3f}")
 
 
 def flood_comparison(args: argparse.Namespace, plan: LoadPlan, database_url: str) -> int:

@@ -45,6 +45,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _logging(verbose: bool) -> None:
+    # No caller lookup (the logging HOWTO's "Optimization"): the lines name no source
+    # file, and under load the runtime logs a few lines per request.
+    logging._srcfile = None
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     logger = logging.getLogger("local_runtime")

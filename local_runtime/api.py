@@ -8,25 +8,31 @@ that asks for it). Responses are read back the way API Gateway reads them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import json
 import logging
 import re
 import secrets
-import threading
+import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
-from local_runtime import integrations
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from local_runtime import eventloop, integrations
 from local_runtime.template import ACCOUNT_ID, Cors, Route, ServiceRoute
 from local_runtime.workers import Outcome
 from toolkit import forgery
-from toolkit.http_server import HttpRequest, HttpServer
 
 log = logging.getLogger("local_runtime")
 
@@ -40,6 +46,14 @@ _TEXT_TYPES = re.compile(
 LOCAL_PREFIX = "/_local/"
 _JSON_TYPE = ("Content-Type", "application/json")
 STOP_WAIT_SECONDS = 60.0  # at stop, how long requests being answered may still take
+# What the server refuses before it invokes anything.
+MAX_BODY = 16 * 1024 * 1024  # 413 past it (API Gateway's own limit is 10 MB)
+MAX_HEADERS = 200  # 431 past it, or past MAX_HEADER_BYTES of names and values
+MAX_HEADER_BYTES = 64 * 1024
+BACKLOG = 1024  # connections waiting to be accepted; 5 would reset clients under load
+# An idle kept-alive connection stays open this long (clients here reuse theirs).
+KEEP_ALIVE_SECONDS = 120
+BLOCKING_THREADS = 8  # for the runtime's own endpoints and SQS integrations
 
 
 @dataclass(frozen=True)
@@ -343,11 +357,31 @@ def _preflight(cors: Cors, origin: str) -> Response:
     return Response(204, headers, b"")
 
 
-Invoker = Callable[[str, Any], Outcome]
+Invoker = Callable[[str, Any], Awaitable[Outcome]]
+LocalEndpoint = Callable[[Request, str], Response]
+
+
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, keeping header names as the client sent them.
+
+    ASGI lower-cases them; a REST API's event (payload 1.0) has them as sent, and
+    uvicorn itself reads none of a request's headers past the parser's own flags.
+    """
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self.headers[-1] = (name, self.headers[-1][1])
 
 
 class ApiServer:
-    """Serves every route of the template on one address, HTTP/1.1 with keep-alive."""
+    """Serves every route of the template on one address: uvicorn (httptools, uvloop).
+
+    An ASGI app on the runtime's event loop (local_runtime/eventloop.py): a Lambda
+    route's request awaits its function's worker there, with no thread per connection
+    or request. The runtime's own endpoints and API Gateway's SQS integrations make
+    blocking calls (PostgreSQL, botocore, a schedule's invocation), so they run in a
+    few threads beside it.
+    """
 
     def __init__(
         self,
@@ -355,7 +389,7 @@ class ApiServer:
         invoke: Invoker,
         host: str = "127.0.0.1",
         port: int = 3000,
-        local_endpoints: dict[str, Callable[[Request, str], Response]] | None = None,
+        local_endpoints: dict[str, LocalEndpoint] | None = None,
         owns: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.routes = sorted((CompiledRoute(r) for r in routes), key=lambda c: c.rank)
@@ -365,11 +399,14 @@ class ApiServer:
         self.local_endpoints = local_endpoints or {}
         # (endpoint name, rest of the path) -> whether the runtime serves that exact path
         self.owns = owns or (lambda name, rest: name in self.local_endpoints)
-        self.server = HttpServer((host, port), self.handle)
-        self.port = self.server.server_address[1]
+        # Bound now: the API's URL is in the template's values before anything starts.
+        self.socket = socket.create_server((host, port), backlog=BACKLOG)
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         self.hosts = forgery.own_hosts(host, self.port)
-        self._thread: threading.Thread | None = None
+        self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="api blocking")
+        self._server: uvicorn.Server | None = None
+        self._serving: concurrent.futures.Future[None] | None = None
 
     def set_routes(
         self,
@@ -384,38 +421,75 @@ class ApiServer:
         self.send = send
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        config = uvicorn.Config(
+            self,
+            http=_Protocol,
+            ws="none",
+            lifespan="off",
+            log_config=None,  # the runtime's logging stays as it is
+            log_level="warning",
+            access_log=False,  # the runtime logs each request itself
+            proxy_headers=False,
+            server_header=False,
+            date_header=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=STOP_WAIT_SECONDS,
         )
-        self._thread.start()
+        self._server = uvicorn.Server(config)
+        self._serving = asyncio.run_coroutine_threadsafe(
+            self._server.serve(sockets=[self.socket]), eventloop.loop()
+        )
 
     def stop(self) -> None:
         """Stops accepting connections, then waits for the requests being answered."""
-        if self._thread is not None:
-            self.server.shutdown()
-            self._thread.join()
-        self.server.close_connections(timeout=STOP_WAIT_SECONDS)
-        self.server.server_close()
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            try:
+                self._serving.result(STOP_WAIT_SECONDS + 5)
+            except concurrent.futures.TimeoutError:
+                log.warning("the API's last requests were not answered in time")
+        self.socket.close()
+        self._blocking.shutdown(wait=False, cancel_futures=True)
 
-    def handle(self, incoming: HttpRequest) -> tuple[int, list[tuple[str, str]], bytes]:
-        started = time.monotonic()
-        url = urlsplit(incoming.target)
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """The ASGI app: one HTTP request in, one answer out."""
+        if scope["type"] != "http":
+            return
+        pairs = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]
+        ]
+        refused = _refused(pairs)
+        if refused is not None:
+            await _answer(send, refused, head=False, close=True)
+            return
+        body = await _body(receive, pairs)
+        if isinstance(body, Response):
+            await _answer(send, body, head=False, close=True)
+            return
+        if body is None:
+            return  # the client went away
+        client = scope.get("client") or ("", 0)
         request = Request(
-            method=incoming.method,
-            raw_path=url.path,
-            raw_query=url.query,
-            headers=incoming.header_pairs,
-            body=incoming.body,
-            source_ip=incoming.client[0],
-            protocol=incoming.version,
+            method=scope["method"],
+            raw_path=scope["raw_path"].decode("latin-1"),
+            raw_query=scope["query_string"].decode("latin-1"),
+            headers=pairs,
+            body=body,
+            source_ip=client[0],
+            protocol="HTTP/" + scope["http_version"],
         )
+        response = await self.handle(request)
+        await _answer(send, response, head=request.method == "HEAD", close=False)
+
+    async def handle(self, request: Request) -> Response:
+        started = time.monotonic()
         target = "-"
         name, _, rest = request.raw_path.removeprefix(LOCAL_PREFIX).partition("/")
         if request.raw_path.startswith(LOCAL_PREFIX) and self.owns(name, rest):
             target = "runtime"
-            response = self._local(request, name, rest)
+            response = await self._in_thread(self._local, request, name, rest)
         else:
-            response, target = self._route(request)
+            response, target = await self._route(request)
         log.info(
             "request  %s %s -> %s %s %.0f ms",
             request.method,
@@ -424,7 +498,10 @@ class ApiServer:
             target,
             (time.monotonic() - started) * 1000,
         )
-        return response.status, response.headers, response.body
+        return response
+
+    async def _in_thread(self, call: Callable[..., Response], *args: Any) -> Response:
+        return await asyncio.get_running_loop().run_in_executor(self._blocking, call, *args)
 
     def _local(self, request: Request, name: str, rest: str) -> Response:
         # The runtime's own endpoints invoke functions with any event and fire schedules,
@@ -440,20 +517,20 @@ class ApiServer:
         endpoint = self.local_endpoints.get(name)
         return endpoint(request, rest) if endpoint else _error(404, "Not Found")
 
-    def _route(self, request: Request) -> tuple[Response, str]:
+    async def _route(self, request: Request) -> tuple[Response, str]:
         headers = {name.lower(): value for name, value in request.headers}
         origin = headers.get("origin")
         cors = self._cors_for(request.raw_path) if origin else None
         if cors is not None and origin is not None:
             if request.method == "OPTIONS" and "access-control-request-method" in headers:
                 return _preflight(cors, origin), "cors preflight"
-            response, target = self._invoke_route(request)
+            response, target = await self._invoke_route(request)
             if allowed_origin(cors, origin):
                 response.headers.append(
                     ("Access-Control-Allow-Origin", allowed_origin(cors, origin))
                 )
             return response, target
-        return self._invoke_route(request)
+        return await self._invoke_route(request)
 
     def _cors_for(self, path: str) -> Cors | None:
         """The CORS of the HTTP API that has a route for this path, any method."""
@@ -463,17 +540,18 @@ class ApiServer:
                 return self.cors[route.api]
         return None
 
-    def _invoke_route(self, request: Request) -> tuple[Response, str]:
+    async def _invoke_route(self, request: Request) -> tuple[Response, str]:
         for compiled in self.routes:
             params = compiled.match(request.method, request.raw_path)
             if params is None:
                 continue
             route = compiled.route
             if isinstance(route, ServiceRoute):
-                return self._service(request, route, params), route.function
+                response = await self._in_thread(self._service, request, route, params)
+                return response, route.function
             build = http_api_event if route.payload_version == "2.0" else rest_api_event
             event = build(request, route, params, self.port)
-            outcome = self.invoke(route.function, event)
+            outcome = await self.invoke(route.function, event)
             if not outcome.ok:
                 # API Gateway hides the function's error from the client.
                 status = 502 if route.payload_version == "1.0" else 500
@@ -500,3 +578,47 @@ class ApiServer:
         # API Gateway picks a REST mapping template by Content-Type, application/json if none.
         content_type = headers.get("content-type", "application/json").split(";")[0].strip()
         return service_response(route, values, content_type.lower(), self.send)
+
+
+def _plain(status: int) -> Response:
+    return Response(status, [("Content-Type", "text/plain")], HTTPStatus(status).phrase.encode())
+
+
+def _refused(pairs: list[tuple[str, str]]) -> Response | None:
+    """What the server refuses before reading a body: too many or too large headers,
+    a body over the limit, a length that is no number."""
+    if len(pairs) > MAX_HEADERS or sum(len(n) + len(v) for n, v in pairs) > MAX_HEADER_BYTES:
+        return _plain(431)
+    length = next((v for n, v in pairs if n.lower() == "content-length"), None)
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        return _plain(413)
+    return None
+
+
+async def _body(receive: Callable, pairs: list[tuple[str, str]]) -> bytes | Response | None:
+    """The request's body (chunked ones too, up to the limit); None if the client left."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return _plain(413)
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _answer(send: Callable, response: Response, *, head: bool, close: bool) -> None:
+    headers = [
+        (name.encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+        for name, value in response.headers
+        if name.lower() not in ("content-length", "connection", "transfer-encoding")
+    ]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})

@@ -149,7 +149,7 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.api = ApiServer(
             [],
-            self.invoke,
+            self.invoke_async,
             host=self.config.host,
             port=self.config.port,
             local_endpoints={
@@ -436,12 +436,12 @@ class Runtime:
         return result
 
     def invoke(self, function: str, event: Any) -> Outcome:
-        outcome = self.pools[function].invoke(event)
-        if not outcome.ok:
-            log.warning(
-                "%s: %s: %s", function, outcome.error["errorType"], outcome.error["errorMessage"]
-            )
-        return outcome
+        """From any thread but the event loop's (pollers, schedules, local endpoints)."""
+        return _logged(function, self.pools[function].invoke(event))
+
+    async def invoke_async(self, function: str, event: Any) -> Outcome:
+        """On the event loop (the API's requests)."""
+        return _logged(function, await self.pools[function].invoke_async(event))
 
     def fire(self, function: str, event: str) -> Outcome:
         assert self.scheduler is not None
@@ -600,6 +600,14 @@ def write_inline_code(function: sam.Function) -> None:
     if function.inline_code is not None:
         function.code_dir.mkdir(parents=True, exist_ok=True)
         (function.code_dir / "index.py").write_text(function.inline_code)
+
+
+def _logged(function: str, outcome: Outcome) -> Outcome:
+    if not outcome.ok:
+        log.warning(
+            "%s: %s: %s", function, outcome.error["errorType"], outcome.error["errorMessage"]
+        )
+    return outcome
 
 
 def _json(status: int, body: Any) -> Response:

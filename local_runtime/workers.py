@@ -16,20 +16,21 @@ virtualenv, so a handler imports what it would import in Lambda and nothing more
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
-import select
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local_runtime import eventloop
 from local_runtime.template import Function
 
 log = logging.getLogger("local_runtime")
@@ -67,83 +68,176 @@ class Throttled(Exception):
     """Every execution the function reserved is busy: Lambda refuses the invocation."""
 
 
+class _Pipes(asyncio.SubprocessProtocol):
+    """A worker's stdout (answers) and stderr (the handler's output), read on the loop."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self.worker._answer_data(data)
+        else:
+            self.worker._log_data(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.worker._answers_ended()
+
+    def process_exited(self) -> None:
+        self.worker._exited()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.worker._closed()
+
+
 class Worker:
     """One worker process; used by one invocation at a time (FunctionPool sees to that).
 
-    The invoking thread writes the request to the worker's stdin and reads the answer
-    from its stdout itself, with a deadline: no reader thread and queue between them,
-    which under load cost a thread hand-off (and the GIL) per invocation.
+    Its pipes are read by the runtime's event loop (local_runtime/eventloop.py): the
+    request is written to its stdin and the invocation awaits its answer line, with a
+    deadline. No thread waits on a worker, for its answers or for its log lines.
     """
 
     def __init__(self, function: Function, environ: dict[str, str], generation: int = 0) -> None:
         self.function = function
+        self.environ = environ
         self.generation = generation  # the pool's code generation it imported
-        self.process = subprocess.Popen(  # noqa: S603 - our own worker script
+        self.ready = False
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._answers = b""  # answer bytes read past the last full line
+        self._logs = b""  # output bytes read past the last full line
+        self._waiter: asyncio.Future[dict] | None = None
+        self._returncode: int | None = None
+        self._answers_open = True  # until its stdout ends, an answer may still come
+        self._done: asyncio.Future[None] = self._loop.create_future()
+
+    async def start(self) -> None:
+        self._transport, _ = await self._loop.subprocess_exec(
+            lambda: _Pipes(self),
             # -S: no site-packages (the runtime's virtualenv); -P: not this folder either
-            [sys.executable, "-S", "-P", str(WORKER_SCRIPT)],
-            cwd=function.code_dir,
-            env=environ,
+            sys.executable,
+            "-S",
+            "-P",
+            str(WORKER_SCRIPT),
+            cwd=self.function.code_dir,
+            env=self.environ,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             # Its own session: Ctrl-C reaches the runtime, which stops workers when it is done.
             start_new_session=True,
         )
-        self._pending = b""  # answer bytes read past the last full line
-        self._log_reader = threading.Thread(target=self._pass_logs, daemon=True)
-        self._log_reader.start()
-        self.ready = False
+        self._stdin = self._transport.get_pipe_transport(0)  # type: ignore[assignment]
 
-    def _pass_logs(self) -> None:
-        assert self.process.stderr is not None
-        name = self.function.logical_id
-        for line in self.process.stderr:
-            # errors="replace": a handler printing bytes must not stop its log reader
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            handler_log.info("%s | %s", name, text)
+    @property
+    def pid(self) -> int | None:
+        return self._transport.get_pid() if self._transport else None
 
-    def _next(self, timeout: float) -> dict:
+    # ---- called by _Pipes, on the loop
+    def _answer_data(self, data: bytes) -> None:
+        self._answers += data
+        if self._waiter is not None and not self._waiter.done() and b"\n" in self._answers:
+            line, _, self._answers = self._answers.partition(b"\n")
+            self._waiter.set_result(json.loads(line))
+
+    def _log_data(self, data: bytes) -> None:
+        *lines, self._logs = (self._logs + data).split(b"\n")
+        for line in lines:
+            self._log(line)
+
+    def _log(self, line: bytes) -> None:
+        # errors="replace": a handler printing bytes must not break its log lines
+        handler_log.info("%s | %s", self.function.logical_id, line.decode("utf-8", "replace"))
+
+    def _answers_ended(self) -> None:
+        self._answers_open = False
+        self._fail_waiter()
+
+    def _exited(self) -> None:
+        assert self._transport is not None
+        self._returncode = self._transport.get_returncode()
+        self._fail_waiter()
+
+    def _fail_waiter(self) -> None:
+        """Once it exited and every answer it wrote was read, none is coming."""
+        if self._answers_open or self._returncode is None:
+            return
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(WorkerDied(f"exited with status {self._returncode}"))
+
+    def _closed(self) -> None:
+        if self._logs:  # its last words, without a newline
+            self._log(self._logs)
+            self._logs = b""
+        if self._transport is not None:
+            self._transport.close()
+        if not self._done.done():
+            self._done.set_result(None)
+
+    # ---- used by the pool, on the loop
+    async def _next(self, timeout: float) -> dict:
         """The worker's next answer line, parsed; TimeoutError, or WorkerDied at its end."""
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + max(timeout, 0)
-        while b"\n" not in self._pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise TimeoutError
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise WorkerDied(f"exited with status {self.process.wait()}")
-            self._pending += chunk
-        line, _, self._pending = self._pending.partition(b"\n")
-        return json.loads(line)
+        if b"\n" in self._answers:
+            line, _, self._answers = self._answers.partition(b"\n")
+            return json.loads(line)
+        if not self._answers_open and self._returncode is not None:
+            raise WorkerDied(f"exited with status {self._returncode}")
+        waiter = self._waiter = self._loop.create_future()
+        expiry = self._loop.call_later(max(timeout, 0), _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            expiry.cancel()
+            self._waiter = None
 
-    def wait_ready(self) -> None:
+    async def wait_ready(self) -> None:
         if not self.ready:
-            self._next(INIT_TIMEOUT_SECONDS)
+            await self._next(INIT_TIMEOUT_SECONDS)
             self.ready = True
 
-    def invoke(self, event: Any, request_id: str, deadline: float) -> dict:
-        assert self.process.stdin is not None
+    async def invoke(self, event: Any, request_id: str, deadline: float) -> dict:
+        assert self._stdin is not None
         request = {"event": event, "request_id": request_id, "deadline": deadline}
-        self.process.stdin.write(json.dumps(request).encode() + b"\n")
-        self.process.stdin.flush()
-        return self._next(deadline - time.time())
+        line = json.dumps(request).encode() + b"\n"
+        try:
+            self._stdin.write(line)
+        except (OSError, RuntimeError) as exc:  # its stdin closed: it is ending
+            raise WorkerDied(f"its stdin is closed ({exc})") from None
+        return await self._next(deadline - time.time())
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+        """Ends the process now; its pipes are read to their end, then closed."""
+        if self._transport is not None and self._returncode is None:
+            try:
+                self._transport.kill()
+            except ProcessLookupError:
+                pass
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Closes stdin (the worker's loop ends) and waits; kills what lingers."""
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Closes stdin (the worker's loop ends) and waits; kills what lingers.
+
+        Returns once its last lines are logged.
+        """
+        if self._transport is None:
+            return
+        if self._stdin is not None:
+            self._stdin.close()
         try:
-            if self.process.stdin:
-                self.process.stdin.close()
-            self.process.wait(timeout)
-        except (OSError, subprocess.TimeoutExpired):
+            await asyncio.wait_for(asyncio.shield(self._done), timeout)
+        except TimeoutError:
             self.kill()
-        self._log_reader.join(timeout)  # its last lines are logged before stop returns
+            try:  # a grandchild holding its stderr open must not hold the stop
+                await asyncio.wait_for(asyncio.shield(self._done), timeout)
+            except TimeoutError:
+                self._transport.close()
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class FunctionPool:
@@ -152,6 +246,10 @@ class FunctionPool:
     max_workers bounds this machine: past it an invocation waits for a worker. The
     function's reserved concurrency bounds the function, as in Lambda: past it an
     invocation is throttled. `busy`, `peak_busy` and `throttled` say what happened.
+
+    Its state belongs to the event loop (local_runtime/eventloop.py): the `*_async`
+    methods run there; `invoke`, `prewarm`, `reload` and `close` are the same, for
+    other threads, waiting for the loop's answer.
     """
 
     def __init__(
@@ -172,7 +270,9 @@ class FunctionPool:
         self._count = 0
         self._generation = 0  # one more at each reload: older workers are not reused
         self._closed = False
-        self._cond = threading.Condition()
+        # invocations waiting for a worker, first come first served
+        self._waiting: deque[asyncio.Future[Worker | None]] = deque()
+        self._stopping: set[asyncio.Task] = set()  # workers being stopped in the background
 
     @staticmethod
     def _environment(
@@ -209,26 +309,15 @@ class FunctionPool:
     @property
     def busy(self) -> int:
         """Invocations running now (their workers starting, or working)."""
-        with self._cond:
-            return self._count - len(self._idle)
+        return self._count - len(self._idle)
+
+    # ------------------------------------------------------------ other threads
+    def invoke(self, event: Any, request_id: str | None = None) -> Outcome:
+        return eventloop.run(self.invoke_async(event, request_id))
 
     def prewarm(self) -> None:
         """Starts one worker now, so the first request does not pay the cold start."""
-        with self._cond:
-            if self._count or self._closed or self.reserved == 0:
-                return
-            self._count += 1
-        worker = self._start()
-        stale = None
-        with self._cond:
-            if worker is not None and worker.generation == self._generation:
-                self._idle.append(worker)
-            else:  # it did not start, or the code changed while it did
-                self._count -= 1
-                stale = worker
-            self._cond.notify()
-        if stale is not None:
-            stale.stop()
+        eventloop.run(self.prewarm_async())
 
     def reload(self, python_path: Sequence[Path] | None = None) -> tuple[int, int]:
         """New workers for new code: idle ones stop now, busy ones when their call ends.
@@ -236,76 +325,129 @@ class FunctionPool:
         Returns how many were idle and busy. With `python_path`, new workers get it
         (the function's requirements changed).
         """
-        with self._cond:
-            self._generation += 1
-            if python_path is not None:
-                self.environ["PYTHONPATH"] = os.pathsep.join(str(p) for p in python_path)
-            idle, self._idle = self._idle, []
-            self._count -= len(idle)
-            busy = len(self._busy)
-            self._cond.notify_all()
-        for worker in idle:
-            worker.stop()
+        return eventloop.run(self.reload_async(python_path))
+
+    def close(self) -> None:
+        """Stops idle workers and kills busy ones (their invocations end as errors)."""
+        eventloop.run(self.close_async())
+
+    # ------------------------------------------------------------ on the loop
+    async def prewarm_async(self) -> None:
+        if self._count or self._closed or self.reserved == 0:
+            return
+        self._count += 1
+        worker = await self._start()
+        if worker is not None and worker.generation == self._generation and not self._closed:
+            self._offer(worker)
+            return
+        # it did not start, or the code changed (or the runtime stopped) while it did
+        self._count -= 1
+        self._wake()
+        if worker is not None:
+            await worker.stop()
+
+    async def reload_async(self, python_path: Sequence[Path] | None = None) -> tuple[int, int]:
+        self._generation += 1
+        if python_path is not None:
+            self.environ["PYTHONPATH"] = os.pathsep.join(str(p) for p in python_path)
+        idle, self._idle = self._idle, []
+        self._count -= len(idle)
+        busy = len(self._busy)
+        for _ in idle:
+            self._wake()
+        await asyncio.gather(*(worker.stop() for worker in idle))
         if idle:  # it was warm: so it stays, without the first call paying for the import
-            threading.Thread(target=self.prewarm, daemon=True).start()
+            self._background(self.prewarm_async())
         return len(idle), busy
 
-    def _start(self) -> Worker | None:
-        with self._cond:
-            generation, environ = self._generation, dict(self.environ)
-        worker = Worker(self.function, environ, generation)
+    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _start(self) -> Worker | None:
+        worker = Worker(self.function, dict(self.environ), self._generation)
         try:
-            worker.wait_ready()
-        except (TimeoutError, WorkerDied) as exc:
+            await worker.start()
+            await worker.wait_ready()
+        except (TimeoutError, WorkerDied, OSError) as exc:
             log.error("%s failed to start: %s", self.function.logical_id, exc)
             worker.kill()
             return None
         return worker
 
-    def _acquire(self) -> tuple[Worker | None, bool]:
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise RuntimeError("the runtime is stopping")
-                if self._idle:
-                    worker = self._idle.pop()
-                    self._busy.add(worker)
-                    self._note_busy()
-                    return worker, False
-                if self.reserved is not None and self._count >= self.reserved:
-                    self.throttled += 1
-                    raise Throttled
-                if self._count < self.max_workers:
-                    self._count += 1
-                    self._note_busy()
-                    return None, True
-                self._cond.wait()
+    async def _acquire(self) -> tuple[Worker | None, bool]:
+        """An idle worker, or leave to start one (None, True); waits in turn when neither.
+
+        Waiting invocations are served first come, first served: a worker released
+        while some wait is handed to the first of them, never taken by a newcomer.
+        """
+        woken = False  # a waiter woken in its turn may take an idle worker before the rest
+        while True:
+            if self._closed:
+                raise RuntimeError("the runtime is stopping")
+            if self._idle and (woken or not self._waiting):
+                worker = self._idle.pop()
+                self._busy.add(worker)
+                self._note_busy()
+                return worker, False
+            if self.reserved is not None and self._count >= self.reserved:
+                self.throttled += 1
+                raise Throttled
+            if self._count < self.max_workers:
+                self._count += 1
+                self._note_busy()
+                return None, True
+            waiter: asyncio.Future[Worker | None] = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self._release(waiter.result())  # handed over as the caller gave up
+                raise
+            if handed is not None:
+                return handed, False
+            woken = True
+
+    def _wake(self) -> None:
+        """Lets the first waiting invocation look again (a worker ended, or one is idle)."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _note_busy(self) -> None:
         self.peak_busy = max(self.peak_busy, self._count - len(self._idle))
 
     def _release(self, worker: Worker | None, *, dead: bool = False) -> None:
-        retired = None
-        with self._cond:
-            self._busy.discard(worker)  # type: ignore[arg-type]
-            if worker is None or dead:
-                self._count -= 1
-            elif self._closed:
-                self._count -= 1
-                worker.stop()
-            elif worker.generation != self._generation:  # its code changed since it started
-                self._count -= 1
-                retired = worker
-            else:
-                self._idle.append(worker)
-            self._cond.notify()
-        if retired is not None:
-            retired.stop()
+        self._busy.discard(worker)  # type: ignore[arg-type]
+        if worker is None or dead:
+            self._count -= 1
+        elif self._closed or worker.generation != self._generation:
+            # the runtime is stopping, or its code changed since it started
+            self._count -= 1
+            self._background(worker.stop())
+        else:
+            self._offer(worker)
+            return
+        self._wake()
 
-    def invoke(self, event: Any, request_id: str | None = None) -> Outcome:
+    def _offer(self, worker: Worker) -> None:
+        """A ready worker goes straight to the first invocation waiting, or is idle."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                self._busy.add(worker)
+                waiter.set_result(worker)
+                return
+        self._idle.append(worker)
+
+    async def invoke_async(self, event: Any, request_id: str | None = None) -> Outcome:
         request_id = request_id or str(uuid.uuid4())
         try:
-            worker, cold = self._acquire()
+            worker, cold = await self._acquire()
         except RuntimeError as exc:
             error = {"errorType": "Runtime.Stopping", "errorMessage": str(exc)}
             return Outcome(request_id, 0.0, error=error)
@@ -315,7 +457,7 @@ class FunctionPool:
             return Outcome(request_id, 0.0, error=error)
         started = time.monotonic()
         if worker is None:
-            worker = self._start()
+            worker = await self._start()
             if worker is None:
                 self._release(None)
                 return Outcome(
@@ -327,13 +469,12 @@ class FunctionPool:
                     },
                     cold=True,
                 )
-            with self._cond:
-                self._busy.add(worker)
+            self._busy.add(worker)
         # The timeout counts from the invocation, not from the init phase before it.
         deadline = time.time() + self.function.timeout
         invoked = time.monotonic()
         try:
-            answer = worker.invoke(event, request_id, deadline)
+            answer = await worker.invoke(event, request_id, deadline)
         except TimeoutError:
             worker.kill()
             self._release(worker, dead=True)
@@ -358,17 +499,16 @@ class FunctionPool:
             return Outcome(request_id, _ms(invoked), error=answer["error"], cold=cold)
         return Outcome(request_id, _ms(invoked), result=answer.get("result"), cold=cold)
 
-    def close(self) -> None:
-        """Stops idle workers and kills busy ones (their invocations end as errors)."""
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            busy = list(self._busy)
-            self._cond.notify_all()
-        for worker in idle:
-            worker.stop()
+    async def close_async(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        busy = list(self._busy)
+        while self._waiting:
+            self._wake()
         for worker in busy:
             worker.kill()
+        await asyncio.gather(*(worker.stop() for worker in [*idle, *busy]))
+        await asyncio.gather(*self._stopping, return_exceptions=True)
 
 
 def _logging_environment(function: Function) -> dict[str, str]:
