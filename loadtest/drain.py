@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -26,6 +25,7 @@ import psycopg2
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from loadtest import cpu
 from loadtest.__main__ import STATE_FILE, copy_baseline
 from loadtest.__main__ import main as load
 
@@ -52,51 +52,6 @@ def _postmaster(database_url: str) -> int:
     finally:
         conn.close()
     return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _cpu_by_process(root: int, postmaster: int) -> dict[str, float]:
-    """CPU seconds of `root` and each process under it, summed by what they run, and of
-    PostgreSQL (the postmaster, its children, and those it reaped)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    used: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parents[pid] = int(fields[1])
-        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
-        if pid == postmaster:
-            used[pid] += (int(fields[13]) + int(fields[14])) / ticks
-    totals: dict[str, float] = {}
-    for pid, seconds in used.items():
-        ancestor, label = pid, None
-        while ancestor and ancestor not in (root, postmaster):
-            ancestor = parents.get(ancestor, 0)
-        if ancestor == postmaster:
-            totals["postgres"] = totals.get("postgres", 0.0) + seconds
-            continue
-        if ancestor != root:
-            continue
-        try:
-            command = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        text = b" ".join(command).decode(errors="replace")
-        if pid == root:
-            label = "runtime (API, pollers, dispatch)"
-        elif "local_queue" in text:
-            label = "local_queue"
-        elif "_worker" in text:
-            label = "function workers"
-        else:
-            label = "other"
-        totals[label] = totals.get(label, 0.0) + seconds
-    return totals
 
 
 def _queued(sqs, url: str) -> int:
@@ -155,20 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         conn.close()
     postmaster = _postmaster(database_url)
-    cpu_before = _cpu_by_process(state["pid"], postmaster)
+    cpu_before = cpu.snapshot(state["pid"], postmaster)
     started = time.monotonic()
     print(f"\nreleased {messages} queued messages; draining", flush=True)
     while _queued(sqs, url):
         time.sleep(0.2)  # polling interval of a condition the store ends
     elapsed = time.monotonic() - started
-    cpu_after = _cpu_by_process(state["pid"], postmaster)
+    cpu_after = cpu.snapshot(state["pid"], postmaster)
     stored = _count(database_url) - before
     rate = stored / elapsed
     copy = copy_baseline(database_url, stored, "dr" + uuid.uuid4().hex[:10])
     print(f"drained {stored:,} events in {elapsed:.1f} s: {rate:,.0f} stored/s")
-    for label, seconds in sorted(cpu_after.items()):
-        spent = seconds - cpu_before.get(label, 0.0)
-        print(f"  CPU {label:34} {spent:7.2f} s  {spent / stored * 1e6:8.1f} us per event")
+    for group, ms in cpu.per_request(cpu_before, cpu_after, stored).items():
+        print(f"  CPU {group:34} {ms * 1000:8.1f} us per event")
     print(f"raw COPY of as many rows:  {copy:,.0f} rows/s; the drain is {rate / copy:.0%} of it")
     return 0
 

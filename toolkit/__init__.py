@@ -4,8 +4,6 @@ The tools (local_runtime, local_queue, tools, benchmarks, loadtest) each stand a
 and import none of each other (tests/test_tool_imports.py); what two of them need
 lives here instead:
 
-- `http_server`: the keep-alive HTTP/1.1 server of local_queue's SQS endpoint and the
-  runtime's API (issue 26 replaces it with an event-loop server for both);
 - `forgery`: the guard every local-only endpoint (runtime, moto, local_queue) puts
   in front of its requests;
 - `mail`: the mail moto's SES captured (`make mail`, the console);
