@@ -68,6 +68,7 @@ HONOURED: dict[str, frozenset[str]] = {
             "MaximumBatchingWindowInSeconds",
             "FunctionResponseTypes",
             "Enabled",
+            "ScalingConfig",  # MaximumConcurrency: that many pollers (runtime.batches_in_flight)
         }
     ),
     SCHEDULE: frozenset(
@@ -86,7 +87,14 @@ HONOURED: dict[str, frozenset[str]] = {
         }
     ),
     "event SQS": frozenset(
-        {"Queue", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "Enabled"}
+        {
+            "Queue",
+            "BatchSize",
+            "MaximumBatchingWindowInSeconds",
+            "FunctionResponseTypes",
+            "Enabled",
+            "ScalingConfig",  # MaximumConcurrency: that many pollers (runtime.batches_in_flight)
+        }
     ),
     "event Api": frozenset({"Path", "Method", "RestApiId"}),
     "event HttpApi": frozenset({"Path", "Method", "ApiId", "PayloadFormatVersion"}),
@@ -137,7 +145,6 @@ _REASONS = {
     "CapacityProviderConfig": "functions run in local worker processes, not on a"
     " capacity provider's instances (no multi-concurrency per environment)",
     "ProvisionedPollerConfig": "the runtime's own pollers read the queue (two per trigger)",
-    "ScalingConfig": "the runtime's own pollers read the queue (two per trigger)",
     "ProvisionedConcurrencyConfig": "workers start on demand (and are prewarmed)",
     "Policies": "IAM is not enforced: every call is allowed locally",
     "Role": "IAM is not enforced: every call is allowed locally",

@@ -72,10 +72,10 @@ class RuntimeConfig:
     sqs_endpoint_url: str | None = None
     drain_seconds: float = 10.0
     max_workers: int = 8  # per function, like a concurrency limit (8: see docs/performance.md)
-    # Batches in flight per SQS trigger. Lambda starts at five and scales up to the
-    # trigger's ScalingConfig; two let one batch be stored while the next is received
-    # on a 2-core laptop. A FIFO queue gets as many: the queue hands out one batch of a
-    # message group at a time, so its groups are handled side by side, each in order.
+    # Batches in flight per SQS trigger without a ScalingConfig (batches_in_flight).
+    # Lambda starts at five and scales up; two let one batch be stored while the next
+    # is received on a 2-core laptop. A FIFO queue gets as many: the queue hands out one
+    # batch of a message group at a time, so its groups go side by side, each in order.
     batches_per_trigger: int = 2
     region: str = "us-east-1"
     # Where the functions' requirements are installed (local_runtime/deps.py); by
@@ -348,7 +348,9 @@ class Runtime:
             if not trigger.enabled:
                 continue
             queue = topology.queues[trigger.queue]
-            for _ in range(max(self.config.batches_per_trigger, 1)):
+            for _ in range(
+                batches_in_flight(trigger, self.config.batches_per_trigger, self.config.max_workers)
+            ):
                 poller = Poller(
                     trigger,
                     queue,
@@ -544,6 +546,14 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def batches_in_flight(trigger: sam.QueueTrigger, default: int, max_workers: int) -> int:
+    """Pollers for one SQS trigger: Lambda runs up to ScalingConfig's MaximumConcurrency
+    batches at once (no more than the function has workers here), `default` without it."""
+    if trigger.max_concurrency:
+        return max(1, min(trigger.max_concurrency, max_workers))
+    return max(default, 1)
 
 
 def running_stack(state_dir: Path) -> dict[str, Any] | None:

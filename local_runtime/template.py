@@ -185,6 +185,8 @@ class QueueTrigger:
     window_seconds: float
     report_item_failures: bool
     enabled: bool
+    # ScalingConfig's MaximumConcurrency: the most batches Lambda runs at once.
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -1325,4 +1327,5 @@ def _queue_trigger(function: str, event: str, queue: Queue, props: dict[str, Any
         report_item_failures="ReportBatchItemFailures"
         in (props.get("FunctionResponseTypes") or []),
         enabled=_true(props.get("Enabled", True)),
+        max_concurrency=_optional_int((props.get("ScalingConfig") or {}).get("MaximumConcurrency")),
     )

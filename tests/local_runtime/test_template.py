@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -35,7 +36,6 @@ def test_sluices_start_up_report_names_only_what_really_does_not_run(sluice):
         "DefaultRouteSettings",
         "Migrations",
         "Policies",
-        "ScalingConfig",
         "Tracing",
         "VpcConfig",
     ]
@@ -99,6 +99,21 @@ def test_sluices_store_trigger_takes_the_templates_batch_and_the_local_window(sl
     assert trigger.batch_size == 10
     assert trigger.window_seconds == 0
     assert trigger.report_item_failures and trigger.enabled
+
+
+def test_each_trigger_runs_as_many_batches_at_once_as_its_scaling_config_allows(sluice):
+    from local_runtime.runtime import batches_in_flight
+
+    by_function = {t.function: t for t in sluice.triggers}
+    # template.yaml: StoreMaxConcurrency (5) and EmailMaxConcurrency (2)
+    assert by_function["StoreFunction"].max_concurrency == 5
+    assert by_function["EmailFunction"].max_concurrency == 2
+    assert batches_in_flight(by_function["StoreFunction"], 2, max_workers=8) == 5
+    # no more pollers than the function has workers to run their batches
+    assert batches_in_flight(by_function["StoreFunction"], 2, max_workers=3) == 3
+    # a trigger without a ScalingConfig keeps the runtime's default
+    unscaled = dataclasses.replace(by_function["StoreFunction"], max_concurrency=None)
+    assert batches_in_flight(unscaled, 2, max_workers=8) == 2
 
 
 def test_the_email_trigger_takes_ten_with_no_window(sluice):
