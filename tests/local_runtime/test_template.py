@@ -105,12 +105,14 @@ def test_each_trigger_runs_as_many_batches_at_once_as_its_scaling_config_allows(
     from local_runtime.runtime import batches_in_flight
 
     by_function = {t.function: t for t in sluice.triggers}
-    # template.yaml: StoreMaxConcurrency (5) and EmailMaxConcurrency (2)
-    assert by_function["StoreFunction"].max_concurrency == 5
+    # local-env.json sets StoreMaxConcurrency to 2 (five small batches at once cost
+    # PostgreSQL twice the CPU per single event on two cores); EmailMaxConcurrency is 2
+    assert by_function["StoreFunction"].max_concurrency == 2
     assert by_function["EmailFunction"].max_concurrency == 2
-    assert batches_in_flight(by_function["StoreFunction"], 2, max_workers=8) == 5
+    five = dataclasses.replace(by_function["StoreFunction"], max_concurrency=5)
+    assert batches_in_flight(five, 2, max_workers=8) == 5
     # no more pollers than the function has workers to run their batches
-    assert batches_in_flight(by_function["StoreFunction"], 2, max_workers=3) == 3
+    assert batches_in_flight(five, 2, max_workers=3) == 3
     # a trigger without a ScalingConfig keeps the runtime's default
     unscaled = dataclasses.replace(by_function["StoreFunction"], max_concurrency=None)
     assert batches_in_flight(unscaled, 2, max_workers=8) == 2
