@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_runtime.runtime import Runtime, RuntimeConfig
+from local_runtime.sqs import sqs_client
 from tests.support import scratch_database
 
 SAMPLE = Path(__file__).parent / "sample"
@@ -69,6 +72,66 @@ def sample_runtime(state_dir: Path, settings: Path, database_url: str, **config:
             **config,
         )
     )
+
+
+@contextmanager
+def running(
+    template_folder: Path, state_root: Path, database_url: str, **config: Any
+) -> Iterator[Runtime]:
+    """A template folder's template.yaml and settings.json, started on `database_url`
+    (local_queue's), and stopped when the block ends."""
+    settings = config.pop("settings", template_folder / "settings.json")
+    runtime = Runtime(
+        RuntimeConfig(
+            template=template_folder / "template.yaml",
+            settings=settings,
+            state_dir=state_root / "state",
+            port=0,
+            database_url=database_url,
+            **{"drain_seconds": 1, **config},
+        )
+    ).start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+def received(runtime: Runtime, queue: str) -> list[dict]:
+    """What one receive of a template's queue gets (attributes included), left on it."""
+    client = sqs_client(runtime.sqs_url, "us-east-1")
+    return client.receive_message(
+        QueueUrl=runtime.queue_urls[queue],
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        WaitTimeSeconds=0,
+    ).get("Messages", [])
+
+
+class CollectedLogs(logging.Handler):
+    """The messages of a logger's records, kept for a test to read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def collected_logs(name: str) -> Iterator[CollectedLogs]:
+    """INFO and above of logger `name` (and the loggers under it) while the block runs."""
+    collected = CollectedLogs()
+    logger = logging.getLogger(name)
+    logger.addHandler(collected)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield collected
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(collected)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ uv's cache.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from local_runtime import deps
 from local_runtime.runtime import Runtime, RuntimeConfig
 from local_runtime.template import LocalValues, load
-from tests.local_runtime.conftest import http
+from tests.local_runtime.conftest import CollectedLogs, collected_logs, http
 from tests.support import wait_for
 
 DEPS = Path(__file__).parent / "fidelity" / "deps"
@@ -34,26 +33,11 @@ LOCAL = LocalValues(
 pytestmark = pytest.mark.slow
 
 
-class _Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture(scope="module")
-def logs() -> Iterator[_Collected]:
+def logs() -> Iterator[CollectedLogs]:
     """The runtime's lines and the handlers' (local_runtime.handler propagates to it)."""
-    collected = _Collected()
-    logger = logging.getLogger("local_runtime")
-    logger.addHandler(collected)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield collected
-    logger.setLevel(level)
-    logger.removeHandler(collected)
+    with collected_logs("local_runtime") as collected:
+        yield collected
 
 
 def deps_runtime(state_dir: Path, database_url: str) -> Runtime:

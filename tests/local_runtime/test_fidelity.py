@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from local_runtime.__main__ import banner
 from local_runtime.runtime import Runtime, RuntimeConfig
 from local_runtime.sqs import sqs_client
 from local_runtime.template import LocalValues, TemplateError, load
-from tests.local_runtime.conftest import http, lines
+from tests.local_runtime.conftest import CollectedLogs, collected_logs, http, lines, received
 from tests.support import wait_for
 
 FIDELITY = Path(__file__).parent / "fidelity"
@@ -48,23 +47,10 @@ def fidelity_runtime(folder: Path, database_url: str, **config) -> Runtime:
     )
 
 
-class _Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture(scope="module")
-def handler_logs() -> Iterator[_Collected]:
-    collected = _Collected()
-    logger = logging.getLogger("local_runtime.handler")
-    logger.addHandler(collected)
-    logger.setLevel(logging.INFO)
-    yield collected
-    logger.removeHandler(collected)
+def handler_logs() -> Iterator[CollectedLogs]:
+    with collected_logs("local_runtime.handler") as collected:
+        yield collected
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +59,6 @@ def fidelity(tmp_path_factory, handler_logs, module_queue_database) -> Iterator[
     runtime = fidelity_runtime(folder, module_queue_database, drain_seconds=1).start()
     yield runtime
     runtime.stop()
-
-
-def _received(runtime: Runtime, queue: str) -> list[dict]:
-    client = sqs_client(runtime.sqs_url, "us-east-1")
-    return client.receive_message(
-        QueueUrl=runtime.queue_urls[queue],
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-        WaitTimeSeconds=0,
-    ).get("Messages", [])
 
 
 def test_inline_code_runs_as_index_py_and_its_info_logs_show_as_lambdas(fidelity, handler_logs):
@@ -133,7 +109,7 @@ def test_a_failing_async_invocation_is_retried_then_sent_to_its_destination_and_
     assert status == 200 and json.loads(body)["error"]["errorType"] == "RuntimeError"
 
     # MaximumRetryAttempts 1: two attempts in all, then the OnFailure destination
-    failures = wait_for(lambda: _received(fidelity, "FailuresQueue"))
+    failures = wait_for(lambda: received(fidelity, "FailuresQueue"))
     record = json.loads(failures[0]["Body"])
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 2
@@ -146,7 +122,7 @@ def test_a_failing_async_invocation_is_retried_then_sent_to_its_destination_and_
     dead = wait_for(
         lambda: [
             m
-            for m in _received(fidelity, "DeadLettersQueue")
+            for m in received(fidelity, "DeadLettersQueue")
             if json.loads(m["Body"])["resources"][0].endswith("FailingFunctionHourly")
         ]
     )
@@ -159,7 +135,7 @@ def test_a_failing_async_invocation_is_retried_then_sent_to_its_destination_and_
 def test_by_default_lambda_retries_an_async_invocation_twice(fidelity):
     http("POST", fidelity.api_url + "/_local/schedules/DefaultRetriesFunction/Hourly")
 
-    dead = wait_for(lambda: _received(fidelity, "DeadLettersQueue"))
+    dead = wait_for(lambda: received(fidelity, "DeadLettersQueue"))
     assert json.loads(dead[0]["Body"])["source"] == "aws.scheduler"
     assert len(lines(fidelity.state_dir / "fidelity-DefaultRetriesFunction.jsonl")) == 3
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.runtime import Runtime, RuntimeConfig
+from local_runtime.runtime import Runtime
 from local_runtime.sqs import hold_fifo_groups, sqs_client
-from tests.local_runtime.conftest import http, lines
+from tests.local_runtime.conftest import http, lines, running
 from tests.support import wait_for
 
 FIFO = Path(__file__).parent / "fidelity" / "fifo"
@@ -21,19 +21,9 @@ FIFO = Path(__file__).parent / "fidelity" / "fifo"
 
 @pytest.fixture(scope="module")
 def fifo(tmp_path_factory, module_queue_database) -> Iterator[Runtime]:
-    folder = tmp_path_factory.mktemp("fifo")
-    runtime = Runtime(
-        RuntimeConfig(
-            template=FIFO / "template.yaml",
-            settings=FIFO / "settings.json",
-            state_dir=folder / "state",
-            port=0,
-            database_url=module_queue_database,  # local_queue's
-            drain_seconds=1,
-        )
-    ).start()
-    yield runtime
-    runtime.stop()
+    state_root = tmp_path_factory.mktemp("fifo")
+    with running(FIFO, state_root, module_queue_database) as runtime:
+        yield runtime
 
 
 def notes(runtime: Runtime, function: str) -> list[dict]:

@@ -16,10 +16,10 @@ from local_runtime.integrations import (
     unsupported_template,
     url_encode,
 )
-from local_runtime.runtime import Runtime, RuntimeConfig
+from local_runtime.runtime import Runtime
 from local_runtime.sqs import sqs_client
 from local_runtime.template import LocalValues, load
-from tests.local_runtime.conftest import http
+from tests.local_runtime.conftest import http, running
 from tests.support import wait_for
 
 FOLDER = Path(__file__).parent / "fidelity" / "integration"
@@ -28,19 +28,9 @@ LOCAL = LocalValues(region="us-east-1", api_url="http://127.0.0.1:3000", aws_end
 
 @pytest.fixture(scope="module")
 def integration(tmp_path_factory, module_queue_database) -> Iterator[Runtime]:
-    folder = tmp_path_factory.mktemp("integration")
-    runtime = Runtime(
-        RuntimeConfig(
-            template=FOLDER / "template.yaml",
-            settings=FOLDER / "settings.json",
-            state_dir=folder / "state",
-            port=0,
-            database_url=module_queue_database,
-            drain_seconds=1,
-        )
-    ).start()
-    yield runtime
-    runtime.stop()
+    state_root = tmp_path_factory.mktemp("integration")
+    with running(FOLDER, state_root, module_queue_database) as runtime:
+        yield runtime
 
 
 def _take(runtime: Runtime) -> list[dict]:

@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 
 from local_runtime.async_invoke import AsyncInvoker
-from local_runtime.runtime import Runtime, RuntimeConfig
+from local_runtime.runtime import Runtime
 from local_runtime.schedules import HandOffFailed, Scheduler
-from local_runtime.sqs import sqs_client
 from local_runtime.template import LocalValues, Schedule, SchedulerDelivery, load
 from local_runtime.workers import Outcome
-from tests.local_runtime.conftest import http, lines
+from tests.local_runtime.conftest import http, lines, received, running
 from tests.support import wait_for
 
 FOLDER = Path(__file__).parent / "fidelity" / "scheduler"
@@ -29,29 +28,9 @@ DLQ = "arn:aws:sqs:us-east-1:123456789012:schedule-dlq"
 
 @pytest.fixture(scope="module")
 def scheduler_stack(tmp_path_factory, module_queue_database) -> Iterator[Runtime]:
-    folder = tmp_path_factory.mktemp("scheduler")
-    runtime = Runtime(
-        RuntimeConfig(
-            template=FOLDER / "template.yaml",
-            settings=FOLDER / "settings.json",
-            state_dir=folder / "state",
-            port=0,
-            database_url=module_queue_database,
-            drain_seconds=1,
-        )
-    ).start()
-    yield runtime
-    runtime.stop()
-
-
-def _received(runtime: Runtime, queue: str) -> list[dict]:
-    client = sqs_client(runtime.sqs_url, "us-east-1")
-    return client.receive_message(
-        QueueUrl=runtime.queue_urls[queue],
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-        WaitTimeSeconds=0,
-    ).get("Messages", [])
+    state_root = tmp_path_factory.mktemp("scheduler")
+    with running(FOLDER, state_root, module_queue_database) as runtime:
+        yield runtime
 
 
 def _fire(runtime: Runtime, function: str, schedule: str) -> dict:
@@ -66,12 +45,12 @@ def test_a_function_error_is_lambdas_to_retry_never_the_schedules(scheduler_stac
     assert fired["error"]["errorType"] == "RuntimeError"
 
     # Then Lambda retries it twice and the function's DLQ gets the event ...
-    dead = wait_for(lambda: _received(scheduler_stack, "FunctionDeadLetters"))
+    dead = wait_for(lambda: received(scheduler_stack, "FunctionDeadLetters"))
     assert json.loads(dead[0]["Body"]) == {"from": "failing schedule"}
     attempts = lines(scheduler_stack.state_dir / "scheduler-FailingFunction.jsonl")
     assert len(attempts) == 3
     # ... and the schedule's DLQ gets nothing: Lambda had accepted the event.
-    assert _received(scheduler_stack, "ScheduleDeadLetters") == []
+    assert received(scheduler_stack, "ScheduleDeadLetters") == []
 
 
 def test_a_target_that_does_not_exist_goes_to_the_schedules_dlq_with_its_attributes(
@@ -80,7 +59,7 @@ def test_a_target_that_does_not_exist_goes_to_the_schedules_dlq_with_its_attribu
     fired = _fire(scheduler_stack, "deleted-function", "OrphanSchedule")
     assert fired["error"]["errorType"] == "ResourceNotFoundException"
 
-    dead = wait_for(lambda: _received(scheduler_stack, "ScheduleDeadLetters"))
+    dead = wait_for(lambda: received(scheduler_stack, "ScheduleDeadLetters"))
     assert json.loads(dead[0]["Body"]) == {"from": "orphan schedule"}
     attributes = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
     # Not retryable: no retries whatever the RetryPolicy, so no exhausted condition

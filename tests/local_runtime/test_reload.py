@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import time
@@ -13,31 +12,16 @@ from pathlib import Path
 import pytest
 
 from local_runtime.runtime import Runtime, RuntimeConfig
-from tests.local_runtime.conftest import http
+from tests.local_runtime.conftest import CollectedLogs, collected_logs, http
 from tests.support import wait_for
 
 RELOAD = Path(__file__).parent / "fidelity" / "reload"
 
 
-class _Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
-def logs() -> Iterator[_Collected]:
-    collected = _Collected()
-    logger = logging.getLogger("local_runtime")
-    logger.addHandler(collected)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield collected
-    logger.setLevel(level)
-    logger.removeHandler(collected)
+def logs() -> Iterator[CollectedLogs]:
+    with collected_logs("local_runtime") as collected:
+        yield collected
 
 
 @pytest.fixture
