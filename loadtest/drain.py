@@ -17,7 +17,6 @@ import json
 import sys
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -41,17 +40,6 @@ def _count(database_url: str) -> int:
             return cur.fetchone()[0]
     finally:
         conn.close()
-
-
-def _postmaster(database_url: str) -> int:
-    conn = psycopg2.connect(database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            backend = cur.fetchone()[0]
-    finally:
-        conn.close()
-    return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def _queued(sqs, url: str) -> int:
@@ -109,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             messages = cur.rowcount
     finally:
         conn.close()
-    postmaster = _postmaster(database_url)
+    postmaster = cpu.postmaster_pid(STATE_FILE.parent)
     cpu_before = cpu.snapshot(state["pid"], postmaster)
     started = time.monotonic()
     print(f"\nreleased {messages} queued messages; draining", flush=True)

@@ -21,6 +21,19 @@ MAPPING = "AWS::Lambda::EventSourceMapping"
 SCHEDULE = "AWS::Scheduler::Schedule"
 CAPACITY_PROVIDER = "AWS::Serverless::CapacityProvider"
 
+# SQS attributes a queue's Properties map to one for one (the rest are AWS-only).
+QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+
 # A function's events, keyed "event <Type>"; only the types the runtime runs (others are
 # named whole, as events that are not run).
 HONOURED: dict[str, frozenset[str]] = {
@@ -45,21 +58,8 @@ HONOURED: dict[str, frozenset[str]] = {
     ),
     API: frozenset({"DefinitionBody"}),  # its SQS integrations; the rest are named
     HTTP_API: frozenset({"DefinitionBody", "CorsConfiguration"}),
-    QUEUE: frozenset(
-        {
-            "QueueName",
-            "DelaySeconds",
-            "MaximumMessageSize",
-            "MessageRetentionPeriod",
-            "ReceiveMessageWaitTimeSeconds",
-            "VisibilityTimeout",
-            "FifoQueue",
-            "ContentBasedDeduplication",
-            "DeduplicationScope",
-            "FifoThroughputLimit",  # checked as SQS checks it; SQS's quotas are not enforced
-            "RedrivePolicy",
-        }
-    ),
+    # FifoThroughputLimit is checked as SQS checks it; SQS's quotas are not enforced.
+    QUEUE: frozenset({"QueueName", "RedrivePolicy", *QUEUE_ATTRIBUTES}),
     MAPPING: frozenset(
         {
             "EventSourceArn",

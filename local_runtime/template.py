@@ -38,7 +38,7 @@ from samtranslator.plugins.globals.globals import Globals
 from samtranslator.yaml_helper import yaml_parse
 
 from local_runtime import integrations
-from local_runtime.properties import HONOURED, not_run_lines
+from local_runtime.properties import HONOURED, QUEUE_ATTRIBUTES, not_run_lines
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 UNRESOLVED = "local-unresolved:"
@@ -71,19 +71,6 @@ _NAMES_FUNCTIONS_HARMLESSLY = (
     "AWS::Logs::MetricFilter",
     "AWS::IAM::Role",
     "AWS::IAM::Policy",
-)
-
-# SQS attributes a queue's Properties map to one for one (the rest are AWS-only).
-_QUEUE_ATTRIBUTES = (
-    "DelaySeconds",
-    "MaximumMessageSize",
-    "MessageRetentionPeriod",
-    "ReceiveMessageWaitTimeSeconds",
-    "VisibilityTimeout",
-    "FifoQueue",
-    "ContentBasedDeduplication",
-    "DeduplicationScope",
-    "FifoThroughputLimit",
 )
 
 
@@ -778,7 +765,7 @@ class Template:
                 key: _text(props[key]).lower()
                 if isinstance(props[key], bool)
                 else _text(props[key])
-                for key in _QUEUE_ATTRIBUTES
+                for key in QUEUE_ATTRIBUTES
                 if key in props
             }
             redrive = props.get("RedrivePolicy")
