@@ -11,7 +11,11 @@ the local runtime does, each event costs at least what its two Lambdas cost:
 - for reference, not in the ceiling: the queue one machine needs in place of SQS,
   local_queue's process and its PostgreSQL backends while ingest sends one request
   at a time (each send its own commit; under concurrent load, group commit shares
-  them).
+  them);
+- the part no local path can leave out: ingest's boto3 `SendMessage` to a durable
+  queue, one call per single-event request, from as many processes as `make dev`
+  keeps ingest workers, with nothing else running. Its rate is what this machine
+  can do for that call alone, before any HTTP front, handler logic or storage.
 
 Divided into this machine's cores, that is a ceiling: the rate `make dev` could reach
 if its HTTP front, its queue and its runtime cost nothing.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -34,8 +39,10 @@ from unittest import mock
 
 import boto3
 import psycopg2
-from sluice.core.config import DatabaseSettings
+from sluice.core import aws_clients
+from sluice.core.config import AwsSettings, DatabaseSettings
 from sluice.core.db import Database
+from sluice.queued_events import pack, serialize_event
 from sluice.store.events_data import COPY_EVENTS
 
 import functions.ingest.app as ingest_app
@@ -133,6 +140,48 @@ def _ingest_cpu(
     return single, batch, queue
 
 
+# make dev's ingest workers at most (local_runtime's --max-workers default)
+SENDING_PROCESSES = 8
+
+
+def _send_for(endpoint: str, queue_url: str, body: bytes, seconds: float, start, results) -> None:
+    """One ingest worker's SQS calls alone: its client, as ingest makes it, in a loop."""
+    with mock.patch.dict(os.environ, {"AWS_ENDPOINT_URL_SQS": endpoint}):
+        sqs = aws_clients.client("sqs", AwsSettings(), check_parameters=False)
+    for _ in range(50):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body.decode())
+    start.wait()
+    calls, began, cpu = 0, time.monotonic(), time.process_time()
+    while time.monotonic() - began < seconds:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body.decode())
+        calls += 1
+    results.put((calls, time.process_time() - cpu))
+
+
+def _parallel_sends(endpoint: str, seconds: float) -> tuple[float, float]:
+    """SendMessage calls per second from SENDING_PROCESSES processes at once, and each
+    call's client CPU: the durable queue's group commit shares their commits."""
+    queue_url = boto3.client("sqs", endpoint_url=endpoint).create_queue(QueueName="bench-parallel")[
+        "QueueUrl"
+    ]
+    body, _ = next(pack([serialize_event(queued_events(1)[0])]))  # what ingest sends
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(SENDING_PROCESSES + 1)
+    results = context.Queue()
+    senders = [
+        context.Process(target=_send_for, args=(endpoint, queue_url, body, seconds, start, results))
+        for _ in range(SENDING_PROCESSES)
+    ]
+    for sender in senders:
+        sender.start()
+    start.wait()
+    counts = [results.get(timeout=seconds + 60) for _ in senders]
+    for sender in senders:
+        sender.join()
+    calls = sum(count for count, _ in counts)
+    return calls / seconds, sum(cpu for _, cpu in counts) / calls
+
+
 def _store_cpu(env: BenchEnvironment, events_per_message: int, rounds: int) -> float | None:
     """Store's CPU seconds per event, its PostgreSQL backend's included; 10-message batches."""
     database = Database(DatabaseSettings(url=env.database_url))
@@ -177,6 +226,12 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     rounds = 3 if quick else 7
     with local_queue(env.database_url) as (endpoint, queue_pid):
         single, batch, queue = _ingest_cpu(env, endpoint, queue_pid, rounds)
+        before = _queue_cpu(env.database_url, queue_pid)
+        sends, send_cpu = _parallel_sends(endpoint, seconds := 3.0 if quick else 8.0)
+        after = _queue_cpu(env.database_url, queue_pid)
+        queue_per_send = (
+            None if before is None or after is None else (after - before) / (sends * seconds)
+        )
     # Enough rounds that /proc's 10 ms ticks are a few percent of the backend's total.
     store_single = _store_cpu(env, 1, 40 if quick else 150)
     store_batch = _store_cpu(env, 100, 8 if quick else 30)
@@ -195,6 +250,14 @@ def run(env: BenchEnvironment, *, quick: bool = False) -> None:
     print(row.format("store, 100-event messages, the same:", store_batch * 1e6, "event"))
     queue_row = "(local_queue and its database, serial sends:"
     print(row.format(queue_row, queue * 1e6, "request, not in the ceiling)"))
+    print(
+        f"    boto3 SendMessage alone from {SENDING_PROCESSES} processes at once, nothing else:"
+        f" {sends:,.0f} calls/s, the most this machine can send"
+    )
+    print(row.format("  the client's CPU:", send_cpu * 1e6, "call"))
+    if queue_per_send is not None:
+        meanwhile = "  local_queue and its database meanwhile:"
+        print(row.format(meanwhile, queue_per_send * 1e6, "call"))
     single_ceiling = cores / (single + store_single)
     batch_ceiling = cores / (batch + store_batch)
     print(
