@@ -206,7 +206,8 @@ def _copy_rows(events: list[dict[str, Any]], claims: list[str] | None = None) ->
     times were checked by the model (UUIDs, a fixed word, ISO 8601): nothing in them
     needs escaping. The client's texts (app, name, payload, messageId) rarely do: they
     are searched once together, and escaped one by one only when something is found.
-    One loop, no call per event: this runs for every event the store writes.
+    One loop, and no call for an event with nothing to escape: this runs for every event
+    the store writes.
     """
     rows: list[str] = []
     claimed: list[str] = []
