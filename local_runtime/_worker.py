@@ -25,7 +25,6 @@ import importlib
 import json
 import logging
 import os
-import re
 import socket
 import sys
 import time
@@ -37,8 +36,16 @@ except ImportError:  # a function without orjson on its path
     orjson = None
 
 # orjson reads integers past 64 bits as floats: a line with a run of 19 digits (which
-# every such integer has) is read by the standard library, which keeps them exact.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# every such integer has) is read by the standard library, which keeps them exact. The
+# run is found by making every digit a 0 and searching for nineteen of them: a regex
+# (\d{19}) tries a match at every digit of the line, ~15 us an event of the store's
+# 1,000-event batches (more than orjson's whole read), this ~1 us.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_DIGITS = b"0" * 19
+
+
+def _has_long_digits(line: bytes) -> bool:
+    return _LONG_DIGITS in line.translate(_DIGITS_AS_ZERO)
 
 
 # AWS's endpoint domains: the partitions' (aws, aws-cn) and the dual-stack one.
@@ -69,7 +76,7 @@ def _refuse_aws_endpoints() -> None:
 
 
 def _read_request(line: bytes):
-    if orjson is not None and not _LONG_DIGITS.search(line):
+    if orjson is not None and not _has_long_digits(line):
         try:
             return orjson.loads(line)
         except orjson.JSONDecodeError:  # NaN, lone surrogates: the standard library reads them

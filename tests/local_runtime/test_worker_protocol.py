@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,6 +43,14 @@ def test_a_request_reads_back_as_the_runtime_wrote_it(value):
     line = json.dumps({"event": value, "request_id": "r", "deadline": 1.0}).encode() + b"\n"
     read = worker._read_request(line)["event"]
     assert json.dumps(read) == json.dumps(value)  # ints past 64 bits stay ints, floats exact
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30, -(10**40)])
+def test_an_integer_past_64_bits_is_read_exact_though_orjson_would_read_a_float(number):
+    # orjson reads it as a float without an error: the worker must see the digits first
+    line = json.dumps({"event": {"n": number, "id": "12345"}, "request_id": "r"}).encode()
+    assert worker._read_request(line)["event"] == {"n": number, "id": "12345"}
+    assert type(worker._read_request(line)["event"]["n"]) is int
 
 
 def test_values_orjson_refuses_are_read_by_the_standard_library():

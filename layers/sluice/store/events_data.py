@@ -7,7 +7,6 @@ caller. All SQL is parameterised.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from typing import Any
 
 import orjson
@@ -124,7 +123,7 @@ def insert_events(
         return stored
 
 
-def store_new_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
+def store_new_events(conn: Connection, messages: Iterable[list[dict[str, Any]]]) -> int:
     """The fast path: COPY of the events, then of their messageIds into event_dedup.
 
     One transaction (the caller's). Retries are rare, so this path assumes there are
@@ -132,43 +131,37 @@ def store_new_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
     event already stored (a redelivery) makes a COPY raise UniqueViolation, which undoes
     both, and the caller falls back to insert_events, which skips them.
 
-    `events` may be lazy (the store checks each message as it is read): it is read
-    once, while the events' COPY streams, so that the checking overlaps the server's
-    inserting, the bigger of the two COPYs.
+    `messages` yields each message's events and may be lazy (the store checks each
+    message as it is read): it is read once, while the events' COPY streams, a
+    message's rows going to the server while the next message is checked, so that the
+    checking overlaps the server's inserting, the bigger of the two COPYs. The claims'
+    rows are made in the same pass.
     """
-    taken: list[dict[str, Any]] = []
-
-    def taking() -> Iterator[dict[str, Any]]:
-        for event in events:
-            taken.append(event)
-            yield event
-
-    stored = copy_events(conn, taking())
-    text = _copy_text
-    claims = (
-        f"{text(e['app_id'])}\t{text(e['message_id'])}\t{e['event_id']}\t{e['received_at']}"
-        for e in taken
-        if e["message_id"] is not None
-    )
-    _copy(conn, "COPY event_dedup (app_id, message_id, event_id, received_at) FROM STDIN", claims)
+    claims: list[str] = []
+    stored = _copy(conn, _COPY_EVENTS.text(conn), (_copy_rows(e, claims) for e in messages))
+    _copy(conn, _COPY_CLAIMS, iter(claims))
     return stored
 
 
-class _CopyStream:
-    """COPY's input, made a chunk of rows at a time as psycopg2 reads it.
+_COPY_CLAIMS = "COPY event_dedup (app_id, message_id, event_id, received_at) FROM STDIN"
 
-    libpq sends each chunk on, so PostgreSQL parses, inserts and indexes one chunk
-    while this process makes the next: the two work at once (on two cores, or two
-    machines in AWS) instead of the server waiting for the whole text first.
+
+class _CopyStream:
+    """COPY's input, made a message's rows at a time as psycopg2 reads it.
+
+    libpq sends each chunk on, so PostgreSQL parses, inserts and indexes one message's
+    rows while this process reads and checks the next: the two work at once (on two
+    cores, or two machines in AWS) instead of the server waiting for the whole text.
     """
 
-    def __init__(self, lines: Iterator[str]) -> None:
-        self._lines = lines
+    def __init__(self, chunks: Iterator[str]) -> None:
+        self._chunks = chunks
         self._next = self._chunk()
 
     def _chunk(self) -> str:
-        chunk = list(islice(self._lines, _CHUNK_ROWS))
-        return "\n".join(chunk) + "\n" if chunk else ""
+        # An empty chunk would end the COPY (psycopg2 reads "" as the end of the file):
+        # a message without events adds nothing.
+        return next((chunk for chunk in self._chunks if chunk), "")
 
     def empty(self) -> bool:
         return not self._next
@@ -178,11 +171,8 @@ class _CopyStream:
         return chunk
 
 
-_CHUNK_ROWS = 20  # ~8 KB of typical events: libpq sends on at every 8 KB
-
-
-def _copy(conn: Connection, statement: str, lines: Iterator[str]) -> int:
-    stream = _CopyStream(lines)
+def _copy(conn: Connection, statement: str, chunks: Iterator[str]) -> int:
+    stream = _CopyStream(chunks)
     if stream.empty():
         return 0
     with conn.cursor() as cur:
@@ -207,43 +197,58 @@ def _copy_text(value: str | None) -> str:
     return value
 
 
-def _copy_json(value: Any) -> str:
-    return _NULL if value is None else _copy_text(orjson.dumps(value).decode())
+def _copy_rows(events: list[dict[str, Any]], claims: list[str] | None = None) -> str:
+    """The events' rows in COPY's text format, the values in COPY_EVENTS' order; their
+    messageIds' rows for event_dedup added to `claims` (when given), one text a message.
 
-
-def _copy_payload(payload: str | dict[str, Any]) -> str:
-    # Version 2 carries the client's JSON text: written as it is, every number exact.
-    return _copy_text(payload) if isinstance(payload, str) else _copy_json(payload)
+    The events are in their wire form: QueuedEvent fields as decoded from a message
+    body that parse_message has accepted, times still ISO 8601 strings. Ids, status and
+    times were checked by the model (UUIDs, a fixed word, ISO 8601): nothing in them
+    needs escaping. The client's texts (app, name, payload, messageId) rarely do: they
+    are searched once together, and escaped one by one only when something is found.
+    One loop, and no call for an event with nothing to escape: this runs for every event
+    the store writes.
+    """
+    rows: list[str] = []
+    claimed: list[str] = []
+    text = _copy_text
+    for event in events:
+        app_id, name, message_id = event["app_id"], event["event_name"], event["message_id"]
+        payload = event["payload"]
+        if not isinstance(payload, str):  # version 1 carried the object itself
+            payload = orjson.dumps(payload).decode()
+        # Version 2 carries the client's JSON text: written as it is, every number exact.
+        texts = f"{app_id}{name}{payload}{message_id}"
+        if "\\" in texts or "\t" in texts or "\n" in texts or "\r" in texts:
+            app_id, name, payload = text(app_id), text(name), text(payload)
+            if message_id is not None:
+                message_id = text(message_id)
+        errors = event["validation_errors"]
+        received_at = event["received_at"]
+        rows.append(
+            f"{event['event_id']}\t{app_id}\t{name}\t{event['status']}\t{payload}\t"
+            f"{_NULL if errors is None else text(orjson.dumps(errors).decode())}\t"
+            f"{_NULL if message_id is None else message_id}\t"
+            f"{event['client_timestamp'] or _NULL}\t{event['sent_at'] or _NULL}\t"
+            f"{event['occurred_at']}\t{received_at}\n"
+        )
+        if message_id is not None:
+            claimed.append(f"{app_id}\t{message_id}\t{event['event_id']}\t{received_at}\n")
+    if claims is not None and claimed:
+        claims.append("".join(claimed))
+    return "".join(rows)
 
 
 def copy_events(conn: Connection, events: Iterable[dict[str, Any]]) -> int:
     """Writes events with COPY: the fastest way in, but with no ON CONFLICT.
 
-    `events` are in their wire form: QueuedEvent fields as decoded from a message
-    body that parse_message has accepted, times still ISO 8601 strings. Raises
+    `events` are in their wire form (see _copy_rows). Raises
     psycopg2.errors.UniqueViolation if any event is already stored; the caller then
     falls back to insert_events. COPY holds no session state, so it does
     not pin an RDS Proxy connection.
     """
-    text = _copy_text
-    # Ids, status and times were checked by the model (UUIDs, a fixed word, ISO 8601):
-    # nothing in them needs escaping. The values in WRITTEN's order, as COPY_EVENTS names them.
-    lines = (
-        "\t".join(
-            (
-                event["event_id"],
-                text(event["app_id"]),
-                text(event["event_name"]),
-                event["status"],
-                _copy_payload(event["payload"]),
-                _copy_json(event["validation_errors"]),
-                text(event["message_id"]),
-                event["client_timestamp"] or _NULL,
-                event["sent_at"] or _NULL,
-                event["occurred_at"],
-                event["received_at"],
-            )
-        )
-        for event in events
-    )
-    return _copy(conn, _COPY_EVENTS.text(conn), lines)
+    rows = list(events)
+    # Sent on in chunks of a typical message's size, as the store sends them: the
+    # server inserts one while the next is made.
+    chunks = (_copy_rows(rows[first : first + 100]) for first in range(0, len(rows), 100))
+    return _copy(conn, _COPY_EVENTS.text(conn), chunks)

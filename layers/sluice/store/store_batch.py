@@ -75,50 +75,50 @@ def store_records(database: Database, records: list[QueueRecord]) -> StoreResult
         try:
             # The common case, fresh events only, goes in with COPY, the messages read
             # and checked while the COPY streams...
-            stored = database.run(lambda conn: store_new_events(conn, batch.events()))
+            stored = database.run(lambda conn: store_new_events(conn, batch.messages()))
         except _REFUSED:
             # ...and a batch holding a redelivered event, or a value Postgres refuses,
             # takes the INSERT path, which skips what is stored and isolates the rest.
             stored = _insert(database, batch.pending(), batch.failed, batch.returned, duplicates)
     pending = batch.pending()
-    refused, skipped = set(batch.returned), set(duplicates)
     rejections = _store_rejections(database, batch.rejections) if batch.rejections else 0
     return StoreResult(
         rejections=rejections,
         failed=list(batch.failed),
         events=len(pending),
         stored=stored,
-        stored_ids=[
-            str(event_id)
-            for _, event in pending
-            if (event_id := event.get("event_id")) is not None
-            and str(event_id) not in refused
-            and str(event_id) not in skipped
-        ],
+        stored_ids=_stored_ids(pending, {*batch.returned, *duplicates}),
         returned_ids=batch.returned,
         duplicate_ids=duplicates,
     )
 
 
+def _stored_ids(pending: list[_Pending], left_out: set[str]) -> list[str]:
+    if not left_out:  # the common case: a comprehension without a test per event
+        return [event["event_id"] for _, event in pending]
+    return [event["event_id"] for _, event in pending if event["event_id"] not in left_out]
+
+
 class _Batch:
     """The batch's messages, read and checked once, on demand, in order.
 
-    events() may be iterated again (a retry on a new connection): it yields what was
+    messages() may be iterated again (a retry on a new connection): it yields what was
     read already, then reads on.
     """
 
     def __init__(self, records: list[QueueRecord]) -> None:
         self._unread = iter(records)
-        self._pending: list[_Pending] = []
+        self._read: list[tuple[str, list[dict[str, Any]]]] = []  # (messageId, its events)
         self.failed: dict[str, None] = {}  # ordered, without repeats
         self.returned: list[str] = []
         self.rejections: list[Rejection] = []
 
-    def events(self) -> Iterator[dict[str, Any]]:
+    def messages(self) -> Iterator[list[dict[str, Any]]]:
+        """Each message's events that fit the model, in wire form."""
         position = 0
         while True:
-            while position < len(self._pending):
-                yield self._pending[position][1]
+            while position < len(self._read):
+                yield self._read[position][1]
                 position += 1
             record = next(self._unread, None)
             if record is None:
@@ -126,16 +126,16 @@ class _Batch:
             events, whole = _read_message(record, self.returned, self.rejections)
             if not whole:
                 self.failed[record.message_id] = None
-            self._pending.extend((record.message_id, event) for event in events)
+            self._read.append((record.message_id, events))
 
     def has_events(self) -> bool:
-        return next(self.events(), None) is not None
+        return any(self.messages())  # reads up to the first message with an event
 
     def pending(self) -> list[_Pending]:
         """Every event that fits the model, with its message (reads what is left)."""
-        for _ in self.events():
+        for _ in self.messages():
             pass
-        return self._pending
+        return [(message_id, event) for message_id, events in self._read for event in events]
 
 
 def event_ids(records: list[QueueRecord]) -> list[str]:
