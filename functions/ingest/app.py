@@ -13,7 +13,7 @@ from sluice.core.config import IngestSettings
 from sluice.core.db import Database
 from sluice.core.errors import EventBlocked, EventRejected, NotFound, SluiceError
 from sluice.core.http_api import error_response, http_status, json_response, request_body
-from sluice.core.observability import logger, metrics, tracer
+from sluice.core.observability import logger, metrics, trace_when_sampled
 from sluice.intake.catalog import Catalog
 from sluice.intake.event_ids import EventIds
 from sluice.intake.ingest import Ingestor, Outcome
@@ -189,7 +189,7 @@ def route_not_found(_: Exception) -> Response:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@trace_when_sampled  # Powertools' capture_lambda_handler, skipped where X-Ray keeps nothing
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -667,3 +667,30 @@ def test_the_warm_ingest_function_sends_without_botocores_parameter_checks(
         assert drain(sqs, queues["events"]) == ["x"]
     finally:
         ingest_app.ingestor.cache_clear()
+
+
+def test_with_tracing_off_a_request_builds_no_xray_subsegment(
+    ingestor, app_and_key, context, monkeypatch
+):
+    # Tracing is off in `make dev` and here (and X-Ray keeps nothing of an unsampled
+    # invocation in Lambda): Powertools' `## handler` subsegment would be a dummy that
+    # costs ingest CPU on every request, so the handler runs without it.
+    from sluice.core.observability import tracer
+
+    entered: list[str] = []
+    in_subsegment = tracer.provider.in_subsegment
+
+    def recording(name: str | None = None, **kwargs):
+        entered.append(name)
+        return in_subsegment(name=name, **kwargs)
+
+    monkeypatch.setattr(tracer.provider, "in_subsegment", recording)
+    app_id, key = app_and_key
+
+    for user_id in (1, 2):
+        status, _ = post(
+            context, f"/api/logs/{app_id}", {"eventName": "user_login", "userId": user_id}, key
+        )
+        assert status == 202
+
+    assert entered == []
