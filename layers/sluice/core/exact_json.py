@@ -51,8 +51,12 @@ class JsonText:
 def exact_cursor(conn: psycopg2.extensions.connection) -> Cursor:
     """A cursor that reads json and jsonb columns as JsonText (SQL NULL stays None)."""
     cur = conn.cursor()
-    psycopg2.extras.register_default_jsonb(cur, loads=JsonText)
-    psycopg2.extras.register_default_json(cur, loads=JsonText)
+    # In Lambda, X-Ray's patch of psycopg2 makes the cursor a proxy, which psycopg2's
+    # C code refuses: the readers go on the cursor it wraps, the queries through the
+    # proxy (so they are still traced).
+    wrapped = getattr(cur, "__wrapped__", cur)
+    psycopg2.extras.register_default_jsonb(wrapped, loads=JsonText)
+    psycopg2.extras.register_default_json(wrapped, loads=JsonText)
     return cur
 
 
