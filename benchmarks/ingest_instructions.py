@@ -93,12 +93,11 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, sink: socket.socket | None, stack: contextlib.ExitStack) -> None:
-    import boto3
     import psycopg2
 
     from benchmarks.environment import bench_environment
     from benchmarks.ingest_cpu import Context, StubSqs, ingest_requests
-    from benchmarks.request_floor import local_queue
+    from benchmarks.request_floor import ingest_environment, local_queue
 
     env = stack.enter_context(bench_environment())
     endpoint, _ = stack.enter_context(local_queue(env.database_url))
@@ -121,13 +120,7 @@ def run(args: argparse.Namespace, sink: socket.socket | None, stack: contextlib.
         batches=count if args.kind == "batch" else 0,
     )
     events = singles or batches
-    sqs = boto3.client("sqs", endpoint_url=endpoint)
-    queue_url = sqs.create_queue(QueueName="bench-instructions")["QueueUrl"]
-    function_environment = {
-        "AWS_ENDPOINT_URL_SQS": endpoint,
-        "EVENTS_QUEUE_URL": queue_url,
-        "DATABASE_URL": env.database_url,
-    }
+    function_environment = ingest_environment(env, endpoint, "bench-instructions")
     context = Context()
     traces = itertools.count()
 

@@ -112,6 +112,18 @@ def _queue_cpu(database_url: str, queue_pid: int) -> float | None:
     return own + sum(b for b in backends if b is not None)
 
 
+def ingest_environment(env: BenchEnvironment, endpoint: str, queue_name: str) -> dict[str, str]:
+    """What the template gives ingest, for one part only: a queue of its own on
+    local_queue, and the bench database (DATABASE_URL may be the server the other parts
+    make their databases on)."""
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    return {
+        "AWS_ENDPOINT_URL_SQS": endpoint,
+        "EVENTS_QUEUE_URL": sqs.create_queue(QueueName=queue_name)["QueueUrl"],
+        "DATABASE_URL": env.database_url,
+    }
+
+
 def _ingest_cpu(
     env: BenchEnvironment, endpoint: str, queue_pid: int, rounds: int
 ) -> tuple[float, float, float | None]:
@@ -119,16 +131,7 @@ def _ingest_cpu(
     and the queue's per single-event request (None when its database is elsewhere)."""
     app_id, key = env.create_app("floor")
     singles, batches = ingest_requests(app_id, key, singles=1_000, batches=20)
-    sqs = boto3.client("sqs", endpoint_url=endpoint)
-    queue_url = sqs.create_queue(QueueName="bench-floor")["QueueUrl"]
-    # What the template gives ingest, for this part only (DATABASE_URL may be the
-    # server the other parts make their databases on).
-    function_environment = {
-        "AWS_ENDPOINT_URL_SQS": endpoint,
-        "EVENTS_QUEUE_URL": queue_url,
-        "DATABASE_URL": env.database_url,
-    }
-    with mock.patch.dict(os.environ, function_environment):
+    with mock.patch.dict(os.environ, ingest_environment(env, endpoint, "bench-floor")):
         ingest_app.ingestor.cache_clear()  # built on first use, as in a new container
         single = statistics.median(cpu_per_request(singles, rounds))
         before = _queue_cpu(env.database_url, queue_pid)
