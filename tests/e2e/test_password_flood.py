@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from sluice.accounts.limits import hash_slot_keys
 
-from local_runtime.runtime import Runtime, RuntimeConfig
+from local_runtime.runtime import Runtime
 from tests.e2e.conftest import REPO_ROOT, settings_file
-from tests.local_runtime.conftest import http
+from tests.local_runtime.conftest import http, running
 from tests.support import make_app
 
 RESERVED = 4  # executions of the accounts function; half of them hash
@@ -51,20 +51,8 @@ def flood_stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         }
     )
     path.write_text(json.dumps(settings))
-    runtime = Runtime(
-        RuntimeConfig(
-            template=REPO_ROOT / "template.yaml",
-            settings=path,
-            state_dir=folder / "state",
-            port=0,
-            database_url=database_url,
-            drain_seconds=1,
-        )
-    ).start()
-    try:
+    with running(REPO_ROOT, folder, database_url, settings=path) as runtime:
         yield runtime
-    finally:
-        runtime.stop()
 
 
 def flood(runtime: Runtime, answers: list, start: threading.Barrier) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from local_runtime.runtime import Runtime, RuntimeConfig
+from local_runtime.runtime import Runtime
 from tests.e2e.conftest import REPO_ROOT, settings_file
+from tests.local_runtime.conftest import running
 from tests.local_runtime.test_fidelity import FIDELITY
 from tests.support import EVENTS, ResponseCatcher, add_sample_app, sample, scratch_database
 
@@ -53,23 +54,13 @@ def dev(postgres_server_url, tmp_path_factory) -> Iterator[tuple[Runtime, Path]]
     """Sluice's template running as make dev runs it, on a database of its own."""
     folder = tmp_path_factory.mktemp("invoke")
     settings = settings_file(folder)
-    with scratch_database(postgres_server_url, "invoke") as database_url:
-        runtime = Runtime(
-            RuntimeConfig(
-                template=REPO_ROOT / "template.yaml",
-                settings=settings,
-                state_dir=folder / "state",
-                port=0,
-                database_url=database_url,
-                drain_seconds=1,
-            )
-        ).start()
+    with (
+        scratch_database(postgres_server_url, "invoke") as database_url,
+        running(REPO_ROOT, folder, database_url, settings=settings) as runtime,
+    ):
         with psycopg2.connect(database_url) as conn:
             add_sample_app(conn)
-        try:
-            yield runtime, settings
-        finally:
-            runtime.stop()
+        yield runtime, settings
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTION_FOR))
