@@ -50,7 +50,7 @@ from local_runtime.services import (
     start_moto,
     start_postgres,
 )
-from local_runtime.sqs import Poller, create_queues, sqs_client
+from local_runtime.sqs import Backlog, Poller, create_queues, sqs_client
 from local_runtime.workers import FunctionPool, Outcome
 
 log = logging.getLogger("local_runtime")
@@ -348,9 +348,11 @@ class Runtime:
             if not trigger.enabled:
                 continue
             queue = topology.queues[trigger.queue]
-            for _ in range(
-                batches_in_flight(trigger, self.config.batches_per_trigger, self.config.max_workers)
-            ):
+            backlog = Backlog()
+            in_flight = batches_in_flight(
+                trigger, self.config.batches_per_trigger, self.config.max_workers
+            )
+            for scales in pollers_scaling(queue, in_flight, self.config.batches_per_trigger):
                 poller = Poller(
                     trigger,
                     queue,
@@ -358,6 +360,8 @@ class Runtime:
                     self._sqs,
                     self.invoke,
                     self.config.region,
+                    backlog,
+                    scales,
                 )
                 poller.start()
                 self.pollers.append(poller)
@@ -554,6 +558,14 @@ def batches_in_flight(trigger: sam.QueueTrigger, default: int, max_workers: int)
     if trigger.max_concurrency:
         return max(1, min(trigger.max_concurrency, max_workers))
     return max(default, 1)
+
+
+def pollers_scaling(queue: sam.Queue, in_flight: int, standing: int) -> list[bool]:
+    """For each of a trigger's pollers, whether it waits for a backlog (sqs.Backlog):
+    those past the standing ones, on a standard queue. A FIFO queue's pollers all poll:
+    each works on message groups of its own, which need not fill a batch to wait."""
+    fifo = queue.name.endswith(".fifo")  # SQS's rule: only FIFO queues' names do
+    return [not fifo and number >= standing for number in range(in_flight)]
 
 
 def running_stack(state_dir: Path) -> dict[str, Any] | None:

@@ -105,9 +105,10 @@ def test_each_trigger_runs_as_many_batches_at_once_as_its_scaling_config_allows(
     from local_runtime.runtime import batches_in_flight
 
     by_function = {t.function: t for t in sluice.triggers}
-    # local-env.json sets StoreMaxConcurrency to 2 (five small batches at once cost
-    # PostgreSQL twice the CPU per single event on two cores); EmailMaxConcurrency is 2
-    assert by_function["StoreFunction"].max_concurrency == 2
+    # local-env.json sets StoreMaxConcurrency to 3 (five small batches at once cost
+    # PostgreSQL twice the CPU per single event on two cores, and the third waits for a
+    # backlog: see the next test); EmailMaxConcurrency is 2
+    assert by_function["StoreFunction"].max_concurrency == 3
     assert by_function["EmailFunction"].max_concurrency == 2
     five = dataclasses.replace(by_function["StoreFunction"], max_concurrency=5)
     assert batches_in_flight(five, 2, max_workers=8) == 5
@@ -197,3 +198,13 @@ def test_settings_naming_a_parameter_the_template_lacks_are_refused(tmp_path):
 
     with pytest.raises(TemplateError, match="Nope"):
         load(SAMPLE / "template.yaml", settings)
+
+
+def test_pollers_past_the_standing_ones_wait_for_a_backlog_but_not_on_a_fifo_queue(sluice):
+    from local_runtime.runtime import pollers_scaling
+
+    standard = sluice.queues["EventsQueue"]
+    assert pollers_scaling(standard, 3, standing=2) == [False, False, True]
+    assert pollers_scaling(standard, 2, standing=2) == [False, False]
+    fifo = dataclasses.replace(standard, name="events.fifo")
+    assert pollers_scaling(fifo, 3, standing=2) == [False, False, False]

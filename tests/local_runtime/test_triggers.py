@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from local_runtime.schedules import ScheduleError, next_fire
-from local_runtime.sqs import Poller, failed_ids
+from local_runtime.sqs import Backlog, Poller, failed_ids
 from local_runtime.template import Queue, QueueTrigger
 from local_runtime.workers import Outcome
 
@@ -39,7 +39,7 @@ def _message(body: str) -> dict:
     }
 
 
-def _poller(client, *, batch_size=5, window=0.0, report=True, result=None, error=None):
+def _poller(client, *, batch_size=5, window=0.0, report=True, result=None, error=None, **scaling):
     invoked: list[dict] = []
 
     def invoke(function, event):
@@ -48,7 +48,7 @@ def _poller(client, *, batch_size=5, window=0.0, report=True, result=None, error
 
     trigger = QueueTrigger("Fn", "Queue", "Q", batch_size, window, report, True)
     queue = Queue("Q", "q", "arn:aws:sqs:us-east-1:123456789012:q", {}, None, None)
-    poller = Poller(trigger, queue, "url", client, invoke, "us-east-1")
+    poller = Poller(trigger, queue, "url", client, invoke, "us-east-1", **scaling)
     return poller, invoked
 
 
@@ -74,6 +74,66 @@ def test_a_window_ends_a_partial_batch():
     poller, _ = _poller(client, window=0.01)
 
     assert [m["Body"] for m in poller._gather()] == ["a"]
+
+
+class ScriptedBacklog(Backlog):
+    """Answers its waits from a script (no backlog, then one); records what it was told."""
+
+    def __init__(self, *answers: bool) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.told: list[tuple[int, int]] = []
+
+    def wait(self, timeout: float) -> bool:
+        return self.answers.pop(0)
+
+    def received(self, messages: int, batch_size: int) -> None:
+        self.told.append((messages, batch_size))
+
+
+class StoppingSqs(FakeSqs):
+    """A FakeSqs that stops its poller once it has handed out every prepared receive."""
+
+    poller: Poller
+
+    def receive_message(self, **kwargs):
+        answer = super().receive_message(**kwargs)
+        if not self.receives:
+            self.poller.stop()
+        return answer
+
+
+def test_a_scaling_poller_receives_only_once_its_trigger_has_a_backlog():
+    client = StoppingSqs(["a", "b", "c", "d", "e"])
+    backlog = ScriptedBacklog(False, False, True)
+    poller, invoked = _poller(client, backlog=backlog, scales=True)
+    client.poller = poller
+
+    poller._run()
+
+    assert backlog.answers == []  # asked three times: no backlog twice, then one
+    assert len(client.asked) == 1 and len(invoked) == 1
+    assert backlog.told == [(5, 5)]  # a full batch: the backlog goes on
+
+
+def test_a_standing_poller_receives_without_waiting_and_reports_a_short_batch():
+    client = StoppingSqs(["a", "b"])
+    backlog = ScriptedBacklog()  # a wait would fail: nothing scripted
+    poller, invoked = _poller(client, backlog=backlog)
+    client.poller = poller
+
+    poller._run()
+
+    assert len(invoked) == 1 and backlog.told == [(2, 5)]
+
+
+def test_a_backlog_is_a_full_last_batch():
+    backlog = Backlog()
+    assert backlog.wait(0) is False
+    backlog.received(10, 10)
+    assert backlog.wait(0) is True
+    backlog.received(9, 10)
+    assert backlog.wait(0) is False
 
 
 def test_only_the_reported_failures_stay_queued():
