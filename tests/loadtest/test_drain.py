@@ -1,0 +1,83 @@
+"""The drain's release waits for a run of make dev's aggregator to catch up, seen by
+the aggregator's position."""
+
+import threading
+from datetime import UTC, datetime
+
+import psycopg2
+import pytest
+from sluice.core.config import DatabaseSettings
+from sluice.core.db import Database
+from sluice.rollups import aggregate
+from sluice.store.events_data import copy_events
+from uuid_utils.compat import uuid7
+
+from loadtest import drain
+
+
+@pytest.fixture
+def watching(db, database_url):
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def database(database_url):
+    database = Database(DatabaseSettings(url=database_url))
+    yield database
+    database.close()
+
+
+def _store(database_url: str, count: int) -> None:
+    now = datetime.now(UTC).isoformat()
+    rows = [
+        {
+            "event_id": str(uuid7()),
+            "app_id": "app_drain",
+            "event_name": "user_login",
+            "payload": '{"eventName": "user_login", "userId": 1}',
+            "status": "valid",
+            "validation_errors": None,
+            "message_id": None,
+            "client_timestamp": None,
+            "sent_at": None,
+            "occurred_at": now,
+            "received_at": now,
+        }
+        for _ in range(count)
+    ]
+    conn = psycopg2.connect(database_url)
+    with conn:
+        copy_events(conn, rows)
+    conn.close()
+
+
+def test_without_a_run_of_the_aggregator_the_wait_ends_at_its_timeout(watching):
+    since, _ = drain.aggregator_position(watching)
+    assert drain.wait_for_aggregator(watching, since, timeout=0.5) is False
+
+
+def test_a_run_that_catches_up_ends_the_wait_even_with_nothing_new_to_count(watching, database):
+    since, _ = drain.aggregator_position(watching)
+    run = threading.Thread(target=aggregate.run, args=(database, 1000))
+    run.start()
+    try:
+        assert drain.wait_for_aggregator(watching, since, timeout=30) is True
+    finally:
+        run.join()
+    assert drain.aggregator_position(watching) != (since, True)
+
+
+def test_a_chunk_of_a_run_that_goes_on_does_not_end_the_wait(watching, database, database_url):
+    _store(database_url, 3)
+    since, _ = drain.aggregator_position(watching)
+    database.run(lambda conn: aggregate.aggregate_chunk(conn, chunk_size=1))  # 1 of 3
+
+    moved, caught_up = drain.aggregator_position(watching)
+    assert moved != since and not caught_up
+    assert drain.wait_for_aggregator(watching, since, timeout=0.5) is False
+
+    aggregate.run(database, 1000)  # the rest: the window closes
+    assert drain.wait_for_aggregator(watching, since, timeout=5) is True
