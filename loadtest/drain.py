@@ -12,8 +12,9 @@ starts: the release is an UPDATE of its table.
 `make dev` runs the aggregator every minute, and its run over what the drain stored
 works the same two cores: where it fell inside a drain, it kept PostgreSQL about as
 busy as the store's own COPYs. The COPY runs without it, so the queue is released
-just after a scheduled run has caught up, and the next (a minute on) comes after the
-drain and the COPY; the report says if it did not. `--with-aggregator` releases at once.
+just after a scheduled run that found the counts caught up, and the next (a minute on)
+comes after the drain and the COPY; the report says if it did not. `--with-aggregator`
+releases at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 import sys
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -37,9 +38,10 @@ from loadtest.__main__ import main as load
 
 QUEUE = "EventsQueue"  # the template's queue the store drains
 QUEUE_DATABASE = "local_queues"  # where make dev's local_queue keeps its messages
-# make dev's schedule is a minute (local-env.json); a run that finds the counts behind
-# (events stored before the last stop) takes longer.
-AGGREGATOR_WAIT = 120.0
+# make dev's schedule is a minute (local-env.json); after a restart the first run or two
+# count what the last drain stored.
+AGGREGATOR_WAIT = 180.0
+QUIET = timedelta(seconds=5)  # between two runs; a run's chunks follow each other closely
 
 
 def _count(database_url: str) -> int:
@@ -61,22 +63,28 @@ def _queued(sqs, url: str) -> int:
 
 
 def aggregator_position(conn) -> tuple[datetime | None, bool]:
-    """When the aggregator last moved its position (every run does, with new rows or
-    none), and whether it had caught up then: its window closed, not a chunk of a run
-    that goes on."""
+    """When the aggregator last moved its position (each chunk of a run does, with new
+    rows or none), and whether its window was closed then: caught up, not a chunk of a
+    run that goes on."""
     with conn.cursor() as cur:
         cur.execute("SELECT updated_at, target IS NULL FROM aggregate_position")
         row = cur.fetchone()
-    return (row[0], row[1]) if row else (None, True)
+    return (row[0], row[1]) if row else (None, False)
 
 
 def wait_for_aggregator(conn, since: datetime | None, timeout: float) -> bool:
-    """Whether a run of the aggregator caught up after `since`, within `timeout` seconds."""
+    """Whether, within `timeout` seconds, a run of the aggregator came and went at once:
+    caught up, and QUIET after the last move seen (`since` to begin with). The next
+    scheduled run is then a whole period away. The end of a catch-up (the first runs
+    after a restart count what the last drain stored) follows its own chunks closely."""
     deadline = time.monotonic() + timeout
+    last = since
     while time.monotonic() < deadline:
         moved, caught_up = aggregator_position(conn)
-        if moved != since and caught_up:
-            return True
+        if moved != last:
+            if caught_up and (last is None or moved is None or moved - last >= QUIET):
+                return True
+            last = moved
         time.sleep(0.2)  # polling a condition the schedule ends
     return False
 

@@ -242,34 +242,48 @@ def hold_fifo_groups(batch: list[dict[str, Any]], failed: set[str]) -> set[str]:
 
 
 class Backlog:
-    """What a trigger's pollers last received: a full batch says the queue holds more.
+    """What a trigger's pollers last received: a full batch of messages that waited.
 
-    Lambda scales an SQS trigger's batches in flight up while its queue keeps them full
-    and down when it does not. Here the pollers past the standing ones (a 2-core laptop
-    gets two) wait while the last batch any poller received was short: a backlog runs
-    up to MaximumConcurrency batches at once, while a trickle of single events keeps to
-    two, whose commits cost PostgreSQL less per event than three half-empty ones.
+    Lambda scales an SQS trigger's batches in flight up while its queue has a backlog
+    and down when it has none. Here the pollers past the standing ones (a 2-core laptop
+    gets two) wait while the last batch any poller received was short, or full of
+    messages sent less than BEHIND_SECONDS before: a backlog runs up to
+    MaximumConcurrency batches at once, while single events at a few hundred a second,
+    which fill a batch now and then within milliseconds, keep to two, whose commits cost
+    PostgreSQL less per event than three emptier ones.
     """
 
-    def __init__(self) -> None:
-        self._full = threading.Event()
+    BEHIND_SECONDS = 1.0
 
-    def received(self, messages: int, batch_size: int) -> None:
-        if messages >= batch_size:
-            self._full.set()
+    def __init__(self) -> None:
+        self._behind = threading.Event()
+
+    def received(self, batch: list[dict[str, Any]], batch_size: int) -> None:
+        if len(batch) >= batch_size and self._waited(batch) > self.BEHIND_SECONDS:
+            self._behind.set()
         else:
-            self._full.clear()
+            self._behind.clear()
+
+    @staticmethod
+    def _waited(batch: list[dict[str, Any]]) -> float:
+        """Seconds since the batch's oldest message was sent (0 if no message says)."""
+        sent = [
+            int(m["Attributes"]["SentTimestamp"])
+            for m in batch
+            if "SentTimestamp" in m.get("Attributes", {})
+        ]
+        return time.time() - min(sent) / 1000 if sent else 0.0
 
     def wait(self, timeout: float) -> bool:
         """Whether the queue has a backlog, waiting up to `timeout` seconds for one."""
-        return self._full.wait(timeout)
+        return self._behind.wait(timeout)
 
 
 class Poller:
     """One SQS trigger: receives up to BatchSize within the window, invokes, deletes successes.
 
     Every poller tells the trigger's `backlog` what it received; one that `scales` polls
-    only while the trigger's batches come back full (see Backlog).
+    only while the trigger's batches say the queue is behind (see Backlog).
     """
 
     def __init__(
@@ -331,7 +345,7 @@ class Poller:
                 log.warning("poller %s: receive failed: %s", self.trigger.function, exc)
                 self._stop.wait(1)
                 continue
-            self.backlog.received(len(batch), self.trigger.batch_size)
+            self.backlog.received(batch, self.trigger.batch_size)
             if not batch:
                 if self._drain_until is not None:
                     return  # drained: nothing visible is left

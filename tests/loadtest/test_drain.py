@@ -54,12 +54,18 @@ def _store(database_url: str, count: int) -> None:
     conn.close()
 
 
+def _a_minute_since_the_last_run(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute("UPDATE aggregate_position SET updated_at = updated_at - interval '1 minute'")
+
+
 def test_without_a_run_of_the_aggregator_the_wait_ends_at_its_timeout(watching):
     since, _ = drain.aggregator_position(watching)
     assert drain.wait_for_aggregator(watching, since, timeout=0.5) is False
 
 
 def test_a_run_that_catches_up_ends_the_wait_even_with_nothing_new_to_count(watching, database):
+    _a_minute_since_the_last_run(watching)
     since, _ = drain.aggregator_position(watching)
     run = threading.Thread(target=aggregate.run, args=(database, 1000))
     run.start()
@@ -70,14 +76,21 @@ def test_a_run_that_catches_up_ends_the_wait_even_with_nothing_new_to_count(watc
     assert drain.aggregator_position(watching) != (since, True)
 
 
-def test_a_chunk_of_a_run_that_goes_on_does_not_end_the_wait(watching, database, database_url):
+def test_only_a_run_that_comes_and_goes_at_once_ends_the_wait(watching, database, database_url):
     _store(database_url, 3)
     since, _ = drain.aggregator_position(watching)
     database.run(lambda conn: aggregate.aggregate_chunk(conn, chunk_size=1))  # 1 of 3
 
-    moved, caught_up = drain.aggregator_position(watching)
-    assert moved != since and not caught_up
+    chunk, caught_up = drain.aggregator_position(watching)
+    assert chunk != since and not caught_up  # the window is still open
     assert drain.wait_for_aggregator(watching, since, timeout=0.5) is False
 
-    aggregate.run(database, 1000)  # the rest: the window closes
+    aggregate.run(database, 1000)  # the rest, right after its chunk: the end of a catch-up
+    assert drain.aggregator_position(watching)[1] is True
+    assert drain.wait_for_aggregator(watching, chunk, timeout=0.5) is False
+
+    # A minute later (as the schedule goes), a run with nothing new: the next is a minute on.
+    _a_minute_since_the_last_run(watching)
+    since, _ = drain.aggregator_position(watching)
+    aggregate.run(database, 1000)
     assert drain.wait_for_aggregator(watching, since, timeout=5) is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -87,8 +88,8 @@ class ScriptedBacklog(Backlog):
     def wait(self, timeout: float) -> bool:
         return self.answers.pop(0)
 
-    def received(self, messages: int, batch_size: int) -> None:
-        self.told.append((messages, batch_size))
+    def received(self, batch: list[dict], batch_size: int) -> None:
+        self.told.append((len(batch), batch_size))
 
 
 class StoppingSqs(FakeSqs):
@@ -127,12 +128,20 @@ def test_a_standing_poller_receives_without_waiting_and_reports_a_short_batch():
     assert len(invoked) == 1 and backlog.told == [(2, 5)]
 
 
-def test_a_backlog_is_a_full_last_batch():
+def _sent(seconds_ago: float, count: int) -> list[dict]:
+    sent = str(int((time.time() - seconds_ago) * 1000))
+    return [{"MessageId": str(i), "Attributes": {"SentTimestamp": sent}} for i in range(count)]
+
+
+def test_a_backlog_is_a_full_last_batch_of_messages_that_waited():
     backlog = Backlog()
     assert backlog.wait(0) is False
-    backlog.received(10, 10)
+    backlog.received(_sent(30, 10), 10)
     assert backlog.wait(0) is True
-    backlog.received(9, 10)
+    backlog.received(_sent(30, 9), 10)  # short: the queue is empty
+    assert backlog.wait(0) is False
+    backlog.received(_sent(30, 10), 10)
+    backlog.received(_sent(0.05, 10), 10)  # full, but sent just now: keeping pace
     assert backlog.wait(0) is False
 
 
