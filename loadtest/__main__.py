@@ -225,16 +225,12 @@ def run_wrk(args: argparse.Namespace, url: str, database_url: str, app_id: str, 
     }
 
 
-def copy_baseline(database_url: str, count: int, run_id: str) -> float:
-    """Rows/s of a raw COPY of `count` events like the load's, 1,000 per commit, then removed.
-
-    The floor the store path is compared with: the same table, rows prepared beforehand,
-    no queue, no conflict handling (events_data.copy_events, which the store itself uses).
-    """
+def baseline_rows(count: int, run_id: str) -> list[dict]:
+    """`count` events like the load's, as the store writes them, for copy_baseline."""
     app_id = f"copy_{run_id}"
     plan = LoadPlan(url="", app_id=app_id, api_key="", duration=0, run_id=run_id)
     now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-    rows = [
+    return [
         {
             "event_id": str(uuid7()),
             "app_id": app_id,
@@ -250,16 +246,31 @@ def copy_baseline(database_url: str, count: int, run_id: str) -> float:
         }
         for i in range(count)
     ]
+
+
+def copy_baseline(database_url: str, rows: list[dict]) -> float:
+    """Rows/s of a raw COPY of `rows` (baseline_rows'), 1,000 per commit; remove_baseline
+    deletes them.
+
+    The floor the store path is compared with: the same table, rows prepared beforehand,
+    no queue, no conflict handling (events_data.copy_events, which the store itself uses).
+    """
     conn = psycopg2.connect(database_url)
     try:
         start = time.perf_counter()
-        for first in range(0, count, 1000):
+        for first in range(0, len(rows), 1000):
             with conn:
                 events_data.copy_events(conn, rows[first : first + 1000])
-        rate = count / (time.perf_counter() - start)
+        return round(len(rows) / (time.perf_counter() - start), 1)
+    finally:
+        conn.close()
+
+
+def remove_baseline(database_url: str, rows: list[dict]) -> None:
+    conn = psycopg2.connect(database_url)
+    try:
         with conn, conn.cursor() as cur:
-            cur.execute("DELETE FROM events WHERE app_id = %s", (app_id,))
-        return round(rate, 1)
+            cur.execute("DELETE FROM events WHERE app_id = %s", (rows[0]["app_id"],))
     finally:
         conn.close()
 
@@ -412,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     stored = wait_for_storage(database_url, app_id, expected, args.drain_timeout, args.quiet)
     result = report(driver, stored)
     if args.copy_baseline:
-        result["copy_rows_per_s"] = copy_baseline(database_url, len(stored), run_id)
+        rows = baseline_rows(len(stored), run_id)
+        result["copy_rows_per_s"] = copy_baseline(database_url, rows)
+        remove_baseline(database_url, rows)
     print_report(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
