@@ -305,7 +305,7 @@ class Poller:
         self.invoke = invoke
         self.region = region
         self.backlog = backlog or Backlog()
-        self.scales = scales  # polls only while the trigger's batches come back full
+        self.scales = scales  # polls only while the trigger's batches say it is behind
         self._stop = threading.Event()
         self._drain_until: float | None = None
         self._thread: threading.Thread | None = None
