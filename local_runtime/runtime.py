@@ -564,8 +564,7 @@ def pollers_scaling(queue: sam.Queue, in_flight: int, standing: int) -> list[boo
     """For each of a trigger's pollers, whether it waits for a backlog (sqs.Backlog):
     those past the standing ones, on a standard queue. A FIFO queue's pollers all poll:
     each works on message groups of its own, which need not fill a batch to wait."""
-    fifo = queue.name.endswith(".fifo")  # SQS's rule: only FIFO queues' names do
-    return [not fifo and number >= standing for number in range(in_flight)]
+    return [not queue.fifo and number >= standing for number in range(in_flight)]
 
 
 def running_stack(state_dir: Path) -> dict[str, Any] | None:

@@ -299,7 +299,7 @@ class Poller:
     ) -> None:
         self.trigger = trigger
         self.queue = queue
-        self.fifo = queue.name.endswith(".fifo")  # SQS's rule: only FIFO queues' names do
+        self.fifo = queue.fifo
         self.queue_url = queue_url
         self.client = poller_client(client)
         self.invoke = invoke

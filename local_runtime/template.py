@@ -211,6 +211,10 @@ class Queue:
     dead_letter_arn: str | None
     max_receive_count: int | None
 
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(".fifo")  # SQS's rule: only FIFO queues' names do
+
 
 @dataclass
 class Topology:
