@@ -420,6 +420,11 @@ def test_an_event_postgres_refuses_fails_alone_not_its_message_mates(
         {"status": 5},
         {"occurred_at": 1_700_000_000},
         {"payload": [1, 2]},
+        # Texts PostgreSQL would take, that the model refuses: a date alone (pydantic's
+        # lax mode takes it as midnight), infinity (no API could return it unchanged).
+        {"occurred_at": "2026-03-01"},
+        {"received_at": "infinity"},
+        {"client_timestamp": "-infinity"},
     ],
 )
 def test_an_event_that_does_not_fit_the_model_fails_alone_in_its_message(
