@@ -254,11 +254,13 @@ def _request_line(event: Any, request_id: str, deadline: float) -> bytes:
     refuses what it would not write exactly (integers past 64 bits, lone surrogates,
     keys that are not strings), and the standard library writes those; but it writes
     NaN and the infinities as null, so a line with a null is written by orjson only
-    when the event holds no such float (the events the runtime makes hold none).
+    when the event holds no such float (the events the runtime makes hold none). A line
+    orjson wrote starts with `{"exact":true,` (EXACT_LINE in _worker.py): the worker
+    reads it with orjson without first searching it for integers orjson would misread.
     """
     request = {"event": event, "request_id": request_id, "deadline": deadline}
     try:
-        line = orjson.dumps(request, option=_EXACT)
+        line = orjson.dumps({"exact": True, **request}, option=_EXACT)
     except TypeError:  # orjson.JSONEncodeError is one
         return json.dumps(request).encode() + b"\n"
     if b"null" in line and _holds_nonfinite(event):

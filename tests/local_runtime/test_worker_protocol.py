@@ -79,8 +79,9 @@ any_json_values = st.recursive(
 def test_the_runtime_writes_any_event_as_the_standard_library_would_deliver_it(value):
     line = workers._request_line(value, "r", 1.0)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
-    delivered = json.loads(json.dumps({"event": value, "request_id": "r", "deadline": 1.0}))
-    assert json.dumps(worker._read_request(line)) == json.dumps(delivered)
+    read = worker._read_request(line)
+    assert (read["request_id"], read["deadline"]) == ("r", 1.0)
+    assert json.dumps(read["event"]) == json.dumps(json.loads(json.dumps(value)))
 
 
 def test_the_runtime_writes_a_queues_event_with_orjson():
@@ -88,11 +89,26 @@ def test_the_runtime_writes_a_queues_event_with_orjson():
     # the fast path: what orjson wrote, not json.dumps's ASCII escapes.
     record = {"messageId": "m", "body": '{"a": null, "b": "é"}', "attributes": {}}
     line = workers._request_line({"Records": [record]}, "r", 1.0)
-    assert (
-        line
-        == orjson.dumps({"event": {"Records": [record]}, "request_id": "r", "deadline": 1.0})
-        + b"\n"
-    )
+    request = {"exact": True, "event": {"Records": [record]}, "request_id": "r", "deadline": 1.0}
+    assert line == orjson.dumps(request) + b"\n"
+
+
+def test_a_line_the_runtime_wrote_with_orjson_is_read_without_the_search_for_long_digits(
+    monkeypatch,
+):
+    # orjson refused to write any integer it could not read back: the worker need not
+    # look for one (that search cost as much as the read). A line json.dumps wrote is
+    # still searched.
+    searched: list[bytes] = []
+    monkeypatch.setattr(worker, "_has_long_digits", lambda line: searched.append(line) or False)
+    event = {"Records": [{"body": "x" * 100, "attributes": {"SentTimestamp": "1" * 20}}]}
+
+    fast = workers._request_line(event, "r", 1.0)
+    slow = workers._request_line({**event, "n": math.nan}, "r", 1.0)
+
+    assert worker._read_request(fast)["event"] == event
+    assert math.isnan(worker._read_request(slow)["event"]["n"])
+    assert searched == [slow]
 
 
 def test_a_handlers_output_reaches_the_runtime_whole_and_before_its_answer(tmp_path):
