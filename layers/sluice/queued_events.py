@@ -188,7 +188,7 @@ def _as_text(hint: Any) -> Any:
     """`hint` with datetime and UUID as the text that carries them, dataclasses as dicts."""
     if hint in (datetime, UUID):
         return str
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         from typing_extensions import TypedDict  # pydantic's own, before Python 3.12
 
         fields = {name: _as_text(field) for name, field in get_type_hints(hint).items()}
