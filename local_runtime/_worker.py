@@ -49,8 +49,8 @@ def _has_long_digits(line: bytes) -> bool:
 
 
 # How a line the runtime wrote with orjson starts (local_runtime/workers.py): orjson
-# refuses to write an integer past 64 bits, so the line holds none and needs no search
-# (as long as orjson's read of it).
+# refuses to write an integer past 64 bits, so the line holds none and needs no search,
+# which takes as long as orjson's read of the line.
 EXACT_LINE = b'{"exact":true,'
 
 

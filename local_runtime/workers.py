@@ -238,7 +238,9 @@ class Worker:
 
 
 # Types orjson writes and json.dumps refuses (or writes otherwise) go to a `default`:
-# there is none, so orjson refuses them too, and json.dumps has the last word.
+# there is none, so orjson refuses them too, and json.dumps has the last word. (UUIDs
+# and plain enums orjson writes where json.dumps raises; no event read from JSON, nor
+# one the runtime makes, holds one.)
 _EXACT = (
     orjson.OPT_APPEND_NEWLINE
     | orjson.OPT_PASSTHROUGH_DATACLASS
