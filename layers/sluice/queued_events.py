@@ -19,11 +19,13 @@ without `kind` is an events message, as every message was before.
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 import orjson
@@ -157,6 +159,66 @@ def _message_adapter():  # pydantic is imported only by consumers
 def parse_message(body: str | bytes) -> EventsMessage:
     """Validates a message body; raises pydantic.ValidationError if it does not fit."""
     return _message_adapter().validate_json(body, strict=True)
+
+
+def parse_events(body: str | bytes) -> list[dict[str, Any]]:
+    """The events of a message the model accepts, in their wire form, from one read.
+
+    Raises pydantic.ValidationError exactly when parse_message does. The wire form is
+    the fields as the body carries them (times and ids still text): what the store
+    writes. The body is read once, against the model with every time and id as text
+    (pydantic makes dicts far faster than dataclasses, UUIDs and datetimes); then the
+    texts of the times and ids are checked as JSON text, in strict mode (a Python str
+    in lax mode would let a date pass as a datetime). A message with a payload as an
+    object (version 1) or validation errors is read again with orjson and returned as
+    that read gives it, as it always was: its rows stay what they were, to the byte.
+    """
+    events, checks = _wire_adapter().validate_json(body, strict=True)["events"], _text_checks()
+    for names, adapter in checks:
+        texts = {text: text for e in events for name in names if (text := e[name]) is not None}
+        adapter.validate_strings(texts, strict=True)
+    for event in events:
+        if event["validation_errors"] is not None or type(event["payload"]) is not str:
+            events = orjson.loads(body)["events"]
+            break
+    return events
+
+
+def _as_text(hint: Any) -> Any:
+    """`hint` with datetime and UUID as the text that carries them, dataclasses as dicts."""
+    if hint in (datetime, UUID):
+        return str
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        from typing_extensions import TypedDict  # pydantic's own, before Python 3.12
+
+        fields = {name: _as_text(field) for name, field in get_type_hints(hint).items()}
+        return TypedDict(hint.__name__, fields)  # type: ignore[operator]
+    origin, args = get_origin(hint), get_args(hint)
+    if not args or origin is Literal:
+        return hint
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_as_text(arg) for arg in args)]  # noqa: UP007
+    return origin[tuple(_as_text(arg) for arg in args)]
+
+
+@cache
+def _wire_adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(_as_text(EventsMessage))
+
+
+@cache
+def _text_checks() -> list[tuple[list[str], Any]]:
+    """For datetime, then UUID: the event's fields of that type, and a check of texts."""
+    from pydantic import TypeAdapter
+
+    hints = get_type_hints(QueuedEvent)
+    checks = []
+    for kind in (datetime, UUID):
+        names = [name for name, hint in hints.items() if kind in (hint, *get_args(hint))]
+        checks.append((names, TypeAdapter(dict[str, kind])))  # type: ignore[valid-type]
+    return checks
 
 
 @cache

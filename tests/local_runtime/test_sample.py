@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import time
 import uuid
@@ -234,6 +235,47 @@ def test_queue_records_have_the_shape_lambda_gives_them(sample):
             "dataType": "String",
         }
     }
+
+
+def test_a_queue_message_reaches_the_handler_unchanged(sample):
+    # The runtime writes the event it builds to its worker with orjson: every text exact
+    job = new_id("exact")
+    body = json.dumps({"id": job, "text": 'tab\t "quote" \\ héllo ✓ 𝄞 \u2028 null'})
+    client = sqs_client(sample.sqs_url, "us-east-1")
+    client.send_message(
+        QueueUrl=sample.queue_urls["JobsQueue"],
+        MessageBody=body,
+        MessageAttributes={"kind": {"DataType": "Number", "StringValue": "18446744073709551616"}},
+    )
+
+    record = processed(sample, job)[0]["record"]
+
+    assert record["body"] == body
+    assert record["messageAttributes"]["kind"]["stringValue"] == "18446744073709551616"
+
+
+@pytest.mark.parametrize(
+    ("value", "delivered"),
+    [
+        ({"x": math.nan, "none": None}, None),  # orjson writes NaN as null
+        ([math.inf, -math.inf, 0.1, None], None),
+        ([2**64, -(2**63) - 1, 10**30], None),  # orjson refuses these
+        ("\ud800 alone", None),
+        ({1: "one"}, {"1": "one"}),  # as JSON carries it to Lambda
+    ],
+    ids=["nan", "infinities", "past-64-bits", "lone-surrogate", "int-keys"],
+)
+def test_an_invocation_reaches_the_handler_as_sent(sample, value, delivered):
+    # What `make invoke` may send (Python's JSON reads all of it) and orjson would not
+    # write exactly: the runtime writes it with the standard library.
+    job = new_id("invoke")
+
+    outcome = sample.invoke("TickFunction", {"job": job, "value": value})
+
+    assert outcome.ok, outcome.error
+    ticks = lines(sample.state_dir / "ticks.jsonl")
+    [got] = [t["event"]["value"] for t in ticks if t["event"].get("job") == job]
+    assert json.dumps(got) == json.dumps(value if delivered is None else delivered)
 
 
 def test_a_poison_message_ends_in_the_dlq_while_the_others_are_processed(sample):

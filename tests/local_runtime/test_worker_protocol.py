@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,6 +59,56 @@ def test_values_orjson_refuses_are_read_by_the_standard_library():
     event = worker._read_request(line)["event"]
     assert math.isnan(event["x"]) and event["s"] == "\ud800" and event["big"] == 10**30
     assert worker.orjson is not None  # the fast path is there to be taken in these tests
+
+
+any_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats()  # NaN and the infinities too: Python's JSON reads and writes them
+    | st.text(st.characters(codec=None, exclude_categories=())),  # lone surrogates too
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(any_json_values)
+def test_the_runtime_writes_any_event_as_the_standard_library_would_deliver_it(value):
+    line = workers._request_line(value, "r", 1.0)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    read = worker._read_request(line)
+    assert (read["request_id"], read["deadline"]) == ("r", 1.0)
+    assert json.dumps(read["event"]) == json.dumps(json.loads(json.dumps(value)))
+
+
+def test_the_runtime_writes_a_queues_event_with_orjson():
+    # The common case, a batch of SQS records (texts; a null in a body is no NaN), takes
+    # the fast path: what orjson wrote, not json.dumps's ASCII escapes.
+    record = {"messageId": "m", "body": '{"a": null, "b": "é"}', "attributes": {}}
+    line = workers._request_line({"Records": [record]}, "r", 1.0)
+    request = {"exact": True, "event": {"Records": [record]}, "request_id": "r", "deadline": 1.0}
+    assert line == orjson.dumps(request) + b"\n"
+
+
+def test_a_line_the_runtime_wrote_with_orjson_is_read_without_the_search_for_long_digits(
+    monkeypatch,
+):
+    # orjson refused to write any integer it could not read back: the worker need not
+    # look for one (that search cost as much as the read). A line json.dumps wrote is
+    # still searched.
+    searched: list[bytes] = []
+    monkeypatch.setattr(worker, "_has_long_digits", lambda line: searched.append(line) or False)
+    event = {"Records": [{"body": "x" * 100, "attributes": {"SentTimestamp": "1" * 20}}]}
+
+    fast = workers._request_line(event, "r", 1.0)
+    slow = workers._request_line({**event, "n": math.nan}, "r", 1.0)
+
+    assert worker._read_request(fast)["event"] == event
+    assert math.isnan(worker._read_request(slow)["event"]["n"])
+    assert searched == [slow]
 
 
 def test_a_handlers_output_reaches_the_runtime_whole_and_before_its_answer(tmp_path):

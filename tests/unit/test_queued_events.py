@@ -1,13 +1,17 @@
+import dataclasses
 from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from sluice.queued_events import (
     MAX_MESSAGE_BYTES,
     QueuedEvent,
     ValidationIssue,
     pack,
+    parse_events,
     parse_message,
     serialize_event,
 )
@@ -97,3 +101,103 @@ def test_timestamps_must_be_strings_on_the_wire():
     data["occurred_at"] = 1_700_000_000
     with pytest.raises(ValidationError):
         parse_message(orjson.dumps({"version": 1, "events": [data]}))
+
+
+# --- the store's one read of a message (parse_events) ------------------------------------
+
+# JSON texts to put in an event's fields: what the model takes, what it refuses, and what
+# a looser read would take (dates alone, infinity, numbers for times, other UUID forms).
+_FIELD_TEXTS = [
+    '"2026-03-01T12:00:00Z"',
+    '"2026-03-01T12:00:00.1234567+05:30"',
+    '"2026-03-01 12:00:00"',
+    '"2026-03-01"',
+    '"2026-02-30T00:00:00Z"',
+    '"12:00:00"',
+    '"infinity"',
+    '"-infinity"',
+    '"now"',
+    '"1700000000"',
+    "1700000000",
+    "1.5",
+    "123456789012345678901234567890",
+    "NaN",
+    "true",
+    "null",
+    '""',
+    '"valid"',
+    '"invalid"',
+    '"{0190a0b0-0000-7000-8000-000000000000}"',
+    '"urn:uuid:0190a0b0-0000-7000-8000-000000000000"',
+    '"0190a0b000007000800000000000000"',
+    '"0190a0b0-0000-7000-8000-00000000000g"',
+    '"\\ud800"',
+    '{"a": [1, 2.5, null]}',
+    "[]",
+    '[{"path": "/x", "message": "m", "keyword": "k"}]',
+    '[{"path": "/x", "message": "m"}]',
+]
+_FIELDS = [field.name for field in dataclasses.fields(QueuedEvent)]
+
+
+def _wire(event: QueuedEvent, changes: dict[str, str]) -> str:
+    fields = orjson.loads(serialize_event(event))
+    texts = {
+        name: changes.get(name, orjson.dumps(value).decode()) for name, value in fields.items()
+    }
+    return "{" + ",".join(f'"{name}":{text}' for name, text in texts.items()) + "}"
+
+
+def _body(version: str, *events: str) -> str:
+    return f'{{"version":{version},"events":[{",".join(events)}]}}'
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    version=st.sampled_from(["1", "2", "1.0", "true", "3", '"2"']),
+    changes=st.lists(
+        st.dictionaries(st.sampled_from(_FIELDS), st.sampled_from(_FIELD_TEXTS), max_size=3),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_the_one_read_accepts_what_the_model_accepts_in_wire_form(version, changes):
+    body = _body(version, *(_wire(queued_event(), change) for change in changes))
+    try:
+        parse_message(body)
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            parse_events(body)
+        return
+    # The texts as the body carries them, as the store has always written them.
+    assert [{name: event[name] for name in _FIELDS} for event in parse_events(body)] == [
+        {name: event[name] for name in _FIELDS} for event in orjson.loads(body)["events"]
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"occurred_at": '"2026-03-01"'},  # lax mode: midnight
+        {"received_at": '"infinity"'},  # PostgreSQL takes it; no API returns it unchanged
+        {"sent_at": '"-infinity"'},
+        {"client_timestamp": "1700000000"},
+        {"event_id": '"0190a0b0-0000-7000-8000-00000000000g"'},
+    ],
+)
+def test_the_one_read_refuses_times_and_ids_the_model_refuses(changes):
+    body = _body("2", _wire(queued_event(), changes))
+    with pytest.raises(ValidationError):
+        parse_events(body)
+
+
+def test_the_one_read_gives_objects_and_validation_errors_as_orjson_reads_them():
+    # A version-1 payload is written from orjson's read, which makes an integer past 64
+    # bits a float; a validation issue's unknown keys are kept: the rows stay as they were.
+    changes = {
+        "payload": '{"big": 123456789012345678901234567890, "n": [1, 2.5]}',
+        "validation_errors": '[{"path": "/x", "message": "m", "keyword": "k", "more": 1}]',
+        "status": '"invalid"',
+    }
+    body = _body("1", _wire(queued_event(), changes), _wire(queued_event(), {}))
+    assert parse_events(body) == orjson.loads(body)["events"]

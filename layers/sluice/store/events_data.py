@@ -202,7 +202,7 @@ def _copy_rows(events: list[dict[str, Any]], claims: list[str] | None = None) ->
     messageIds' rows for event_dedup added to `claims` (when given), one text a message.
 
     The events are in their wire form: QueuedEvent fields as decoded from a message
-    body that parse_message has accepted, times still ISO 8601 strings. Ids, status and
+    body the model accepts (parse_events), times still ISO 8601 strings. Ids, status and
     times were checked by the model (UUIDs, a fixed word, ISO 8601): nothing in them
     needs escaping. The client's texts (app, name, payload, messageId) rarely do: they
     are searched once together, and escaped one by one only when something is found.
