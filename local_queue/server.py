@@ -114,6 +114,8 @@ class QueueServer:
             timeout_keep_alive=60,
             timeout_graceful_shutdown=5,
             backlog=1024,
+            server_header=False,
+            date_header=False,
         )
         self._uvicorn = uvicorn.Server(config)
         started = threading.Event()
