@@ -143,7 +143,8 @@ def _ingest_cpu(
     return single, batch, queue
 
 
-# make dev's ingest workers at most (local_runtime's --max-workers default)
+# make dev's ingest workers at most when this part was written (local_runtime's
+# --max-workers default, 12 since): kept, so its figures compare across days.
 SENDING_PROCESSES = 8
 
 

@@ -32,7 +32,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=10.0,
         help="at Ctrl-C, how long queue triggers keep working before the runtime stops",
     )
-    parser.add_argument("--max-workers", type=int, default=8, help="per function")
+    parser.add_argument(
+        "--max-workers",
+        type=int,
+        default=RuntimeConfig.max_workers,
+        help=f"per function (default {RuntimeConfig.max_workers})",
+    )
     # Flags, not the environment: a DATABASE_URL exported for other tools (the banner's
     # admin line) must not make the next start use another database without a word.
     parser.add_argument(
