@@ -214,6 +214,48 @@ def test_runs_read_bounded_chunks_and_catch_up_over_several_runs(db, database):
     assert rollups(db) == direct_counts(db)
 
 
+def _blocks_read_by_a_run(database_url: str) -> int:
+    """Buffers of the events table and its indexes one run fetched (one chunk).
+
+    On a connection of its own: a backend keeps its table counts until it flushes them,
+    so an earlier run on the same connection could still be counted.
+    """
+    fetched: list[int] = []
+
+    def count(conn) -> None:  # inside the chunk's transaction: its own fetches so far
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT sum(pg_stat_get_xact_blocks_fetched(oid)) FROM pg_class"
+                " WHERE relname LIKE 'events%%'"
+            )
+            fetched.append(int(cur.fetchone()[0]))
+
+    database = Database(DatabaseSettings(url=database_url, user="sluice_aggregate"))
+    try:
+        result = aggregate.run(database, 1_000, before_commit=count)
+    finally:
+        database.close()
+    assert result.chunks == 1 and result.caught_up
+    return fetched[0]
+
+
+def test_what_a_run_reads_does_not_grow_with_what_was_counted_before(db, database_url, database):
+    # A window's page is found by the index from its oldest transaction on. Starting the
+    # scan at the table's first row instead read every row counted before: seconds a
+    # run on a day of a few million events.
+    store(db, some_events(100))
+    aggregate.run(database, 1_000)
+    store(db, some_events(10))
+    after_a_little = _blocks_read_by_a_run(database_url)
+    for _ in range(4):
+        store(db, some_events(5_000))
+    aggregate.run(database, 50_000)
+    store(db, some_events(10))
+    after_much_more = _blocks_read_by_a_run(database_url)
+
+    assert after_much_more <= after_a_little + 10, (after_a_little, after_much_more)
+
+
 def test_an_idle_run_counts_nothing_and_moves_completeness_on(db, database):
     store(db, some_events(10))
     first = aggregate.run(database, 100)

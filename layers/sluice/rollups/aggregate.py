@@ -48,10 +48,11 @@ from sluice.core.clock import Clock, SystemClock
 from sluice.core.db import Connection, Database
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
+MAX_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
 _LOCK_POSITION = """
 SELECT counted::text, target::text, after_xid::text, after_event_id::text, complete_through,
-       statement_timestamp()
+       statement_timestamp(), pg_snapshot_xmin(counted)::text
 FROM aggregate_position FOR UPDATE
 """
 
@@ -152,18 +153,26 @@ def aggregate_chunk(
     """
     with conn.cursor() as cur:
         cur.execute(_LOCK_POSITION)
-        counted, target, after_xid, after_event_id, complete_through, started_at = cur.fetchone()
+        row = cur.fetchone()
+        counted, target, after_xid, after_event_id, complete_through, started_at, oldest = row
         if target is None:
             cur.execute(_OPEN_WINDOW)
             (target,) = cur.fetchone()
             after_xid, after_event_id = None, None
+        if after_xid is None:
+            # A window's page starts just before the oldest transaction it can hold. The
+            # index scan starts where the row comparison says, not at `store_xid >= xmin`
+            # beside it: from (0, nil) it read every entry counted before, ever more as
+            # the table grows (a 5,000-event chunk on a day of 5 M rows: 1.7 s and 232,000
+            # buffers, against 35 ms and 515).
+            after_xid, after_event_id = str(int(oldest) - 1), MAX_UUID
         cur.execute(
             _CHUNK,
             {
                 "counted": counted,
                 "target": target,
-                "after_xid": after_xid or "0",
-                "after_event_id": after_event_id or NIL_UUID,
+                "after_xid": after_xid,
+                "after_event_id": after_event_id,
                 "limit": chunk_size,
             },
         )
