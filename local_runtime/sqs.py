@@ -299,7 +299,6 @@ class Poller:
     ) -> None:
         self.trigger = trigger
         self.queue = queue
-        self.fifo = queue.fifo
         self.queue_url = queue_url
         self.client = poller_client(client)
         self.invoke = invoke
@@ -393,7 +392,7 @@ class Poller:
         outcome = self.invoke(self.trigger.function, {"Records": records})
         ids = {m["MessageId"] for m in batch}
         failed = failed_ids(outcome, ids, self.trigger.report_item_failures)
-        if self.fifo:
+        if self.queue.fifo:
             failed = hold_fifo_groups(batch, failed)
         done = [m for m in batch if m["MessageId"] not in failed]
         for start in range(0, len(done), MAX_RECEIVE):

@@ -262,10 +262,10 @@ def _request_line(event: Any, request_id: str, deadline: float) -> bytes:
     """
     request = {"event": event, "request_id": request_id, "deadline": deadline}
     try:
-        line = orjson.dumps({"exact": True, **request}, option=_EXACT)
+        line: bytes | None = orjson.dumps({"exact": True, **request}, option=_EXACT)
     except TypeError:  # orjson.JSONEncodeError is one
-        return json.dumps(request).encode() + b"\n"
-    if b"null" in line and _holds_nonfinite(event):
+        line = None
+    if line is None or (b"null" in line and _holds_nonfinite(event)):
         return json.dumps(request).encode() + b"\n"
     return line
 
