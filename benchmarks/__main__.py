@@ -11,6 +11,9 @@
    partition, dropping a day's partition under a concurrent store, archiving a day.
 10. The functions' own CPU per event (ingest with its real SQS client, store with its
    database): the most one machine could reach, whatever runs around them.
+11. The request path issue 26 keeps, alone (an HTTP front, worker processes, boto3's
+   SendMessage to a durable queue, the store's handler on that queue) under wrk:
+   what `make dev` could reach on this machine if Sluice's own work cost nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def main() -> None:
         "events",
         "retention",
         "floor",
+        "path",
     ]
     parser.add_argument("--only", choices=parts, action="append")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, rougher figures")
@@ -49,6 +53,7 @@ def main() -> None:
             ("events", "events_list"),
             ("retention", "retention"),
             ("floor", "request_floor"),
+            ("path", "path_floor"),
         ):
             if name in chosen:
                 importlib.import_module(f"benchmarks.{module}").run(env, quick=args.quick)

@@ -30,10 +30,11 @@ from sluice.manage import admin
 from sluice.store import events_data
 from uuid_utils.compat import uuid7
 
-from loadtest import cpu, wrk
+from loadtest import cpu
 from loadtest.driver import Driver, LoadPlan, make_event
 from loadtest.flood import Flood
 from loadtest.stats import latency_summary
+from toolkit import wrk
 
 STATE_FILE = Path(".local/dev/runtime.json")  # written by a running `make dev`
 RULE = {
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--wrk",
         action="store_true",
-        help="drive single events with wrk (loadtest/one_event.lua) instead of Python threads",
+        help="drive single events with wrk (toolkit/one_event.lua) instead of Python threads",
     )
     parser.add_argument(
         "--copy-baseline",

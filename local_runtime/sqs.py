@@ -3,7 +3,7 @@
 Queues are made through a boto3 client pointed at the local endpoint, so the
 endpoint can be anything that speaks the same API subset. The pollers' own three
 calls (receive, delete, release) go to the local_queue the runtime started as plain
-JSON over one kept-alive connection each (`LocalQueueClient`): botocore's
+JSON over one kept-alive connection each (`toolkit.local_queue_client`): botocore's
 serialising, hooks and parsing cost more CPU than local_queue's whole answer.
 Another SQS endpoint (`--sqs-endpoint-url`) keeps boto3.
 """
@@ -11,23 +11,21 @@ Another SQS endpoint (`--sqs-endpoint-url`) keeps boto3.
 from __future__ import annotations
 
 import base64
-import http.client
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
-import orjson
 from botocore import UNSIGNED
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local_runtime.template import Queue, QueueTrigger
 from local_runtime.workers import Outcome
+from toolkit.local_queue_client import LocalQueueClient
 
 log = logging.getLogger("local_runtime")
 
@@ -57,78 +55,6 @@ def sqs_client(endpoint_url: str, region: str, *, signed: bool = True):
         aws_secret_access_key="local",  # noqa: S106 - moto accepts anything
         config=config,
     )
-
-
-class LocalQueueClient:
-    """The pollers' calls to local_queue in SQS's JSON protocol, over one kept-alive
-    connection: what botocore sends and reads, without its machinery.
-
-    Answers are the protocol's JSON as botocore would return it, but for a binary
-    message attribute, which stays in base64 (Lambda's record wants it so). Errors are
-    botocore's exceptions (ClientError with SQS's code, EndpointConnectionError), so a
-    caller handles both clients alike. Not thread-safe: one per poller.
-    """
-
-    ATTEMPTS = 3  # as botocore's standard retry mode: a dropped kept-alive connection is redone
-
-    def __init__(self, endpoint_url: str, *, timeout: float = 30.0) -> None:
-        parts = urlsplit(endpoint_url)
-        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
-            raise ValueError(f"not a local_queue endpoint: {endpoint_url}")
-        self.endpoint_url = endpoint_url
-        self._address = (parts.hostname, parts.port)
-        self._timeout = timeout  # above SQS's longest long poll (20 s)
-        self._connection: http.client.HTTPConnection | None = None
-
-    def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        body = orjson.dumps(request)
-        headers = {
-            "Content-Type": "application/x-amz-json-1.0",
-            "X-Amz-Target": "AmazonSQS." + operation,
-        }
-        for attempt in range(self.ATTEMPTS):
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection(*self._address, timeout=self._timeout)
-            try:
-                self._connection.request("POST", "/", body, headers)
-                response = self._connection.getresponse()
-                data = response.read()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                if attempt == self.ATTEMPTS - 1:
-                    raise EndpointConnectionError(endpoint_url=self.endpoint_url) from exc
-        if response.will_close:
-            self.close()
-        try:
-            answer = orjson.loads(data) if data else {}
-        except orjson.JSONDecodeError:
-            answer = {"message": data.decode("utf-8", "replace")}
-        if response.status != 200:
-            code = answer.get("__type", "").rsplit("#", 1)[-1] or str(response.status)
-            query_error = response.getheader("x-amzn-query-error")
-            if query_error:
-                code = query_error.split(";", 1)[0]  # botocore's code for SQS's errors
-            error = {"Code": code, "Message": answer.get("message", "")}
-            raise ClientError(
-                {"Error": error, "ResponseMetadata": {"HTTPStatusCode": response.status}},
-                operation,
-            )
-        return answer
-
-    def receive_message(self, **request: Any) -> dict[str, Any]:
-        return self._call("ReceiveMessage", request)
-
-    def delete_message_batch(self, **request: Any) -> dict[str, Any]:
-        return self._call("DeleteMessageBatch", request)
-
-    def change_message_visibility_batch(self, **request: Any) -> dict[str, Any]:
-        return self._call("ChangeMessageVisibilityBatch", request)
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
 
 
 def poller_client(client: Any) -> Any:

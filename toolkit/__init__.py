@@ -11,7 +11,11 @@ lives here instead:
 - `postgres`: an embedded PostgreSQL and scratch databases on it (the benchmarks,
   local_queue's bench and the tests' fixtures);
 - `lambda_events`: the events API Gateway and SQS hand a function (the benchmarks and
-  the tests).
+  the tests);
+- `local_queue_client`: SQS's JSON protocol to local_queue without botocore (the
+  runtime's pollers, `make bench` part 11's storers);
+- `wrk`: wrk's single-event load (`one_event.lua`) and its report read (`make
+  loadtest ARGS="--wrk"`, `make bench` part 11);
 - `cloudformation`: template.yaml as CloudFormation receives it, translated and with
   one environment's conditions applied (`python -m tools.costs` and the infra tests).
 

@@ -1,6 +1,6 @@
 """Reading wrk's --latency report, as `make loadtest ARGS="--wrk"` does."""
 
-from loadtest import wrk
+from toolkit import wrk
 
 REPORT = """Running 20s test @ http://127.0.0.1:3000/api/logs/app_x
   2 threads and 32 connections

@@ -1,5 +1,5 @@
 -- wrk script: one valid user_login event per request, as every existing client sends them.
--- The key comes from the environment: SLUICE_API_KEY=sk_... wrk -s loadtest/one_event.lua URL
+-- The key comes from the environment: SLUICE_API_KEY=sk_... wrk -s toolkit/one_event.lua URL
 -- (make loadtest ARGS="--wrk" sets it up, with an app of its own).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
