@@ -164,7 +164,10 @@ def parse_message(body: str | bytes) -> EventsMessage:
 def parse_events(body: str | bytes) -> list[dict[str, Any]]:
     """The events of a message the model accepts, in their wire form, from one read.
 
-    Raises pydantic.ValidationError exactly when parse_message does. The wire form is
+    Raises pydantic.ValidationError when parse_message does, and for a message it
+    accepts that would be read again (below) but holds what orjson refuses (NaN,
+    1e400; pydantic's JSON reads them): no column can hold those, and writing them
+    through orjson would turn them into null. The wire form is
     the fields as the body carries them (times and ids still text): what the store
     writes. The body is read once, against the model with every time and id as text
     (pydantic makes dicts far faster than dataclasses, UUIDs and datetimes); then the
@@ -179,9 +182,19 @@ def parse_events(body: str | bytes) -> list[dict[str, Any]]:
         adapter.validate_strings(texts, strict=True)
     for event in events:
         if event["validation_errors"] is not None or type(event["payload"]) is not str:
-            events = orjson.loads(body)["events"]
+            try:
+                events = orjson.loads(body)["events"]
+            except orjson.JSONDecodeError as exc:
+                raise _unwritable(body, exc) from None
             break
     return events
+
+
+def _unwritable(body: str | bytes, error: orjson.JSONDecodeError) -> Exception:
+    from pydantic import ValidationError
+
+    line_error = {"type": "json_invalid", "loc": (), "input": body, "ctx": {"error": str(error)}}
+    return ValidationError.from_exception_data("EventsMessage", [line_error])  # type: ignore[list-item]
 
 
 def _as_text(hint: Any) -> Any:

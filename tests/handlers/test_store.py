@@ -526,3 +526,32 @@ def test_a_message_without_kind_is_still_read_as_events(
     assert failed_ids(store(context, [body])[0]) == []
     assert rows(db, "event_name") == [("a",)]
     assert rejection_records(db) == []
+
+
+@pytest.mark.parametrize("kind", ["version 1, NaN in a payload", "NaN beside validation errors"])
+def test_a_message_whose_json_no_column_can_hold_fails_alone(
+    ingestor, store_database, db, app_and_key, context, sqs, queues, kind
+):
+    # pydantic's JSON reads NaN and 1e400, so the model accepts these messages; but the
+    # store reads them again with orjson, which refuses them (a version-1 payload is an
+    # object in the body; an event with validation errors is written as the body has
+    # it). Once that refusal failed the whole batch, good neighbours with it.
+    app_id, key = app_and_key
+    message = json.loads(one_message(context, sqs, queues, app_id, key, "ab"))
+    if kind.startswith("version 1"):
+        message["version"] = 1
+        for event in message["events"]:
+            event["payload"] = json.loads(event["payload"])
+        odd = json.dumps(message).replace('"eventName": "b"', '"eventName": "b", "x": NaN')
+    else:
+        message["events"][0]["status"] = "invalid"
+        issue = {"path": "/method", "message": "is not one of ['a']", "keyword": "enum"}
+        message["events"][0]["validation_errors"] = [issue]
+        odd = json.dumps(message)[:-1] + ', "note": [NaN, 1e400]}'
+    assert "NaN" in odd
+    good_neighbour = one_message(context, sqs, queues, app_id, key, "xy")
+
+    response, ids = store(context, [odd, good_neighbour])
+
+    assert failed_ids(response) == [ids[0]]
+    assert sorted(name for (name,) in rows(db, "event_name")) == ["x", "y"]

@@ -184,9 +184,10 @@ def _read_message(
         return [], True
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, list) or document.get("version") not in (1, 2):
-        logger.error(
-            "message is not an events message", message_id=record.message_id, problems=problems
-        )
+        # Not JSON at all, or JSON with NaN or 1e400 (which the model reads and no column
+        # holds): the whole message goes back, and after its retries to the DLQ.
+        problem = "not JSON the store can read" if document is None else "not an events message"
+        logger.error("message is " + problem, message_id=record.message_id, problems=problems)
         returned.extend(_ids_of(events))
         return [], False
     fitting: list[dict[str, Any]] = []
