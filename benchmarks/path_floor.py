@@ -112,6 +112,8 @@ def _storer(endpoint: str, queue_url: str, database_url: str) -> None:
         failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
         records = zip(messages, event["Records"], strict=True)
         done = [m for m, record in records if record["messageId"] not in failed]
+        if not done:
+            continue  # every one back to the queue, as the trigger leaves them
         queue.delete_message_batch(
             QueueUrl=queue_url,
             Entries=[
@@ -131,6 +133,10 @@ class _Pipes(asyncio.SubprocessProtocol):
         if self.waiter is not None and not self.waiter.done() and b"\n" in self.buffer:
             line, _, self.buffer = self.buffer.partition(b"\n")
             self.waiter.set_result(line)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1 and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(RuntimeError("a worker exited"))  # its request: 500
 
 
 class _Worker:
@@ -211,6 +217,8 @@ async def _front(queue_url: str, endpoint: str, workers: int) -> None:
     server = uvicorn.Server(config)
     served = asyncio.ensure_future(server.serve(sockets=[listening]))
     while not server.started:
+        if served.done():
+            served.result()  # it could not start: say why
         await asyncio.sleep(0.01)
     pids = [worker.transport.get_pid() for worker in pool]
     print(json.dumps({"port": listening.getsockname()[1], "workers": pids}), flush=True)
@@ -268,11 +276,8 @@ def _running(command: list[str], **popen: Any) -> Iterator[subprocess.Popen]:
 
 def _settled(database_url: str, deadline_s: float = 60.0) -> None:
     """Waits until the stored count holds still for a second (nothing stored: at once)."""
-    last, still_since, give_up = (
-        _stored(database_url),
-        time.monotonic(),
-        time.monotonic() + deadline_s,
-    )
+    last, still_since = _stored(database_url), time.monotonic()
+    give_up = still_since + deadline_s
     while time.monotonic() - still_since < 1.0:
         if time.monotonic() > give_up:
             raise RuntimeError("the floor's storers never caught up")
@@ -292,7 +297,7 @@ def _drained(database_url: str, target: int, figures: dict, deadline_s: float = 
     return max(0.0, time.time() - figures["end"])
 
 
-def requests_of(figures: dict) -> int:
+def _acknowledged(figures: dict) -> int:
     return figures["requests"] - figures["non_2xx"]
 
 
@@ -337,7 +342,7 @@ def measure(
         stored_during = _stored(env.database_url) - stored_before
         backlog_s = 0.0
         if store:
-            backlog_s = _drained(env.database_url, stored_before + requests_of(figures), figures)
+            backlog_s = _drained(env.database_url, stored_before + _acknowledged(figures), figures)
         after = {name: _cpu(pids, b"path_floor") for name, pids in ours.items()}
         queue_after = _process_cpu(queue_pid, b"local_queue") or 0.0
         postgres_after = _cpu(backends, b"postgres")
