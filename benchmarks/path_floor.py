@@ -49,7 +49,7 @@ from typing import Any
 import psycopg2
 
 from benchmarks.environment import REPO_ROOT, BenchEnvironment, bench_environment
-from benchmarks.request_floor import _process_cpu, ingest_environment, local_queue
+from benchmarks.request_floor import _process_cpu, backend_pids, ingest_environment, local_queue
 from toolkit import wrk
 
 # make dev's workers a function at most (local_runtime's --max-workers default).
@@ -243,15 +243,6 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _backends(database_url: str) -> list[int]:
-    with contextlib.closing(psycopg2.connect(database_url)) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return [pid for (pid,) in cur.fetchall()]
-
-
 def _stored(database_url: str) -> int:
     with contextlib.closing(psycopg2.connect(database_url)) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM events WHERE app_id = %s", (FLOOR_APP,))
@@ -331,7 +322,7 @@ def measure(
             "workers": started["workers"],
             "storers": [storer.pid for storer in storers],
         }
-        backends = _backends(env.database_url)
+        backends = backend_pids(env.database_url)
         before = {name: _cpu(pids, b"path_floor") for name, pids in ours.items()}
         queue_before = _process_cpu(queue_pid, b"local_queue") or 0.0
         postgres_before = _cpu(backends, b"postgres")

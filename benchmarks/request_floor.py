@@ -94,8 +94,8 @@ def _backend_cpu(pid: int) -> float | None:
     return _process_cpu(pid, b"postgres")
 
 
-def _queue_cpu(database_url: str, queue_pid: int) -> float | None:
-    """CPU seconds of local_queue's process and of every backend of the bench database."""
+def backend_pids(database_url: str) -> list[int]:
+    """The PostgreSQL backends connected to this database, but for the one asking."""
     conn = psycopg2.connect(database_url)
     try:
         with conn.cursor() as cur:
@@ -103,9 +103,14 @@ def _queue_cpu(database_url: str, queue_pid: int) -> float | None:
                 "SELECT pid FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            backends = [_backend_cpu(pid) for (pid,) in cur.fetchall()]
+            return [pid for (pid,) in cur.fetchall()]
     finally:
         conn.close()
+
+
+def _queue_cpu(database_url: str, queue_pid: int) -> float | None:
+    """CPU seconds of local_queue's process and of every backend of the bench database."""
+    backends = [_backend_cpu(pid) for pid in backend_pids(database_url)]
     own = _process_cpu(queue_pid, b"local_queue")
     if own is None or None in backends:
         return None
